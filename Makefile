@@ -1,0 +1,32 @@
+# rrguard — see README.md. `make demo` runs the story, `make test` runs vet + every test.
+SHELL := /usr/bin/env bash
+GO ?= go
+export GONOSUMDB := github.com/projectcalico
+BIN := $(CURDIR)/bin
+
+.PHONY: all build test unit e2e bench lint controlplane demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/rrguard ./cmd/rrguard
+	$(GO) build -o $(BIN)/webhook ./cmd/webhook
+
+## controlplane: build (or reuse from the cache) kube-apiserver, etcd, kubectl, calicoctl into bin/
+controlplane:
+	hack/controlplane/build.sh
+
+test: controlplane
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+clean:
+	rm -rf $(BIN)
