@@ -1,0 +1,114 @@
+// Package selector is Calico's label-selector language, exactly as calico-node parses and
+// evaluates it: it wraps Calico's own parser (libcalico-go/lib/selector) so that rrguard and
+// calico-node can never disagree on what a BGPPeer selects. It adds what rrguard needs on top:
+// clear parse errors, the label keys a selector mentions, and fast evaluation on label sets
+// prepared once per node.
+package selector
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/projectcalico/calico/lib/std/uniquestr"
+	"github.com/projectcalico/calico/libcalico-go/lib/selector/parser"
+)
+
+// MaxLength is the longest selector Calico's API accepts.
+const MaxLength = 1024
+
+// Selector is a parsed Calico selector. The zero value matches nothing.
+type Selector struct {
+	sel  *parser.Selector
+	keys []string
+}
+
+// Parse parses expr with Calico's grammar. "" (or only spaces) means all().
+func Parse(expr string) (Selector, error) {
+	if i := strings.IndexAny(expr, "\r\n"); i >= 0 {
+		return Selector{}, fmt.Errorf("selector %q has a line break at offset %d: Calico allows only spaces and tabs between tokens (write it on one line; in YAML quote it on one line)", expr, i)
+	}
+	sel, err := parser.Parse(expr)
+	if err != nil {
+		return Selector{}, fmt.Errorf("selector %q does not parse: %v", expr, err)
+	}
+	kc := keyCollector{}
+	sel.Root().AcceptVisitor(kc)
+	keys := make([]string, 0, len(kc))
+	for k := range kc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return Selector{sel: sel, keys: keys}, nil
+}
+
+// Evaluate reports whether the selector matches a label set.
+func (s Selector) Evaluate(labels map[string]string) bool {
+	if s.sel == nil {
+		return false
+	}
+	return s.sel.Evaluate(labels)
+}
+
+// Matches is Evaluate on a prepared label set: the fast path for many evaluations.
+func (s Selector) Matches(l Labels) bool {
+	if s.sel == nil {
+		return false
+	}
+	return s.sel.EvaluateLabels(l)
+}
+
+// String is Calico's canonical form of the selector ("" for the zero value).
+func (s Selector) String() string {
+	if s.sel == nil {
+		return ""
+	}
+	return s.sel.String()
+}
+
+// Keys returns the label keys the selector mentions, sorted.
+func (s Selector) Keys() []string { return s.keys }
+
+// IsZero reports whether s is the zero Selector (nothing parsed).
+func (s Selector) IsZero() bool { return s.sel == nil }
+
+// Labels is a label set prepared for repeated evaluation.
+type Labels map[uniquestr.Handle]uniquestr.Handle
+
+// NewLabels prepares a label set.
+func NewLabels(m map[string]string) Labels {
+	l := make(Labels, len(m))
+	for k, v := range m {
+		l[uniquestr.Make(k)] = uniquestr.Make(v)
+	}
+	return l
+}
+
+// GetHandle implements Calico's parser.Labels.
+func (l Labels) GetHandle(name uniquestr.Handle) (uniquestr.Handle, bool) {
+	v, ok := l[name]
+	return v, ok
+}
+
+type keyCollector map[string]struct{}
+
+func (kc keyCollector) Visit(n interface{}) {
+	switch n := n.(type) {
+	case *parser.LabelEqValueNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.LabelNeValueNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.LabelContainsValueNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.LabelStartsWithValueNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.LabelEndsWithValueNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.HasNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.LabelInSetNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	case *parser.LabelNotInSetNode:
+		kc[n.LabelName.Value()] = struct{}{}
+	}
+}

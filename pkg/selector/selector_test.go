@@ -1,0 +1,94 @@
+package selector
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseAndEvaluate(t *testing.T) {
+	rr := map[string]string{"route-reflector": "true", "zone": "a", "kubernetes.io/hostname": "n1"}
+	client := map[string]string{"zone": "b", "kubernetes.io/hostname": "n2"}
+	cases := map[string]struct {
+		expr       string
+		canon      string
+		rr, client bool
+		keys       []string
+	}{
+		"has":            {"has(route-reflector)", "has(route-reflector)", true, false, []string{"route-reflector"}},
+		"not has":        {"!has(route-reflector)", "!has(route-reflector)", false, true, []string{"route-reflector"}},
+		"empty is all":   {"", "all()", true, true, nil},
+		"all":            {"all()", "all()", true, true, nil},
+		"eq single":      {"zone == 'a'", `zone == "a"`, true, false, []string{"zone"}},
+		"ne absent":      {"route-reflector != 'true'", `route-reflector != "true"`, false, true, []string{"route-reflector"}},
+		"in":             {"zone in {'a','c'}", `zone in {"a", "c"}`, true, false, []string{"zone"}},
+		"not in absent":  {"route-reflector not in {'x'}", `route-reflector not in {"x"}`, true, true, []string{"route-reflector"}},
+		"notin":          {"zone notin {'a'}", `zone not in {"a"}`, false, true, []string{"zone"}},
+		"precedence":     {"has(route-reflector) || zone == 'b' && has(nope)", `(has(route-reflector) || (zone == "b" && has(nope)))`, true, false, []string{"nope", "route-reflector", "zone"}},
+		"starts with":    {"kubernetes.io/hostname starts with 'n'", `kubernetes.io/hostname starts with "n"`, true, true, []string{"kubernetes.io/hostname"}},
+		"endswith":       {"kubernetes.io/hostname endswith '2'", `kubernetes.io/hostname ends with "2"`, false, true, []string{"kubernetes.io/hostname"}},
+		"contains":       {"zone contains 'a'", `zone contains "a"`, true, false, []string{"zone"}},
+		"eq absent":      {"missing == ''", `missing == ""`, false, false, []string{"missing"}},
+		"tabs":           {"zone\t==\t'a'", `zone == "a"`, true, false, []string{"zone"}},
+		"double quotes":  {`zone == "a"`, `zone == "a"`, true, false, []string{"zone"}},
+		"parens and not": {"!(zone == 'a' || zone == 'b')", `!(zone == "a" || zone == "b")`, false, false, []string{"zone"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			s, err := Parse(c.expr)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", c.expr, err)
+			}
+			if got := s.String(); got != c.canon {
+				t.Errorf("String() = %q, want %q", got, c.canon)
+			}
+			if got := s.Evaluate(rr); got != c.rr {
+				t.Errorf("Evaluate(reflector labels) = %v, want %v", got, c.rr)
+			}
+			if got := s.Matches(NewLabels(client)); got != c.client {
+				t.Errorf("Matches(client labels) = %v, want %v", got, c.client)
+			}
+			if got := s.Keys(); !reflect.DeepEqual(got, c.keys) && !(len(got) == 0 && len(c.keys) == 0) {
+				t.Errorf("Keys() = %v, want %v", got, c.keys)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := map[string]struct{ expr, want string }{
+		"unclosed has":       {"has(route-reflector", "does not parse"},
+		"newline":            {"has(a) &&\nhas(b)", "line break"},
+		"trailing newline":   {"has(route-reflector)\n", "line break"},
+		"space before paren": {"has (a)", "does not parse"},
+		"bad operator":       {"zone = 'a'", "does not parse"},
+		"unquoted value":     {"zone == a", "does not parse"},
+		"dangling and":       {"has(a) &&", "does not parse"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			s, err := Parse(c.expr)
+			if err == nil {
+				t.Fatalf("Parse(%q) = %q, want an error", c.expr, s.String())
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not say %q", err, c.want)
+			}
+			if s.Evaluate(map[string]string{"a": "x", "b": "y"}) {
+				t.Errorf("a selector that failed to parse must match nothing")
+			}
+		})
+	}
+}
+
+func BenchmarkMatches(b *testing.B) {
+	s, err := Parse("!has(route-reflector) && zone in {'a','b','c'}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := NewLabels(map[string]string{"zone": "b", "kubernetes.io/hostname": "node-1", "kubernetes.io/os": "linux"})
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Matches(l)
+	}
+}
