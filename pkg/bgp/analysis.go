@@ -1,0 +1,300 @@
+package bgp
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/selector"
+)
+
+// Class is a set of nodes that calico-node treats identically: same cluster ID, AS, address
+// families, and the same matches for every BGPPeer. Members are indexes into Topology.Nodes.
+type Class struct {
+	Members   []int
+	ClusterID string
+	AS        uint32
+	has       [2]bool
+	local     []bool // per peer: the peer is configured on these nodes
+	remote    []bool // per peer: the peer selects these nodes as remote
+}
+
+// HasFamily reports whether members have a BGP address of family f.
+func (c *Class) HasFamily(f Family) bool { return c.has[f] }
+
+// external is a BGP speaker outside the cluster, reached by a peerIP BGPPeer.
+type external struct {
+	ip string
+	as uint32
+	f  Family
+}
+
+// Gap says that the nodes of class To do not learn the pod routes of the nodes of class From
+// (for From == To: of the other members of the class).
+type Gap struct {
+	Family   Family
+	From, To int
+}
+
+// Analysis is the session graph and route-propagation result of a Topology.
+type Analysis struct {
+	Topology *Topology
+	Classes  []Class
+	// ClassOf maps a node index to its class, -1 for nodes that take part in nothing
+	// (NotReady, or without a BGP address).
+	ClassOf []int
+	// Gaps lists, per family, the class pairs whose routes do not propagate.
+	Gaps []Gap
+
+	byName    map[string]int
+	externals []external
+	// session[f][a][b]: a member of class a has a session with every member of class b
+	// (for a == b: with every other member).
+	session [2][][]bool
+	extSess [][]bool // [class][external]
+	gapSet  map[Gap]bool
+}
+
+// Analyze expands sessions and simulates route propagation.
+func Analyze(t *Topology) *Analysis { return analyze(t, false) }
+
+// analyze with perNode puts every node in a class of its own: the plain per-node simulation
+// that the class reduction must agree with (tests compare the two).
+func analyze(t *Topology, perNode bool) *Analysis {
+	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes))}
+	a.classify(perNode)
+	a.findExternals()
+	for _, f := range families {
+		a.expandSessions(f)
+	}
+	a.gapSet = map[Gap]bool{}
+	for _, f := range families {
+		a.propagate(f)
+	}
+	return a
+}
+
+func (a *Analysis) classify(perNode bool) {
+	t := a.Topology
+	keys := map[string]int{}
+	var kb strings.Builder
+	local := make([]bool, len(t.Peers))
+	remote := make([]bool, len(t.Peers))
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		a.byName[n.Name] = i
+		a.ClassOf[i] = -1
+		if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
+			continue
+		}
+		l := selector.NewLabels(n.Labels)
+		kb.Reset()
+		if perNode {
+			kb.WriteString(n.Name)
+			kb.WriteByte(0)
+		}
+		kb.WriteString(n.ClusterID)
+		kb.WriteByte('|')
+		as := t.NodeAS(n)
+		kb.WriteByte(byte(as >> 24))
+		kb.WriteByte(byte(as >> 16))
+		kb.WriteByte(byte(as >> 8))
+		kb.WriteByte(byte(as))
+		kb.WriteByte(flag(n.IPv4 != "") | flag(n.IPv6 != "")<<1)
+		for p := range t.Peers {
+			local[p] = t.Peers[p].appliesTo(n, l)
+			remote[p] = t.Peers[p].selects(n, l)
+			kb.WriteByte(flag(local[p]) | flag(remote[p])<<1)
+		}
+		key := kb.String()
+		c, ok := keys[key]
+		if !ok {
+			c = len(a.Classes)
+			keys[key] = c
+			a.Classes = append(a.Classes, Class{
+				ClusterID: n.ClusterID, AS: as, has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
+				local: append([]bool(nil), local...), remote: append([]bool(nil), remote...),
+			})
+		}
+		a.Classes[c].Members = append(a.Classes[c].Members, i)
+		a.ClassOf[i] = c
+	}
+}
+
+func flag(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// findExternals lists peerIP peers whose address is no node's.
+func (a *Analysis) findExternals() {
+	t := a.Topology
+	addrs := map[string]bool{}
+	for i := range t.Nodes {
+		if t.Nodes[i].IPv4 != "" {
+			addrs[t.Nodes[i].IPv4] = true
+		}
+		if t.Nodes[i].IPv6 != "" {
+			addrs[t.Nodes[i].IPv6] = true
+		}
+	}
+	seen := map[external]bool{}
+	for _, p := range t.Peers {
+		if p.PeerIP == "" || p.PeerSelector != nil || addrs[p.PeerIP] {
+			continue
+		}
+		f, ok := ipFamily(p.PeerIP)
+		if !ok {
+			continue
+		}
+		e := external{ip: p.PeerIP, as: p.AS, f: f}
+		if e.as == 0 {
+			e.as = t.globalAS()
+		}
+		if !seen[e] {
+			seen[e] = true
+			a.externals = append(a.externals, e)
+		}
+	}
+	a.extSess = make([][]bool, len(a.Classes))
+	for c := range a.Classes {
+		a.extSess[c] = make([]bool, len(a.externals))
+		for x, e := range a.externals {
+			if !a.Classes[c].has[e.f] {
+				continue
+			}
+			for p, peer := range t.Peers {
+				as := peer.AS
+				if as == 0 {
+					as = t.globalAS()
+				}
+				if a.Classes[c].local[p] && peer.PeerIP == e.ip && as == e.as {
+					a.extSess[c][x] = true
+				}
+			}
+		}
+	}
+}
+
+// configured reports whether calico-node on a member of class x configures a session of
+// family f to a member of class y.
+func (a *Analysis) configured(f Family, x, y int) bool {
+	t := a.Topology
+	cx, cy := &a.Classes[x], &a.Classes[y]
+	if t.Mesh && cx.ClusterID == "" && cy.ClusterID == "" {
+		return true
+	}
+	for p := range t.Peers {
+		peer := &t.Peers[p]
+		if cx.local[p] && cy.remote[p] {
+			if peer.PeerSelector != nil {
+				return true
+			}
+			if pf, ok := ipFamily(peer.PeerIP); ok && pf == f && (peer.AS == 0 || peer.AS == cy.AS) {
+				return true
+			}
+		}
+		// The implied reverse session of a selector peer.
+		if peer.PeerSelector != nil && !peer.ReverseManual && cx.remote[p] && cy.local[p] {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Analysis) expandSessions(f Family) {
+	k := len(a.Classes)
+	conf := make([][]bool, k)
+	for x := range conf {
+		conf[x] = make([]bool, k)
+		for y := range conf[x] {
+			conf[x][y] = a.Classes[x].has[f] && a.Classes[y].has[f] && a.configured(f, x, y)
+		}
+	}
+	s := make([][]bool, k)
+	for x := range s {
+		s[x] = make([]bool, k)
+		for y := range s[x] {
+			// BGP needs both ends configured.
+			s[x][y] = conf[x][y] && conf[y][x]
+		}
+	}
+	a.session[f] = s
+}
+
+// Session reports whether a member of class x and a (different) member of class y have a
+// BGP session of family f.
+func (a *Analysis) Session(f Family, x, y int) bool { return a.session[f][x][y] }
+
+// SessionCount returns how many BGP sessions (all families, external peers included) a member
+// of class c has.
+func (a *Analysis) SessionCount(c int) int {
+	n := 0
+	for _, f := range families {
+		for d := range a.Classes {
+			if a.session[f][c][d] {
+				n += len(a.Classes[d].Members)
+				if d == c {
+					n--
+				}
+			}
+		}
+	}
+	for x := range a.externals {
+		if a.extSess[c][x] {
+			n++
+		}
+	}
+	return n
+}
+
+// ReflectorsOf returns the reflector nodes a member of class c is an iBGP route-reflector
+// client of (sessions of any family), sorted by name.
+func (a *Analysis) ReflectorsOf(c int) []string {
+	cc := &a.Classes[c]
+	if cc.ClusterID != "" {
+		return nil
+	}
+	var out []string
+	for d := range a.Classes {
+		cd := &a.Classes[d]
+		if cd.ClusterID == "" || cd.AS != cc.AS || (!a.session[IPv4][c][d] && !a.session[IPv6][c][d]) {
+			continue
+		}
+		for _, m := range cd.Members {
+			out = append(out, a.Topology.Nodes[m].Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Class returns the class of the named node, or -1 if it takes part in nothing.
+func (a *Analysis) Class(name string) int {
+	i, ok := a.byName[name]
+	if !ok {
+		return -1
+	}
+	return a.ClassOf[i]
+}
+
+// Learns reports whether node to learns the pod routes of node from (in every family both
+// have an address in). Nodes that take part in nothing learn and give nothing: false.
+func (a *Analysis) Learns(from, to string) bool {
+	x, y := a.Class(from), a.Class(to)
+	if x < 0 || y < 0 {
+		return false
+	}
+	for _, f := range families {
+		if a.gapSet[Gap{Family: f, From: x, To: y}] {
+			return false
+		}
+	}
+	return true
+}
+
+// Broken reports whether some family's routes of class x do not reach class y.
+func (a *Analysis) Broken(x, y int) bool {
+	return a.gapSet[Gap{Family: IPv4, From: x, To: y}] || a.gapSet[Gap{Family: IPv6, From: x, To: y}]
+}

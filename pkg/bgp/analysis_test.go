@@ -1,0 +1,235 @@
+package bgp
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rrguard/rrguard/pkg/selector"
+)
+
+func sel(t testing.TB, expr string) *selector.Selector {
+	t.Helper()
+	s, err := selector.Parse(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+func node(name, ip, cid string, labels ...string) Node {
+	l := map[string]string{"kubernetes.io/hostname": name}
+	for _, kv := range labels {
+		k, v, _ := strings.Cut(kv, "=")
+		l[k] = v
+	}
+	return Node{Name: name, Labels: l, ClusterID: cid, IPv4: ip, Ready: true}
+}
+
+// brokenPairs lists "from->to" for every pair of taking-part nodes whose routes do not flow.
+func brokenPairs(a *Analysis) []string {
+	var out []string
+	for i := range a.Topology.Nodes {
+		for j := range a.Topology.Nodes {
+			if i == j || a.ClassOf[i] < 0 || a.ClassOf[j] < 0 {
+				continue
+			}
+			from, to := a.Topology.Nodes[i].Name, a.Topology.Nodes[j].Name
+			if !a.Learns(from, to) {
+				out = append(out, from+"->"+to)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func seed(t testing.TB) Topology {
+	return Topology{
+		Nodes: []Node{
+			node("zyisy", "10.30.0.13", "1.0.0.1", "route-reflector=true"),
+			node("uqwst", "10.30.0.14", ""),
+			node("volwl", "10.30.0.15", ""),
+			node("rxgks", "10.30.0.16", "1.0.0.1", "route-reflector=true"),
+			node("qtwtv", "10.30.0.17", ""),
+		},
+		Peers: []Peer{
+			{Name: "node-peer-to-rr", NodeSelector: sel(t, "!has(route-reflector)"), PeerSelector: sel(t, "has(route-reflector)")},
+			{Name: "rr-to-rr-peer", NodeSelector: sel(t, "has(route-reflector)"), PeerSelector: sel(t, "has(route-reflector)")},
+		},
+		AS: 63400,
+	}
+}
+
+func TestPropagation(t *testing.T) {
+	cases := map[string]struct {
+		topo func(t *testing.T) Topology
+		want []string
+	}{
+		"mesh on, no reflectors": {func(t *testing.T) Topology {
+			return Topology{Mesh: true, Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")}}
+		}, nil},
+		"mesh off, no peers": {func(t *testing.T) Topology {
+			return Topology{Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}}
+		}, []string{"a->b", "b->a"}},
+		"seed end state": {func(t *testing.T) Topology { return seed(t) }, nil},
+		"seed without reflector-to-reflector peering": {func(t *testing.T) Topology {
+			s := seed(t)
+			s.Peers = s.Peers[:1]
+			return s
+		}, []string{"rxgks->zyisy", "zyisy->rxgks"}},
+		"reflector gets a cluster ID while the mesh is on, no peers": {func(t *testing.T) Topology {
+			return Topology{Mesh: true, Nodes: []Node{node("r", "10.0.0.1", "1.0.0.1"), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")}}
+		}, []string{"b->r", "c->r", "r->b", "r->c"}},
+		"shared cluster ID, clients on different reflectors (#2735)": {func(t *testing.T) Topology {
+			return Topology{
+				Nodes: []Node{node("r1", "10.0.0.1", "1.0.0.1", "rr=1"), node("r2", "10.0.0.2", "1.0.0.1", "rr=2"), node("a", "10.0.0.3", "", "side=1"), node("b", "10.0.0.4", "", "side=2")},
+				Peers: []Peer{
+					{Name: "a-r1", NodeSelector: sel(t, "side == '1'"), PeerSelector: sel(t, "rr == '1'")},
+					{Name: "b-r2", NodeSelector: sel(t, "side == '2'"), PeerSelector: sel(t, "rr == '2'")},
+					{Name: "rr", NodeSelector: sel(t, "has(rr)"), PeerSelector: sel(t, "has(rr)")},
+				},
+			}
+		}, []string{"a->b", "a->r2", "b->a", "b->r1"}},
+		"distinct cluster IDs, clients on different reflectors": {func(t *testing.T) Topology {
+			return Topology{
+				Nodes: []Node{node("r1", "10.0.0.1", "1.0.0.1", "rr=1"), node("r2", "10.0.0.2", "1.0.0.2", "rr=2"), node("a", "10.0.0.3", "", "side=1"), node("b", "10.0.0.4", "", "side=2")},
+				Peers: []Peer{
+					{Name: "a-r1", NodeSelector: sel(t, "side == '1'"), PeerSelector: sel(t, "rr == '1'")},
+					{Name: "b-r2", NodeSelector: sel(t, "side == '2'"), PeerSelector: sel(t, "rr == '2'")},
+					{Name: "rr", NodeSelector: sel(t, "has(rr)"), PeerSelector: sel(t, "has(rr)")},
+				},
+			}
+		}, nil},
+		"labelled reflector without a cluster ID reflects nothing": {func(t *testing.T) Topology {
+			return Topology{
+				Nodes: []Node{node("r", "10.0.0.1", "", "route-reflector=true"), node("a", "10.0.0.2", ""), node("b", "10.0.0.3", "")},
+				Peers: []Peer{{Name: "p", NodeSelector: sel(t, "!has(route-reflector)"), PeerSelector: sel(t, "has(route-reflector)")}},
+			}
+		}, []string{"a->b", "b->a"}},
+		"selector that did not parse selects nothing": {func(t *testing.T) Topology {
+			s := seed(t)
+			s.Peers[0].PeerSelector = &selector.Selector{}
+			return s
+		}, []string{"qtwtv->rxgks", "qtwtv->uqwst", "qtwtv->volwl", "qtwtv->zyisy", "rxgks->qtwtv", "rxgks->uqwst", "rxgks->volwl", "uqwst->qtwtv", "uqwst->rxgks", "uqwst->volwl", "uqwst->zyisy", "volwl->qtwtv", "volwl->rxgks", "volwl->uqwst", "volwl->zyisy", "zyisy->qtwtv", "zyisy->uqwst", "zyisy->volwl"}},
+		"reverse peering manual without the other side": {func(t *testing.T) Topology {
+			s := seed(t)
+			s.Peers[0].ReverseManual = true
+			return s
+		}, []string{"qtwtv->rxgks", "qtwtv->uqwst", "qtwtv->volwl", "qtwtv->zyisy", "rxgks->qtwtv", "rxgks->uqwst", "rxgks->volwl", "uqwst->qtwtv", "uqwst->rxgks", "uqwst->volwl", "uqwst->zyisy", "volwl->qtwtv", "volwl->rxgks", "volwl->uqwst", "volwl->zyisy", "zyisy->qtwtv", "zyisy->uqwst", "zyisy->volwl"}},
+		"NotReady reflector: the other one carries the routes": {func(t *testing.T) Topology {
+			s := seed(t)
+			s.Nodes[3].Ready = false
+			return s
+		}, nil},
+		"both reflectors NotReady (#9259)": {func(t *testing.T) Topology {
+			s := seed(t)
+			s.Nodes[0].Ready = false
+			s.Nodes[3].Ready = false
+			return s
+		}, []string{"qtwtv->uqwst", "qtwtv->volwl", "uqwst->qtwtv", "uqwst->volwl", "volwl->qtwtv", "volwl->uqwst"}},
+		"reflector in another AS: eBGP to clients": {func(t *testing.T) Topology {
+			s := seed(t)
+			s.Peers = s.Peers[:1]
+			s.Nodes = append(s.Nodes[:3], s.Nodes[4])
+			s.Nodes[0].AS = 65000
+			return s
+		}, []string{"qtwtv->uqwst", "qtwtv->volwl", "uqwst->qtwtv", "uqwst->volwl", "volwl->qtwtv", "volwl->uqwst"}},
+		"AS per node through an external eBGP router": {func(t *testing.T) Topology {
+			a, b := node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")
+			a.AS, b.AS = 65001, 65002
+			return Topology{Nodes: []Node{a, b}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
+		}, nil},
+		"same AS through an external eBGP router: AS_PATH loop": {func(t *testing.T) Topology {
+			return Topology{Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
+		}, []string{"a->b", "b->a"}},
+		"external iBGP reflector": {func(t *testing.T) Topology {
+			return Topology{Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254"}}}
+		}, nil},
+		"node without address takes part in nothing": {func(t *testing.T) Topology {
+			return Topology{Mesh: true, Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "", "")}}
+		}, nil},
+		"IPv6 only": {func(t *testing.T) Topology {
+			a, b := node("a", "", ""), node("b", "", "")
+			a.IPv6, b.IPv6 = "fd00::1", "fd00::2"
+			return Topology{Nodes: []Node{a, b}, Peers: []Peer{{Name: "p", PeerSelector: sel(t, "all()")}}}
+		}, nil},
+		"dual stack, IPv6 peering missing": {func(t *testing.T) Topology {
+			a, b := node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")
+			a.IPv6, b.IPv6 = "fd00::1", "fd00::2"
+			return Topology{Nodes: []Node{a, b}, Peers: []Peer{{Name: "p", PeerIP: "10.0.0.2", Node: "a"}, {Name: "q", PeerIP: "10.0.0.1", Node: "b"}}}
+		}, []string{"a->b", "b->a"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			topo := c.topo(t)
+			got := brokenPairs(Analyze(&topo))
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("broken pairs = %v\nwant %v", got, c.want)
+			}
+			if perNode := brokenPairs(analyze(&topo, true)); fmt.Sprint(perNode) != fmt.Sprint(got) {
+				t.Errorf("class reduction disagrees with the per-node simulation:\nclasses  %v\nper node %v", got, perNode)
+			}
+		})
+	}
+}
+
+func TestReflectorsOf(t *testing.T) {
+	topo := seed(t)
+	a := Analyze(&topo)
+	if got := a.ReflectorsOf(a.Class("uqwst")); fmt.Sprint(got) != "[rxgks zyisy]" {
+		t.Errorf("ReflectorsOf(uqwst) = %v", got)
+	}
+	if got := a.SessionCount(a.Class("zyisy")); got != 4 {
+		t.Errorf("zyisy has %d sessions, want 4 (3 clients + rxgks)", got)
+	}
+	if len(a.Classes) != 2 {
+		t.Errorf("seed has %d classes, want 2 (reflectors, clients)", len(a.Classes))
+	}
+}
+
+// TestClassReductionMatchesPerNode checks on random small clusters that simulating classes
+// of interchangeable nodes gives exactly the per-node answer.
+func TestClassReductionMatchesPerNode(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	exprs := []string{"has(route-reflector)", "!has(route-reflector)", "zone == 'a'", "zone != 'a'", "all()", "rack in {'1','2'}"}
+	for iter := 0; iter < 400; iter++ {
+		var topo Topology
+		topo.Mesh = rng.Intn(2) == 0
+		topo.AS = []uint32{0, 64512, 65000}[rng.Intn(3)]
+		n := 2 + rng.Intn(7)
+		for i := 0; i < n; i++ {
+			nd := node(fmt.Sprintf("n%d", i), fmt.Sprintf("10.0.0.%d", i+1), "")
+			switch rng.Intn(4) {
+			case 0:
+				nd.ClusterID = "1.0.0.1"
+				nd.Labels["route-reflector"] = "true"
+			case 1:
+				nd.ClusterID = "1.0.0.2"
+				nd.Labels["route-reflector"] = "true"
+			}
+			nd.Labels["zone"] = []string{"a", "b"}[rng.Intn(2)]
+			nd.Labels["rack"] = fmt.Sprint(rng.Intn(3))
+			if rng.Intn(6) == 0 {
+				nd.AS = 65001
+			}
+			if rng.Intn(8) == 0 {
+				nd.Ready = false
+			}
+			topo.Nodes = append(topo.Nodes, nd)
+		}
+		for p := 0; p < rng.Intn(4); p++ {
+			peer := Peer{Name: fmt.Sprintf("p%d", p), PeerSelector: sel(t, exprs[rng.Intn(len(exprs))]), ReverseManual: rng.Intn(5) == 0}
+			if rng.Intn(3) > 0 {
+				peer.NodeSelector = sel(t, exprs[rng.Intn(len(exprs))])
+			}
+			topo.Peers = append(topo.Peers, peer)
+		}
+		got, want := brokenPairs(Analyze(&topo)), brokenPairs(analyze(&topo, true))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("iteration %d: classes %v\nper node %v\ntopology %+v", iter, got, want, topo)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+// Package bgp models what calico-node builds from the Calico resources: the BGP sessions
+// between nodes (node-to-node mesh, global and node-scoped BGPPeers expanded through their
+// selectors, route-reflector client marking) and which node learns which other node's pod
+// routes once iBGP route reflection has run over those sessions.
+//
+// Nodes whose relations to every other node are the same (same cluster ID, AS, address
+// families and the same BGPPeer selector matches) behave identically, so the model works on
+// those classes of nodes instead of on every node: a 5,000-node cluster with a handful of
+// reflectors is a handful of classes.
+package bgp
+
+import (
+	"net/netip"
+
+	"github.com/rrguard/rrguard/pkg/selector"
+)
+
+// DefaultAS is the AS number Calico uses when no BGPConfiguration sets one.
+const DefaultAS uint32 = 64512
+
+// Family is an address family: pod routes of each family travel over sessions of that family.
+type Family uint8
+
+// The address families.
+const (
+	IPv4 Family = iota
+	IPv6
+)
+
+var families = [...]Family{IPv4, IPv6}
+
+func (f Family) String() string {
+	if f == IPv6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// Node is a Calico node as calico-node sees it.
+type Node struct {
+	Name string
+	// Labels is the Calico label set: Kubernetes labels merged with projectcalico.org/labels.
+	Labels map[string]string
+	// ClusterID is the route-reflector cluster ID; "" means the node is not a reflector.
+	ClusterID string
+	// AS is the node's own AS number; 0 means the global one.
+	AS uint32
+	// IPv4 and IPv6 are the BGP addresses without their mask; "" means none.
+	IPv4, IPv6 string
+	// Ready is false only for a node whose Ready condition is explicitly False or Unknown.
+	Ready bool
+}
+
+// Address returns the node's BGP address of family f ("" if none).
+func (n *Node) Address(f Family) string {
+	if f == IPv6 {
+		return n.IPv6
+	}
+	return n.IPv4
+}
+
+// IsReflector reports whether the node holds a route-reflector cluster ID.
+func (n *Node) IsReflector() bool { return n.ClusterID != "" }
+
+// Peer is a BGPPeer reduced to what decides sessions.
+type Peer struct {
+	Name string
+	// Node scopes the peer to one node by name.
+	Node string
+	// NodeSelector scopes the peer to the nodes it selects. nil with Node == "" means every node.
+	// A selector that did not parse is the zero Selector and selects nothing, as in calico-node.
+	NodeSelector *selector.Selector
+	// PeerIP is the remote address without port ("" when PeerSelector is used).
+	PeerIP string
+	// PeerSelector selects the remote nodes.
+	PeerSelector *selector.Selector
+	// AS is the remote AS for a PeerIP peer (0: the global AS).
+	AS uint32
+	// ReverseManual is reversePeering: Manual: the remote side is not configured implicitly.
+	ReverseManual bool
+}
+
+// Topology is the cluster state that decides BGP sessions.
+type Topology struct {
+	Nodes []Node
+	Peers []Peer
+	// Mesh is the node-to-node mesh setting of the default BGPConfiguration.
+	Mesh bool
+	// AS is the global AS number (DefaultAS when unset).
+	AS uint32
+}
+
+// NodeAS returns the AS a node speaks with.
+func (t *Topology) NodeAS(n *Node) uint32 {
+	if n.AS != 0 {
+		return n.AS
+	}
+	return t.globalAS()
+}
+
+func (t *Topology) globalAS() uint32 {
+	if t.AS == 0 {
+		return DefaultAS
+	}
+	return t.AS
+}
+
+// appliesTo reports whether the peer is configured on node n (its local side).
+func (p *Peer) appliesTo(n *Node, l selector.Labels) bool {
+	switch {
+	case p.Node != "":
+		return p.Node == n.Name
+	case p.NodeSelector != nil:
+		return p.NodeSelector.Matches(l)
+	default:
+		return true
+	}
+}
+
+// selects reports whether the peer names node n as its remote side (by selector or address).
+func (p *Peer) selects(n *Node, l selector.Labels) bool {
+	switch {
+	case p.PeerSelector != nil:
+		return p.PeerSelector.Matches(l)
+	case p.PeerIP != "":
+		return p.PeerIP == n.IPv4 || p.PeerIP == n.IPv6
+	default:
+		return false
+	}
+}
+
+func ipFamily(ip string) (Family, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return IPv4, false
+	}
+	if a.Is4() || a.Is4In6() {
+		return IPv4, true
+	}
+	return IPv6, true
+}
