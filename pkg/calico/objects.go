@@ -1,0 +1,153 @@
+package calico
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+
+	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
+	"github.com/projectcalico/api/pkg/lib/numorstring"
+	libapiv3 "github.com/projectcalico/calico/libcalico-go/lib/apis/v3"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The kinds rrguard guards.
+const (
+	KindNode             = "Node"
+	KindBGPPeer          = "BGPPeer"
+	KindBGPConfiguration = "BGPConfiguration"
+)
+
+// The API groups Calico resources come in.
+const (
+	GroupCore = ""
+	// GroupCRD is Calico's storage group (the default "v1 CRD" mode).
+	GroupCRD = "crd.projectcalico.org"
+	// GroupV3 is Calico's API group (aggregated API server, or native v3 CRDs).
+	GroupV3 = "projectcalico.org"
+)
+
+// ErrUnknownKind is returned for objects rrguard has nothing to say about.
+var ErrUnknownKind = errors.New("not a kind rrguard checks")
+
+// Object is one decoded resource.
+type Object struct {
+	Kind, Group, Name string
+	Node              *Node
+	CoreNode          *corev1.Node // the core/v1 Node a Calico Node came from
+	Peer              *apiv3.BGPPeer
+	Config            *apiv3.BGPConfiguration
+}
+
+// Ref names the object as users write it: "BGPPeer.crd.projectcalico.org/rr-to-rr-peer".
+func (o *Object) Ref() string {
+	if o.Group == "" {
+		return o.Kind + "/" + o.Name
+	}
+	return o.Kind + "." + o.Group + "/" + o.Name
+}
+
+// Decode reads an object from its unstructured form. Objects of other kinds give
+// ErrUnknownKind (wrapped with the kind).
+func Decode(u *unstructured.Unstructured) (*Object, error) {
+	gvk := u.GroupVersionKind()
+	o := &Object{Kind: gvk.Kind, Group: gvk.Group, Name: u.GetName()}
+	if o.Name == "" {
+		return nil, fmt.Errorf("%s %s: metadata.name is required", gvk.GroupVersion(), gvk.Kind)
+	}
+	raw, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", gvk.Kind, o.Name, err)
+	}
+	switch {
+	case gvk.Group == GroupCore && gvk.Version == "v1" && gvk.Kind == KindNode:
+		var k corev1.Node
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return nil, fmt.Errorf("decode Node %q: %w", o.Name, err)
+		}
+		o.CoreNode = &k
+		o.Node = NodeFromCore(&k)
+	case gvk.Group == GroupV3 && gvk.Kind == KindNode:
+		if err := checkASN(u.Object, "spec", "bgp", "asNumber"); err != nil {
+			return nil, fmt.Errorf("decode %s %q: %w", o.Ref(), o.Name, err)
+		}
+		var v libapiv3.Node
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		o.Node = NodeFromV3(&v)
+	case (gvk.Group == GroupCRD || gvk.Group == GroupV3) && gvk.Kind == KindBGPPeer:
+		if err := checkASN(u.Object, "spec", "asNumber"); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		var p apiv3.BGPPeer
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		o.Peer = &p
+	case (gvk.Group == GroupCRD || gvk.Group == GroupV3) && gvk.Kind == KindBGPConfiguration:
+		if err := checkASN(u.Object, "spec", "asNumber"); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		var c apiv3.BGPConfiguration
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		o.Config = &c
+	default:
+		return nil, fmt.Errorf("%s %s %q: %w", gvk.GroupVersion(), gvk.Kind, o.Name, ErrUnknownKind)
+	}
+	return o, nil
+}
+
+// checkASN gives a field-named error for an AS number Calico cannot parse.
+func checkASN(obj map[string]interface{}, path ...string) error {
+	v, found, _ := unstructured.NestedFieldNoCopy(obj, path...)
+	if !found || v == nil {
+		return nil
+	}
+	field := ""
+	for i, p := range path {
+		if i > 0 {
+			field += "."
+		}
+		field += p
+	}
+	switch x := v.(type) {
+	case string:
+		if _, err := ParseASN(x); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+	case int64:
+		if x < 0 || x > math.MaxUint32 {
+			return fmt.Errorf("%s: %d is not an AS number (0 to 4294967295)", field, x)
+		}
+	case float64:
+		if x < 0 || x > math.MaxUint32 || x != math.Trunc(x) {
+			return fmt.Errorf("%s: %v is not an AS number (0 to 4294967295)", field, x)
+		}
+	default:
+		return fmt.Errorf("%s: %v (%T) is not an AS number: write a number or an asdot string like \"1.10\"", field, v, v)
+	}
+	return nil
+}
+
+// ParseASN parses an AS number as Calico does: decimal uint32, or asdot "H.L" with 16-bit parts.
+func ParseASN(s string) (uint32, error) {
+	n, err := numorstring.ASNumberFromString(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an AS number: write a decimal from 1 to 4294967294 or asdot H.L with both parts at most 65535 (for example \"1.10\" = 65546)", s)
+	}
+	return uint32(n), nil
+}
+
+// peerAddress strips the port off a BGPPeer peerIP ("10.0.0.1:179", "[fd00::1]:179").
+func peerAddress(peerIP string) string {
+	if host, _, err := net.SplitHostPort(peerIP); err == nil {
+		return host
+	}
+	return peerIP
+}
