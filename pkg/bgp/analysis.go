@@ -298,3 +298,23 @@ func (a *Analysis) Learns(from, to string) bool {
 func (a *Analysis) Broken(x, y int) bool {
 	return a.gapSet[Gap{Family: IPv4, From: x, To: y}] || a.gapSet[Gap{Family: IPv6, From: x, To: y}]
 }
+
+// PeerMatches returns how many taking-part nodes peer p (an index into Topology.Peers) is
+// configured on, and how many it selects as remote.
+func (a *Analysis) PeerMatches(p int) (local, remote int) {
+	for c := range a.Classes {
+		if a.Classes[c].local[p] {
+			local += len(a.Classes[c].Members)
+		}
+		if a.Classes[c].remote[p] {
+			remote += len(a.Classes[c].Members)
+		}
+	}
+	return local, remote
+}
+
+// Selects reports whether peer p selects the members of class c as its remote side.
+func (a *Analysis) Selects(p, c int) bool { return a.Classes[c].remote[p] }
+
+// Isolated reports whether members of class c have no BGP session at all.
+func (a *Analysis) Isolated(c int) bool { return a.SessionCount(c) == 0 }

@@ -1,0 +1,177 @@
+// Package validate is rrguard's rule catalogue and engine. Evaluate judges one change against
+// the cluster state before it (admission); Audit reports everything wrong in a state (the
+// periodic audit and the CLI). Both ask the same questions of the same bgp model.
+package validate
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Action is what enforcement does with a finding.
+type Action string
+
+// The actions, strongest first.
+const (
+	Deny  Action = "deny"
+	Warn  Action = "warn"
+	Audit Action = "audit"
+	Off   Action = "off"
+)
+
+// Rule describes a built-in rule.
+type Rule struct {
+	ID      string
+	Default Action
+	Summary string
+}
+
+// The rule IDs: public, documented and configurable.
+const (
+	RuleClusterIDFormat         = "cluster-id-format"
+	RuleClusterIDConsistency    = "cluster-id-consistency"
+	RuleASNumber                = "as-number"
+	RulePeerFields              = "peer-fields"
+	RuleSelectorSyntax          = "selector-syntax"
+	RuleSelectorMatchesNothing  = "selector-matches-nothing"
+	RulePeerTargetsNonReflector = "peer-targets-non-reflector"
+	RuleMeshDisable             = "mesh-disable-needs-reflectors"
+	RuleRoutePropagation        = "route-propagation"
+	RuleReflectorWithoutPeers   = "reflector-without-peers"
+	RuleReflectorRedundancy     = "reflector-redundancy"
+	RuleReflectorRemoval        = "reflector-removal"
+	RuleReflectorLabel          = "reflector-label"
+	RuleReflectorAddress        = "reflector-address"
+)
+
+// Rules is the catalogue of built-in rules.
+var Rules = []Rule{
+	{RuleClusterIDFormat, Deny, "routeReflectorClusterID (field or annotation) is not an IPv4 dotted quad, or is a masked CIDR"},
+	{RuleClusterIDConsistency, Deny, "reflectors share a cluster ID while some client does not peer with all of them (projectcalico/calico#2735); clusterIDPolicy shared/unique"},
+	{RuleASNumber, Deny, "AS number 0, reserved (23456, 65535, 4294967295), above 2147483647 on CRD-backed clusters, unparsable; a reflector and its clients in different ASes"},
+	{RulePeerFields, Deny, "Calico's BGPPeer and BGPConfiguration field rules (node xor nodeSelector, peerIP xor peerSelector, default-only fields, ...)"},
+	{RuleSelectorSyntax, Deny, "nodeSelector/peerSelector that does not parse (calico-node would silently match nothing)"},
+	{RuleSelectorMatchesNothing, Warn, "a selector that selects no node, with did-you-mean on near-miss label keys"},
+	{RulePeerTargetsNonReflector, Warn, "with the mesh off, a peerSelector selects nodes without a cluster ID (they will not reflect routes)"},
+	{RuleMeshDisable, Deny, "turning the mesh off with fewer than minReflectors Ready reflectors"},
+	{RuleRoutePropagation, Deny, "some node would not learn some other node's pod routes"},
+	{RuleReflectorWithoutPeers, Warn, "mesh on: a node holds a cluster ID but has no BGP session (it has left the mesh; the middle step of the migration)"},
+	{RuleReflectorRedundancy, Deny, "mesh off: a client is attached to fewer than minReflectors reflectors"},
+	{RuleReflectorRemoval, Deny, "removing a reflector or the BGPPeer that connects clients breaks the rules above"},
+	{RuleReflectorLabel, Warn, "cluster ID and reflector label disagree"},
+	{RuleReflectorAddress, Warn, "a reflector without a BGP IPv4/IPv6 address"},
+}
+
+// Cluster-ID policies.
+const (
+	ClusterIDAny    = "any"
+	ClusterIDShared = "shared"
+	ClusterIDUnique = "unique"
+)
+
+// Config is rrguard.yaml.
+type Config struct {
+	// MinReflectors is how many Ready reflectors every client must have (default 2).
+	MinReflectors int `json:"minReflectors,omitempty"`
+	// ReflectorLabel is the label that marks reflectors (default route-reflector).
+	ReflectorLabel string `json:"reflectorLabel,omitempty"`
+	// ClusterIDPolicy is any (default), shared (one ID for all reflectors) or unique.
+	ClusterIDPolicy string `json:"clusterIDPolicy,omitempty"`
+	// Rules sets the action per rule ID.
+	Rules map[string]Action `json:"rules,omitempty"`
+	// AutoFillLabel is whether the webhook fills in the reflector label (default true);
+	// the reflector-label rule reports a missing label only when it does not.
+	AutoFillLabel *bool `json:"autoFillLabel,omitempty"`
+	// CRDBacked says Calico stores objects in CRDs (Kubernetes datastore), whose schemas
+	// declare asNumber as int32 (default true).
+	CRDBacked *bool `json:"crdBacked,omitempty"`
+}
+
+// DefaultConfig is the configuration when no file is given.
+func DefaultConfig() Config {
+	c := Config{}
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.MinReflectors == 0 {
+		c.MinReflectors = 2
+	}
+	if c.ReflectorLabel == "" {
+		c.ReflectorLabel = "route-reflector"
+	}
+	if c.ClusterIDPolicy == "" {
+		c.ClusterIDPolicy = ClusterIDAny
+	}
+	if c.AutoFillLabel == nil {
+		t := true
+		c.AutoFillLabel = &t
+	}
+	if c.CRDBacked == nil {
+		t := true
+		c.CRDBacked = &t
+	}
+}
+
+// LoadConfig reads and checks an rrguard.yaml.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return ParseConfig(raw, path)
+}
+
+// ParseConfig parses rrguard.yaml content; name is used in errors.
+func ParseConfig(raw []byte, name string) (Config, error) {
+	var c Config
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if c.MinReflectors < 0 {
+		return Config{}, fmt.Errorf("%s: minReflectors must be at least 1, not %d", name, c.MinReflectors)
+	}
+	switch c.ClusterIDPolicy {
+	case "", ClusterIDAny, ClusterIDShared, ClusterIDUnique:
+	default:
+		return Config{}, fmt.Errorf("%s: clusterIDPolicy must be any, shared or unique, not %q", name, c.ClusterIDPolicy)
+	}
+	known := map[string]bool{}
+	for _, r := range Rules {
+		known[r.ID] = true
+	}
+	ids := make([]string, 0, len(c.Rules))
+	for id := range c.Rules {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if !known[id] {
+			return Config{}, fmt.Errorf("%s: rules: unknown rule %q (known: see `rrguard rules`)", name, id)
+		}
+		switch c.Rules[id] {
+		case Deny, Warn, Audit, Off:
+		default:
+			return Config{}, fmt.Errorf("%s: rules.%s: action must be deny, warn, audit or off, not %q", name, id, c.Rules[id])
+		}
+	}
+	c.setDefaults()
+	return c, nil
+}
+
+// ActionFor returns the configured action of a rule.
+func (c *Config) ActionFor(rule string) Action {
+	if a, ok := c.Rules[rule]; ok {
+		return a
+	}
+	for _, r := range Rules {
+		if r.ID == rule {
+			return r.Default
+		}
+	}
+	return Deny
+}

@@ -1,0 +1,167 @@
+package validate
+
+import (
+	"sort"
+
+	"github.com/rrguard/rrguard/pkg/bgp"
+	"github.com/rrguard/rrguard/pkg/calico"
+)
+
+// Engine evaluates the built-in rules under one configuration.
+type Engine struct {
+	cfg Config
+}
+
+// New returns an engine for cfg (zero fields take their defaults).
+func New(cfg Config) *Engine {
+	cfg.setDefaults()
+	return &Engine{cfg: cfg}
+}
+
+// Config returns the engine's configuration with defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Operation is the admission operation of a change.
+type Operation string
+
+// The operations.
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+	Delete Operation = "DELETE"
+)
+
+// Change is one admission request: Object is nil on DELETE, Old is nil on CREATE.
+type Change struct {
+	Operation Operation
+	Object    *calico.Object
+	Old       *calico.Object
+}
+
+func (c Change) target() *calico.Object {
+	if c.Object != nil {
+		return c.Object
+	}
+	return c.Old
+}
+
+// Snapshot is a cluster state with its BGP analysis, built once and shared by every decision
+// taken against it.
+type Snapshot struct {
+	State    *calico.State
+	Topology *bgp.Topology
+	Analysis *bgp.Analysis
+	peers    []string // peer names in Topology.Peers order
+}
+
+// NewSnapshot analyses a state.
+func NewSnapshot(s *calico.State) *Snapshot {
+	t := s.Topology()
+	names := make([]string, len(t.Peers))
+	for i := range t.Peers {
+		names[i] = t.Peers[i].Name
+	}
+	return &Snapshot{State: s, Topology: t, Analysis: bgp.Analyze(t), peers: names}
+}
+
+// Apply returns the state after the change.
+func Apply(before *calico.State, ch Change) *calico.State {
+	if ch.Operation == Delete || ch.Object == nil {
+		old := ch.Old
+		if old == nil {
+			return before
+		}
+		return before.Without(old.Kind, old.Name)
+	}
+	return before.With(ch.Object)
+}
+
+// Evaluate judges a change against the state before it. It reports what the change
+// introduces or worsens, never what was already wrong, except that a change that turns the
+// node-to-node mesh off is judged on the whole resulting topology.
+func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
+	after := NewSnapshot(Apply(before.State, ch))
+	var out []Finding
+	if ch.Object != nil {
+		old := map[string]bool{}
+		if ch.Old != nil {
+			for _, f := range e.objectFindings(ch.Old) {
+				old[f.key] = true
+			}
+		}
+		for _, f := range e.objectFindings(ch.Object) {
+			if !old[f.key] {
+				out = append(out, f)
+			}
+		}
+	}
+	meshOff := before.State.Mesh() && !after.State.Mesh()
+	base := before
+	if meshOff {
+		base = nil
+	}
+	topo := e.topologyFindings(after, base)
+	if meshOff {
+		topo = append(e.meshDisable(after), topo...)
+	}
+	if removal := e.removal(ch, before, topo); removal != nil {
+		topo = append(topo, *removal)
+	}
+	target := ch.target()
+	for _, f := range topo {
+		// The finding is about the cluster; the object refused is the one changed.
+		if f.Object != refOf(target) {
+			f.Field = ""
+		}
+		f.Object = refOf(target)
+		out = append(out, f)
+	}
+	return e.enforce(out)
+}
+
+// Audit reports everything wrong in a state.
+func (e *Engine) Audit(s *Snapshot) []Finding {
+	var out []Finding
+	for _, name := range sortedKeys(s.State.Nodes) {
+		n := s.State.Nodes[name]
+		group := calico.GroupCore
+		if !n.FromCore {
+			group = calico.GroupV3
+		}
+		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindNode, Group: group, Name: name, Node: n})...)
+	}
+	for _, name := range sortedKeys(s.State.Peers) {
+		p := s.State.Peers[name]
+		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPPeer, Group: p.Group, Name: name, Peer: p.BGPPeer})...)
+	}
+	for _, name := range sortedKeys(s.State.Configs) {
+		c := s.State.Configs[name]
+		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})...)
+	}
+	if !s.State.Mesh() {
+		out = append(out, e.meshDisable(s)...)
+	}
+	out = append(out, e.topologyFindings(s, nil)...)
+	return e.enforce(out)
+}
+
+// enforce applies the configured action of each rule and drops the rules that are off.
+func (e *Engine) enforce(in []Finding) []Finding {
+	out := in[:0]
+	for _, f := range in {
+		f.Action = e.cfg.ActionFor(f.Rule)
+		if f.Action != Off {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,398 @@
+package validate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/bgp"
+	"github.com/rrguard/rrguard/pkg/calico"
+)
+
+// topologyFindings asks the questions of the whole topology. With a base snapshot, only what
+// is new compared to base is reported.
+func (e *Engine) topologyFindings(s, base *Snapshot) []Finding {
+	var out []Finding
+	out = append(out, e.routePropagation(s, base)...)
+	out = append(out, e.reflectorWithoutPeers(s, base)...)
+	out = append(out, e.redundancy(s, base)...)
+	out = append(out, e.clusterIDConsistency(s, base)...)
+	out = append(out, e.asMismatch(s, base)...)
+	out = append(out, e.selectorsMatchNothing(s, base)...)
+	out = append(out, e.peerTargetsNonReflector(s, base)...)
+	return out
+}
+
+// members returns the names of the nodes of class c.
+func members(s *Snapshot, c int) []string {
+	m := s.Analysis.Classes[c].Members
+	out := make([]string, len(m))
+	for i, idx := range m {
+		out[i] = s.Topology.Nodes[idx].Name
+	}
+	return out
+}
+
+// nameList renders up to four names and how many more.
+func nameList(names []string) string {
+	const show = 4
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s (+%d more)", strings.Join(names[:show], ", "), len(names)-show)
+}
+
+// groupByClass splits node names by their class in s (-1: takes no part or absent).
+func groupByClass(s *Snapshot, names []string) map[int][]string {
+	out := map[int][]string{}
+	for _, n := range names {
+		c := s.Analysis.Class(n)
+		out[c] = append(out[c], n)
+	}
+	return out
+}
+
+// isolatedReflector: while the mesh is on, a reflector with no session is the normal middle
+// step of the migration, reported as reflector-without-peers instead of route-propagation.
+func isolatedReflector(s *Snapshot, c int) bool {
+	return s.State.Mesh() && s.Analysis.Classes[c].ClusterID != "" && s.Analysis.Isolated(c)
+}
+
+func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
+	a := s.Analysis
+	type block struct {
+		from, to []string
+		family   bgp.Family
+		fc, tc   int
+	}
+	var blocks []block
+	for _, g := range a.Gaps {
+		if isolatedReflector(s, g.From) || isolatedReflector(s, g.To) {
+			continue
+		}
+		from, to := members(s, g.From), members(s, g.To)
+		if base == nil {
+			blocks = append(blocks, block{from, to, g.Family, g.From, g.To})
+			continue
+		}
+		fromGroups, toGroups := groupByClass(base, from), groupByClass(base, to)
+		for bf, fs := range fromGroups {
+			for bt, ts := range toGroups {
+				if bf >= 0 && bt >= 0 && base.Analysis.Broken(bf, bt) {
+					continue // already broken before the change
+				}
+				if len(fs) == 1 && len(ts) == 1 && fs[0] == ts[0] {
+					continue
+				}
+				blocks = append(blocks, block{fs, ts, g.Family, g.From, g.To})
+			}
+		}
+	}
+	sort.Slice(blocks, func(i, j int) bool {
+		if blocks[i].to[0] != blocks[j].to[0] {
+			return blocks[i].to[0] < blocks[j].to[0]
+		}
+		return blocks[i].from[0] < blocks[j].from[0]
+	})
+	var out []Finding
+	for _, b := range blocks {
+		sort.Strings(b.from)
+		sort.Strings(b.to)
+		msg := fmt.Sprintf("%s would not learn the %s pod routes of %s: %s", nameList(b.to), b.family, nameList(b.from), e.diagnose(s, b.fc, b.tc))
+		out = append(out, Finding{
+			Rule: RuleRoutePropagation, Object: nodeRef(b.to[0]), Message: msg,
+			key: RuleRoutePropagation + "|" + strings.Join(b.from, ",") + ">" + strings.Join(b.to, ","),
+		})
+	}
+	return out
+}
+
+// diagnose names the likeliest cause of a gap from class x to class y, and the fix.
+func (e *Engine) diagnose(s *Snapshot, x, y int) string {
+	a := s.Analysis
+	cx, cy := &a.Classes[x], &a.Classes[y]
+	for _, c := range []int{x, y} {
+		if a.Isolated(c) {
+			name := members(s, c)[0]
+			if s.State.Mesh() {
+				return fmt.Sprintf("%s has no BGP session (it holds a cluster ID, so it left the mesh): create a BGPPeer that selects it", name)
+			}
+			return fmt.Sprintf("%s has no BGP session with the mesh off: create a BGPPeer that selects it, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", name, e.cfg.ReflectorLabel, e.cfg.ReflectorLabel)
+		}
+	}
+	if cx.ClusterID != "" && cy.ClusterID != "" && cx.ClusterID == cy.ClusterID {
+		return fmt.Sprintf("reflectors of cluster ID %s drop routes reflected by one another; if no BGPPeer connects them, add one with nodeSelector and peerSelector \"has(%s)\"", cx.ClusterID, e.cfg.ReflectorLabel)
+	}
+	if cx.ClusterID == "" && cy.ClusterID == "" {
+		rx, ry := a.ReflectorsOf(x), a.ReflectorsOf(y)
+		if len(rx) > 0 && len(ry) > 0 {
+			return fmt.Sprintf("their reflectors (%s and %s) do not pass routes to each other: peer reflectors with each other (with the same cluster ID, every client must peer with every reflector, projectcalico/calico#2735)", nameList(rx), nameList(ry))
+		}
+		return "a node without a cluster ID does not re-advertise routes learned over iBGP: peer both with the same reflectors"
+	}
+	return "no chain of BGP sessions and route reflection carries them: check the BGPPeers and cluster IDs (rrguard validate lists the sessions)"
+}
+
+func (e *Engine) reflectorWithoutPeers(s, base *Snapshot) []Finding {
+	var out []Finding
+	for c := range s.Analysis.Classes {
+		if !isolatedReflector(s, c) {
+			continue
+		}
+		for _, name := range members(s, c) {
+			if base != nil {
+				if bc := base.Analysis.Class(name); bc >= 0 && isolatedReflector(base, bc) {
+					continue
+				}
+			}
+			n := s.State.Nodes[name]
+			out = append(out, Finding{
+				Rule: RuleReflectorWithoutPeers, Object: nodeRef(name), Field: n.FieldPath("routeReflectorClusterID"),
+				Message: fmt.Sprintf("node %s holds cluster ID %s, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings", name, n.ClusterID),
+				key:     RuleReflectorWithoutPeers + "|" + name,
+			})
+		}
+	}
+	return out
+}
+
+func (e *Engine) meshDisable(s *Snapshot) []Finding {
+	var ready []string
+	for c := range s.Analysis.Classes {
+		if s.Analysis.Classes[c].ClusterID != "" {
+			ready = append(ready, members(s, c)...)
+		}
+	}
+	if len(ready) >= e.cfg.MinReflectors {
+		return nil
+	}
+	sort.Strings(ready)
+	have := "none"
+	if len(ready) > 0 {
+		have = fmt.Sprintf("%d (%s)", len(ready), nameList(ready))
+	}
+	ref := ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName}
+	if d := s.State.Default(); d != nil {
+		ref.Group = d.Group
+	}
+	return []Finding{{
+		Rule: RuleMeshDisable, Object: ref, Field: "spec.nodeToNodeMeshEnabled",
+		Message: fmt.Sprintf("the node-to-node mesh is off with %s Ready route reflectors; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh", have, e.cfg.MinReflectors, e.cfg.ReflectorLabel),
+		key:     RuleMeshDisable,
+	}}
+}
+
+// clientWithFewReflectors: with the mesh off, a client that has some but too few reflectors.
+func (e *Engine) fewReflectors(s *Snapshot, c int) []string {
+	if s.State.Mesh() || s.Analysis.Classes[c].ClusterID != "" {
+		return nil
+	}
+	rs := s.Analysis.ReflectorsOf(c)
+	if len(rs) == 0 || len(rs) >= e.cfg.MinReflectors {
+		return nil
+	}
+	return rs
+}
+
+func (e *Engine) redundancy(s, base *Snapshot) []Finding {
+	var out []Finding
+	for c := range s.Analysis.Classes {
+		rs := e.fewReflectors(s, c)
+		if rs == nil {
+			continue
+		}
+		var nodes []string
+		for _, name := range members(s, c) {
+			if base != nil {
+				if bc := base.Analysis.Class(name); bc >= 0 && e.fewReflectors(base, bc) != nil {
+					continue
+				}
+			}
+			nodes = append(nodes, name)
+		}
+		if len(nodes) == 0 {
+			continue
+		}
+		sort.Strings(nodes)
+		out = append(out, Finding{
+			Rule: RuleReflectorRedundancy, Object: nodeRef(nodes[0]),
+			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails they lose all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by their BGPPeers",
+				nameList(nodes), len(rs), nameList(rs), e.cfg.MinReflectors, e.cfg.MinReflectors),
+			key: RuleReflectorRedundancy + "|" + strings.Join(nodes, ","),
+		})
+	}
+	return out
+}
+
+// partialClusters returns, for members of client class c, the cluster IDs whose reflectors
+// it peers with only in part (the projectcalico/calico#2735 partition).
+func partialClusters(s *Snapshot, c int) []string {
+	a := s.Analysis
+	if a.Classes[c].ClusterID != "" {
+		return nil
+	}
+	some, all := map[string]bool{}, map[string]bool{}
+	for d := range a.Classes {
+		cid := a.Classes[d].ClusterID
+		if cid == "" {
+			continue
+		}
+		linked := a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d)
+		if _, seen := all[cid]; !seen {
+			all[cid] = true
+		}
+		if linked {
+			some[cid] = true
+		} else {
+			all[cid] = false
+		}
+	}
+	var out []string
+	for cid := range some {
+		if !all[cid] {
+			out = append(out, cid)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Engine) clusterIDConsistency(s, base *Snapshot) []Finding {
+	var out []Finding
+	a := s.Analysis
+	for c := range a.Classes {
+		cids := partialClusters(s, c)
+		for _, cid := range cids {
+			var nodes []string
+			for _, name := range members(s, c) {
+				if base != nil {
+					if bc := base.Analysis.Class(name); bc >= 0 && contains(partialClusters(base, bc), cid) {
+						continue
+					}
+				}
+				nodes = append(nodes, name)
+			}
+			if len(nodes) == 0 {
+				continue
+			}
+			var rr []string
+			for d := range a.Classes {
+				if a.Classes[d].ClusterID == cid {
+					rr = append(rr, members(s, d)...)
+				}
+			}
+			sort.Strings(rr)
+			sort.Strings(nodes)
+			out = append(out, Finding{
+				Rule: RuleClusterIDConsistency, Object: nodeRef(nodes[0]),
+				Message: fmt.Sprintf("%s peer with only some of the reflectors that share cluster ID %s (%s): those reflectors drop routes reflected by one another, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
+					nameList(nodes), cid, nameList(rr)),
+				key: RuleClusterIDConsistency + "|" + cid + "|" + strings.Join(nodes, ","),
+			})
+		}
+	}
+	out = append(out, e.clusterIDPolicy(s, base)...)
+	return out
+}
+
+func (e *Engine) clusterIDPolicy(s, base *Snapshot) []Finding {
+	if e.cfg.ClusterIDPolicy == ClusterIDAny {
+		return nil
+	}
+	byID := reflectorsByClusterID(s)
+	var out []Finding
+	switch e.cfg.ClusterIDPolicy {
+	case ClusterIDShared:
+		if len(byID) > 1 && (base == nil || len(reflectorsByClusterID(base)) <= 1) {
+			ids := sortedKeys(byID)
+			out = append(out, Finding{
+				Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
+				Message: fmt.Sprintf("clusterIDPolicy is shared but reflectors use %d cluster IDs (%s): give them all the same one", len(ids), nameList(ids)),
+				key:     RuleClusterIDConsistency + "|shared",
+			})
+		}
+	case ClusterIDUnique:
+		for _, id := range sortedKeys(byID) {
+			if len(byID[id]) < 2 {
+				continue
+			}
+			if base != nil && len(reflectorsByClusterID(base)[id]) >= 2 {
+				continue
+			}
+			out = append(out, Finding{
+				Rule: RuleClusterIDConsistency, Object: nodeRef(byID[id][0]),
+				Message: fmt.Sprintf("clusterIDPolicy is unique but %s share cluster ID %s: give each reflector its own", nameList(byID[id]), id),
+				key:     RuleClusterIDConsistency + "|unique|" + id,
+			})
+		}
+	}
+	return out
+}
+
+func reflectorsByClusterID(s *Snapshot) map[string][]string {
+	out := map[string][]string{}
+	for c := range s.Analysis.Classes {
+		if cid := s.Analysis.Classes[c].ClusterID; cid != "" {
+			out[cid] = append(out[cid], members(s, c)...)
+		}
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// asMismatched returns the client classes a reflector class has eBGP sessions with.
+func asMismatched(s *Snapshot, r int) []int {
+	a := s.Analysis
+	if a.Classes[r].ClusterID == "" {
+		return nil
+	}
+	var out []int
+	for c := range a.Classes {
+		if a.Classes[c].ClusterID == "" && a.Classes[c].AS != a.Classes[r].AS && (a.Session(bgp.IPv4, r, c) || a.Session(bgp.IPv6, r, c)) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (e *Engine) asMismatch(s, base *Snapshot) []Finding {
+	var out []Finding
+	a := s.Analysis
+	for r := range a.Classes {
+		cs := asMismatched(s, r)
+		if len(cs) == 0 {
+			continue
+		}
+		var clients []string
+		for _, c := range cs {
+			clients = append(clients, members(s, c)...)
+		}
+		sort.Strings(clients)
+		for _, name := range members(s, r) {
+			if base != nil {
+				if bc := base.Analysis.Class(name); bc >= 0 && len(asMismatched(base, bc)) > 0 {
+					continue
+				}
+			}
+			n := s.State.Nodes[name]
+			out = append(out, Finding{
+				Rule: RuleASNumber, Object: nodeRef(name), Field: n.FieldPath("asNumber"),
+				Message: fmt.Sprintf("reflector %s is in AS %d but its peers %s are in AS %d: the sessions are eBGP and a reflector reflects only over iBGP (projectcalico/calico#2292); give reflector and clients the same AS",
+					name, a.Classes[r].AS, nameList(clients), a.Classes[cs[0]].AS),
+				key: RuleASNumber + "|" + name,
+			})
+		}
+	}
+	return out
+}
