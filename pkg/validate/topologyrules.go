@@ -98,7 +98,12 @@ func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
 	for _, b := range blocks {
 		sort.Strings(b.from)
 		sort.Strings(b.to)
-		msg := fmt.Sprintf("%s would not learn the %s pod routes of %s: %s", nameList(b.to), b.family, nameList(b.from), e.diagnose(s, b.fc, b.tc))
+		var msg string
+		if strings.Join(b.from, ",") == strings.Join(b.to, ",") {
+			msg = fmt.Sprintf("%s would not learn one another's %s pod routes: %s", nameList(b.to), b.family, e.diagnose(s, b.fc, b.tc))
+		} else {
+			msg = fmt.Sprintf("%s would not learn the %s pod routes of %s: %s", nameList(b.to), b.family, nameList(b.from), e.diagnose(s, b.fc, b.tc))
+		}
 		out = append(out, Finding{
 			Rule: RuleRoutePropagation, Object: nodeRef(b.to[0]), Message: msg,
 			key: RuleRoutePropagation + "|" + strings.Join(b.from, ",") + ">" + strings.Join(b.to, ","),
@@ -167,9 +172,9 @@ func (e *Engine) meshDisable(s *Snapshot) []Finding {
 		return nil
 	}
 	sort.Strings(ready)
-	have := "none"
+	have := "no Ready route reflector"
 	if len(ready) > 0 {
-		have = fmt.Sprintf("%d (%s)", len(ready), nameList(ready))
+		have = fmt.Sprintf("only %d Ready route reflector (%s)", len(ready), nameList(ready))
 	}
 	ref := ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName}
 	if d := s.State.Default(); d != nil {
@@ -177,7 +182,7 @@ func (e *Engine) meshDisable(s *Snapshot) []Finding {
 	}
 	return []Finding{{
 		Rule: RuleMeshDisable, Object: ref, Field: "spec.nodeToNodeMeshEnabled",
-		Message: fmt.Sprintf("the node-to-node mesh is off with %s Ready route reflectors; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh", have, e.cfg.MinReflectors, e.cfg.ReflectorLabel),
+		Message: fmt.Sprintf("the node-to-node mesh would be off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh", have, e.cfg.MinReflectors, e.cfg.ReflectorLabel),
 		key:     RuleMeshDisable,
 	}}
 }

@@ -1,0 +1,180 @@
+// Package webhook turns admission requests into rrguard decisions: decode, mutate (reflector
+// label), evaluate against the cluster state, and answer. The same Review serves the
+// in-cluster webhook and `rrguard review`, so both give the same answer.
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/mutate"
+	"github.com/rrguard/rrguard/pkg/validate"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// MaxWarningLength is the longest admission warning rrguard sends (kubectl prints each on a line).
+const MaxWarningLength = 120
+
+// AuditAnnotationPrefix prefixes the audit annotations of audit-level findings.
+const AuditAnnotationPrefix = "rrguard.io/"
+
+// Reviewer answers admission requests.
+type Reviewer struct {
+	Engine *validate.Engine
+}
+
+// Decision is the outcome of one review, before it is put into an AdmissionResponse.
+type Decision struct {
+	Findings []validate.Finding
+	Patch    []mutate.Operation
+}
+
+// Review evaluates one admission request against the state before it. Mutation comes first,
+// as the API server orders webhooks, and validation judges the mutated object.
+func (r *Reviewer) Review(req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
+	d, err := r.Decide(req, before)
+	if err != nil {
+		return errorResponse(req, err)
+	}
+	return d.Response(req)
+}
+
+// Decide runs mutation and validation for a request.
+func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Snapshot) (*Decision, error) {
+	newObj, err := decodeRaw(req.Object.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("object: %w", err)
+	}
+	oldObj, err := decodeRaw(req.OldObject.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("oldObject: %w", err)
+	}
+	if newObj == nil && oldObj == nil {
+		return &Decision{}, nil // not a kind rrguard checks
+	}
+	d := &Decision{}
+	cfg := r.Engine.Config()
+	if newObj != nil && newObj.CoreNode != nil && req.Operation != admissionv1.Delete && *cfg.AutoFillLabel {
+		var oldNode *corev1.Node
+		if oldObj != nil {
+			oldNode = oldObj.CoreNode
+		}
+		d.Patch = mutate.ReflectorLabel(oldNode, newObj.CoreNode, cfg.ReflectorLabel)
+		if len(d.Patch) > 0 {
+			mutated := mutate.Apply(newObj.CoreNode, d.Patch, cfg.ReflectorLabel)
+			newObj = &calico.Object{Kind: newObj.Kind, Group: newObj.Group, Name: newObj.Name, CoreNode: mutated, Node: calico.NodeFromCore(mutated)}
+		}
+	}
+	ch := validate.Change{Operation: validate.Operation(req.Operation), Object: newObj, Old: oldObj}
+	if req.Operation == admissionv1.Delete {
+		ch.Object = nil
+	}
+	d.Findings = r.Engine.Evaluate(ch, before)
+	return d, nil
+}
+
+// decodeRaw decodes an object of a kind rrguard checks; nil for empty input or other kinds.
+func decodeRaw(raw []byte) (*calico.Object, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var u unstructured.Unstructured
+	if err := u.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	o, err := calico.Decode(&u)
+	if errors.Is(err, calico.ErrUnknownKind) {
+		return nil, nil
+	}
+	return o, err
+}
+
+// Response renders the decision as kubectl users will read it.
+func (d *Decision) Response(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	var denials []validate.Finding
+	for _, f := range d.Findings {
+		switch f.Action {
+		case validate.Deny:
+			denials = append(denials, f)
+		case validate.Warn:
+			resp.Warnings = append(resp.Warnings, Warning(f))
+		case validate.Audit:
+			if resp.AuditAnnotations == nil {
+				resp.AuditAnnotations = map[string]string{}
+			}
+			key := AuditAnnotationPrefix + f.Rule
+			if prev, ok := resp.AuditAnnotations[key]; ok {
+				resp.AuditAnnotations[key] = prev + "; " + f.Message
+			} else {
+				resp.AuditAnnotations[key] = f.Message
+			}
+		}
+	}
+	if len(denials) > 0 {
+		resp.Allowed = false
+		resp.Result = denialStatus(req, denials)
+		return resp
+	}
+	if len(d.Patch) > 0 {
+		raw, _ := json.Marshal(d.Patch)
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = raw, &pt
+	}
+	return resp
+}
+
+// Warning renders a warn-level finding as one admission warning line.
+func Warning(f validate.Finding) string {
+	w := "[" + f.Rule + "] " + f.Message
+	if len(w) <= MaxWarningLength {
+		return w
+	}
+	cut := MaxWarningLength - len("…")
+	for cut > 0 && !utf8.RuneStart(w[cut]) {
+		cut--
+	}
+	return w[:cut] + "…"
+}
+
+func denialStatus(req *admissionv1.AdmissionRequest, denials []validate.Finding) *metav1.Status {
+	var msgs []string
+	details := &metav1.StatusDetails{Name: req.Name, Group: req.Kind.Group, Kind: req.Kind.Kind}
+	rules := map[string]bool{}
+	for _, f := range denials {
+		msgs = append(msgs, "["+f.Rule+"] "+f.Message)
+		rules[f.Rule] = true
+		details.Causes = append(details.Causes, metav1.StatusCause{
+			Type: metav1.CauseTypeFieldValueInvalid, Field: f.Field, Message: "[" + f.Rule + "] " + f.Message,
+		})
+	}
+	ids := make([]string, 0, len(rules))
+	for id := range rules {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return &metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusUnprocessableEntity, Reason: metav1.StatusReasonInvalid,
+		Message: fmt.Sprintf("rrguard refused %s %q (%s): %s", req.Kind.Kind, req.Name, strings.Join(ids, ", "), strings.Join(msgs, "; ")),
+		Details: details,
+	}
+}
+
+func errorResponse(req *admissionv1.AdmissionRequest, err error) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{
+		UID: req.UID, Allowed: false,
+		Result: &metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusBadRequest, Reason: metav1.StatusReasonBadRequest,
+			Message: fmt.Sprintf("rrguard could not read %s %q: %v", req.Kind.Kind, req.Name, err),
+		},
+	}
+}
