@@ -112,17 +112,32 @@ func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
 	return out
 }
 
+func hasHave(names []string) string {
+	if len(names) == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+func themIt(names []string) string {
+	if len(names) == 1 {
+		return "it"
+	}
+	return "them"
+}
+
 // diagnose names the likeliest cause of a gap from class x to class y, and the fix.
 func (e *Engine) diagnose(s *Snapshot, x, y int) string {
 	a := s.Analysis
 	cx, cy := &a.Classes[x], &a.Classes[y]
 	for _, c := range []int{x, y} {
 		if a.Isolated(c) {
-			name := members(s, c)[0]
+			names := members(s, c)
+			sort.Strings(names)
 			if s.State.Mesh() {
-				return fmt.Sprintf("%s has no BGP session (it holds a cluster ID, so it left the mesh): create a BGPPeer that selects it", name)
+				return fmt.Sprintf("%s (with a cluster ID, out of the mesh) %s no BGP session: create a BGPPeer that selects %s", nameList(names), hasHave(names), themIt(names))
 			}
-			return fmt.Sprintf("%s has no BGP session with the mesh off: create a BGPPeer that selects it, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", name, e.cfg.ReflectorLabel, e.cfg.ReflectorLabel)
+			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel)
 		}
 	}
 	if cx.ClusterID != "" && cy.ClusterID != "" && cx.ClusterID == cy.ClusterID {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/webhook"
+	"github.com/spf13/cobra"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+func newReview() *cobra.Command {
+	var state []string
+	var input, configPath string
+	cmd := &cobra.Command{
+		Use:   "review --state PATH [--state PATH...] [-f REVIEW.json|-]",
+		Short: "Answer an AdmissionReview offline, exactly as the webhook would",
+		Long: `review reads an admission.k8s.io/v1 AdmissionReview (from a file, or - for standard
+input), evaluates it against the cluster state in the --state manifests through the same code
+as the webhook (mutation, then validation), and prints the AdmissionReview with its response:
+allowed, the status with its causes, warnings, and the JSON patch.
+
+Exit status: 0 allowed, 1 denied, 2 usage or input error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			engine, err := loadEngine(configPath)
+			if err != nil {
+				return err
+			}
+			m, err := cluster.LoadFiles(state)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			var r io.Reader = cmd.InOrStdin()
+			if input != "-" {
+				f, err := os.Open(input)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				defer f.Close()
+				r = f
+			}
+			var review admissionv1.AdmissionReview
+			dec := json.NewDecoder(io.LimitReader(r, cluster.MaxFileSize))
+			if err := dec.Decode(&review); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%s: not an AdmissionReview: %w", input, err)}
+			}
+			if review.Request == nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%s: the AdmissionReview has no request", input)}
+			}
+			reviewer := &webhook.Reviewer{Engine: engine}
+			review.Response = reviewer.Review(review.Request, validate.NewSnapshot(m.State()))
+			if review.APIVersion == "" {
+				review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(struct {
+				APIVersion string                         `json:"apiVersion"`
+				Kind       string                         `json:"kind"`
+				Response   *admissionv1.AdmissionResponse `json:"response"`
+			}{review.APIVersion, review.Kind, review.Response}); err != nil {
+				return err
+			}
+			if !review.Response.Allowed {
+				return &exitError{code: exitFindings}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&state, "state", nil, "manifest file or directory with the cluster state (repeatable)")
+	cmd.Flags().StringVarP(&input, "file", "f", "-", "the AdmissionReview JSON, or - for standard input")
+	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml")
+	return cmd
+}

@@ -1,0 +1,228 @@
+// Package cluster provides the cluster states rrguard judges against: manifest files (the
+// CLI, CI and GitOps) and, in the server, the informer cache.
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+// MaxFileSize is the largest manifest file rrguard reads.
+const MaxFileSize = 16 << 20
+
+// Manifests is what a set of files describes.
+type Manifests struct {
+	Objects []*calico.Object
+	// Notes are things skipped on purpose (other kinds, empty documents), one line each.
+	Notes []string
+	// Sources maps "Kind/name" to where the object was read ("file.yaml#2").
+	Sources map[string]string
+}
+
+// InputError is bad input: the CLI exits 2 on it.
+type InputError struct {
+	Source string // file, file#doc
+	Err    error
+}
+
+func (e *InputError) Error() string { return e.Source + ": " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// yamlTagSelector finds the YAML trap: an unquoted "!has(...)" is a YAML tag, and the field
+// silently vanishes (the peer becomes global).
+var yamlTagSelector = regexp.MustCompile(`(?m)^\s*(nodeSelector|peerSelector)\s*:\s*!`)
+
+// LoadFiles reads YAML/JSON files and directories (recursively; *.yaml, *.yml, *.json),
+// multi-document, and decodes the objects rrguard checks.
+func LoadFiles(paths []string) (*Manifests, error) {
+	m := &Manifests{Sources: map[string]string{}}
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, &InputError{Source: p, Err: errors.Unwrap(err)}
+		}
+		if !info.IsDir() {
+			if err := m.loadFile(p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			switch strings.ToLower(filepath.Ext(path)) {
+			case ".yaml", ".yml", ".json":
+				if !d.IsDir() {
+					files = append(files, path)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, &InputError{Source: p, Err: err}
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if err := m.loadFile(f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// LoadReader reads one multi-document YAML/JSON stream named name.
+func (m *Manifests) LoadReader(name string, r io.Reader) error {
+	raw, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return &InputError{Source: name, Err: err}
+	}
+	if len(raw) > MaxFileSize {
+		return &InputError{Source: name, Err: fmt.Errorf("larger than %d MiB: split the manifests into smaller files", MaxFileSize>>20)}
+	}
+	return m.load(name, raw)
+}
+
+func (m *Manifests) loadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return &InputError{Source: path, Err: errors.Unwrap(err)}
+	}
+	defer f.Close()
+	return m.LoadReader(path, f)
+}
+
+func (m *Manifests) load(name string, raw []byte) error {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	for doc := 1; ; doc++ {
+		chunk, err := reader.Read()
+		if err == io.EOF {
+			return nil
+		}
+		source := fmt.Sprintf("%s#%d", name, doc)
+		if err != nil {
+			return &InputError{Source: source, Err: err}
+		}
+		if len(bytes.TrimSpace(stripComments(chunk))) == 0 {
+			continue
+		}
+		if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
+			return &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}
+		}
+		var obj map[string]interface{}
+		if err := yaml.Unmarshal(chunk, &obj); err != nil {
+			return &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: %w", err)}
+		}
+		if obj == nil {
+			continue
+		}
+		if err := m.add(source, &unstructured.Unstructured{Object: obj}); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
+	if u.GetAPIVersion() == "" || u.GetKind() == "" {
+		return &InputError{Source: source, Err: errors.New("apiVersion and kind are required")}
+	}
+	if u.IsList() {
+		list, err := u.ToList()
+		if err != nil {
+			return &InputError{Source: source, Err: err}
+		}
+		for i := range list.Items {
+			if err := m.add(fmt.Sprintf("%s[%d]", source, i), &list.Items[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	o, err := calico.Decode(u)
+	if errors.Is(err, calico.ErrUnknownKind) {
+		m.Notes = append(m.Notes, fmt.Sprintf("%s: skipped %s %s %q (not a kind rrguard checks)", source, u.GetAPIVersion(), u.GetKind(), u.GetName()))
+		return nil
+	}
+	if err != nil {
+		return &InputError{Source: source, Err: err}
+	}
+	key := o.Ref()
+	if prev, ok := m.Sources[key]; ok {
+		m.Notes = append(m.Notes, fmt.Sprintf("%s: %s %q was already defined in %s; the later definition is used", source, o.Kind, o.Name, prev))
+	}
+	m.Sources[key] = source
+	m.Objects = append(m.Objects, o)
+	return nil
+}
+
+// stripComments drops YAML comment lines, so a document of only comments counts as empty.
+func stripComments(b []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			out = append(out, line...)
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+// State builds the cluster state the manifests describe. A projectcalico.org/v3 Node file
+// adds its BGP fields and labels to the core/v1 Node of the same name, as calicoctl would.
+func (m *Manifests) State() *calico.State {
+	core := map[string]*calico.Object{}
+	var objs []*calico.Object
+	for _, o := range m.Objects {
+		if o.CoreNode != nil {
+			core[o.Name] = o
+		}
+	}
+	for _, o := range m.Objects {
+		if o.Node != nil && o.CoreNode == nil {
+			if c, ok := core[o.Name]; ok {
+				objs = append(objs, mergeV3(c, o))
+				continue
+			}
+		}
+		if o.CoreNode != nil {
+			if _, replaced := findV3(m.Objects, o.Name); replaced {
+				continue
+			}
+		}
+		objs = append(objs, o)
+	}
+	return calico.NewState(objs)
+}
+
+func findV3(objs []*calico.Object, name string) (*calico.Object, bool) {
+	for _, o := range objs {
+		if o.Node != nil && o.CoreNode == nil && o.Name == name {
+			return o, true
+		}
+	}
+	return nil, false
+}
+
+// mergeV3 lays a v3 Node's BGP fields and Calico labels over the core Node of the same name.
+func mergeV3(core, v3 *calico.Object) *calico.Object {
+	n := *core.Node
+	n.IPv4Address, n.IPv6Address, n.ASNumber, n.ClusterID = v3.Node.IPv4Address, v3.Node.IPv6Address, v3.Node.ASNumber, v3.Node.ClusterID
+	n.CalicoLabels = v3.Node.CalicoLabels
+	return &calico.Object{Kind: calico.KindNode, Group: calico.GroupCore, Name: core.Name, CoreNode: core.CoreNode, Node: &n}
+}

@@ -1,0 +1,218 @@
+// Package report prints findings for people and for CI systems: a table, JSON, JUnit XML and
+// SARIF, the same for `rrguard validate` and `rrguard audit`.
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/validate"
+)
+
+// Formats lists the output formats.
+var Formats = []string{"table", "json", "junit", "sarif"}
+
+// Summary counts findings by action.
+type Summary struct {
+	Deny  int `json:"deny"`
+	Warn  int `json:"warn"`
+	Audit int `json:"audit"`
+	Total int `json:"total"`
+}
+
+// Summarize counts findings.
+func Summarize(fs []validate.Finding) Summary {
+	s := Summary{Total: len(fs)}
+	for _, f := range fs {
+		switch f.Action {
+		case validate.Deny:
+			s.Deny++
+		case validate.Warn:
+			s.Warn++
+		case validate.Audit:
+			s.Audit++
+		}
+	}
+	return s
+}
+
+type jsonFinding struct {
+	Rule    string `json:"rule"`
+	Action  string `json:"action"`
+	Kind    string `json:"kind"`
+	Group   string `json:"group,omitempty"`
+	Name    string `json:"name"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Write prints findings in a format.
+func Write(w io.Writer, format string, fs []validate.Finding) error {
+	sorted := append([]validate.Finding(nil), fs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].Action) < rank(sorted[j].Action) })
+	switch format {
+	case "", "table":
+		return writeTable(w, sorted)
+	case "json":
+		out := struct {
+			Findings []jsonFinding `json:"findings"`
+			Summary  Summary       `json:"summary"`
+		}{Findings: []jsonFinding{}, Summary: Summarize(sorted)}
+		for _, f := range sorted {
+			out.Findings = append(out.Findings, jsonFinding{f.Rule, string(f.Action), f.Object.Kind, f.Object.Group, f.Object.Name, f.Field, f.Message})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	case "junit":
+		return writeJUnit(w, sorted)
+	case "sarif":
+		return writeSARIF(w, sorted)
+	}
+	return fmt.Errorf("unknown output format %q: use one of %s", format, strings.Join(Formats, ", "))
+}
+
+func rank(a validate.Action) int {
+	switch a {
+	case validate.Deny:
+		return 0
+	case validate.Warn:
+		return 1
+	}
+	return 2
+}
+
+func writeTable(w io.Writer, fs []validate.Finding) error {
+	if len(fs) == 0 {
+		_, err := fmt.Fprintln(w, "No findings: the route-reflector topology checks out.")
+		return err
+	}
+	for _, f := range fs {
+		where := f.Object.String()
+		if f.Field != "" {
+			where += " " + f.Field
+		}
+		fmt.Fprintf(w, "%-5s %s  %s\n      %s\n", strings.ToUpper(string(f.Action)), f.Rule, where, f.Message)
+	}
+	s := Summarize(fs)
+	_, err := fmt.Fprintf(w, "\n%d findings: %d deny, %d warn, %d audit\n", s.Total, s.Deny, s.Warn, s.Audit)
+	return err
+}
+
+type junitSuite struct {
+	XMLName  xml.Name    `xml:"testsuite"`
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// writeJUnit writes one test case per rule: deny findings fail it, others are its output.
+func writeJUnit(w io.Writer, fs []validate.Finding) error {
+	suite := junitSuite{Name: "rrguard"}
+	byRule := map[string][]validate.Finding{}
+	for _, f := range fs {
+		byRule[f.Rule] = append(byRule[f.Rule], f)
+	}
+	for _, r := range validate.Rules {
+		c := junitCase{Name: r.ID, ClassName: "rrguard"}
+		var failures, notes []string
+		for _, f := range byRule[r.ID] {
+			line := fmt.Sprintf("%s %s: %s", f.Action, f.Object, f.Message)
+			if f.Action == validate.Deny {
+				failures = append(failures, line)
+			} else {
+				notes = append(notes, line)
+			}
+		}
+		if len(failures) > 0 {
+			c.Failure = &junitFailure{Message: fmt.Sprintf("%d deny findings", len(failures)), Type: "deny", Text: strings.Join(failures, "\n")}
+			suite.Failures++
+		}
+		c.SystemOut = strings.Join(notes, "\n")
+		suite.Cases = append(suite.Cases, c)
+	}
+	suite.Tests = len(suite.Cases)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(suite); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func writeSARIF(w io.Writer, fs []validate.Finding) error {
+	type msg struct {
+		Text string `json:"text"`
+	}
+	type rule struct {
+		ID               string `json:"id"`
+		ShortDescription msg    `json:"shortDescription"`
+	}
+	type logical struct {
+		Name               string `json:"name"`
+		FullyQualifiedName string `json:"fullyQualifiedName"`
+		Kind               string `json:"kind"`
+	}
+	type location struct {
+		LogicalLocations []logical `json:"logicalLocations"`
+	}
+	type result struct {
+		RuleID    string     `json:"ruleId"`
+		Level     string     `json:"level"`
+		Message   msg        `json:"message"`
+		Locations []location `json:"locations"`
+	}
+	var rules []rule
+	for _, r := range validate.Rules {
+		rules = append(rules, rule{ID: r.ID, ShortDescription: msg{r.Summary}})
+	}
+	results := []result{}
+	for _, f := range fs {
+		level := "note"
+		switch f.Action {
+		case validate.Deny:
+			level = "error"
+		case validate.Warn:
+			level = "warning"
+		}
+		fq := f.Object.String()
+		if f.Field != "" {
+			fq += "#" + f.Field
+		}
+		results = append(results, result{RuleID: f.Rule, Level: level, Message: msg{f.Message},
+			Locations: []location{{LogicalLocations: []logical{{Name: f.Object.Name, FullyQualifiedName: fq, Kind: "resource"}}}}})
+	}
+	doc := map[string]interface{}{
+		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+		"version": "2.1.0",
+		"runs": []interface{}{map[string]interface{}{
+			"tool":    map[string]interface{}{"driver": map[string]interface{}{"name": "rrguard", "informationUri": "https://github.com/rrguard/rrguard", "rules": rules}},
+			"results": results,
+		}},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
