@@ -4,6 +4,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -21,6 +22,26 @@ const (
 	Audit Action = "audit"
 	Off   Action = "off"
 )
+
+// UnmarshalJSON accepts the four actions; YAML reads an unquoted off as false, so false is off.
+func (a *Action) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "false":
+		*a = Off
+		return nil
+	case "true":
+		return fmt.Errorf("an action must be deny, warn, audit or off, not true")
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("an action must be deny, warn, audit or off: %w", err)
+	}
+	if s == "false" { // sigs.k8s.io/yaml turns an unquoted off into "false" for string fields
+		s = string(Off)
+	}
+	*a = Action(s)
+	return nil
+}
 
 // Rule describes a built-in rule.
 type Rule struct {

@@ -178,8 +178,8 @@ func (e *Engine) peerTargetsNonReflector(s, base *Snapshot) []Finding {
 		peer := s.State.Peers[name]
 		out = append(out, Finding{
 			Rule: RulePeerTargetsNonReflector, Object: ObjectRef{Kind: calico.KindBGPPeer, Group: peer.Group, Name: name}, Field: "spec.peerSelector",
-			Message: fmt.Sprintf("BGPPeer %s: peerSelector %q selects %s, which have no route-reflector cluster ID: they will not reflect routes to other clients; give them a routeReflectorClusterID or narrow the selector",
-				name, peer.Spec.PeerSelector, nameList(plain)),
+			Message: fmt.Sprintf("BGPPeer %s: peerSelector %q selects %s, which %s no route-reflector cluster ID: %s will not reflect routes to other clients; give %s a routeReflectorClusterID or narrow the selector",
+				name, peer.Spec.PeerSelector, nameList(plain), hasHave(plain), theyIt(plain), themIt(plain)),
 			key: key,
 		})
 	}

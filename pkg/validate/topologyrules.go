@@ -119,6 +119,13 @@ func hasHave(names []string) string {
 	return "have"
 }
 
+func theyIt(names []string) string {
+	if len(names) == 1 {
+		return "it"
+	}
+	return "they"
+}
+
 func themIt(names []string) string {
 	if len(names) == 1 {
 		return "it"
