@@ -88,7 +88,7 @@ func TestAudit(t *testing.T) {
 		wantWarn []string
 		mention  string // a phrase one of the messages must contain
 	}{
-		"seed end state is clean": {docs: seedDocs},
+		"seed end state is clean":         {docs: seedDocs},
 		"mesh on, plain cluster is clean": {docs: coreNode("a", "10.0.0.1") + coreNode("b", "10.0.0.2")},
 		"cluster ID not IPv4": {
 			docs:     coreNode("a", "10.0.0.1", "cid=300.34.3.1") + coreNode("b", "10.0.0.2"),
@@ -114,7 +114,7 @@ func TestAudit(t *testing.T) {
 			docs:     seedDocs + peer("typo", "!has(route-reflector)", "has(router-reflector)"),
 			wantWarn: []string{RuleSelectorMatchesNothing}, mention: `did you mean label "route-reflector"`},
 		"peerIP and peerSelector together": {
-			docs: seedDocs + "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: both}\nspec: {peerIP: 10.0.0.9, peerSelector: all(), asNumber: 64000}\n",
+			docs:     seedDocs + "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: both}\nspec: {peerIP: 10.0.0.9, peerSelector: all(), asNumber: 64000}\n",
 			wantDeny: []string{RulePeerFields}, wantWarn: []string{RulePeerTargetsNonReflector}, mention: "PeerIP field must be empty"},
 		"mesh setting outside default": {
 			docs:     seedDocs + "apiVersion: crd.projectcalico.org/v1\nkind: BGPConfiguration\nmetadata: {name: node.zyisy}\nspec: {nodeToNodeMeshEnabled: true}\n",
@@ -146,10 +146,10 @@ func TestAudit(t *testing.T) {
 				strings.SplitN(seedDocs, "---\n", 2)[1],
 			wantDeny: []string{RuleASNumber, RuleReflectorRedundancy}, mention: "eBGP"},
 		"labelled reflector without cluster ID": {
-			docs: coreNode("r", "10.0.0.1", "route-reflector=true") + coreNode("a", "10.0.0.2"),
+			docs:     coreNode("r", "10.0.0.1", "route-reflector=true") + coreNode("a", "10.0.0.2"),
 			wantWarn: []string{RuleReflectorLabel}, mention: "reflects nothing"},
 		"peer selects a labelled node without cluster ID, mesh off": {
-			docs: seedDocs + coreNode("fake", "10.30.0.20", "route-reflector=true"),
+			docs:     seedDocs + coreNode("fake", "10.30.0.20", "route-reflector=true"),
 			wantWarn: []string{RulePeerTargetsNonReflector, RuleReflectorLabel}, mention: "selects fake, which has no"},
 		"reflector NotReady: clients left with one": {
 			docs:     strings.Replace(seedDocs, coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"), coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true", "ready=False"), 1),
@@ -243,8 +243,8 @@ func TestEvaluate(t *testing.T) {
 			wantDeny: []string{RuleReflectorRedundancy, RuleReflectorRemoval}},
 		"relabelling a reflector out of the peer selector is refused": {
 			before: seedDocs, op: Update,
-			object:   coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1"),
-			old:      coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"),
+			object: coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1"),
+			old:    coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"),
 			// rxgks still holds the shared ID but now peers only with zyisy: #2735.
 			wantDeny: []string{RouteProp, RuleClusterIDConsistency, RuleReflectorRedundancy, RuleReflectorRemoval}},
 		"a third reflector is welcome": {
