@@ -1,10 +1,10 @@
 package bgp
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
-
-	"github.com/rrguard/rrguard/pkg/selector"
 )
 
 // Class is a set of nodes that calico-node treats identically: same cluster ID, AS, address
@@ -46,6 +46,7 @@ type Analysis struct {
 	Gaps []Gap
 
 	byName    map[string]int
+	keys      map[string]int // class key → class
 	externals []external
 	// session[f][a][b]: a member of class a has a session with every member of class b
 	// (for a == b: with every other member).
@@ -62,6 +63,12 @@ func Analyze(t *Topology) *Analysis { return analyze(t, false) }
 func analyze(t *Topology, perNode bool) *Analysis {
 	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes))}
 	a.classify(perNode)
+	a.finish()
+	return a
+}
+
+// finish expands sessions and simulates propagation over the classes.
+func (a *Analysis) finish() {
 	a.findExternals()
 	for _, f := range families {
 		a.expandSessions(f)
@@ -70,53 +77,109 @@ func analyze(t *Topology, perNode bool) *Analysis {
 	for _, f := range families {
 		a.propagate(f)
 	}
-	return a
 }
 
 func (a *Analysis) classify(perNode bool) {
 	t := a.Topology
-	keys := map[string]int{}
+	a.keys = map[string]int{}
 	var kb strings.Builder
-	local := make([]bool, len(t.Peers))
-	remote := make([]bool, len(t.Peers))
 	for i := range t.Nodes {
-		n := &t.Nodes[i]
-		a.byName[n.Name] = i
-		a.ClassOf[i] = -1
-		if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
-			continue
-		}
-		l := selector.NewLabels(n.Labels)
-		kb.Reset()
-		if perNode {
-			kb.WriteString(n.Name)
-			kb.WriteByte(0)
-		}
-		kb.WriteString(n.ClusterID)
-		kb.WriteByte('|')
-		as := t.NodeAS(n)
-		kb.WriteByte(byte(as >> 24))
-		kb.WriteByte(byte(as >> 16))
-		kb.WriteByte(byte(as >> 8))
-		kb.WriteByte(byte(as))
-		kb.WriteByte(flag(n.IPv4 != "") | flag(n.IPv6 != "")<<1)
-		for p := range t.Peers {
-			local[p] = t.Peers[p].appliesTo(n, l)
-			remote[p] = t.Peers[p].selects(n, l)
-			kb.WriteByte(flag(local[p]) | flag(remote[p])<<1)
-		}
-		key := kb.String()
-		c, ok := keys[key]
-		if !ok {
-			c = len(a.Classes)
-			keys[key] = c
-			a.Classes = append(a.Classes, Class{
-				ClusterID: n.ClusterID, AS: as, has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
-				local: append([]bool(nil), local...), remote: append([]bool(nil), remote...),
-			})
-		}
+		a.byName[t.Nodes[i].Name] = i
+		a.ClassOf[i] = a.place(i, perNode, &kb)
+	}
+}
+
+// place puts node i in the class of its key, creating the class if needed, and returns the
+// class (-1 for a node that takes part in nothing).
+func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
+	t := a.Topology
+	n := t.Nodes[i]
+	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
+		return -1
+	}
+	l := n.prepared()
+	kb.Reset()
+	if perNode {
+		kb.WriteString(n.Name)
+		kb.WriteByte(0)
+	}
+	kb.WriteString(n.ClusterID)
+	kb.WriteByte('|')
+	as := t.NodeAS(n)
+	kb.WriteByte(byte(as >> 24))
+	kb.WriteByte(byte(as >> 16))
+	kb.WriteByte(byte(as >> 8))
+	kb.WriteByte(byte(as))
+	kb.WriteByte(flag(n.IPv4 != "") | flag(n.IPv6 != "")<<1)
+	for p := range t.Peers {
+		kb.WriteByte(flag(t.Peers[p].appliesTo(n, l)) | flag(t.Peers[p].selects(n, l))<<1)
+	}
+	key := kb.String()
+	if c, ok := a.keys[key]; ok {
 		a.Classes[c].Members = append(a.Classes[c].Members, i)
-		a.ClassOf[i] = c
+		return c
+	}
+	c := len(a.Classes)
+	a.keys[key] = c
+	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
+		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers))}
+	for p := range t.Peers {
+		cl.local[p] = t.Peers[p].appliesTo(n, l)
+		cl.remote[p] = t.Peers[p].selects(n, l)
+	}
+	a.Classes = append(a.Classes, cl)
+	return c
+}
+
+// WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
+// is replaced (or appended, when i == len(a.Topology.Nodes)); peers, mesh and AS are the
+// same. Only that node is re-classified: the cost of an admission decision on a Node does not
+// grow with the cluster's size beyond copying the class index.
+func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
+	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys)}
+	b.ClassOf = slices.Clone(a.ClassOf)
+	b.Classes = slices.Clone(a.Classes)
+	old := -1
+	if i < len(a.ClassOf) {
+		old = a.ClassOf[i]
+	} else {
+		b.ClassOf = append(b.ClassOf, -1)
+		b.byName = maps.Clone(a.byName)
+		b.byName[t.Nodes[i].Name] = i
+	}
+	if old >= 0 {
+		b.Classes[old].Members = slices.DeleteFunc(slices.Clone(b.Classes[old].Members), func(m int) bool { return m == i })
+	}
+	// Members slices of other classes are shared with a: give the class i joins its own copy.
+	for c := range b.Classes {
+		if c != old {
+			b.Classes[c].Members = b.Classes[c].Members[:len(b.Classes[c].Members):len(b.Classes[c].Members)]
+		}
+	}
+	var kb strings.Builder
+	b.ClassOf[i] = b.place(i, false, &kb)
+	if old >= 0 && len(b.Classes[old].Members) == 0 {
+		b.dropClass(old)
+	}
+	b.finish()
+	return b
+}
+
+// dropClass removes an empty class and renumbers the ones after it.
+func (a *Analysis) dropClass(c int) {
+	a.Classes = slices.Delete(a.Classes, c, c+1)
+	for i, x := range a.ClassOf {
+		if x > c {
+			a.ClassOf[i] = x - 1
+		}
+	}
+	for k, x := range a.keys {
+		switch {
+		case x == c:
+			delete(a.keys, k)
+		case x > c:
+			a.keys[k] = x - 1
+		}
 	}
 }
 
@@ -130,6 +193,11 @@ func flag(b bool) byte {
 // findExternals lists peerIP peers whose address is no node's.
 func (a *Analysis) findExternals() {
 	t := a.Topology
+	a.externals = nil
+	a.extSess = make([][]bool, len(a.Classes))
+	if !slices.ContainsFunc(t.Peers, func(p Peer) bool { return p.PeerIP != "" }) {
+		return
+	}
 	addrs := map[string]bool{}
 	for i := range t.Nodes {
 		if t.Nodes[i].IPv4 != "" {
@@ -157,7 +225,6 @@ func (a *Analysis) findExternals() {
 			a.externals = append(a.externals, e)
 		}
 	}
-	a.extSess = make([][]bool, len(a.Classes))
 	for c := range a.Classes {
 		a.extSess[c] = make([]bool, len(a.externals))
 		for x, e := range a.externals {

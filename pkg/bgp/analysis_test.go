@@ -19,13 +19,13 @@ func sel(t testing.TB, expr string) *selector.Selector {
 	return &s
 }
 
-func node(name, ip, cid string, labels ...string) Node {
+func node(name, ip, cid string, labels ...string) *Node {
 	l := map[string]string{"kubernetes.io/hostname": name}
 	for _, kv := range labels {
 		k, v, _ := strings.Cut(kv, "=")
 		l[k] = v
 	}
-	return Node{Name: name, Labels: l, ClusterID: cid, IPv4: ip, Ready: true}
+	return &Node{Name: name, Labels: l, ClusterID: cid, IPv4: ip, Ready: true}
 }
 
 // brokenPairs lists "from->to" for every pair of taking-part nodes whose routes do not flow.
@@ -48,7 +48,7 @@ func brokenPairs(a *Analysis) []string {
 
 func seed(t testing.TB) Topology {
 	return Topology{
-		Nodes: []Node{
+		Nodes: []*Node{
 			node("zyisy", "10.30.0.13", "1.0.0.1", "route-reflector=true"),
 			node("uqwst", "10.30.0.14", ""),
 			node("volwl", "10.30.0.15", ""),
@@ -69,10 +69,10 @@ func TestPropagation(t *testing.T) {
 		want []string
 	}{
 		"mesh on, no reflectors": {func(t *testing.T) Topology {
-			return Topology{Mesh: true, Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")}}
+			return Topology{Mesh: true, Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")}}
 		}, nil},
 		"mesh off, no peers": {func(t *testing.T) Topology {
-			return Topology{Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}}
+			return Topology{Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}}
 		}, []string{"a->b", "b->a"}},
 		"seed end state": {func(t *testing.T) Topology { return seed(t) }, nil},
 		"seed without reflector-to-reflector peering": {func(t *testing.T) Topology {
@@ -81,11 +81,11 @@ func TestPropagation(t *testing.T) {
 			return s
 		}, []string{"rxgks->zyisy", "zyisy->rxgks"}},
 		"reflector gets a cluster ID while the mesh is on, no peers": {func(t *testing.T) Topology {
-			return Topology{Mesh: true, Nodes: []Node{node("r", "10.0.0.1", "1.0.0.1"), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")}}
+			return Topology{Mesh: true, Nodes: []*Node{node("r", "10.0.0.1", "1.0.0.1"), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")}}
 		}, []string{"b->r", "c->r", "r->b", "r->c"}},
 		"shared cluster ID, clients on different reflectors (#2735)": {func(t *testing.T) Topology {
 			return Topology{
-				Nodes: []Node{node("r1", "10.0.0.1", "1.0.0.1", "rr=1"), node("r2", "10.0.0.2", "1.0.0.1", "rr=2"), node("a", "10.0.0.3", "", "side=1"), node("b", "10.0.0.4", "", "side=2")},
+				Nodes: []*Node{node("r1", "10.0.0.1", "1.0.0.1", "rr=1"), node("r2", "10.0.0.2", "1.0.0.1", "rr=2"), node("a", "10.0.0.3", "", "side=1"), node("b", "10.0.0.4", "", "side=2")},
 				Peers: []Peer{
 					{Name: "a-r1", NodeSelector: sel(t, "side == '1'"), PeerSelector: sel(t, "rr == '1'")},
 					{Name: "b-r2", NodeSelector: sel(t, "side == '2'"), PeerSelector: sel(t, "rr == '2'")},
@@ -95,7 +95,7 @@ func TestPropagation(t *testing.T) {
 		}, []string{"a->b", "a->r2", "b->a", "b->r1"}},
 		"distinct cluster IDs, clients on different reflectors": {func(t *testing.T) Topology {
 			return Topology{
-				Nodes: []Node{node("r1", "10.0.0.1", "1.0.0.1", "rr=1"), node("r2", "10.0.0.2", "1.0.0.2", "rr=2"), node("a", "10.0.0.3", "", "side=1"), node("b", "10.0.0.4", "", "side=2")},
+				Nodes: []*Node{node("r1", "10.0.0.1", "1.0.0.1", "rr=1"), node("r2", "10.0.0.2", "1.0.0.2", "rr=2"), node("a", "10.0.0.3", "", "side=1"), node("b", "10.0.0.4", "", "side=2")},
 				Peers: []Peer{
 					{Name: "a-r1", NodeSelector: sel(t, "side == '1'"), PeerSelector: sel(t, "rr == '1'")},
 					{Name: "b-r2", NodeSelector: sel(t, "side == '2'"), PeerSelector: sel(t, "rr == '2'")},
@@ -105,7 +105,7 @@ func TestPropagation(t *testing.T) {
 		}, nil},
 		"labelled reflector without a cluster ID reflects nothing": {func(t *testing.T) Topology {
 			return Topology{
-				Nodes: []Node{node("r", "10.0.0.1", "", "route-reflector=true"), node("a", "10.0.0.2", ""), node("b", "10.0.0.3", "")},
+				Nodes: []*Node{node("r", "10.0.0.1", "", "route-reflector=true"), node("a", "10.0.0.2", ""), node("b", "10.0.0.3", "")},
 				Peers: []Peer{{Name: "p", NodeSelector: sel(t, "!has(route-reflector)"), PeerSelector: sel(t, "has(route-reflector)")}},
 			}
 		}, []string{"a->b", "b->a"}},
@@ -140,26 +140,26 @@ func TestPropagation(t *testing.T) {
 		"AS per node through an external eBGP router": {func(t *testing.T) Topology {
 			a, b := node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")
 			a.AS, b.AS = 65001, 65002
-			return Topology{Nodes: []Node{a, b}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
+			return Topology{Nodes: []*Node{a, b}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
 		}, nil},
 		"same AS through an external eBGP router: AS_PATH loop": {func(t *testing.T) Topology {
-			return Topology{Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
+			return Topology{Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
 		}, []string{"a->b", "b->a"}},
 		"external iBGP reflector": {func(t *testing.T) Topology {
-			return Topology{Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254"}}}
+			return Topology{Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254"}}}
 		}, nil},
 		"node without address takes part in nothing": {func(t *testing.T) Topology {
-			return Topology{Mesh: true, Nodes: []Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "", "")}}
+			return Topology{Mesh: true, Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "", "")}}
 		}, nil},
 		"IPv6 only": {func(t *testing.T) Topology {
 			a, b := node("a", "", ""), node("b", "", "")
 			a.IPv6, b.IPv6 = "fd00::1", "fd00::2"
-			return Topology{Nodes: []Node{a, b}, Peers: []Peer{{Name: "p", PeerSelector: sel(t, "all()")}}}
+			return Topology{Nodes: []*Node{a, b}, Peers: []Peer{{Name: "p", PeerSelector: sel(t, "all()")}}}
 		}, nil},
 		"dual stack, IPv6 peering missing": {func(t *testing.T) Topology {
 			a, b := node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")
 			a.IPv6, b.IPv6 = "fd00::1", "fd00::2"
-			return Topology{Nodes: []Node{a, b}, Peers: []Peer{{Name: "p", PeerIP: "10.0.0.2", Node: "a"}, {Name: "q", PeerIP: "10.0.0.1", Node: "b"}}}
+			return Topology{Nodes: []*Node{a, b}, Peers: []Peer{{Name: "p", PeerIP: "10.0.0.2", Node: "a"}, {Name: "q", PeerIP: "10.0.0.1", Node: "b"}}}
 		}, []string{"a->b", "b->a"}},
 	}
 	for name, c := range cases {
@@ -230,6 +230,65 @@ func TestClassReductionMatchesPerNode(t *testing.T) {
 		got, want := brokenPairs(Analyze(&topo)), brokenPairs(analyze(&topo, true))
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("iteration %d: classes %v\nper node %v\ntopology %+v", iter, got, want, topo)
+		}
+	}
+}
+
+// TestWithNodeMatchesAnalyze checks the incremental path used by admission: re-classifying
+// one changed node must give what a fresh analysis gives.
+func TestWithNodeMatchesAnalyze(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	randomNode := func(name string, i int) *Node {
+		nd := node(name, fmt.Sprintf("10.0.1.%d", i+1), "")
+		switch rng.Intn(5) {
+		case 0:
+			nd.ClusterID = "1.0.0.1"
+			nd.Labels["route-reflector"] = "true"
+		case 1:
+			nd.Labels["route-reflector"] = "true"
+		case 2:
+			nd.IPv4 = ""
+		}
+		nd.Ready = rng.Intn(6) > 0
+		nd.Labels["zone"] = []string{"a", "b"}[rng.Intn(2)]
+		return nd
+	}
+	for iter := 0; iter < 300; iter++ {
+		base := seed(t)
+		base.Mesh = rng.Intn(3) == 0
+		if rng.Intn(2) == 0 {
+			base.Peers = append(base.Peers, Peer{Name: "zone", NodeSelector: sel(t, "zone == 'a'"), PeerSelector: sel(t, "has(route-reflector)")})
+		}
+		for i := 0; i < rng.Intn(4); i++ {
+			base.Nodes = append(base.Nodes, randomNode(fmt.Sprintf("extra%d", i), i))
+		}
+		a := Analyze(&base)
+		changed := base
+		changed.Nodes = append([]*Node(nil), base.Nodes...)
+		i := rng.Intn(len(base.Nodes) + 1)
+		name := fmt.Sprintf("new%d", iter)
+		if i < len(base.Nodes) {
+			name = base.Nodes[i].Name
+			changed.Nodes[i] = randomNode(name, 100+i)
+		} else {
+			changed.Nodes = append(changed.Nodes, randomNode(name, 100+i))
+		}
+		got, want := a.WithNode(&changed, i), Analyze(&changed)
+		if g, w := brokenPairs(got), brokenPairs(want); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("iteration %d (node %s): WithNode %v\nAnalyze %v", iter, name, g, w)
+		}
+		for _, n := range changed.Nodes {
+			gc, wc := got.Class(n.Name), want.Class(n.Name)
+			if (gc < 0) != (wc < 0) {
+				t.Fatalf("iteration %d: node %s takes part: WithNode %v, Analyze %v", iter, n.Name, gc >= 0, wc >= 0)
+			}
+			if gc >= 0 && (got.SessionCount(gc) != want.SessionCount(wc) || fmt.Sprint(got.ReflectorsOf(gc)) != fmt.Sprint(want.ReflectorsOf(wc))) {
+				t.Fatalf("iteration %d: node %s sessions %d/%d reflectors %v/%v", iter, n.Name, got.SessionCount(gc), want.SessionCount(wc), got.ReflectorsOf(gc), want.ReflectorsOf(wc))
+			}
+		}
+		// The base analysis must be untouched.
+		if g, w := brokenPairs(a), brokenPairs(Analyze(&base)); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("iteration %d: WithNode changed its base analysis", iter)
 		}
 	}
 }

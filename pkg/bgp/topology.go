@@ -49,6 +49,16 @@ type Node struct {
 	IPv4, IPv6 string
 	// Ready is false only for a node whose Ready condition is explicitly False or Unknown.
 	Ready bool
+	// Prepared is Labels prepared for selector evaluation (see selector.NewLabels); built
+	// on first use when nil. Build it once per node when the node is reused across analyses.
+	Prepared selector.Labels
+}
+
+func (n *Node) prepared() selector.Labels {
+	if n.Prepared == nil {
+		return selector.NewLabels(n.Labels)
+	}
+	return n.Prepared
 }
 
 // Address returns the node's BGP address of family f ("" if none).
@@ -82,7 +92,7 @@ type Peer struct {
 
 // Topology is the cluster state that decides BGP sessions.
 type Topology struct {
-	Nodes []Node
+	Nodes []*Node
 	Peers []Peer
 	// Mesh is the node-to-node mesh setting of the default BGPConfiguration.
 	Mesh bool

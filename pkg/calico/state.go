@@ -3,7 +3,7 @@ package calico
 import (
 	"maps"
 	"slices"
-	"sort"
+	"sync"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/rrguard/rrguard/pkg/bgp"
@@ -29,89 +29,169 @@ type Config struct {
 }
 
 // State is a cluster state: every Calico Node, BGPPeer and BGPConfiguration, by name.
-// A State is not changed once built: With and Without return new States.
+// A State is not changed once built. With and Without return a State that lays one change
+// over its parent without copying it, so an admission decision costs no more than the change.
 type State struct {
-	Nodes   map[string]*Node
-	Peers   map[string]*Peer
-	Configs map[string]*Config
+	nodes   map[string]*Node
+	peers   map[string]*Peer
+	configs map[string]*Config
 
-	topo      *bgp.Topology
+	// An overlay: parent with the object kind/name replaced by obj (nil obj: removed).
+	parent *State
+	kind   string
+	name   string
+	obj    *Object
+
+	peer     *Peer // the overlaid BGPPeer, parsed once
+	peerOnce sync.Once
+
+	topo      *bgp.Topology // nodes only; peers, mesh and AS are filled in by Topology
 	nodeIndex map[string]int
+	peerNames []string
 }
 
 // NewState builds a state from decoded objects; a later object of the same kind and name
 // replaces an earlier one.
 func NewState(objs []*Object) *State {
-	s := &State{Nodes: map[string]*Node{}, Peers: map[string]*Peer{}, Configs: map[string]*Config{}}
+	s := &State{nodes: map[string]*Node{}, peers: map[string]*Peer{}, configs: map[string]*Config{}}
 	for _, o := range objs {
-		s.put(o)
+		switch {
+		case o.Node != nil:
+			s.nodes[o.Name] = o.Node
+		case o.Peer != nil:
+			s.peers[o.Name] = NewPeer(o.Group, o.Peer)
+		case o.Config != nil:
+			s.configs[o.Name] = &Config{Group: o.Group, BGPConfiguration: o.Config}
+		}
 	}
-	s.buildNodes()
-	return s
-}
-
-func (s *State) buildNodes() {
-	names := slices.Sorted(maps.Keys(s.Nodes))
-	t := &bgp.Topology{Nodes: make([]bgp.Node, 0, len(names))}
+	names := slices.Sorted(maps.Keys(s.nodes))
+	t := &bgp.Topology{Nodes: make([]*bgp.Node, 0, len(names))}
 	s.nodeIndex = make(map[string]int, len(names))
 	for i, name := range names {
-		t.Nodes = append(t.Nodes, s.Nodes[name].Model())
+		t.Nodes = append(t.Nodes, s.nodes[name].Model())
 		s.nodeIndex[name] = i
 	}
 	s.topo = t
-}
-
-func (s *State) put(o *Object) {
-	switch {
-	case o.Node != nil:
-		s.Nodes[o.Name] = o.Node
-	case o.Peer != nil:
-		s.Peers[o.Name] = NewPeer(o.Group, o.Peer)
-	case o.Config != nil:
-		s.Configs[o.Name] = &Config{Group: o.Group, BGPConfiguration: o.Config}
-	}
+	s.peerNames = slices.Sorted(maps.Keys(s.peers))
+	return s
 }
 
 // With returns the state with o created or replaced.
-func (s *State) With(o *Object) *State {
-	n := s.shallowCopy(o.Kind)
-	n.put(o)
-	if o.Node != nil {
-		n.topo, n.nodeIndex = s.patchNode(o.Name, o.Node)
-	}
-	return n
-}
+func (s *State) With(o *Object) *State { return s.overlay(o.Kind, o.Name, o) }
 
 // Without returns the state with the object of that kind and name removed.
-func (s *State) Without(kind, name string) *State {
-	n := s.shallowCopy(kind)
+func (s *State) Without(kind, name string) *State { return s.overlay(kind, name, nil) }
+
+func (s *State) overlay(kind, name string, o *Object) *State {
+	n := &State{parent: s, kind: kind, name: name, obj: o, topo: s.topo, nodeIndex: s.nodeIndex, peerNames: s.peerNames}
 	switch kind {
 	case KindNode:
-		delete(n.Nodes, name)
-		n.topo, n.nodeIndex = s.patchNode(name, nil)
+		var node *Node
+		if o != nil {
+			node = o.Node
+		}
+		n.topo, n.nodeIndex = s.patchNode(name, node)
 	case KindBGPPeer:
-		delete(n.Peers, name)
-	case KindBGPConfiguration:
-		delete(n.Configs, name)
+		exists := s.Peer(name) != nil
+		switch {
+		case o != nil && !exists:
+			n.peerNames = append(slices.Clone(s.peerNames), name)
+			slices.Sort(n.peerNames)
+		case o == nil && exists:
+			n.peerNames = slices.DeleteFunc(slices.Clone(s.peerNames), func(x string) bool { return x == name })
+		}
 	}
 	return n
 }
 
-func (s *State) shallowCopy(kind string) *State {
-	n := &State{Nodes: s.Nodes, Peers: s.Peers, Configs: s.Configs, topo: s.topo, nodeIndex: s.nodeIndex}
-	switch kind {
-	case KindNode:
-		n.Nodes = maps.Clone(s.Nodes)
-	case KindBGPPeer:
-		n.Peers = maps.Clone(s.Peers)
-	case KindBGPConfiguration:
-		n.Configs = maps.Clone(s.Configs)
+// Node returns the named Calico node, or nil.
+func (s *State) Node(name string) *Node {
+	for ; s != nil; s = s.parent {
+		if s.parent == nil {
+			return s.nodes[name]
+		}
+		if s.kind == KindNode && s.name == name {
+			if s.obj == nil {
+				return nil
+			}
+			return s.obj.Node
+		}
 	}
-	return n
+	return nil
+}
+
+// Peer returns the named BGPPeer, or nil.
+func (s *State) Peer(name string) *Peer {
+	for ; s != nil; s = s.parent {
+		if s.parent == nil {
+			return s.peers[name]
+		}
+		if s.kind == KindBGPPeer && s.name == name {
+			if s.obj == nil {
+				return nil
+			}
+			s.peerOnce.Do(func() { s.peer = NewPeer(s.obj.Group, s.obj.Peer) })
+			return s.peer
+		}
+	}
+	return nil
+}
+
+// Config returns the named BGPConfiguration, or nil.
+func (s *State) Config(name string) *Config {
+	for ; s != nil; s = s.parent {
+		if s.parent == nil {
+			return s.configs[name]
+		}
+		if s.kind == KindBGPConfiguration && s.name == name {
+			if s.obj == nil {
+				return nil
+			}
+			return &Config{Group: s.obj.Group, BGPConfiguration: s.obj.Config}
+		}
+	}
+	return nil
+}
+
+// NodeNames returns the node names, sorted.
+func (s *State) NodeNames() []string {
+	names := make([]string, 0, len(s.nodeIndex))
+	for name := range s.nodeIndex {
+		if s.Node(name) != nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// PeerNames returns the BGPPeer names, sorted.
+func (s *State) PeerNames() []string { return s.peerNames }
+
+// ConfigNames returns the BGPConfiguration names, sorted.
+func (s *State) ConfigNames() []string {
+	root := s
+	for root.parent != nil {
+		root = root.parent
+	}
+	var names []string
+	for name := range root.configs {
+		if s.Config(name) != nil {
+			names = append(names, name)
+		}
+	}
+	for o := s; o.parent != nil; o = o.parent {
+		if o.kind == KindBGPConfiguration && o.obj != nil && !slices.Contains(names, o.name) {
+			names = append(names, o.name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // patchNode derives the topology of this state with one node replaced (nil: removed),
-// without rebuilding the other nodes.
+// without rebuilding the other nodes. A removed node stays in place as a node without
+// address, which takes part in nothing: indexes stay stable.
 func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]int) {
 	t := *s.topo
 	idx := s.nodeIndex
@@ -125,17 +205,22 @@ func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]in
 		idx = maps.Clone(idx)
 		idx[name] = len(t.Nodes) - 1
 	case exists:
-		t.Nodes = slices.Delete(slices.Clone(t.Nodes), i, i+1)
-		idx = make(map[string]int, len(t.Nodes))
-		for j := range t.Nodes {
-			idx[t.Nodes[j].Name] = j
-		}
+		t.Nodes = slices.Clone(t.Nodes)
+		t.Nodes[i] = &bgp.Node{Name: name}
 	}
 	return &t, idx
 }
 
+// NodeIndex returns the index of a node in Topology().Nodes (-1 if absent).
+func (s *State) NodeIndex(name string) int {
+	if i, ok := s.nodeIndex[name]; ok {
+		return i
+	}
+	return -1
+}
+
 // Default returns the default BGPConfiguration, or nil.
-func (s *State) Default() *Config { return s.Configs[DefaultConfigName] }
+func (s *State) Default() *Config { return s.Config(DefaultConfigName) }
 
 // Mesh reports whether the node-to-node mesh is on (it is unless default turns it off).
 func (s *State) Mesh() bool {
@@ -151,30 +236,26 @@ func (s *State) GlobalAS() uint32 {
 	return bgp.DefaultAS
 }
 
-// Topology returns the BGP model of the state. Nodes are in name order (with nodes added by
-// With at the end).
+// Topology returns the BGP model of the state: nodes in name order (nodes added by With at
+// the end), peers in name order.
 func (s *State) Topology() *bgp.Topology {
 	t := *s.topo
 	t.Mesh, t.AS = s.Mesh(), s.GlobalAS()
-	peerNames := make([]string, 0, len(s.Peers))
-	for name := range s.Peers {
-		peerNames = append(peerNames, name)
-	}
-	sort.Strings(peerNames)
-	t.Peers = make([]bgp.Peer, 0, len(peerNames))
-	for _, name := range peerNames {
-		t.Peers = append(t.Peers, s.Peers[name].model)
+	t.Peers = make([]bgp.Peer, 0, len(s.peerNames))
+	for _, name := range s.peerNames {
+		t.Peers = append(t.Peers, s.Peer(name).model)
 	}
 	return &t
 }
 
 // Model returns the node as calico-node acts on it: invalid values ignored.
-func (n *Node) Model() bgp.Node {
-	m := bgp.Node{
+func (n *Node) Model() *bgp.Node {
+	m := &bgp.Node{
 		Name: n.Name, Labels: n.Labels(), ClusterID: effectiveClusterID(n.ClusterID),
 		IPv4: bgpAddress(n.IPv4Address, false), IPv6: bgpAddress(n.IPv6Address, true),
 		Ready: n.Ready == nil || *n.Ready,
 	}
+	m.Prepared = selector.NewLabels(m.Labels)
 	if n.ASNumber != "" {
 		if as, err := ParseASN(n.ASNumber); err == nil {
 			m.AS = as

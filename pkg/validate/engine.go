@@ -64,6 +64,18 @@ func NewSnapshot(s *calico.State) *Snapshot {
 	return &Snapshot{State: s, Topology: t, Analysis: bgp.Analyze(t), peers: names}
 }
 
+// after analyses the state after a change, re-classifying only the changed node when the
+// change is a Node's.
+func (s *Snapshot) after(ch Change) *Snapshot {
+	state := Apply(s.State, ch)
+	target := ch.target()
+	if target == nil || target.Kind != calico.KindNode {
+		return NewSnapshot(state)
+	}
+	t := state.Topology()
+	return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, state.NodeIndex(target.Name)), peers: s.peers}
+}
+
 // Apply returns the state after the change.
 func Apply(before *calico.State, ch Change) *calico.State {
 	if ch.Operation == Delete || ch.Object == nil {
@@ -80,7 +92,7 @@ func Apply(before *calico.State, ch Change) *calico.State {
 // introduces or worsens, never what was already wrong, except that a change that turns the
 // node-to-node mesh off is judged on the whole resulting topology.
 func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
-	after := NewSnapshot(Apply(before.State, ch))
+	after := before.after(ch)
 	var out []Finding
 	if ch.Object != nil {
 		old := map[string]bool{}
@@ -122,20 +134,20 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 // Audit reports everything wrong in a state.
 func (e *Engine) Audit(s *Snapshot) []Finding {
 	var out []Finding
-	for _, name := range sortedKeys(s.State.Nodes) {
-		n := s.State.Nodes[name]
+	for _, name := range s.State.NodeNames() {
+		n := s.State.Node(name)
 		group := calico.GroupCore
 		if !n.FromCore {
 			group = calico.GroupV3
 		}
 		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindNode, Group: group, Name: name, Node: n})...)
 	}
-	for _, name := range sortedKeys(s.State.Peers) {
-		p := s.State.Peers[name]
+	for _, name := range s.State.PeerNames() {
+		p := s.State.Peer(name)
 		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPPeer, Group: p.Group, Name: name, Peer: p.BGPPeer})...)
 	}
-	for _, name := range sortedKeys(s.State.Configs) {
-		c := s.State.Configs[name]
+	for _, name := range s.State.ConfigNames() {
+		c := s.State.Config(name)
 		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})...)
 	}
 	if !s.State.Mesh() {

@@ -14,7 +14,7 @@ func (e *Engine) selectorsMatchNothing(s, base *Snapshot) []Finding {
 	var out []Finding
 	var known map[string]map[string]bool // label key → values, built on first need
 	for p, name := range s.peers {
-		peer := s.State.Peers[name]
+		peer := s.State.Peer(name)
 		if peer.NodeSelectorErr != nil && peer.PeerSelectorErr != nil {
 			continue
 		}
@@ -57,7 +57,7 @@ func (s *Snapshot) hasSelectorMatchingNothing(name, field, expr string) bool {
 		if n != name {
 			continue
 		}
-		peer := s.State.Peers[name]
+		peer := s.State.Peer(name)
 		local, remote := s.Analysis.PeerMatches(p)
 		switch field {
 		case "spec.nodeSelector":
@@ -175,7 +175,7 @@ func (e *Engine) peerTargetsNonReflector(s, base *Snapshot) []Finding {
 		if old[key] {
 			continue
 		}
-		peer := s.State.Peers[name]
+		peer := s.State.Peer(name)
 		out = append(out, Finding{
 			Rule: RulePeerTargetsNonReflector, Object: ObjectRef{Kind: calico.KindBGPPeer, Group: peer.Group, Name: name}, Field: "spec.peerSelector",
 			Message: fmt.Sprintf("BGPPeer %s: peerSelector %q selects %s, which %s no route-reflector cluster ID: %s will not reflect routes to other clients; give %s a routeReflectorClusterID or narrow the selector",

@@ -172,7 +172,7 @@ func (e *Engine) reflectorWithoutPeers(s, base *Snapshot) []Finding {
 					continue
 				}
 			}
-			n := s.State.Nodes[name]
+			n := s.State.Node(name)
 			out = append(out, Finding{
 				Rule: RuleReflectorWithoutPeers, Object: nodeRef(name), Field: n.FieldPath("routeReflectorClusterID"),
 				Message: fmt.Sprintf("node %s holds cluster ID %s, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings", name, n.ClusterID),
@@ -412,7 +412,7 @@ func (e *Engine) asMismatch(s, base *Snapshot) []Finding {
 					continue
 				}
 			}
-			n := s.State.Nodes[name]
+			n := s.State.Node(name)
 			out = append(out, Finding{
 				Rule: RuleASNumber, Object: nodeRef(name), Field: n.FieldPath("asNumber"),
 				Message: fmt.Sprintf("reflector %s is in AS %d but its peers %s are in AS %d: the sessions are eBGP and a reflector reflects only over iBGP (projectcalico/calico#2292); give reflector and clients the same AS",
