@@ -38,18 +38,37 @@ type Decision struct {
 	Patch    []mutate.Operation
 }
 
-// Review evaluates one admission request against the state before it. Mutation comes first,
-// as the API server orders webhooks, and validation judges the mutated object.
+// Review evaluates one admission request against the state before it as the API server's
+// two webhook passes together would: mutation first, then validation of the mutated object.
+// This is `rrguard review`.
 func (r *Reviewer) Review(req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
-	d, err := r.Decide(req, before)
+	return r.respond(req, before, true, true)
+}
+
+// Mutate is the mutating webhook's answer: the reflector-label patch, never a denial.
+func (r *Reviewer) Mutate(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	return r.respond(req, nil, true, false)
+}
+
+// Validate is the validating webhook's answer on the object as it arrives (already mutated).
+func (r *Reviewer) Validate(req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
+	return r.respond(req, before, false, true)
+}
+
+func (r *Reviewer) respond(req *admissionv1.AdmissionRequest, before *validate.Snapshot, doMutate, doValidate bool) *admissionv1.AdmissionResponse {
+	d, err := r.Decide(req, before, doMutate, doValidate)
 	if err != nil {
+		if !doValidate {
+			// The mutating pass never refuses: the validating pass says what is wrong.
+			return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+		}
 		return errorResponse(req, err)
 	}
 	return d.Response(req)
 }
 
-// Decide runs mutation and validation for a request.
-func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Snapshot) (*Decision, error) {
+// Decide runs mutation and/or validation for a request.
+func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Snapshot, doMutate, doValidate bool) (*Decision, error) {
 	newObj, err := decodeRaw(req.Object.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("object: %w", err)
@@ -63,7 +82,7 @@ func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Sn
 	}
 	d := &Decision{}
 	cfg := r.Engine.Config()
-	if newObj != nil && newObj.CoreNode != nil && req.Operation != admissionv1.Delete && *cfg.AutoFillLabel {
+	if doMutate && newObj != nil && newObj.CoreNode != nil && req.Operation != admissionv1.Delete && *cfg.AutoFillLabel {
 		var oldNode *corev1.Node
 		if oldObj != nil {
 			oldNode = oldObj.CoreNode
@@ -73,6 +92,9 @@ func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Sn
 			mutated := mutate.Apply(newObj.CoreNode, d.Patch, cfg.ReflectorLabel)
 			newObj = &calico.Object{Kind: newObj.Kind, Group: newObj.Group, Name: newObj.Name, CoreNode: mutated, Node: calico.NodeFromCore(mutated)}
 		}
+	}
+	if !doValidate {
+		return d, nil
 	}
 	ch := validate.Change{Operation: validate.Operation(req.Operation), Object: newObj, Old: oldObj}
 	if req.Operation == admissionv1.Delete {

@@ -1,0 +1,59 @@
+// Command webhook is rrguard's admission server: it validates changes to Calico Nodes,
+// BGPPeers and BGPConfigurations against the cluster state and fills in the reflector label.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/webhook"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// version is stamped by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	var opts webhook.Options
+	var configPath string
+	flag.StringVar(&opts.Host, "host", "", "address the webhook listens on (all by default)")
+	flag.IntVar(&opts.Port, "port", 9443, "webhook HTTPS port")
+	flag.StringVar(&opts.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key (reloaded when they change)")
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Prometheus metrics address (0 disables)")
+	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address")
+	flag.StringVar(&configPath, "config", "", "rrguard.yaml (minReflectors, reflectorLabel, clusterIDPolicy, per-rule actions)")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	logger := ctrl.Log.WithName("rrguard")
+
+	opts.Config = validate.DefaultConfig()
+	if configPath != "" {
+		cfg, err := validate.LoadConfig(configPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rrguard webhook: config:", err)
+			os.Exit(2)
+		}
+		opts.Config = cfg
+	}
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rrguard webhook: no Kubernetes API to talk to:", err)
+		os.Exit(2)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	srv, err := webhook.NewServer(ctx, restConfig, opts)
+	if err != nil {
+		logger.Error(err, "cannot start")
+		os.Exit(1)
+	}
+	logger.Info("starting", "version", version, "port", opts.Port, "certDir", opts.CertDir)
+	if err := srv.Start(ctx); err != nil {
+		logger.Error(err, "stopped")
+		os.Exit(1)
+	}
+}

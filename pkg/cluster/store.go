@@ -1,0 +1,125 @@
+package cluster
+
+import (
+	"errors"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/validate"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Store keeps the decoded Calico objects the informers deliver and hands out analysed
+// snapshots of them. Events that change nothing Calico cares about (kubelet heartbeats, for
+// example) do not invalidate the current snapshot, so the analysis is rebuilt only when the
+// BGP picture really changed.
+type Store struct {
+	mu      sync.Mutex
+	objects map[string]*calico.Object
+	version uint64
+	snap    *validate.Snapshot
+	snapAt  uint64
+	// rejected holds the objects in the cluster that could not be decoded, by key.
+	rejected map[string]error
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{objects: map[string]*calico.Object{}, rejected: map[string]error{}, version: 1}
+}
+
+// key identifies an object. When Calico serves an object in both API groups, the state keeps
+// the projectcalico.org one (it sorts last).
+func key(group, kind, name string) string { return group + "/" + kind + "/" + name }
+
+// UpsertNode records a core/v1 Node. It reports whether the BGP picture changed.
+func (s *Store) UpsertNode(n *corev1.Node) bool {
+	changed, _ := s.upsert(key("", calico.KindNode, n.Name), &calico.Object{Kind: calico.KindNode, Name: n.Name, CoreNode: n, Node: calico.NodeFromCore(n)}, nil)
+	return changed
+}
+
+// Upsert records a Calico object from an informer event. It reports whether the BGP picture
+// changed.
+func (s *Store) Upsert(u *unstructured.Unstructured) (bool, error) {
+	o, err := calico.Decode(u)
+	return s.upsert(key(u.GroupVersionKind().Group, u.GetKind(), u.GetName()), o, err)
+}
+
+func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, calico.ErrUnknownKind) {
+			return false, nil
+		}
+		s.rejected[k] = err
+		return false, err
+	}
+	delete(s.rejected, k)
+	if prev, ok := s.objects[k]; ok && sameForBGP(prev, o) {
+		return false, nil
+	}
+	s.objects[k] = o
+	s.version++
+	return true, nil
+}
+
+// Delete forgets an object.
+func (s *Store) Delete(group, kind, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key(group, kind, name)
+	delete(s.rejected, k)
+	if _, ok := s.objects[k]; ok {
+		delete(s.objects, k)
+		s.version++
+	}
+}
+
+// sameForBGP reports whether two versions of an object mean the same to rrguard.
+func sameForBGP(a, b *calico.Object) bool {
+	switch {
+	case a.Node != nil && b.Node != nil:
+		return reflect.DeepEqual(a.Node, b.Node)
+	case a.Peer != nil && b.Peer != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Peer.Spec, b.Peer.Spec)
+	case a.Config != nil && b.Config != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Config.Spec, b.Config.Spec)
+	}
+	return false
+}
+
+// Snapshot returns the analysed current state, rebuilding it only if something changed.
+func (s *Store) Snapshot() *validate.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap != nil && s.snapAt == s.version {
+		return s.snap
+	}
+	keys := make([]string, 0, len(s.objects))
+	for k := range s.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	objs := make([]*calico.Object, len(keys))
+	for i, k := range keys {
+		objs[i] = s.objects[k]
+	}
+	s.snap = validate.NewSnapshot(calico.NewState(objs))
+	s.snapAt = s.version
+	return s.snap
+}
+
+// Rejected returns the objects that could not be decoded, with why.
+func (s *Store) Rejected() map[string]error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]error, len(s.rejected))
+	for k, v := range s.rejected {
+		out[k] = v
+	}
+	return out
+}

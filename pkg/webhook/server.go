@@ -1,0 +1,274 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/validate"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// The paths the webhook configurations call.
+const (
+	ValidatePath = "/validate"
+	MutatePath   = "/mutate"
+)
+
+// Options configures the server.
+type Options struct {
+	// Host and Port the webhook listens on (Port 9443 by default).
+	Host string
+	Port int
+	// CertDir holds tls.crt and tls.key; certificate rotation on disk is picked up live.
+	CertDir string
+	// MetricsAddr and ProbeAddr are the Prometheus and health endpoints ("0" disables).
+	MetricsAddr, ProbeAddr string
+	Config                 validate.Config
+}
+
+// calicoKinds are the Calico resources rrguard watches, in whichever groups are installed.
+var calicoKinds = []schema.GroupVersionKind{
+	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPPeer},
+	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPConfiguration},
+	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPPeer},
+	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPConfiguration},
+}
+
+var (
+	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rrguard_admission_requests_total",
+		Help: "Admission requests answered, by webhook (validate, mutate), kind and whether they were allowed.",
+	}, []string{"webhook", "kind", "allowed"})
+	findingsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rrguard_admission_findings_total",
+		Help: "Findings in admission decisions, by rule and action.",
+	}, []string{"rule", "action"})
+	decisionSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "rrguard_admission_duration_seconds",
+		Help:    "Time to answer one admission request, decoding to response.",
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1},
+	}, []string{"webhook"})
+	notSyncedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rrguard_admission_not_ready_total",
+		Help: "Admission requests refused with 503 because the cluster cache had not synced (failurePolicy decides).",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(requestsTotal, findingsTotal, decisionSeconds, notSyncedTotal)
+}
+
+// Server is rrguard's admission server: a controller-runtime manager with the informer cache
+// the decisions are taken against.
+type Server struct {
+	Manager  manager.Manager
+	Store    *cluster.Store
+	Reviewer *Reviewer
+	synced   atomic.Bool
+}
+
+// NewServer builds the manager, the webhook handlers and the informers.
+func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if opts.Port == 0 {
+		opts.Port = 9443
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress: opts.ProbeAddr,
+		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir}),
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	s := &Server{Manager: mgr, Store: cluster.NewStore(), Reviewer: &Reviewer{Engine: validate.New(opts.Config)}}
+	if err := s.watch(ctx); err != nil {
+		return nil, err
+	}
+	hooks := mgr.GetWebhookServer()
+	hooks.Register(ValidatePath, s.gate(&admission.Webhook{Handler: admission.HandlerFunc(s.validate)}))
+	hooks.Register(MutatePath, s.gate(&admission.Webhook{Handler: admission.HandlerFunc(s.mutate)}))
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhook", hooks.StartedChecker()); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("cache-synced", func(*http.Request) error {
+		if !s.synced.Load() {
+			return fmt.Errorf("informer caches have not synced yet")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if mgr.GetCache().WaitForCacheSync(ctx) {
+			snap := s.Store.Snapshot()
+			s.synced.Store(true)
+			log.FromContext(ctx).Info("cluster cache synced; admission open", "nodes", len(snap.State.NodeNames()), "bgpPeers", len(snap.State.PeerNames()), "mesh", snap.State.Mesh())
+		}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start runs the server until ctx ends.
+func (s *Server) Start(ctx context.Context) error { return s.Manager.Start(ctx) }
+
+// Synced reports whether the informer caches have synced.
+func (s *Server) Synced() bool { return s.synced.Load() }
+
+// watch registers informers for Nodes and for the Calico kinds whose API is installed.
+func (s *Server) watch(ctx context.Context) error {
+	c := s.Manager.GetCache()
+	inf, err := c.GetInformer(ctx, &corev1.Node{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("watch Nodes: %w", err)
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o interface{}) { s.nodeEvent(o) },
+		UpdateFunc: func(_, o interface{}) { s.nodeEvent(o) },
+		DeleteFunc: func(o interface{}) {
+			if n, ok := tombstone(o).(*corev1.Node); ok {
+				s.Store.Delete("", calico.KindNode, n.Name)
+			}
+		},
+	}); err != nil {
+		return err
+	}
+	mapper := s.Manager.GetRESTMapper()
+	logger := log.FromContext(ctx)
+	watched := 0
+	for _, gvk := range calicoKinds {
+		if _, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if meta.IsNoMatchError(err) {
+				logger.Info("Calico API not installed; not watching it", "kind", gvk.String())
+				continue
+			}
+			return fmt.Errorf("look up %s: %w", gvk, err)
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		inf, err := c.GetInformer(ctx, u, cache.BlockUntilSynced(false))
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", gvk, err)
+		}
+		gvk := gvk
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o interface{}) { s.calicoEvent(ctx, gvk, o) },
+			UpdateFunc: func(_, o interface{}) { s.calicoEvent(ctx, gvk, o) },
+			DeleteFunc: func(o interface{}) {
+				if obj, ok := tombstone(o).(client.Object); ok {
+					s.Store.Delete(gvk.Group, gvk.Kind, obj.GetName())
+				}
+			},
+		}); err != nil {
+			return err
+		}
+		watched++
+	}
+	if watched == 0 {
+		logger.Info("no Calico BGPPeer/BGPConfiguration API found: only Nodes are checked")
+	}
+	return nil
+}
+
+func tombstone(o interface{}) interface{} {
+	if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return o
+}
+
+func (s *Server) nodeEvent(o interface{}) {
+	if n, ok := o.(*corev1.Node); ok {
+		s.Store.UpsertNode(n)
+	}
+}
+
+func (s *Server) calicoEvent(ctx context.Context, gvk schema.GroupVersionKind, o interface{}) {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	if u.GetKind() == "" {
+		u.SetGroupVersionKind(gvk)
+	}
+	if _, err := s.Store.Upsert(u); err != nil {
+		log.FromContext(ctx).Info("cannot read Calico object; it is left out of the model", "kind", gvk.Kind, "name", u.GetName(), "error", err.Error())
+	}
+}
+
+// gate answers 503 until the caches have synced, so that the webhook's failurePolicy decides
+// (Ignore for Nodes, Fail for BGP resources) instead of rrguard judging an empty cluster.
+func (s *Server) gate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.synced.Load() {
+			notSyncedTotal.Inc()
+			http.Error(w, "rrguard: the cluster cache has not synced yet; try again shortly", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) validate(_ context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	var resp *admissionv1.AdmissionResponse
+	d, err := s.Reviewer.Decide(&req.AdmissionRequest, s.Store.Snapshot(), false, true)
+	if err != nil {
+		resp = errorResponse(&req.AdmissionRequest, err)
+	} else {
+		for _, f := range d.Findings {
+			findingsTotal.WithLabelValues(f.Rule, string(f.Action)).Inc()
+		}
+		resp = d.Response(&req.AdmissionRequest)
+	}
+	s.record("validate", req, resp.Allowed, start)
+	return admission.Response{AdmissionResponse: *resp}
+}
+
+func (s *Server) mutate(_ context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp := s.Reviewer.Mutate(&req.AdmissionRequest)
+	s.record("mutate", req, resp.Allowed, start)
+	return admission.Response{AdmissionResponse: *resp}
+}
+
+func (s *Server) record(webhook string, req admission.Request, allowed bool, start time.Time) {
+	decisionSeconds.WithLabelValues(webhook).Observe(time.Since(start).Seconds())
+	requestsTotal.WithLabelValues(webhook, req.Kind.Kind, fmt.Sprint(allowed)).Inc()
+}
