@@ -14,7 +14,6 @@ import (
 	libapiv3 "github.com/projectcalico/calico/libcalico-go/lib/apis/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The annotations calico-node and calicoctl keep a Calico Node in, on the core/v1 Node.
@@ -155,8 +154,15 @@ func bgpAddress(cidr string, v6 bool) string {
 
 // V3NodeFromUnstructured decodes a projectcalico.org/v3 Node object.
 func V3NodeFromUnstructured(u *unstructured.Unstructured) (*libapiv3.Node, error) {
+	if err := checkASN(u.Object, "spec", "bgp", "asNumber"); err != nil {
+		return nil, fmt.Errorf("decode projectcalico.org/v3 Node %q: %w", u.GetName(), err)
+	}
+	raw, err := u.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
 	var v libapiv3.Node
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &v); err != nil {
+	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, fmt.Errorf("decode projectcalico.org/v3 Node %q: %w", u.GetName(), err)
 	}
 	return &v, nil

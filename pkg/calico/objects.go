@@ -126,7 +126,10 @@ func checkASN(obj map[string]interface{}, path ...string) error {
 			return fmt.Errorf("%s: %d is not an AS number (0 to 4294967295)", field, x)
 		}
 	case float64:
-		if x < 0 || x > math.MaxUint32 || x != math.Trunc(x) {
+		if x != math.Trunc(x) {
+			return fmt.Errorf("%s: %v is not an AS number: quote an asdot number, e.g. \"1.10\" (unquoted, YAML reads it as the decimal 1.1)", field, x)
+		}
+		if x < 0 || x > math.MaxUint32 {
 			return fmt.Errorf("%s: %v is not an AS number (0 to 4294967295)", field, x)
 		}
 	default:
