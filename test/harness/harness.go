@@ -1,0 +1,380 @@
+// Package harness runs a real test control plane for rrguard's live tests: etcd and
+// kube-apiserver (built by `make controlplane` into bin/) started through controller-runtime's
+// envtest, the Calico CRDs of both API groups installed, a kubeconfig for kubectl and calicoctl,
+// and helpers to run those tools the way a user does.
+//
+// A webhook test registers its webhook configurations in Options.Webhooks (envtest's
+// WebhookInstallOptions: Paths of manifests, or ValidatingWebhooks/MutatingWebhooks objects;
+// service references are rewritten to https://127.0.0.1:<port>/<path> with envtest's CA), then
+// serves the webhook on Harness.Env.WebhookInstallOptions' LocalServingHost, LocalServingPort and
+// LocalServingCertDir before its tests send requests (see test/e2e's TestWebhookPath).
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Binaries of the test control plane, looked up in Options.BinDir.
+var Binaries = []string{"kube-apiserver", "etcd", "kubectl", "calicoctl"}
+
+// CalicoLabelsAnnotation holds a node's Calico-only labels as a JSON map.
+const CalicoLabelsAnnotation = "projectcalico.org/labels"
+
+// Options configures Start. The zero value finds everything from the working directory.
+type Options struct {
+	// RootDir is the repository root; default: the nearest parent directory of the working
+	// directory whose go.mod declares module github.com/rrguard/rrguard.
+	RootDir string
+	// BinDir holds kube-apiserver, etcd, kubectl and calicoctl; default $KUBEBUILDER_ASSETS,
+	// else RootDir/bin.
+	BinDir string
+	// SharedDir holds calico-crds/ and scenarios/; default $RRGUARD_SHARED_DIR, else
+	// RootDir/../shared.
+	SharedDir string
+	// Webhooks are installed into the API server at start (see envtest.WebhookInstallOptions):
+	// envtest fills in LocalServingHost, LocalServingPort, LocalServingCertDir and
+	// LocalServingCAData, and points every webhook's clientConfig at https://host:port.
+	Webhooks envtest.WebhookInstallOptions
+	// APIServerArgs are extra kube-apiserver flags (name without "--" to values).
+	APIServerArgs map[string][]string
+	// Output receives etcd's and kube-apiserver's logs; default discarded.
+	Output io.Writer
+}
+
+// Harness is a running control plane.
+type Harness struct {
+	// Env is the envtest environment; Env.WebhookInstallOptions carries the webhook serving
+	// host, port, certificate directory and CA once started.
+	Env *envtest.Environment
+	// Config is an admin (system:masters) REST config.
+	Config *rest.Config
+	// Client is an admin client; it reads and writes unstructured objects of any kind.
+	Client client.Client
+	// Kubeconfig is the path of a kubeconfig file for the admin user (for kubectl, calicoctl).
+	Kubeconfig string
+	RootDir    string
+	BinDir     string
+	SharedDir  string
+
+	workDir string
+}
+
+// ErrMissingBinaries is wrapped by Start's error when bin/ is incomplete.
+var ErrMissingBinaries = errors.New("test control plane binaries missing: run `make controlplane` (hack/controlplane/build.sh)")
+
+// Start checks the binaries, starts etcd and kube-apiserver, installs the Calico CRDs of
+// shared/calico-crds (crd.projectcalico.org/v1 and projectcalico.org/v3) and writes a kubeconfig.
+func Start(opts Options) (h *Harness, err error) {
+	if opts.RootDir == "" {
+		if opts.RootDir, err = FindRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.BinDir == "" {
+		opts.BinDir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if opts.BinDir == "" {
+		opts.BinDir = filepath.Join(opts.RootDir, "bin")
+	}
+	if opts.SharedDir == "" {
+		opts.SharedDir = os.Getenv("RRGUARD_SHARED_DIR")
+	}
+	if opts.SharedDir == "" {
+		opts.SharedDir = filepath.Join(opts.RootDir, "..", "shared")
+	}
+	if err := checkBinaries(opts.BinDir); err != nil {
+		return nil, err
+	}
+	crdDirs := []string{
+		filepath.Join(opts.SharedDir, "calico-crds", "v1"),
+		filepath.Join(opts.SharedDir, "calico-crds", "v3"),
+	}
+	for _, d := range crdDirs {
+		if _, err := os.Stat(d); err != nil {
+			return nil, fmt.Errorf("Calico CRDs: %w (set RRGUARD_SHARED_DIR to the shared/ directory)", err)
+		}
+	}
+
+	workDir, err := os.MkdirTemp("", "rrguard-harness-")
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: opts.BinDir,
+		CRDDirectoryPaths:     crdDirs,
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: opts.Webhooks,
+	}
+	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
+		// envtest's 20s default is short on a busy 2-core machine.
+		env.ControlPlaneStartTimeout = 2 * time.Minute
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
+	api := env.ControlPlane.GetAPIServer()
+	api.Out, api.Err = opts.Output, opts.Output
+	// Paths set explicitly so that TEST_ASSET_* / KUBEBUILDER_ASSETS cannot mix versions.
+	api.Path = filepath.Join(opts.BinDir, "kube-apiserver")
+	env.ControlPlane.Etcd.Path = filepath.Join(opts.BinDir, "etcd")
+	env.ControlPlane.KubectlPath = filepath.Join(opts.BinDir, "kubectl")
+	args := api.Configure()
+	// The API server advertises an address to the cluster; on a host whose only interface is
+	// loopback it finds none, and kube-apiserver refuses 127.0.0.1 as advertise address unless
+	// the endpoint reconciler (which would publish it in the kubernetes Service) is off.
+	args.Set("advertise-address", "127.0.0.1")
+	args.Set("endpoint-reconciler-type", "none")
+	for name, values := range opts.APIServerArgs {
+		args.Set(name, values...)
+	}
+
+	h = &Harness{Env: env, RootDir: opts.RootDir, BinDir: opts.BinDir, SharedDir: opts.SharedDir, workDir: workDir}
+	defer func() {
+		if err != nil {
+			_ = h.Stop()
+		}
+	}()
+	if h.Config, err = env.Start(); err != nil {
+		return h, fmt.Errorf("start control plane (binaries in %s): %w", opts.BinDir, err)
+	}
+	if h.Client, err = client.New(h.Config, client.Options{}); err != nil {
+		return h, err
+	}
+	h.Kubeconfig = filepath.Join(workDir, "kubeconfig")
+	if err := os.WriteFile(h.Kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+// Stop stops the control plane and removes its files.
+func (h *Harness) Stop() error {
+	var err error
+	if h.Env != nil {
+		err = h.Env.Stop()
+	}
+	if h.workDir != "" {
+		err = errors.Join(err, os.RemoveAll(h.workDir))
+	}
+	return err
+}
+
+// Main is the body of a live test package's TestMain: it starts the control plane into *h,
+// runs the tests and stops it. When the control plane cannot start (for instance bin/ is
+// incomplete) it prints why and fails the package: live tests never skip.
+func Main(m *testing.M, opts Options, h **Harness) int {
+	started, err := Start(opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		return 1
+	}
+	*h = started
+	code := m.Run()
+	if err := started.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// FindRoot returns the repository root: the nearest parent of the working directory whose
+// go.mod declares module github.com/rrguard/rrguard.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if raw, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.HasPrefix(bytes.TrimSpace(raw), []byte("module github.com/rrguard/rrguard\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root not found: no go.mod of module github.com/rrguard/rrguard above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func checkBinaries(dir string) error {
+	var missing []string
+	for _, b := range Binaries {
+		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s not in %s", ErrMissingBinaries, strings.Join(missing, ", "), dir)
+	}
+	return nil
+}
+
+// Output is what a command printed and how it ended.
+type Output struct {
+	Stdout, Stderr string
+	// Err is nil when the command exited 0; otherwise it wraps the *exec.ExitError.
+	Err error
+}
+
+// Kubectl runs bin/kubectl as the admin user with stdin (may be nil).
+func (h *Harness) Kubectl(ctx context.Context, stdin []byte, args ...string) Output {
+	return h.run(ctx, "kubectl", stdin, nil, append([]string{"--kubeconfig", h.Kubeconfig, "--cache-dir", filepath.Join(h.workDir, "kube-cache")}, args...)...)
+}
+
+// Calicoctl runs bin/calicoctl against the API server in Kubernetes-datastore mode
+// (DATASTORE_TYPE=kubernetes, KUBECONFIG) with stdin (may be nil).
+func (h *Harness) Calicoctl(ctx context.Context, stdin []byte, args ...string) Output {
+	return h.run(ctx, "calicoctl", stdin, []string{"DATASTORE_TYPE=kubernetes", "KUBECONFIG=" + h.Kubeconfig}, args...)
+}
+
+func (h *Harness) run(ctx context.Context, name string, stdin []byte, env []string, args ...string) Output {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(h.BinDir, name), args...)
+	// The tools talk to this control plane only: no kubeconfig, Calico datastore or etcd
+	// settings of the caller's environment, and a HOME of their own for their caches.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "DATASTORE_TYPE=") &&
+			!strings.HasPrefix(kv, "CALICO_") && !strings.HasPrefix(kv, "ETCD_") && !strings.HasPrefix(kv, "HOME=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "HOME="+h.workDir), env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	out := Output{}
+	if err := cmd.Run(); err != nil {
+		out.Err = fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	out.Stdout, out.Stderr = stdout.String(), stderr.String()
+	return out
+}
+
+// WriteFile writes data into the harness's scratch directory and returns its path.
+func (h *Harness) WriteFile(name string, data []byte) (string, error) {
+	path := filepath.Join(h.workDir, name)
+	return path, os.WriteFile(path, data, 0o600)
+}
+
+// Create creates objects directly (no kubectl): each one, then its status through the status
+// subresource when it has one (Node conditions, for instance), since a create ignores status.
+func (h *Harness) Create(ctx context.Context, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		obj := o.DeepCopy()
+		status, hasStatus := obj.Object["status"]
+		if err := h.Client.Create(ctx, obj); err != nil {
+			return fmt.Errorf("create %s %q: %w", obj.GetKind(), obj.GetName(), err)
+		}
+		if hasStatus {
+			obj.Object["status"] = status
+			if err := h.Client.Status().Update(ctx, obj); err != nil {
+				return fmt.Errorf("update status of %s %q: %w", obj.GetKind(), obj.GetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// ResetKinds are what Reset deletes: every Node and every Calico BGP object of both groups.
+var ResetKinds = []schema.GroupVersionKind{
+	{Version: "v1", Kind: "Node"},
+	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPPeer"},
+	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPConfiguration"},
+	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPFilter"},
+	{Group: "projectcalico.org", Version: "v3", Kind: "BGPPeer"},
+	{Group: "projectcalico.org", Version: "v3", Kind: "BGPConfiguration"},
+	{Group: "projectcalico.org", Version: "v3", Kind: "BGPFilter"},
+}
+
+// Reset deletes every object of ResetKinds and waits until they are gone, so that the next
+// scenario starts from an empty cluster.
+func (h *Harness) Reset(ctx context.Context) error {
+	for _, gvk := range ResetKinds {
+		obj := &unstructured.Unstructured{}
+		obj.SetGroupVersionKind(gvk)
+		if err := h.Client.DeleteAllOf(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete all %s: %w", gvk.GroupKind(), err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, gvk := range ResetKinds {
+		for {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			if err := h.Client.List(ctx, list); err != nil {
+				return fmt.Errorf("list %s: %w", gvk.GroupKind(), err)
+			}
+			if len(list.Items) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("reset: %d %s still present", len(list.Items), gvk.GroupKind())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Node reads a core/v1 Node.
+func (h *Harness) Node(ctx context.Context, name string) (*corev1.Node, error) {
+	n := &corev1.Node{}
+	if err := h.Client.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// NodeCalicoLabels returns a node's Calico label set: its Kubernetes labels merged with the
+// JSON map in the projectcalico.org/labels annotation, Kubernetes labels winning a clash.
+func (h *Harness) NodeCalicoLabels(ctx context.Context, name string) (map[string]string, error) {
+	n, err := h.Node(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return CalicoLabels(n)
+}
+
+// CalicoLabels is the Calico label set of a node (see NodeCalicoLabels).
+func CalicoLabels(n *corev1.Node) (map[string]string, error) {
+	out := map[string]string{}
+	if raw, ok := n.Annotations[CalicoLabelsAnnotation]; ok && raw != "" {
+		var calico map[string]string
+		if err := json.Unmarshal([]byte(raw), &calico); err != nil {
+			return nil, fmt.Errorf("node %q: annotation %s: %w", n.Name, CalicoLabelsAnnotation, err)
+		}
+		for k, v := range calico {
+			out[k] = v
+		}
+	}
+	for k, v := range n.Labels {
+		out[k] = v
+	}
+	return out, nil
+}
