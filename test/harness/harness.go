@@ -74,6 +74,10 @@ type Harness struct {
 	RootDir    string
 	BinDir     string
 	SharedDir  string
+	// ResetGuard, when set, wraps Reset's deletions: a webhook test uses it to take its
+	// webhook configurations out of the way, so that cleaning up between tests is never
+	// judged by the webhook under test.
+	ResetGuard func(ctx context.Context, reset func() error) error
 
 	workDir string
 }
@@ -110,7 +114,7 @@ func Start(opts Options) (h *Harness, err error) {
 	}
 	for _, d := range crdDirs {
 		if _, err := os.Stat(d); err != nil {
-			return nil, fmt.Errorf("Calico CRDs: %w (set RRGUARD_SHARED_DIR to the shared/ directory)", err)
+			return nil, fmt.Errorf("find the Calico CRDs: %w (set RRGUARD_SHARED_DIR to the shared/ directory)", err)
 		}
 	}
 
@@ -315,6 +319,13 @@ var ResetKinds = []schema.GroupVersionKind{
 // Reset deletes every object of ResetKinds and waits until they are gone, so that the next
 // scenario starts from an empty cluster.
 func (h *Harness) Reset(ctx context.Context) error {
+	if h.ResetGuard != nil {
+		return h.ResetGuard(ctx, func() error { return h.reset(ctx) })
+	}
+	return h.reset(ctx)
+}
+
+func (h *Harness) reset(ctx context.Context) error {
 	for _, gvk := range ResetKinds {
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
