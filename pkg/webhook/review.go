@@ -170,7 +170,11 @@ func Warning(f validate.Finding) string {
 
 func denialStatus(req *admissionv1.AdmissionRequest, denials []validate.Finding) *metav1.Status {
 	var msgs []string
-	details := &metav1.StatusDetails{Name: req.Name, Group: req.Kind.Group, Kind: req.Kind.Kind}
+	name := req.Name
+	if name == "" && len(denials) > 0 {
+		name = denials[0].Object.Name // a deletecollection names no object in the request
+	}
+	details := &metav1.StatusDetails{Name: name, Group: req.Kind.Group, Kind: req.Kind.Kind}
 	rules := map[string]bool{}
 	for _, f := range denials {
 		msgs = append(msgs, "["+f.Rule+"] "+f.Message)
@@ -186,7 +190,7 @@ func denialStatus(req *admissionv1.AdmissionRequest, denials []validate.Finding)
 	sort.Strings(ids)
 	return &metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusUnprocessableEntity, Reason: metav1.StatusReasonInvalid,
-		Message: fmt.Sprintf("rrguard refused %s %q (%s): %s", req.Kind.Kind, req.Name, strings.Join(ids, ", "), strings.Join(msgs, "; ")),
+		Message: fmt.Sprintf("rrguard refused %s %q (%s): %s", req.Kind.Kind, name, strings.Join(ids, ", "), strings.Join(msgs, "; ")),
 		Details: details,
 	}
 }

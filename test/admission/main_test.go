@@ -21,9 +21,10 @@ import (
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/harness"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"go.uber.org/zap/zapcore"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -65,6 +66,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: register rrguard: %v\n", err)
 		return 1
 	}
+	h.ResetGuard = withoutWebhooks
 	return m.Run()
 }
 
@@ -195,6 +197,51 @@ func installConfigurations(ctx context.Context, caBundle []byte) error {
 func pointAt(cc *admissionregistrationv1.WebhookClientConfig, caBundle []byte) {
 	url := "https://" + hookAddr + *cc.Service.Path
 	cc.URL, cc.Service, cc.CABundle = &url, nil, caBundle
+}
+
+// withoutWebhooks runs a clean-up with rrguard's webhook configurations removed (rrguard
+// rightly refuses, say, deleting every reflector at once) and registers them again after.
+func withoutWebhooks(ctx context.Context, reset func() error) error {
+	var m admissionregistrationv1.MutatingWebhookConfiguration
+	var v admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := h.Client.Get(ctx, client.ObjectKey{Name: "rrguard"}, &m); err != nil {
+		return err
+	}
+	if err := h.Client.Get(ctx, client.ObjectKey{Name: "rrguard"}, &v); err != nil {
+		return err
+	}
+	if err := h.Client.Delete(ctx, &m); err != nil {
+		return err
+	}
+	if err := h.Client.Delete(ctx, &v); err != nil {
+		return err
+	}
+	resetErr := reset()
+	m.ResourceVersion, v.ResourceVersion = "", ""
+	if err := h.Client.Create(ctx, &m); err != nil {
+		return err
+	}
+	if err := h.Client.Create(ctx, &v); err != nil {
+		return err
+	}
+	// The API server picks up webhook configurations asynchronously: wait until rrguard
+	// answers again (a peer with a broken selector is refused by rrguard, and only by it).
+	probe := &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPPeer",
+		"metadata": map[string]interface{}{"name": "rrguard-ready-probe"},
+		"spec":     map[string]interface{}{"peerSelector": "has(", "nodeSelector": "all()"},
+	}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := h.Client.Create(ctx, probe, client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "rrguard") {
+			return resetErr
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("rrguard's webhooks not active again after reset (last answer: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // setCABundle replaces the CA bundle of every rrguard webhook (certificate rotation).
