@@ -4,12 +4,9 @@
 package admission
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -24,16 +21,14 @@ import (
 	"go.uber.org/zap/zapcore"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 )
 
 var (
 	h        *harness.Harness
-	ca       *testCA
+	ca       *harness.CA
 	certDir  string
 	hookAddr string
 	stopHook context.CancelFunc
@@ -62,7 +57,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: start rrguard: %v\n", err)
 		return 1
 	}
-	if err := installConfigurations(context.Background(), ca.certPEM); err != nil {
+	if err := h.RegisterWebhooks(context.Background(), filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), "https://"+hookAddr, ca.CertPEM); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: register rrguard: %v\n", err)
 		return 1
 	}
@@ -74,13 +69,13 @@ func run(m *testing.M) int {
 func startWebhook() error {
 	log.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
 	var err error
-	if ca, err = newCA("rrguard-test-ca"); err != nil {
+	if ca, err = harness.NewCA("rrguard-test-ca"); err != nil {
 		return err
 	}
 	if certDir, err = os.MkdirTemp("", "rrguard-certs-"); err != nil {
 		return err
 	}
-	if _, err := ca.writeServing(certDir); err != nil {
+	if _, err := ca.WriteServing(certDir); err != nil {
 		return err
 	}
 	port, err := freePort()
@@ -139,64 +134,6 @@ func servedSerial() (*big.Int, error) {
 	}
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber, nil
-}
-
-// installConfigurations creates the webhook configurations of config/webhook/webhooks.yaml,
-// pointed at the test server instead of the in-cluster Service.
-func installConfigurations(ctx context.Context, caBundle []byte) error {
-	raw, err := os.ReadFile(filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"))
-	if err != nil {
-		return err
-	}
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for {
-		doc, err := reader.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var probe struct {
-			Kind string `json:"kind"`
-		}
-		if err := yaml.Unmarshal(doc, &probe); err != nil {
-			return err
-		}
-		var obj client.Object
-		switch probe.Kind {
-		case "":
-			continue
-		case "MutatingWebhookConfiguration":
-			c := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := yaml.UnmarshalStrict(doc, c); err != nil {
-				return err
-			}
-			for i := range c.Webhooks {
-				pointAt(&c.Webhooks[i].ClientConfig, caBundle)
-			}
-			obj = c
-		case "ValidatingWebhookConfiguration":
-			c := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := yaml.UnmarshalStrict(doc, c); err != nil {
-				return err
-			}
-			for i := range c.Webhooks {
-				pointAt(&c.Webhooks[i].ClientConfig, caBundle)
-			}
-			obj = c
-		default:
-			return fmt.Errorf("unexpected %s in webhooks.yaml", probe.Kind)
-		}
-		if err := h.Client.Create(ctx, obj); err != nil {
-			return fmt.Errorf("create %s: %w", probe.Kind, err)
-		}
-	}
-}
-
-func pointAt(cc *admissionregistrationv1.WebhookClientConfig, caBundle []byte) {
-	url := "https://" + hookAddr + *cc.Service.Path
-	cc.URL, cc.Service, cc.CABundle = &url, nil, caBundle
 }
 
 // withoutWebhooks runs a clean-up with rrguard's webhook configurations removed (rrguard

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rrguard/rrguard/test/harness"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -120,15 +121,15 @@ func TestCertificateRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := newCA("rrguard-test-ca-2")
+	next, err := harness.NewCA("rrguard-test-ca-2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Trust both CAs while the certificate changes, as cert-manager's CA injection does.
-	if err := setCABundle(ctx, append(append([]byte{}, ca.certPEM...), next.certPEM...)); err != nil {
+	if err := setCABundle(ctx, append(append([]byte{}, ca.CertPEM...), next.CertPEM...)); err != nil {
 		t.Fatal(err)
 	}
-	serial, err := next.writeServing(certDir)
+	serial, err := next.WriteServing(certDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestCertificateRotation(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// Only the new CA now: the API server must still reach rrguard.
-	if err := setCABundle(ctx, next.certPEM); err != nil {
+	if err := setCABundle(ctx, next.CertPEM); err != nil {
 		t.Fatal(err)
 	}
 	ca = next

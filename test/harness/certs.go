@@ -1,4 +1,4 @@
-package admission
+package harness
 
 import (
 	"crypto/ecdsa"
@@ -14,14 +14,16 @@ import (
 	"time"
 )
 
-// testCA is a throw-away certificate authority for the webhook's serving certificates.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
+// CA is a throw-away certificate authority for a webhook's serving certificates.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// CertPEM is the CA certificate, for a webhook configuration's caBundle.
+	CertPEM []byte
 }
 
-func newCA(name string) (*testCA, error) {
+// NewCA creates a CA.
+func NewCA(name string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -39,12 +41,12 @@ func newCA(name string) (*testCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+	return &CA{cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
-// writeServing writes tls.crt and tls.key for 127.0.0.1/localhost into dir (atomically, as a
+// WriteServing writes tls.crt and tls.key for 127.0.0.1/localhost into dir (atomically, as a
 // Secret volume update would) and returns the certificate's serial number.
-func (ca *testCA) writeServing(dir string) (*big.Int, error) {
+func (ca *CA) WriteServing(dir string) (*big.Int, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
