@@ -16,6 +16,10 @@ build:
 controlplane:
 	hack/controlplane/build.sh
 
+## demo: the README's first command: control plane + rrguard webhook + the seed migration story
+demo: controlplane build
+	$(GO) run ./hack/demo
+
 test: controlplane
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...

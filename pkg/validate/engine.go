@@ -121,14 +121,31 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 	}
 	target := ch.target()
 	for _, f := range topo {
-		// The finding is about the cluster; the object refused is the one changed.
-		if f.Object != refOf(target) {
-			f.Field = ""
+		// The finding is about the cluster; the object refused is the one changed, and the
+		// field is the part of it that made the difference.
+		if f.Object != refOf(target) || f.Field == "" {
+			f.Field = changedField(ch)
 		}
 		f.Object = refOf(target)
 		out = append(out, f)
 	}
 	return e.enforce(out)
+}
+
+// changedField names where a change acts on the topology, for findings about the topology.
+func changedField(ch Change) string {
+	switch {
+	case ch.Object == nil:
+		return "metadata.name" // a deletion
+	case ch.Object.Node != nil:
+		if ch.Old != nil && ch.Old.Node != nil && ch.Old.Node.ClusterID == ch.Object.Node.ClusterID && ch.Old.Node.ASNumber == ch.Object.Node.ASNumber {
+			return "metadata.labels"
+		}
+		return ch.Object.Node.FieldPath("routeReflectorClusterID")
+	case ch.Object.Config != nil:
+		return "spec.nodeToNodeMeshEnabled"
+	}
+	return "spec"
 }
 
 // Audit reports everything wrong in a state.

@@ -94,20 +94,27 @@ func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
 		}
 		return blocks[i].from[0] < blocks[j].from[0]
 	})
+	// One finding per cause: the blocks a cause explains are listed together.
 	var out []Finding
+	byCause := map[string]int{}
 	for _, b := range blocks {
 		sort.Strings(b.from)
 		sort.Strings(b.to)
-		var msg string
+		var what string
 		if strings.Join(b.from, ",") == strings.Join(b.to, ",") {
-			msg = fmt.Sprintf("%s would not learn one another's %s pod routes: %s", nameList(b.to), b.family, e.diagnose(s, b.fc, b.tc))
+			what = fmt.Sprintf("%s would not learn one another's %s pod routes", nameList(b.to), b.family)
 		} else {
-			msg = fmt.Sprintf("%s would not learn the %s pod routes of %s: %s", nameList(b.to), b.family, nameList(b.from), e.diagnose(s, b.fc, b.tc))
+			what = fmt.Sprintf("%s would not learn the %s pod routes of %s", nameList(b.to), b.family, nameList(b.from))
 		}
-		out = append(out, Finding{
-			Rule: RuleRoutePropagation, Object: nodeRef(b.to[0]), Message: msg,
-			key: RuleRoutePropagation + "|" + strings.Join(b.from, ",") + ">" + strings.Join(b.to, ","),
-		})
+		cause := e.diagnose(s, b.fc, b.tc)
+		key := RuleRoutePropagation + "|" + strings.Join(b.from, ",") + ">" + strings.Join(b.to, ",")
+		if i, ok := byCause[cause]; ok {
+			out[i].Message = strings.TrimSuffix(out[i].Message, ": "+cause) + "; " + what + ": " + cause
+			out[i].key += "|" + key
+			continue
+		}
+		byCause[cause] = len(out)
+		out = append(out, Finding{Rule: RuleRoutePropagation, Object: nodeRef(b.to[0]), Message: what + ": " + cause, key: key})
 	}
 	return out
 }

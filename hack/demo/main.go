@@ -1,0 +1,218 @@
+// Command demo is `make demo`: it starts a real kube-apiserver and etcd with the Calico CRDs,
+// runs bin/webhook registered through config/webhook/webhooks.yaml, and plays the seed
+// route-reflector migration with kubectl and calicoctl, printing what a user would see.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rrguard/rrguard/test/harness"
+	"github.com/rrguard/rrguard/test/live"
+	"github.com/rrguard/rrguard/test/scenario"
+	"sigs.k8s.io/yaml"
+)
+
+func main() { os.Exit(run()) }
+
+func say(format string, args ...interface{}) { fmt.Printf(format+"\n", args...) }
+
+func run() int {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	say("▶ starting etcd and kube-apiserver (bin/) with the Calico CRDs of both API groups …")
+	h, err := harness.Start(harness.Options{})
+	if err != nil {
+		say("demo: %v", err)
+		return 1
+	}
+	defer func() {
+		say("▶ stopping the control plane")
+		_ = h.Stop()
+	}()
+
+	work, err := os.MkdirTemp("", "rrguard-demo-")
+	if err != nil {
+		say("demo: %v", err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	stop, addr, err := startWebhook(ctx, h, work)
+	if err != nil {
+		say("demo: start the webhook: %v", err)
+		return 1
+	}
+	defer stop()
+
+	path := filepath.Join(h.SharedDir, "scenarios", "seed-tutorial.yaml")
+	sc, err := scenario.Load(path)
+	if err != nil {
+		say("demo: %v", err)
+		return 1
+	}
+	say("▶ the story: %s", path)
+	say("  five nodes (10.30.0.13-17) move from the node-to-node mesh to two route reflectors, zyisy and")
+	say("  rxgks, sharing cluster ID 1.0.0.1; then the mesh is disabled with AS 63400. Every step is run")
+	say("  the way an operator runs it; rrguard (https://%s) answers through the API server.", addr)
+	say("")
+
+	runner := &live.Runner{H: h}
+	if err := h.Reset(ctx); err != nil {
+		say("demo: %v", err)
+		return 1
+	}
+	if err := h.Create(ctx, sc.Initial); err != nil {
+		say("demo: initial nodes: %v", err)
+		return 1
+	}
+	out := h.Kubectl(ctx, nil, "get", "nodes", "-L", "route-reflector")
+	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))
+
+	mismatches := 0
+	refused, warned := 0, 0
+	for i, st := range sc.Steps {
+		say("── step %d: %s", i+1, st.Name)
+		obs, err := runner.Step(ctx, i+1, st)
+		if err != nil {
+			say("demo: %v", err)
+			return 1
+		}
+		if raw, err := yaml.Marshal(st.Object.Object); err == nil {
+			say("%s", indent(strings.TrimSpace(string(raw))))
+		}
+		say("$ %s", obs.Command)
+		for _, line := range strings.Split(strings.TrimSpace(obs.Output.Stdout+"\n"+obs.Output.Stderr), "\n") {
+			if strings.TrimSpace(line) != "" {
+				say("  %s", line)
+			}
+		}
+		if !obs.Allowed {
+			refused++
+		}
+		if len(obs.Warnings) > 0 {
+			warned++
+		}
+		if st.After != nil {
+			for node := range st.After.NodeLabels {
+				labels := obs.NodeLabels[node]
+				say("  (node %s now has route-reflector=%q)", node, labels["route-reflector"])
+			}
+		}
+		if diffs := live.Check(obs); len(diffs) > 0 {
+			mismatches++
+			for _, d := range diffs {
+				say("  ✘ %s", d)
+			}
+		} else {
+			verdict := "allowed"
+			if !obs.Allowed {
+				verdict = "refused by " + strings.Join(obs.Rules, ", ")
+			}
+			say("  ✔ %s, as expected", verdict)
+		}
+		say("")
+	}
+	out = h.Kubectl(ctx, nil, "get", "nodes", "-L", "route-reflector")
+	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))
+	out = h.Kubectl(ctx, nil, "get", "bgppeers.crd.projectcalico.org,bgpconfigurations.crd.projectcalico.org")
+	say("$ kubectl get bgppeers,bgpconfigurations\n%s", indent(out.Stdout))
+	say("▶ summary: %d steps, %d refused with the rule that explains them, %d allowed with warnings, %d not as expected",
+		len(sc.Steps), refused, warned, mismatches)
+	if mismatches > 0 {
+		return 1
+	}
+	say("  the mesh is off and every node still learns every other node's pod routes.")
+	return 0
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// startWebhook runs bin/webhook with a fresh CA's certificate and registers it.
+func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop func(), addr string, err error) {
+	ca, err := harness.NewCA("rrguard-demo-ca")
+	if err != nil {
+		return nil, "", err
+	}
+	certDir := filepath.Join(work, "certs")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, "", err
+	}
+	if _, err := ca.WriteServing(certDir); err != nil {
+		return nil, "", err
+	}
+	port, probe := freePort(), freePort()
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	logPath := filepath.Join(os.TempDir(), "rrguard-demo-webhook.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(filepath.Join(h.RootDir, "bin", "webhook"), "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--cert-dir", certDir, "--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	say("▶ starting rrguard: bin/webhook --port %d --cert-dir … (log: %s)", port, logPath)
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	stop = func() {
+		say("▶ stopping rrguard")
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		logFile.Close()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probe))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, "", fmt.Errorf("rrguard not ready within a minute (see %s)", logPath)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	say("▶ rrguard is ready (its informer caches have synced); registering config/webhook/webhooks.yaml")
+	if err := h.RegisterWebhooks(ctx, filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), "https://"+addr, ca.CertPEM); err != nil {
+		stop()
+		return nil, "", err
+	}
+	// The API server loads new webhook configurations asynchronously.
+	time.Sleep(2 * time.Second)
+	return stop, addr, nil
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
