@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
@@ -25,6 +26,15 @@ func main() {
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Prometheus metrics address (0 disables)")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address")
 	flag.StringVar(&configPath, "config", "", "rrguard.yaml (minReflectors, reflectorLabel, clusterIDPolicy, per-rule actions)")
+	var enforcement string
+	flag.StringVar(&enforcement, "enforcement", "", "enforce (default: per-rule actions) or audit (allow everything, only record findings); overrides rrguard.yaml")
+	flag.DurationVar(&opts.Audit.Interval, "audit-interval", time.Minute, "how often the audit runs (it also runs shortly after each change)")
+	flag.StringVar(&opts.Audit.ReportAPI, "report-api", "openreports", "report kind the audit writes: openreports (ClusterReport) or wgpolicy (ClusterPolicyReport)")
+	flag.StringVar(&opts.Audit.ReportName, "report-name", "rrguard", "name of the cluster-scoped report")
+	flag.IntVar(&opts.Audit.MaxResults, "report-max-results", 500, "results kept in the report (the summary counts all)")
+	flag.BoolVar(&opts.AuditDisabled, "disable-audit", false, "do not run the periodic audit")
+	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect one replica to write the audit report (admission is served by all)")
+	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election Lease (default: $POD_NAMESPACE)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -39,6 +49,13 @@ func main() {
 			os.Exit(2)
 		}
 		opts.Config = cfg
+	}
+	if enforcement != "" {
+		opts.Config.Enforcement = enforcement
+		if err := opts.Config.Check(); err != nil {
+			fmt.Fprintln(os.Stderr, "rrguard webhook:", err)
+			os.Exit(2)
+		}
 	}
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {

@@ -24,6 +24,9 @@ type Store struct {
 	snapAt  uint64
 	// rejected holds the objects in the cluster that could not be decoded, by key.
 	rejected map[string]error
+	// OnChange, when set before events flow, is called (without the lock) after each change
+	// to the BGP picture.
+	OnChange func()
 }
 
 // NewStore returns an empty store.
@@ -38,6 +41,9 @@ func key(group, kind, name string) string { return group + "/" + kind + "/" + na
 // UpsertNode records a core/v1 Node. It reports whether the BGP picture changed.
 func (s *Store) UpsertNode(n *corev1.Node) bool {
 	changed, _ := s.upsert(key("", calico.KindNode, n.Name), &calico.Object{Kind: calico.KindNode, Name: n.Name, CoreNode: n, Node: calico.NodeFromCore(n)}, nil)
+	if changed {
+		s.changed()
+	}
 	return changed
 }
 
@@ -45,7 +51,11 @@ func (s *Store) UpsertNode(n *corev1.Node) bool {
 // changed.
 func (s *Store) Upsert(u *unstructured.Unstructured) (bool, error) {
 	o, err := calico.Decode(u)
-	return s.upsert(key(u.GroupVersionKind().Group, u.GetKind(), u.GetName()), o, err)
+	changed, err := s.upsert(key(u.GroupVersionKind().Group, u.GetKind(), u.GetName()), o, err)
+	if changed {
+		s.changed()
+	}
+	return changed, err
 }
 
 func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
@@ -67,15 +77,25 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 	return true, nil
 }
 
+func (s *Store) changed() {
+	if s.OnChange != nil {
+		s.OnChange()
+	}
+}
+
 // Delete forgets an object.
 func (s *Store) Delete(group, kind, name string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := key(group, kind, name)
 	delete(s.rejected, k)
-	if _, ok := s.objects[k]; ok {
+	_, ok := s.objects[k]
+	if ok {
 		delete(s.objects, k)
 		s.version++
+	}
+	s.mu.Unlock()
+	if ok {
+		s.changed()
 	}
 }
 

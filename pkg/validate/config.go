@@ -109,6 +109,25 @@ type Config struct {
 	// CRDBacked says Calico stores objects in CRDs (Kubernetes datastore), whose schemas
 	// declare asNumber as int32 (default true).
 	CRDBacked *bool `json:"crdBacked,omitempty"`
+	// Enforcement is enforce (default: each rule's action) or audit: every finding is only
+	// recorded (audit annotations, metrics, the report) and every change is allowed, the
+	// way teams roll a policy engine out.
+	Enforcement string `json:"enforcement,omitempty"`
+}
+
+// The enforcement modes.
+const (
+	EnforcementEnforce = "enforce"
+	EnforcementAudit   = "audit"
+)
+
+// Check reports a configuration error.
+func (c *Config) Check() error {
+	switch c.Enforcement {
+	case "", EnforcementEnforce, EnforcementAudit:
+		return nil
+	}
+	return fmt.Errorf("enforcement must be enforce or audit, not %q", c.Enforcement)
 }
 
 // DefaultConfig is the configuration when no file is given.
@@ -180,12 +199,24 @@ func ParseConfig(raw []byte, name string) (Config, error) {
 			return Config{}, fmt.Errorf("%s: rules.%s: action must be deny, warn, audit or off, not %q", name, id, c.Rules[id])
 		}
 	}
+	if err := c.Check(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
 	c.setDefaults()
 	return c, nil
 }
 
-// ActionFor returns the configured action of a rule.
+// ActionFor returns the configured action of a rule (audit for every rule that is not off
+// in enforcement mode audit).
 func (c *Config) ActionFor(rule string) Action {
+	a := c.ruleAction(rule)
+	if c.Enforcement == EnforcementAudit && a != Off {
+		return Audit
+	}
+	return a
+}
+
+func (c *Config) ruleAction(rule string) Action {
 	if a, ok := c.Rules[rule]; ok {
 		return a
 	}

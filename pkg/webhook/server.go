@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rrguard/rrguard/pkg/audit"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/validate"
@@ -48,14 +49,14 @@ type Options struct {
 	// MetricsAddr and ProbeAddr are the Prometheus and health endpoints ("0" disables).
 	MetricsAddr, ProbeAddr string
 	Config                 validate.Config
-}
-
-// calicoKinds are the Calico resources rrguard watches, in whichever groups are installed.
-var calicoKinds = []schema.GroupVersionKind{
-	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPPeer},
-	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPConfiguration},
-	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPPeer},
-	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPConfiguration},
+	// Audit configures the periodic audit; AuditDisabled turns it off.
+	Audit         audit.Options
+	AuditDisabled bool
+	// LeaderElection makes replicas elect the one that writes the audit report (admission is
+	// served by every replica). LeaderElectionNamespace holds the Lease.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
 }
 
 var (
@@ -88,7 +89,9 @@ type Server struct {
 	Manager  manager.Manager
 	Store    *cluster.Store
 	Reviewer *Reviewer
-	synced   atomic.Bool
+	// Auditor is nil when the audit is disabled.
+	Auditor *audit.Auditor
+	synced  atomic.Bool
 }
 
 // NewServer builds the manager, the webhook handlers and the informers.
@@ -101,16 +104,35 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		opts.Port = 9443
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
-		HealthProbeBindAddress: opts.ProbeAddr,
-		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir}),
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.ProbeAddr,
+		WebhookServer:                 crwebhook.NewServer(crwebhook.Options{Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir}),
+		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              defaultString(opts.LeaderElectionID, "rrguard-audit"),
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	s := &Server{Manager: mgr, Store: cluster.NewStore(), Reviewer: &Reviewer{Engine: validate.New(opts.Config)}}
+	if !opts.AuditDisabled {
+		a, err := audit.New(s.Reviewer.Engine, s.Store.Snapshot, mgr.GetClient(), mgr.GetEventRecorder("rrguard"), opts.Audit)
+		if err != nil {
+			return nil, err
+		}
+		s.Auditor = a
+		s.Store.OnChange = func() {
+			if s.synced.Load() {
+				a.Changed()
+			}
+		}
+		if err := mgr.Add(a); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.watch(ctx); err != nil {
 		return nil, err
 	}
@@ -131,7 +153,8 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 	}); err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	// Every replica serves admission: waiting for the caches is not leader-elected.
+	if err := mgr.Add(notElected(func(ctx context.Context) error {
 		if mgr.GetCache().WaitForCacheSync(ctx) {
 			snap := s.Store.Snapshot()
 			s.synced.Store(true)
@@ -143,6 +166,19 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		return nil, err
 	}
 	return s, nil
+}
+
+// notElected is a runnable that runs on every replica.
+type notElected func(context.Context) error
+
+func (f notElected) Start(ctx context.Context) error { return f(ctx) }
+func (notElected) NeedLeaderElection() bool          { return false }
+
+func defaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // Start runs the server until ctx ends.
@@ -172,7 +208,7 @@ func (s *Server) watch(ctx context.Context) error {
 	mapper := s.Manager.GetRESTMapper()
 	logger := log.FromContext(ctx)
 	watched := 0
-	for _, gvk := range calicoKinds {
+	for _, gvk := range cluster.CalicoKinds {
 		if _, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			if meta.IsNoMatchError(err) {
 				logger.Info("Calico API not installed; not watching it", "kind", gvk.String())

@@ -86,7 +86,7 @@ func startWebhook() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopHook = cancel
 	srv, err := webhook.NewServer(ctx, h.Config, webhook.Options{
-		Host: "127.0.0.1", Port: port, CertDir: certDir, MetricsAddr: "0", ProbeAddr: "0", Config: validate.DefaultConfig(),
+		Host: "127.0.0.1", Port: port, CertDir: certDir, MetricsAddr: "0", ProbeAddr: "0", Config: validate.DefaultConfig(), AuditDisabled: true,
 	})
 	if err != nil {
 		return err

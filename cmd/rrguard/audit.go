@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/report"
+	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func newAudit() *cobra.Command {
+	var files []string
+	var kubeconfig, kubeContext, configPath, output string
+	cmd := &cobra.Command{
+		Use:   "audit [--kubeconfig FILE] [--context NAME] | -f PATH...",
+		Short: "Report everything wrong in a live cluster (or in exported manifests)",
+		Long: `audit reads the live cluster through a kubeconfig (the current context, or --kubeconfig and
+--context): every Node and the BGPPeers and BGPConfigurations of the Calico API groups that are
+installed, and reports everything wrong with the route-reflector topology — the same audit the
+webhook runs periodically. With -f it reads exported manifests instead (clusters that keep
+Calico's data in etcd: export with calicoctl get nodes,bgppeers,bgpconfigurations -o yaml).
+
+Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or connection error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(report.Formats, output) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(report.Formats, ", "))}
+			}
+			engine, err := loadEngine(configPath)
+			if err != nil {
+				return err
+			}
+			var snap *validate.Snapshot
+			if len(files) > 0 {
+				m, err := cluster.LoadFiles(files)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				for _, n := range m.Notes {
+					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+				}
+				snap = validate.NewSnapshot(m.State())
+			} else {
+				rules := clientcmd.NewDefaultClientConfigLoadingRules()
+				rules.ExplicitPath = kubeconfig
+				cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("kubeconfig: %w", err)}
+				}
+				state, notes, err := cluster.LoadLive(cmd.Context(), cfg)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("read the cluster at %s: %w", cfg.Host, err)}
+				}
+				for _, n := range notes {
+					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+				}
+				snap = validate.NewSnapshot(state)
+			}
+			findings := engine.Audit(snap)
+			if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if report.Summarize(findings).Deny > 0 {
+				return &exitError{code: exitFindings}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "read exported manifests instead of a live cluster (repeatable)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context (default: the current one)")
+	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
+	return cmd
+}
