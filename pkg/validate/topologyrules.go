@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -100,30 +101,40 @@ func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
 	for _, b := range blocks {
 		sort.Strings(b.from)
 		sort.Strings(b.to)
+		cause, isolated := e.diagnose(s, b.fc, b.tc)
 		var what string
-		if strings.Join(b.from, ",") == strings.Join(b.to, ",") {
+		subject := b.to[0]
+		switch {
+		case isolated != nil:
+			what = fmt.Sprintf("%s would exchange no %s pod routes with any other node", nameList(isolated), b.family)
+			subject = isolated[0]
+		case strings.Join(b.from, ",") == strings.Join(b.to, ","):
 			what = fmt.Sprintf("%s would not learn one another's %s pod routes", nameList(b.to), b.family)
-		} else {
+		default:
 			what = fmt.Sprintf("%s would not learn the %s pod routes of %s", nameList(b.to), b.family, nameList(b.from))
 		}
-		cause := e.diagnose(s, b.fc, b.tc)
 		key := RuleRoutePropagation + "|" + strings.Join(b.from, ",") + ">" + strings.Join(b.to, ",")
 		if i, ok := byCause[cause]; ok {
-			out[i].Message = strings.TrimSuffix(out[i].Message, ": "+cause) + "; " + what + ": " + cause
+			if !strings.Contains(out[i].Message, what) {
+				out[i].Message = strings.TrimSuffix(out[i].Message, ": "+cause) + "; " + what + ": " + cause
+			}
 			out[i].key += "|" + key
 			continue
 		}
 		byCause[cause] = len(out)
-		out = append(out, Finding{Rule: RuleRoutePropagation, Object: nodeRef(b.to[0]), Message: what + ": " + cause, key: key})
+		out = append(out, Finding{Rule: RuleRoutePropagation, Object: nodeRef(subject), Message: what + ": " + cause, key: key})
 	}
 	return out
 }
 
-func hasHave(names []string) string {
+func hasHave(names []string) string { return verb(names, "has", "have") }
+
+// verb picks the singular or plural form for a list of names.
+func verb(names []string, one, many string) string {
 	if len(names) == 1 {
-		return "has"
+		return one
 	}
-	return "have"
+	return many
 }
 
 func theyIt(names []string) string {
@@ -141,7 +152,8 @@ func themIt(names []string) string {
 }
 
 // diagnose names the likeliest cause of a gap from class x to class y, and the fix.
-func (e *Engine) diagnose(s *Snapshot, x, y int) string {
+// When the cause is nodes without any session, it returns them too.
+func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
 	a := s.Analysis
 	cx, cy := &a.Classes[x], &a.Classes[y]
 	for _, c := range []int{x, y} {
@@ -149,22 +161,51 @@ func (e *Engine) diagnose(s *Snapshot, x, y int) string {
 			names := members(s, c)
 			sort.Strings(names)
 			if s.State.Mesh() {
-				return fmt.Sprintf("%s (with a cluster ID, out of the mesh) %s no BGP session: create a BGPPeer that selects %s", nameList(names), hasHave(names), themIt(names))
+				return fmt.Sprintf("%s (with a cluster ID, out of the mesh) %s no BGP session: create a BGPPeer that selects %s", nameList(names), hasHave(names), themIt(names)), names
 			}
-			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel)
+			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel), names
 		}
 	}
-	if cx.ClusterID != "" && cy.ClusterID != "" && cx.ClusterID == cy.ClusterID {
-		return fmt.Sprintf("reflectors of cluster ID %s drop routes reflected by one another; if no BGPPeer connects them, add one with nodeSelector and peerSelector \"has(%s)\"", cx.ClusterID, e.cfg.ReflectorLabel)
+	reflectorsOf := func(c int) []string {
+		if a.Classes[c].ClusterID != "" {
+			return members(s, c)
+		}
+		return a.ReflectorsOf(c)
+	}
+	rx, ry := reflectorsOf(x), reflectorsOf(y)
+	all := append(slices.Clone(rx), ry...)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if id := sharedClusterID(s, all); id != "" && len(all) >= 2 {
+		if cx.ClusterID != "" && cy.ClusterID != "" {
+			return fmt.Sprintf("reflectors of cluster ID %s (%s) drop routes reflected by one another; if no BGPPeer connects them, add one with nodeSelector and peerSelector \"has(%s)\"", id, nameList(all), e.cfg.ReflectorLabel), nil
+		}
+		return fmt.Sprintf("reflectors %s share cluster ID %s and drop routes reflected by one another: peer every client with every reflector of %s, or give each reflector its own cluster ID (projectcalico/calico#2735)", nameList(all), id, id), nil
 	}
 	if cx.ClusterID == "" && cy.ClusterID == "" {
-		rx, ry := a.ReflectorsOf(x), a.ReflectorsOf(y)
 		if len(rx) > 0 && len(ry) > 0 {
-			return fmt.Sprintf("their reflectors (%s and %s) do not pass routes to each other: peer reflectors with each other (with the same cluster ID, every client must peer with every reflector, projectcalico/calico#2735)", nameList(rx), nameList(ry))
+			return fmt.Sprintf("their reflectors (%s) do not pass routes to each other: peer the reflectors with each other, e.g. nodeSelector and peerSelector \"has(%s)\"", nameList(all), e.cfg.ReflectorLabel), nil
 		}
-		return "a node without a cluster ID does not re-advertise routes learned over iBGP: peer both with the same reflectors"
+		return "a node without a cluster ID does not re-advertise routes learned over iBGP: peer both with the same reflectors", nil
 	}
-	return "no chain of BGP sessions and route reflection carries them: check the BGPPeers and cluster IDs (rrguard validate lists the sessions)"
+	return "no chain of BGP sessions and route reflection carries them: check the BGPPeers and cluster IDs (rrguard validate lists the sessions)", nil
+}
+
+// sharedClusterID returns the cluster ID all the named reflectors share ("" if they differ).
+func sharedClusterID(s *Snapshot, names []string) string {
+	id := ""
+	for _, n := range names {
+		c := s.Analysis.Class(n)
+		if c < 0 {
+			return ""
+		}
+		cid := s.Analysis.Classes[c].ClusterID
+		if id != "" && cid != id {
+			return ""
+		}
+		id = cid
+	}
+	return id
 }
 
 func (e *Engine) reflectorWithoutPeers(s, base *Snapshot) []Finding {
@@ -250,8 +291,8 @@ func (e *Engine) redundancy(s, base *Snapshot) []Finding {
 		sort.Strings(nodes)
 		out = append(out, Finding{
 			Rule: RuleReflectorRedundancy, Object: nodeRef(nodes[0]),
-			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails they lose all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by their BGPPeers",
-				nameList(nodes), len(rs), nameList(rs), e.cfg.MinReflectors, e.cfg.MinReflectors),
+			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers",
+				nameList(nodes), len(rs), nameList(rs), e.cfg.MinReflectors, theyIt(nodes), verb(nodes, "loses", "lose"), e.cfg.MinReflectors),
 			key: RuleReflectorRedundancy + "|" + strings.Join(nodes, ","),
 		})
 	}
@@ -319,8 +360,8 @@ func (e *Engine) clusterIDConsistency(s, base *Snapshot) []Finding {
 			sort.Strings(nodes)
 			out = append(out, Finding{
 				Rule: RuleClusterIDConsistency, Object: nodeRef(nodes[0]),
-				Message: fmt.Sprintf("%s peer with only some of the reflectors that share cluster ID %s (%s): those reflectors drop routes reflected by one another, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
-					nameList(nodes), cid, nameList(rr)),
+				Message: fmt.Sprintf("%s %s with only some of the reflectors that share cluster ID %s (%s): those reflectors drop routes reflected by one another, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
+					nameList(nodes), verb(nodes, "peers", "peer"), cid, nameList(rr)),
 				key: RuleClusterIDConsistency + "|" + cid + "|" + strings.Join(nodes, ","),
 			})
 		}
