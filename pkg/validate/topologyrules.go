@@ -252,9 +252,32 @@ func (e *Engine) meshDisable(s *Snapshot) []Finding {
 	}
 	return []Finding{{
 		Rule: RuleMeshDisable, Object: ref, Field: "spec.nodeToNodeMeshEnabled",
-		Message: fmt.Sprintf("the node-to-node mesh would be off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh", have, e.cfg.MinReflectors, e.cfg.ReflectorLabel),
+		Message: fmt.Sprintf("the node-to-node mesh would be off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh%s", have, e.cfg.MinReflectors, e.cfg.ReflectorLabel, lostReflectors(s)),
 		key:     RuleMeshDisable,
 	}}
+}
+
+// lostReflectors names the nodes that hold a cluster ID but take no part in BGP (NotReady, or
+// without an address), as a sentence to append ("" when there are none).
+func lostReflectors(s *Snapshot) string {
+	var lost []string
+	for _, name := range s.State.NodeNames() {
+		n := s.State.Node(name)
+		m := n.Model()
+		if m.ClusterID == "" || s.Analysis.Class(name) >= 0 {
+			continue
+		}
+		why := "NotReady"
+		if m.Ready {
+			why = "no BGP address"
+		}
+		lost = append(lost, fmt.Sprintf("%s (%s)", name, why))
+	}
+	if len(lost) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; lost %s: %s: bring %s back or replace %s (give another node the cluster ID and the reflector label)",
+		verb(lost, "reflector", "reflectors"), nameList(lost), themIt(lost), themIt(lost))
 }
 
 // clientWithFewReflectors: with the mesh off, a client that has some but too few reflectors.
@@ -291,8 +314,8 @@ func (e *Engine) redundancy(s, base *Snapshot) []Finding {
 		sort.Strings(nodes)
 		out = append(out, Finding{
 			Rule: RuleReflectorRedundancy, Object: nodeRef(nodes[0]),
-			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers",
-				nameList(nodes), len(rs), nameList(rs), e.cfg.MinReflectors, theyIt(nodes), verb(nodes, "loses", "lose"), e.cfg.MinReflectors),
+			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers%s",
+				nameList(nodes), len(rs), nameList(rs), e.cfg.MinReflectors, theyIt(nodes), verb(nodes, "loses", "lose"), e.cfg.MinReflectors, lostReflectors(s)),
 			key: RuleReflectorRedundancy + "|" + strings.Join(nodes, ","),
 		})
 	}

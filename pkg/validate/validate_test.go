@@ -153,10 +153,14 @@ func TestAudit(t *testing.T) {
 			wantWarn: []string{RulePeerTargetsNonReflector, RuleReflectorLabel}, mention: "selects fake, which has no"},
 		"reflector NotReady: clients left with one": {
 			docs:     strings.Replace(seedDocs, coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"), coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true", "ready=False"), 1),
-			wantDeny: []string{RuleMeshDisable, RuleReflectorRedundancy}, mention: "only 1"},
+			wantDeny: []string{RuleMeshDisable, RuleReflectorRedundancy}, mention: "lost reflector: rxgks (NotReady)"},
 		"rule turned off": {
 			docs: coreNode("a", "10.0.0.1", "cid=300.34.3.1") + coreNode("b", "10.0.0.2"),
 			cfg:  Config{Rules: map[string]Action{RuleClusterIDFormat: Off}}},
+		"enforcement audit records everything": {
+			docs:     coreNode("a", "10.0.0.1", "cid=300.34.3.1") + coreNode("b", "10.0.0.2") + meshConfig(false, 64512),
+			cfg:      Config{Enforcement: EnforcementAudit},
+			wantDeny: nil, wantWarn: nil, mention: "not an IPv4 address"},
 		"rule downgraded to warn": {
 			docs:     coreNode("a", "10.0.0.1", "cid=300.34.3.1") + coreNode("b", "10.0.0.2"),
 			cfg:      Config{Rules: map[string]Action{RuleClusterIDFormat: Warn}},
