@@ -97,6 +97,32 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
 	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
 		return -1
 	}
+	key := a.nodeKey(t, i, perNode, kb)
+	if c, ok := a.keys[key]; ok {
+		a.Classes[c].Members = append(a.Classes[c].Members, i)
+		return c
+	}
+	l := n.prepared()
+	as := t.NodeAS(n)
+	c := len(a.Classes)
+	a.keys[key] = c
+	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
+		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers))}
+	for p := range t.Peers {
+		cl.local[p] = t.Peers[p].appliesTo(n, l)
+		cl.remote[p] = t.Peers[p].selects(n, l)
+	}
+	a.Classes = append(a.Classes, cl)
+	return c
+}
+
+// nodeKey is the class key of node i of t ("" for a node that takes part in nothing): every
+// attribute that decides its sessions and how it treats routes.
+func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder) string {
+	n := t.Nodes[i]
+	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
+		return ""
+	}
 	l := n.prepared()
 	kb.Reset()
 	if perNode {
@@ -114,21 +140,7 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
 	for p := range t.Peers {
 		kb.WriteByte(flag(t.Peers[p].appliesTo(n, l)) | flag(t.Peers[p].selects(n, l))<<1)
 	}
-	key := kb.String()
-	if c, ok := a.keys[key]; ok {
-		a.Classes[c].Members = append(a.Classes[c].Members, i)
-		return c
-	}
-	c := len(a.Classes)
-	a.keys[key] = c
-	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
-		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers))}
-	for p := range t.Peers {
-		cl.local[p] = t.Peers[p].appliesTo(n, l)
-		cl.remote[p] = t.Peers[p].selects(n, l)
-	}
-	a.Classes = append(a.Classes, cl)
-	return c
+	return kb.String()
 }
 
 // WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
@@ -136,6 +148,16 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
 // same. Only that node is re-classified: the cost of an admission decision on a Node does not
 // grow with the cluster's size beyond copying the class index.
 func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
+	if i < len(a.ClassOf) && a.ClassOf[i] >= 0 && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
+		// The common case: a change (a label no selector reads, a tunnel address, …) that
+		// leaves the node in its class changes nothing of the analysis.
+		var kb strings.Builder
+		if c, ok := a.keys[a.nodeKey(t, i, false, &kb)]; ok && c == a.ClassOf[i] {
+			b := *a
+			b.Topology = t
+			return &b
+		}
+	}
 	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys)}
 	b.ClassOf = slices.Clone(a.ClassOf)
 	b.Classes = slices.Clone(a.Classes)

@@ -103,6 +103,33 @@ func Decode(u *unstructured.Unstructured) (*Object, error) {
 	return o, nil
 }
 
+// DecodeJSON reads an object from JSON. A core/v1 Node (the most frequent request) is decoded
+// straight into its type; other kinds go through Decode.
+func DecodeJSON(raw []byte) (*Object, error) {
+	var probe struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, err
+	}
+	if probe.APIVersion == "v1" && probe.Kind == KindNode {
+		var k corev1.Node
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return nil, fmt.Errorf("decode Node: %w", err)
+		}
+		if k.Name == "" {
+			return nil, fmt.Errorf("v1 Node: metadata.name is required")
+		}
+		return &Object{Kind: KindNode, Name: k.Name, CoreNode: &k, Node: NodeFromCore(&k)}, nil
+	}
+	var u unstructured.Unstructured
+	if err := u.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	return Decode(&u)
+}
+
 // checkASN gives a field-named error for an AS number Calico cannot parse.
 func checkASN(obj map[string]interface{}, path ...string) error {
 	v, found, _ := unstructured.NestedFieldNoCopy(obj, path...)

@@ -18,7 +18,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // MaxWarningLength is the longest admission warning rrguard sends (kubectl prints each on a line).
@@ -109,11 +108,7 @@ func decodeRaw(raw []byte) (*calico.Object, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	var u unstructured.Unstructured
-	if err := u.UnmarshalJSON(raw); err != nil {
-		return nil, err
-	}
-	o, err := calico.Decode(&u)
+	o, err := calico.DecodeJSON(raw)
 	if errors.Is(err, calico.ErrUnknownKind) {
 		return nil, nil
 	}
