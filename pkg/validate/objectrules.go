@@ -171,7 +171,7 @@ func (e *Engine) peerFindings(o *calico.Object) []Finding {
 		case len(s.expr) > selector.MaxLength:
 			add(RuleSelectorSyntax, s.field, fmt.Sprintf("BGPPeer %s: %s is %d characters long; Calico allows %d", o.Name, s.field, len(s.expr), selector.MaxLength))
 		case s.err != nil:
-			add(RuleSelectorSyntax, s.field, fmt.Sprintf("BGPPeer %s: %s: %v; calico-node would log it and match nothing, e.g. write has(route-reflector)", o.Name, s.field, s.err))
+			add(RuleSelectorSyntax, s.field, fmt.Sprintf("BGPPeer %s: %s: %v; calico-node would log it and match nothing", o.Name, s.field, s.err))
 		}
 	}
 	if as := uint32(p.Spec.ASNumber); as != 0 {
