@@ -6,12 +6,12 @@ package audit
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/rrguard/rrguard/pkg/validate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,8 +55,7 @@ func BuildReport(api, name string, findings []validate.Finding, maxResults int, 
 	if err != nil {
 		return nil, err
 	}
-	sorted := append([]validate.Finding(nil), findings...)
-	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].Action) < rank(sorted[j].Action) })
+	sorted := report.ByAction(findings)
 	r := openreports.ClusterReport{
 		TypeMeta:      metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
 		ObjectMeta:    metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": Source}},
@@ -116,16 +115,6 @@ func BuildReport(api, name string, findings []validate.Finding, maxResults int, 
 		delete(u.Object, "configuration")
 	}
 	return u, nil
-}
-
-func rank(a validate.Action) int {
-	switch a {
-	case validate.Deny:
-		return 0
-	case validate.Warn:
-		return 1
-	}
-	return 2
 }
 
 func objectReference(r validate.ObjectRef) corev1.ObjectReference {

@@ -52,8 +52,7 @@ type jsonFinding struct {
 
 // Write prints findings in a format.
 func Write(w io.Writer, format string, fs []validate.Finding) error {
-	sorted := append([]validate.Finding(nil), fs...)
-	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].Action) < rank(sorted[j].Action) })
+	sorted := ByAction(fs)
 	switch format {
 	case "", "table":
 		return writeTable(w, sorted)
@@ -74,6 +73,13 @@ func Write(w io.Writer, format string, fs []validate.Finding) error {
 		return writeSARIF(w, sorted)
 	}
 	return fmt.Errorf("unknown output format %q: use one of %s", format, strings.Join(Formats, ", "))
+}
+
+// ByAction returns the findings ordered deny, warn, audit (stable within an action).
+func ByAction(fs []validate.Finding) []validate.Finding {
+	sorted := append([]validate.Finding(nil), fs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].Action) < rank(sorted[j].Action) })
+	return sorted
 }
 
 func rank(a validate.Action) int {
