@@ -141,9 +141,6 @@ func (e *Engine) configFindings(o *calico.Object) []Finding {
 				add(RulePeerFields, d.field, fmt.Sprintf("BGPConfiguration %s: %s may only be set in the BGPConfiguration named default; calico-node ignores it here: move it to default", o.Name, d.field))
 			}
 		}
-		if !strings.HasPrefix(o.Name, "node.") {
-			add(RulePeerFields, "metadata.name", fmt.Sprintf("BGPConfiguration %s: name it default (cluster-wide) or node.<nodename> (one node); calico-node reads no other", o.Name))
-		}
 	}
 	if as := o.Config.Spec.ASNumber; as != nil {
 		if msg := e.asProblem(uint32(*as)); msg != "" {

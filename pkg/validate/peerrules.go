@@ -19,6 +19,13 @@ func (e *Engine) selectorsMatchNothing(s, base *Snapshot) []Finding {
 			continue
 		}
 		local, remote := s.Analysis.PeerMatches(p)
+		if peer.Spec.Node != "" && local == 0 && (base == nil || !base.hasPeerForMissingNode(name, peer.Spec.Node)) {
+			out = append(out, Finding{
+				Rule: RuleSelectorMatchesNothing, Object: ObjectRef{Kind: calico.KindBGPPeer, Group: peer.Group, Name: name}, Field: "spec.node",
+				Message: fmt.Sprintf("BGPPeer %s: spec.node %q is no node with a BGP address: the peering applies to nothing; check the node name (kubectl get nodes)", name, peer.Spec.Node),
+				key:     RuleSelectorMatchesNothing + "|" + name + "|spec.node|" + peer.Spec.Node,
+			})
+		}
 		for _, side := range []struct {
 			field, expr string
 			count       int
@@ -64,6 +71,16 @@ func (s *Snapshot) hasSelectorMatchingNothing(name, field, expr string) bool {
 			return peer.Spec.NodeSelector == expr && local == 0
 		default:
 			return peer.Spec.PeerSelector == expr && remote == 0
+		}
+	}
+	return false
+}
+
+func (s *Snapshot) hasPeerForMissingNode(name, node string) bool {
+	for p, n := range s.peers {
+		if n == name {
+			local, _ := s.Analysis.PeerMatches(p)
+			return s.State.Peer(name).Spec.Node == node && local == 0
 		}
 	}
 	return false
