@@ -1,0 +1,276 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// The operation of an input that is not an admission request but an object of an audited
+// cluster state (the periodic audit, `rrguard validate`).
+const OperationAudit = "AUDIT"
+
+// Input is what a policy sees as input.
+type Input struct {
+	// Operation is CREATE, UPDATE, DELETE or AUDIT.
+	Operation string
+	// Kind is Node, BGPPeer or BGPConfiguration; Group is the API group the object came in
+	// ("" for a core/v1 Node).
+	Kind, Group string
+	// Object and OldObject are the object after and before the change in projectcalico.org/v3
+	// form (nil when absent): JSON-like values (map[string]any, []any, string, bool, int64,
+	// json.Number, map[string]string, []string).
+	Object, OldObject map[string]any
+	UserInfo          *UserInfo
+	DryRun            bool
+	// Findings are the built-in rules' findings on this object.
+	Findings []Finding
+}
+
+// UserInfo is who asked for the change.
+type UserInfo struct {
+	Username, UID string
+	Groups        []string
+	Extra         map[string][]string
+}
+
+// Finding is a built-in finding as policies see it.
+type Finding struct {
+	Rule, Action, Field, Message string
+}
+
+func (in *Input) value() (ast.Value, error) {
+	items := [][2]*ast.Term{
+		ast.Item(ast.StringTerm("operation"), ast.StringTerm(in.Operation)),
+		ast.Item(ast.StringTerm("kind"), ast.StringTerm(in.Kind)),
+		ast.Item(ast.StringTerm("group"), ast.StringTerm(in.Group)),
+		ast.Item(ast.StringTerm("dryRun"), ast.BooleanTerm(in.DryRun)),
+	}
+	for _, o := range []struct {
+		key string
+		v   map[string]any
+	}{{"object", in.Object}, {"oldObject", in.OldObject}} {
+		if o.v == nil {
+			continue
+		}
+		v, err := ast.InterfaceToValue(o.v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.key, err)
+		}
+		items = append(items, ast.Item(ast.StringTerm(o.key), ast.NewTerm(v)))
+	}
+	if u := in.UserInfo; u != nil {
+		extra := ast.NewObject()
+		for k, vs := range u.Extra {
+			extra.Insert(ast.StringTerm(k), stringArray(vs))
+		}
+		items = append(items, ast.Item(ast.StringTerm("userInfo"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("username"), ast.StringTerm(u.Username)),
+			ast.Item(ast.StringTerm("uid"), ast.StringTerm(u.UID)),
+			ast.Item(ast.StringTerm("groups"), stringArray(u.Groups)),
+			ast.Item(ast.StringTerm("extra"), ast.NewTerm(extra)),
+		)))
+	}
+	findings := make([]*ast.Term, len(in.Findings))
+	for i, f := range in.Findings {
+		findings[i] = ast.ObjectTerm(
+			ast.Item(ast.StringTerm("rule"), ast.StringTerm(f.Rule)),
+			ast.Item(ast.StringTerm("action"), ast.StringTerm(f.Action)),
+			ast.Item(ast.StringTerm("field"), ast.StringTerm(f.Field)),
+			ast.Item(ast.StringTerm("message"), ast.StringTerm(f.Message)),
+		)
+	}
+	items = append(items, ast.Item(ast.StringTerm("findings"), ast.ArrayTerm(findings...)))
+	return ast.NewObject(items...), nil
+}
+
+func stringArray(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
+}
+
+// Bound is a policy set bound to one cluster state: the state is in an in-memory store and
+// every enabled policy's query is prepared, so that an evaluation compiles and converts
+// nothing but its input. A Bound is safe for concurrent use.
+type Bound struct {
+	set     *Set
+	queries []query
+}
+
+type query struct {
+	policy *Policy
+	q      rego.PreparedEvalQuery
+	err    error
+}
+
+// Bind loads cluster (a JSON-like document, see Input for the types) into a store as
+// data.rrguard.cluster, with the set's parameters as data.rrguard.params, and prepares the
+// policies enabled says to run. A policy that cannot be prepared reports an Error result on
+// every evaluation.
+func (s *Set) Bind(cluster map[string]any, enabled func(*Policy) bool) *Bound {
+	b := &Bound{set: s}
+	var run []*Policy
+	for _, p := range s.policies {
+		if enabled == nil || enabled(p) {
+			run = append(run, p)
+		}
+	}
+	if len(run) == 0 {
+		return b
+	}
+	store, err := s.store(cluster)
+	for _, p := range run {
+		qr := query{policy: p, err: err}
+		if err == nil {
+			qr.q, qr.err = rego.New(
+				rego.ParsedQuery(p.query()),
+				rego.Compiler(s.compiler),
+				rego.Store(store),
+				rego.StrictBuiltinErrors(true),
+			).PrepareForEval(context.Background())
+		}
+		b.queries = append(b.queries, qr)
+	}
+	return b
+}
+
+func (s *Set) store(cluster map[string]any) (storage.Store, error) {
+	v, err := ast.InterfaceToValue(cluster)
+	if err != nil {
+		return nil, fmt.Errorf("cluster data: %w", err)
+	}
+	root := ast.NewObject(ast.Item(ast.StringTerm("rrguard"), ast.ObjectTerm(
+		ast.Item(ast.StringTerm("cluster"), ast.NewTerm(v)),
+		ast.Item(ast.StringTerm("params"), ast.NewTerm(s.params)),
+	)))
+	return inmem.NewFromASTObject(root), nil
+}
+
+// query is `deny := data.rrguard.policies["<name>"].deny; warn := ...warn` for the sets the
+// policy defines.
+func (p *Policy) query() ast.Body {
+	var body ast.Body
+	for _, k := range []struct {
+		kind Kind
+		has  bool
+	}{{Deny, p.deny}, {Warn, p.warn}} {
+		if !k.has {
+			continue
+		}
+		ref := append(policiesRef.Copy(), ast.StringTerm(p.Name), ast.StringTerm(string(k.kind)))
+		body.Append(ast.Assign.Expr(ast.VarTerm(string(k.kind)), ast.RefTerm(ref...)))
+	}
+	return body
+}
+
+// Policies returns the policies the bound set runs.
+func (b *Bound) Policies() []*Policy {
+	out := make([]*Policy, len(b.queries))
+	for i := range b.queries {
+		out[i] = b.queries[i].policy
+	}
+	return out
+}
+
+// Eval runs every enabled policy on the input, each under the set's timeout. Results come
+// policy by policy, deny before warn, in the order Rego sorts them.
+func (b *Bound) Eval(ctx context.Context, in *Input) []Result {
+	if len(b.queries) == 0 {
+		return nil
+	}
+	v, err := in.value()
+	var out []Result
+	for i := range b.queries {
+		q := &b.queries[i]
+		if err != nil {
+			out = append(out, Result{Policy: q.policy.Name, Kind: Error, Message: fmt.Sprintf("policy %s could not be given its input: %v", q.policy.Name, err)})
+			continue
+		}
+		out = append(out, b.evalOne(ctx, q, v)...)
+	}
+	return out
+}
+
+func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value) []Result {
+	name := q.policy.Name
+	fail := func(format string, args ...any) []Result {
+		return []Result{{Policy: name, Kind: Error, Message: fmt.Sprintf("policy %s: %s", name, fmt.Sprintf(format, args...))}}
+	}
+	if q.err != nil {
+		return fail("cannot be prepared: %v", q.err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.set.timeout)
+	defer cancel()
+	rs, err := q.q.Eval(ctx, rego.EvalParsedInput(input))
+	switch {
+	case err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || topdown.IsCancel(err)):
+		return fail("did not finish within %v; rrguard reports it rather than let the change through unchecked", b.set.timeout)
+	case err != nil:
+		return fail("evaluation failed: %v", err)
+	case len(rs) == 0:
+		return nil
+	}
+	var out []Result
+	for _, kind := range []Kind{Deny, Warn} {
+		v, ok := rs[0].Bindings[string(kind)]
+		if !ok {
+			continue
+		}
+		elems, ok := v.([]any)
+		if !ok {
+			return fail("%s is a %T, not a set", kind, v)
+		}
+		for _, e := range elems {
+			r, err := resultOf(e)
+			if err != nil {
+				return fail("%s: %v", kind, err)
+			}
+			r.Policy, r.Kind = name, kind
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// resultOf reads one element of a deny or warn set: a string, or {"msg": ..., "field": ...}.
+func resultOf(e any) (Result, error) {
+	switch x := e.(type) {
+	case string:
+		return Result{Message: x}, nil
+	case map[string]any:
+		msg, ok := x["msg"].(string)
+		if !ok {
+			return Result{}, fmt.Errorf(`an object result needs a string "msg", got %v`, keys(x))
+		}
+		r := Result{Message: msg}
+		if f, ok := x["field"]; ok {
+			if r.Field, ok = f.(string); !ok {
+				return Result{}, fmt.Errorf(`"field" must be a string such as "spec.peerSelector", not %v`, f)
+			}
+		}
+		return r, nil
+	}
+	return Result{}, fmt.Errorf(`an element must be a string or {"msg": ..., "field": ...}, not %v`, e)
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Policy returns the named policy of the bound set, or nil.
+func (b *Bound) Policy(name string) *Policy { return b.set.Policy(name) }

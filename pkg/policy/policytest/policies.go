@@ -1,0 +1,90 @@
+// Package policytest holds realistic user policies for rrguard's policy tests and benchmarks.
+package policytest
+
+// Custom returns seven policies of the kind an organisation writes (file name to source);
+// with the three shipped ones turned on they make the ten of the decision benchmarks.
+func Custom() map[string]string {
+	return map[string]string{
+		"peer-naming.rego": `package rrguard.policies["peer-naming"]
+
+import rego.v1
+
+deny contains {"msg": sprintf("BGPPeer %s: name it <scope>-to-<target>, lower case", [input.object.metadata.name]), "field": "metadata.name"} if {
+	input.kind == "BGPPeer"
+	not regex.match("^[a-z0-9]+(-[a-z0-9]+)*-to-[a-z0-9-]+$", input.object.metadata.name)
+}
+`,
+		"no-global-peers.rego": `package rrguard.policies["no-global-peers"]
+
+import rego.v1
+
+deny contains {"msg": "a BGPPeer with peerIP must be scoped with node or nodeSelector", "field": "spec.nodeSelector"} if {
+	input.kind == "BGPPeer"
+	input.object.spec.peerIP
+	not input.object.spec.node
+	not input.object.spec.nodeSelector
+}
+`,
+		"reflector-label-value.rego": `package rrguard.policies["reflector-label-value"]
+
+import rego.v1
+
+warn contains {"msg": sprintf("node %s: label route-reflector should be \"true\", not %q", [input.object.metadata.name, v]), "field": "metadata.labels"} if {
+	input.kind == "Node"
+	v := input.object.metadata.labels["route-reflector"]
+	v != "true"
+}
+`,
+		"netops-only.rego": `package rrguard.policies["netops-only"]
+
+import rego.v1
+
+deny contains "only the netops group changes BGPConfigurations" if {
+	input.kind == "BGPConfiguration"
+	input.operation in {"CREATE", "UPDATE", "DELETE"}
+	not "netops" in input.userInfo.groups
+}
+`,
+		"max-reflectors-per-zone.rego": `package rrguard.policies["max-reflectors-per-zone"]
+
+import data.rrguard.lib
+import rego.v1
+
+deny contains {"msg": sprintf("zone %s already has %d reflectors", [zone, count(rrs)]), "field": "spec.bgp.routeReflectorClusterID"} if {
+	input.kind == "Node"
+	input.object.spec.bgp.routeReflectorClusterID
+	lib.changed(["spec", "bgp", "routeReflectorClusterID"])
+	zone := input.object.metadata.labels["topology.kubernetes.io/zone"]
+	rrs := {r | some r in data.rrguard.cluster.zones[zone].reflectors; r != input.object.metadata.name}
+	count(rrs) >= 3
+}
+`,
+		"reflector-must-be-ready.rego": `package rrguard.policies["reflector-must-be-ready"]
+
+import data.rrguard.lib
+import rego.v1
+
+deny contains {"msg": sprintf("node %s is not Ready: do not make it a reflector", [name]), "field": "spec.bgp.routeReflectorClusterID"} if {
+	input.kind == "Node"
+	name := input.object.metadata.name
+	input.object.spec.bgp.routeReflectorClusterID
+	lib.changed(["spec", "bgp", "routeReflectorClusterID"])
+	data.rrguard.cluster.nodes[name].ready == false
+}
+`,
+		"two-reflectors.rego": `package rrguard.policies["two-reflectors"]
+
+import data.rrguard.lib
+import rego.v1
+
+warn contains sprintf("node %s peers with %d reflector(s); two are the minimum", [name, n]) if {
+	input.kind == "Node"
+	name := lib.object_name
+	data.rrguard.cluster.config.meshEnabled == false
+	not input.object.spec.bgp.routeReflectorClusterID
+	n := count(lib.reflectors_of(name))
+	n < 2
+}
+`,
+	}
+}
