@@ -34,3 +34,10 @@ lint:
 
 clean:
 	rm -rf $(BIN)
+
+## image: the container image (needs docker); IMG names it, VERSION is stamped into both binaries
+IMG ?= ghcr.io/rrguard/rrguard:latest
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+.PHONY: image
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .

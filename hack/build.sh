@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds rrguard's two binaries, webhook and rrguard, as the image ships them: static
+# (CGO_ENABLED=0), reproducible paths (-trimpath), version stamped into main.version.
+# The Dockerfile runs this script, and test/deploy runs it too, so the image's build is tested.
+#
+#   hack/build.sh OUTDIR [VERSION]     (VERSION defaults to `git describe`, else "dev")
+#
+# GOOS/GOARCH from the environment cross-compile (the Dockerfile sets them per platform).
+set -euo pipefail
+out=${1:?usage: hack/build.sh OUTDIR [VERSION]}
+version=${2:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+cd "$(dirname "$0")/.."
+export CGO_ENABLED=0
+for cmd in webhook rrguard; do
+  go build -trimpath -ldflags "-s -w -X main.version=${version}" -o "${out}/${cmd}" "./cmd/${cmd}"
+done
