@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/cert-manager/cert-manager v1.21.2
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/moby/patternmatcher v0.6.1
 	github.com/open-policy-agent/opa v1.22.3
 	github.com/openreports/reports-api v0.2.1
 	github.com/projectcalico/api v0.0.0-20251022175904-f2ab03771208
