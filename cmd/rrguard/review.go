@@ -16,6 +16,7 @@ import (
 func newReview() *cobra.Command {
 	var state []string
 	var input, configPath string
+	var policies policyFlags
 	cmd := &cobra.Command{
 		Use:   "review --state PATH [--state PATH...] [-f REVIEW.json|-]",
 		Short: "Answer an AdmissionReview offline, exactly as the webhook would",
@@ -27,7 +28,7 @@ allowed, the status with its causes, warnings, and the JSON patch.
 Exit status: 0 allowed, 1 denied, 2 usage or input error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			engine, err := loadEngine(configPath)
+			engine, err := policies.engine(configPath)
 			if err != nil {
 				return err
 			}
@@ -75,5 +76,6 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error.`,
 	cmd.Flags().StringArrayVar(&state, "state", nil, "manifest file or directory with the cluster state (repeatable)")
 	cmd.Flags().StringVarP(&input, "file", "f", "-", "the AdmissionReview JSON, or - for standard input")
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml")
+	policies.register(cmd.Flags())
 	return cmd
 }

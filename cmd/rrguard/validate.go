@@ -15,6 +15,7 @@ func newValidate() *cobra.Command {
 	var files []string
 	var configPath, output string
 	var quiet bool
+	var policies policyFlags
 	cmd := &cobra.Command{
 		Use:   "validate -f PATH [-f PATH...]",
 		Short: "Audit the cluster state described by manifest files",
@@ -24,7 +25,8 @@ or JSON files and directories, and reports everything wrong with the route-refle
 
 Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input error.`,
 		Example: `  rrguard validate -f examples/seed/
-  rrguard validate -f nodes.yaml -f peers.yaml --config rrguard.yaml -o json`,
+  rrguard validate -f nodes.yaml -f peers.yaml --config rrguard.yaml -o json
+  rrguard validate -f my-calico/ --policy-dir my-policies/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
@@ -33,7 +35,7 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 			if !slices.Contains(report.Formats, output) {
 				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(report.Formats, ", "))}
 			}
-			engine, err := loadEngine(configPath)
+			engine, err := policies.engine(configPath)
 			if err != nil {
 				return err
 			}
@@ -60,16 +62,9 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml with minReflectors, reflectorLabel, clusterIDPolicy and per-rule actions")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print notes about skipped objects")
+	policies.register(cmd.Flags())
 	return cmd
 }
 
-func loadEngine(path string) (*validate.Engine, error) {
-	cfg := validate.DefaultConfig()
-	if path != "" {
-		var err error
-		if cfg, err = validate.LoadConfig(path); err != nil {
-			return nil, &exitError{code: exitUsage, err: fmt.Errorf("config: %w", err)}
-		}
-	}
-	return validate.New(cfg), nil
-}
+// loadEngine loads rrguard.yaml and the shipped policies (see loadEngineWith).
+func loadEngine(path string) (*validate.Engine, error) { return loadEngineWith(path, nil, 0) }

@@ -64,6 +64,17 @@ type Policy struct {
 	deny, warn bool
 }
 
+// Defines reports whether the policy has a deny (or warn) set.
+func (p *Policy) Defines(k Kind) bool {
+	switch k {
+	case Deny:
+		return p.deny
+	case Warn:
+		return p.warn
+	}
+	return false
+}
+
 // Set is a compiled set of policies. It is never changed once built; a reload builds a new one.
 type Set struct {
 	policies []*Policy

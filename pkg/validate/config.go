@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/rrguard/rrguard/pkg/policy"
 	"sigs.k8s.io/yaml"
 )
 
@@ -190,7 +191,8 @@ func ParseConfig(raw []byte, name string) (Config, error) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if !known[id] {
+		// Other IDs may name Rego policies, which are loaded later: see UnknownRules.
+		if !known[id] && !policy.ValidName(id) {
 			return Config{}, fmt.Errorf("%s: rules: unknown rule %q (known: see `rrguard rules`)", name, id)
 		}
 		switch c.Rules[id] {

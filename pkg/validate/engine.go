@@ -10,6 +10,7 @@ import (
 // Engine evaluates the built-in rules under one configuration.
 type Engine struct {
 	cfg Config
+	pol *policyState // Rego policies (WithPolicies); nil: built-in rules only
 }
 
 // New returns an engine for cfg (zero fields take their defaults).
@@ -36,6 +37,9 @@ type Change struct {
 	Operation Operation
 	Object    *calico.Object
 	Old       *calico.Object
+	// User and DryRun come from the admission request, for policies (nil and false offline).
+	User   *UserInfo
+	DryRun bool
 }
 
 func (c Change) target() *calico.Object {
@@ -129,7 +133,7 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 		f.Object = refOf(target)
 		out = append(out, f)
 	}
-	return e.enforce(out)
+	return e.evaluatePolicies(ch, before, e.enforce(out))
 }
 
 // changedField names where a change acts on the topology, for findings about the topology.
@@ -171,7 +175,7 @@ func (e *Engine) Audit(s *Snapshot) []Finding {
 		out = append(out, e.meshDisable(s)...)
 	}
 	out = append(out, e.topologyFindings(s, nil)...)
-	return e.enforce(out)
+	return e.auditPolicies(s, e.enforce(out))
 }
 
 // enforce applies the configured action of each rule and drops the rules that are off.

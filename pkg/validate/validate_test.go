@@ -298,7 +298,7 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("parsed %+v", c)
 	}
 	for name, bad := range map[string]struct{ doc, want string }{
-		"unknown rule":   {"rules: {no-such-rule: deny}", "unknown rule"},
+		"unknown rule":   {"rules: {No_Such_Rule: deny}", "unknown rule"},
 		"bad action":     {"rules: {as-number: block}", "deny, warn, audit or off"},
 		"bad policy":     {"clusterIDPolicy: some", "any, shared or unique"},
 		"unknown field":  {"minReflector: 2", "unknown field"},

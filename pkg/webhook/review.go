@@ -16,6 +16,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/mutate"
 	"github.com/rrguard/rrguard/pkg/validate"
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -95,12 +96,21 @@ func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Sn
 	if !doValidate {
 		return d, nil
 	}
-	ch := validate.Change{Operation: validate.Operation(req.Operation), Object: newObj, Old: oldObj}
+	ch := validate.Change{Operation: validate.Operation(req.Operation), Object: newObj, Old: oldObj, DryRun: req.DryRun != nil && *req.DryRun,
+		User: &validate.UserInfo{Username: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups, Extra: extraOf(req.UserInfo.Extra)}}
 	if req.Operation == admissionv1.Delete {
 		ch.Object = nil
 	}
 	d.Findings = r.Engine.Evaluate(ch, before)
 	return d, nil
+}
+
+func extraOf(extra map[string]authenticationv1.ExtraValue) map[string][]string {
+	out := make(map[string][]string, len(extra))
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
 }
 
 // decodeRaw decodes an object of a kind rrguard checks; nil for empty input or other kinds.

@@ -1,0 +1,232 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/policy"
+)
+
+// PolicySource gives the policy set to apply now: a *policy.Set, or a *policy.Watcher that
+// swaps in a new set when the policy files change.
+type PolicySource interface {
+	Current() *policy.Set
+}
+
+// UserInfo is who asked for a change (from the admission request).
+type UserInfo = policy.UserInfo
+
+// PolicyOptions are the options rrguard loads policies with: the user's directories, the
+// per-evaluation deadline (0: policy.DefaultTimeout), and the built-in rule IDs, which no
+// policy may take as its name.
+func PolicyOptions(dirs []string, timeout time.Duration) policy.Options {
+	reserved := make([]string, len(Rules))
+	for i, r := range Rules {
+		reserved[i] = r.ID
+	}
+	return policy.Options{Dirs: dirs, Timeout: timeout, Reserved: reserved}
+}
+
+// policyState is an engine's policies and the set last bound to a snapshot.
+type policyState struct {
+	src   PolicySource
+	mu    sync.Mutex // one binding at a time
+	bound atomic.Pointer[boundPolicies]
+}
+
+// boundPolicies is a policy set bound to a snapshot's data. Snapshots never change, so the
+// data is built once per snapshot (and per policy set), never per request.
+type boundPolicies struct {
+	set  *policy.Set
+	snap *Snapshot
+	b    *policy.Bound
+}
+
+// WithPolicies returns an engine with the same configuration that also runs the Rego
+// policies of src, after the built-in rules, in Evaluate and Audit.
+func (e *Engine) WithPolicies(src PolicySource) *Engine {
+	c := *e
+	c.pol = &policyState{src: src}
+	return &c
+}
+
+// Policies returns the policy set the engine runs now (nil without policies).
+func (e *Engine) Policies() *policy.Set {
+	if e.pol == nil {
+		return nil
+	}
+	return e.pol.src.Current()
+}
+
+// UnknownRules returns the rule IDs of cfg.Rules that are neither built-in rules nor policies
+// of set (nil set: no policies), sorted.
+func UnknownRules(cfg Config, set *policy.Set) []string {
+	var out []string
+	for id := range cfg.Rules {
+		if builtinRule(id) || (set != nil && set.Policy(id) != nil) {
+			continue
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func builtinRule(id string) bool {
+	return slices.ContainsFunc(Rules, func(r Rule) bool { return r.ID == id })
+}
+
+// policyAction is what enforcement does with a result of policy p: the action rrguard.yaml
+// sets for the policy, else the one its METADATA asks for, else deny for deny results (and
+// errors), warn for warn results.
+func (e *Engine) policyAction(p *policy.Policy, k policy.Kind) Action {
+	a, ok := e.cfg.Rules[p.Name]
+	switch {
+	case ok:
+	case p.Default != "":
+		a = Action(p.Default)
+	case k == policy.Warn:
+		a = Warn
+	default:
+		a = Deny
+	}
+	if e.cfg.Enforcement == EnforcementAudit && a != Off {
+		return Audit
+	}
+	return a
+}
+
+func (e *Engine) policyEnabled(p *policy.Policy) bool { return e.policyAction(p, policy.Deny) != Off }
+
+// bindPolicies returns the engine's policies bound to s (nil when none runs).
+func (e *Engine) bindPolicies(s *Snapshot) *policy.Bound {
+	if e.pol == nil {
+		return nil
+	}
+	set := e.pol.src.Current()
+	if set == nil {
+		return nil
+	}
+	if c := e.pol.bound.Load(); c != nil && c.set == set && c.snap == s {
+		return c.b
+	}
+	e.pol.mu.Lock()
+	defer e.pol.mu.Unlock()
+	if c := e.pol.bound.Load(); c != nil && c.set == set && c.snap == s {
+		return c.b
+	}
+	var b *policy.Bound
+	if slices.ContainsFunc(set.Policies(), e.policyEnabled) {
+		b = set.Bind(clusterData(s), e.policyEnabled)
+	} else {
+		b = set.Bind(nil, e.policyEnabled)
+	}
+	e.pol.bound.Store(&boundPolicies{set: set, snap: s, b: b})
+	return b
+}
+
+// evaluatePolicies runs the policies on an admission change, against the state before it,
+// and adds their findings to the built-in ones.
+func (e *Engine) evaluatePolicies(ch Change, before *Snapshot, builtin []Finding) []Finding {
+	b := e.bindPolicies(before)
+	if b == nil || len(b.Policies()) == 0 {
+		return builtin
+	}
+	target := ch.target()
+	if target == nil {
+		return builtin
+	}
+	in := &policy.Input{
+		Operation: string(ch.Operation), Kind: target.Kind, Group: target.Group,
+		Object: objectData(ch.Object), OldObject: objectData(ch.Old),
+		UserInfo: ch.User, DryRun: ch.DryRun, Findings: inputFindings(builtin),
+	}
+	return e.policyFindings(b, b.Eval(context.Background(), in), target, builtin)
+}
+
+// auditPolicies runs the policies once per object of the state, with operation AUDIT.
+func (e *Engine) auditPolicies(s *Snapshot, builtin []Finding) []Finding {
+	b := e.bindPolicies(s)
+	if b == nil || len(b.Policies()) == 0 {
+		return builtin
+	}
+	about := map[string][]policy.Finding{}
+	for _, f := range builtin {
+		k := f.Object.Kind + "/" + f.Object.Name
+		about[k] = append(about[k], inputFindings([]Finding{f})...)
+	}
+	out := builtin
+	for _, o := range stateObjects(s) {
+		in := &policy.Input{Operation: policy.OperationAudit, Kind: o.Kind, Group: o.Group, Object: objectData(o), Findings: about[o.Kind+"/"+o.Name]}
+		out = e.policyFindings(b, b.Eval(context.Background(), in), o, out)
+	}
+	return out
+}
+
+// stateObjects lists the objects of a state as Audit visits them: nodes, peers, configurations.
+func stateObjects(s *Snapshot) []*calico.Object {
+	var out []*calico.Object
+	for _, name := range s.State.NodeNames() {
+		n := s.State.Node(name)
+		group := calico.GroupCore
+		if !n.FromCore {
+			group = calico.GroupV3
+		}
+		out = append(out, &calico.Object{Kind: calico.KindNode, Group: group, Name: name, Node: n})
+	}
+	for _, name := range s.State.PeerNames() {
+		p := s.State.Peer(name)
+		out = append(out, &calico.Object{Kind: calico.KindBGPPeer, Group: p.Group, Name: name, Peer: p.BGPPeer})
+	}
+	for _, name := range s.State.ConfigNames() {
+		c := s.State.Config(name)
+		out = append(out, &calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})
+	}
+	return out
+}
+
+func inputFindings(fs []Finding) []policy.Finding {
+	out := make([]policy.Finding, len(fs))
+	for i, f := range fs {
+		out[i] = policy.Finding{Rule: f.Rule, Action: string(f.Action), Field: f.Field, Message: f.Message}
+	}
+	return out
+}
+
+// policyFindings appends the findings of policy results about object o to out.
+func (e *Engine) policyFindings(b *policy.Bound, results []policy.Result, o *calico.Object, out []Finding) []Finding {
+	ref := refOf(o)
+	for _, r := range results {
+		p := b.Policy(r.Policy)
+		a := e.policyAction(p, r.Kind)
+		if a == Off {
+			continue
+		}
+		msg := r.Message
+		if r.Kind == policy.Error {
+			msg = fmt.Sprintf("%s (policy error; rules.%s: off disables the policy)", msg, r.Policy)
+		}
+		out = append(out, Finding{Rule: r.Policy, Action: a, Object: ref, Field: fieldOn(o, r.Field), Message: msg})
+	}
+	return out
+}
+
+// fieldOn maps a field path of the v3 form policies see to where it is on the object: the
+// BGP fields of a core/v1 Node live in annotations.
+func fieldOn(o *calico.Object, field string) string {
+	if o.Node == nil || !o.Node.FromCore {
+		return field
+	}
+	if name, ok := strings.CutPrefix(field, "spec.bgp."); ok {
+		if path := o.Node.FieldPath(name); !strings.HasSuffix(path, "[]") {
+			return path
+		}
+	}
+	return field
+}

@@ -1,0 +1,112 @@
+package validate
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/policy"
+	"github.com/rrguard/rrguard/pkg/policy/policytest"
+	"github.com/rrguard/rrguard/pkg/validate/validatetest"
+)
+
+var policyLayouts = []struct {
+	name string
+	l    validatetest.Layout
+}{
+	{"500-nodes-2-rr", validatetest.Layout{Nodes: 500, Reflectors: 2}},
+	{"5000-nodes-2-rr", validatetest.Layout{Nodes: 5000, Reflectors: 2}},
+	{"5000-nodes-3-zones-2-rr-each", validatetest.Layout{Nodes: 5000, Reflectors: 6, Zones: 3}},
+}
+
+// tenPolicies is an engine with ten Rego policies on: seven custom ones and the three shipped.
+func tenPolicies(b testing.TB) *Engine {
+	set, err := policy.Load(PolicyOptions([]string{policyDir(b, policytest.Custom())}, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := len(set.Policies()); n != 10 {
+		b.Fatalf("%d policies", n)
+	}
+	rules := map[string]Action{"private-asn": Deny, "reflector-per-zone": Deny, "cluster-id-scheme": Deny}
+	return New(Config{Rules: rules}).WithPolicies(set)
+}
+
+// BenchmarkEvaluatePolicies is one admission decision (BenchmarkEvaluate's node label change)
+// with every built-in rule and ten Rego policies, against a snapshot already bound: the
+// steady state of the webhook between cluster changes.
+func BenchmarkEvaluatePolicies(b *testing.B) {
+	for _, lt := range policyLayouts {
+		b.Run(lt.name, func(b *testing.B) {
+			before := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			old := validatetest.Node("node-00100", "10.1.0.100", "zone-1", "")
+			changed := validatetest.Node("node-00100", "10.1.0.100", "zone-1", "")
+			changed.Node.K8sLabels["team"] = "payments"
+			e := tenPolicies(b)
+			ch := Change{Operation: Update, Object: changed, Old: old, User: &UserInfo{Username: "alice", Groups: []string{"netops"}}}
+			if fs := e.Evaluate(ch, before); len(fs) != 0 {
+				b.Fatalf("findings: %+v", fs)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				e.Evaluate(ch, before)
+			}
+		})
+	}
+}
+
+// BenchmarkEvaluatePoliciesPeer is a BGPPeer creation with ten policies.
+func BenchmarkEvaluatePoliciesPeer(b *testing.B) {
+	lt := policyLayouts[1]
+	before := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+	e := tenPolicies(b)
+	ch := Change{Operation: Create, Object: validatetest.Peer("extra-to-rr", "has(route-reflector)", "has(route-reflector)")}
+	e.Evaluate(ch, before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		e.Evaluate(ch, before)
+	}
+}
+
+// BenchmarkBindPolicies is the work after each change of the cluster (a new snapshot): build
+// data.rrguard.cluster, load it into the store, prepare the ten queries. It reports the heap
+// the bound store keeps (store-MB).
+func BenchmarkBindPolicies(b *testing.B) {
+	for _, lt := range policyLayouts {
+		b.Run(lt.name, func(b *testing.B) {
+			s := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			e := tenPolicies(b)
+			set := e.pol.src.Current()
+			var m0, m1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m0)
+			kept := set.Bind(clusterData(s), e.policyEnabled)
+			runtime.GC()
+			runtime.ReadMemStats(&m1)
+			runtime.KeepAlive(kept)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				set.Bind(clusterData(s), e.policyEnabled)
+			}
+			b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20), "store-MB")
+		})
+	}
+}
+
+// BenchmarkAuditPolicies is a full audit with ten policies: every policy once per object.
+func BenchmarkAuditPolicies(b *testing.B) {
+	for _, lt := range policyLayouts {
+		b.Run(lt.name, func(b *testing.B) {
+			s := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			e := tenPolicies(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				e.Audit(s)
+			}
+		})
+	}
+}
