@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rrguard/rrguard/test/harness"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -105,12 +106,90 @@ func withoutCertManager(t *testing.T) {
 	if !ok || strings.Contains(out, "Warning") {
 		t.Errorf("the without-cert-manager overlay: ok=%v\n%s", ok, out)
 	}
+	installWithoutCertManager(t, dir)
 
 	// From here on cert-manager's CRDs are there, as a user who has cert-manager has them.
 	dirCRDs := filepath.Join(moduleDir(t, "github.com/cert-manager/cert-manager"), "deploy", "crds")
 	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{dirCRDs}, ErrorIfPathMissing: true}); err != nil {
 		t.Fatalf("install cert-manager's CRDs from %s: %v", dirCRDs, err)
 	}
+}
+
+// installWithoutCertManager runs docs/install.md's "Without cert-manager" commands in dir
+// (which holds config/ and the overlay, rrguard/ there, overlay/ on the page): openssl makes
+// the certificates, the Secret is created, the overlay applied, the caBundle patched in; and the
+// caBundle survives applying the overlay again.
+func installWithoutCertManager(t *testing.T, dir string) {
+	ctx := context.Background()
+	raw, err := os.ReadFile(filepath.Join(h.RootDir, "docs", "install.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(raw), "\n## Without cert-manager\n")
+	_, script, _ := strings.Cut(section, "```sh\n")
+	script, _, _ = strings.Cut(script, "```")
+	if !strings.Contains(script, "openssl") {
+		t.Fatal("docs/install.md: no commands under \"Without cert-manager\"")
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("docs/install.md's \"Without cert-manager\" needs openssl: apt-get install openssl")
+	}
+	if err := os.Rename(filepath.Join(dir, "rrguard"), filepath.Join(dir, "overlay")); err != nil {
+		t.Fatal(err)
+	}
+	// kubectl on the PATH is the test cluster's.
+	tools := filepath.Join(dir, "tools")
+	if err := os.MkdirAll(tools, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := fmt.Sprintf("#!/bin/sh\nexec %q --kubeconfig %q \"$@\"\n", filepath.Join(h.BinDir, "kubectl"), h.Kubeconfig)
+	if err := os.WriteFile(filepath.Join(tools, "kubectl"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(script string) {
+		t.Helper()
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s\n%s", err, script, out)
+		}
+	}
+	run(script)
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		var secret corev1.Secret
+		if err := h.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "rrguard-webhook-tls"}, &secret); err != nil || len(secret.Data["tls.crt"]) == 0 {
+			t.Errorf("%s: Secret rrguard-webhook-tls: %v", when, err)
+		}
+		var m admissionregistrationv1.MutatingWebhookConfiguration
+		var v admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := h.Client.Get(ctx, client.ObjectKey{Name: "rrguard"}, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Client.Get(ctx, client.ObjectKey{Name: "rrguard"}, &v); err != nil {
+			t.Fatal(err)
+		}
+		bundles := []string{}
+		for _, w := range m.Webhooks {
+			bundles = append(bundles, string(w.ClientConfig.CABundle))
+		}
+		for _, w := range v.Webhooks {
+			bundles = append(bundles, string(w.ClientConfig.CABundle))
+		}
+		for i, b := range bundles {
+			if b != string(ca) {
+				t.Errorf("%s: webhook %d of %d has caBundle %q, want ca.crt", when, i+1, len(bundles), b)
+			}
+		}
+	}
+	check("after the documented commands")
+	run("kubectl apply --server-side -k overlay")
+	check("after applying the overlay again")
 }
 
 // dryRun: `kubectl apply --server-side --dry-run=server -k config/webhook` is accepted whole,

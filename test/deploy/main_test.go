@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,9 +65,9 @@ func render(t *testing.T, dir string) []*unstructured.Unstructured {
 	return objs
 }
 
-// renderOverlay writes an overlay kustomization next to a copy of config/ and renders it, as a
-// user's overlay directory would be.
-func renderOverlay(t *testing.T, kustomization string) []*unstructured.Unstructured {
+// renderOverlay writes an overlay kustomization (and files, by path relative to it) next to a
+// copy of config/ and renders it, as a user's overlay directory would be.
+func renderOverlay(t *testing.T, kustomization string, files map[string]string) []*unstructured.Unstructured {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.CopyFS(filepath.Join(dir, "config"), os.DirFS(filepath.Join(h.RootDir, "config"))); err != nil {
@@ -75,8 +76,19 @@ func renderOverlay(t *testing.T, kustomization string) []*unstructured.Unstructu
 	if err := os.MkdirAll(filepath.Join(dir, "overlay"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "overlay", "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
-		t.Fatal(err)
+	files = maps.Clone(files)
+	if files == nil {
+		files = map[string]string{}
+	}
+	files["kustomization.yaml"] = kustomization
+	for name, data := range files {
+		path := filepath.Join(dir, "overlay", name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -428,14 +428,14 @@ func TestReportCRDIsTheModules(t *testing.T) {
 // TestOverlayComponents: the components docs/install.md offers render as it says.
 func TestOverlayComponents(t *testing.T) {
 	t.Run("reflector-nodes", func(t *testing.T) {
-		objs := renderOverlay(t, "resources: [../config/webhook]\ncomponents: [../config/components/reflector-nodes]\n")
+		objs := renderOverlay(t, "resources: [../config/webhook]\ncomponents: [../config/components/reflector-nodes]\n", nil)
 		d, _ := renderedDeployment(t, objs)
 		if tol := d.Spec.Template.Spec.Tolerations; len(tol) != 1 || tol[0].Key != "route-reflector" || tol[0].Operator != corev1.TolerationOpExists {
 			t.Errorf("tolerations %+v, want the route-reflector taint tolerated", tol)
 		}
 	})
 	t.Run("without-cert-manager", func(t *testing.T) {
-		objs := renderOverlay(t, "resources: [../config/webhook]\ncomponents: [../config/components/without-cert-manager]\n")
+		objs := renderOverlay(t, "resources: [../config/webhook]\ncomponents: [../config/components/without-cert-manager]\n", nil)
 		for _, o := range objs {
 			if strings.HasSuffix(o.GetAPIVersion(), "cert-manager.io/v1") {
 				t.Errorf("%s %s left in", o.GetKind(), o.GetName())
@@ -448,4 +448,55 @@ func TestOverlayComponents(t *testing.T) {
 			t.Errorf("the component removed more than cert-manager's objects: %v", k)
 		}
 	})
+}
+
+// TestInstallDocOverlays: the overlays docs/install.md shows (```yaml blocks that start with
+// "# overlay/kustomization.yaml") render, with the files they name, and do what the page says.
+func TestInstallDocOverlays(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(h.RootDir, "docs", "install.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overlays []string
+	for _, block := range strings.Split(string(raw), "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.HasPrefix(block, "# overlay/kustomization.yaml\n") {
+			overlays = append(overlays, block)
+		}
+	}
+	if len(overlays) != 2 {
+		t.Fatalf("docs/install.md shows %d overlays, the test knows 2 (customize, without cert-manager)", len(overlays))
+	}
+	policy, err := os.ReadFile(filepath.Join(h.RootDir, "policies", "reflector-per-zone.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := renderOverlay(t, overlays[0], map[string]string{"rrguard.yaml": "minReflectors: 3\n", "policies/zone.rego": string(policy)})
+	d, c := renderedDeployment(t, objs)
+	if c.Image != "registry.example.com/rrguard:v0.1.0" {
+		t.Errorf("image %s, want the overlay's", c.Image)
+	}
+	if len(d.Spec.Template.Spec.Tolerations) != 1 {
+		t.Errorf("tolerations %v, want the reflector-nodes component's", d.Spec.Template.Spec.Tolerations)
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.ConfigMap == nil {
+			continue
+		}
+		cm := typed[corev1.ConfigMap](t, find(t, objs, "ConfigMap", v.ConfigMap.Name))
+		switch v.Name {
+		case "config":
+			if cm.Data["rrguard.yaml"] != "minReflectors: 3\n" {
+				t.Errorf("rrguard.yaml %q, want the overlay's", cm.Data["rrguard.yaml"])
+			}
+		case "policies":
+			if cm.Data["zone.rego"] != string(policy) {
+				t.Errorf("policies ConfigMap %v, want zone.rego", cm.Data)
+			}
+		}
+	}
+	objs = renderOverlay(t, overlays[1], nil)
+	if k := kinds(objs); k["Certificate"]+k["Issuer"] != 0 {
+		t.Errorf("the without-cert-manager overlay keeps cert-manager objects: %v", k)
+	}
 }
