@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/rrguard/rrguard/pkg/policy"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -35,6 +37,8 @@ func main() {
 	flag.BoolVar(&opts.AuditDisabled, "disable-audit", false, "do not run the periodic audit")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect one replica to write the audit report (admission is served by all)")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election Lease (default: $POD_NAMESPACE)")
+	flag.Var((*dirList)(&opts.PolicyDirs), "policy-dir", "directory of Rego policies and params.yaml, e.g. a mounted ConfigMap; reloaded when it changes (repeatable)")
+	flag.DurationVar(&opts.PolicyTimeout, "policy-timeout", policy.DefaultTimeout, "longest one policy may take on one request; a policy that takes longer is reported as a policy error")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -57,6 +61,17 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	// Policies that do not load are an input error, like a bad rrguard.yaml (the server loads
+	// them again and then keeps the last good set on reload).
+	set, err := policy.Load(validate.PolicyOptions(opts.PolicyDirs, opts.PolicyTimeout))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rrguard webhook:", err)
+		os.Exit(2)
+	}
+	if unknown := validate.UnknownRules(opts.Config, set); len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "rrguard webhook: config: rules: unknown rule %q: neither a built-in rule nor a policy of --policy-dir\n", unknown)
+		os.Exit(2)
+	}
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rrguard webhook: no Kubernetes API to talk to:", err)
@@ -74,3 +89,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// dirList is a repeatable flag.
+type dirList []string
+
+func (d *dirList) String() string     { return strings.Join(*d, ",") }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }

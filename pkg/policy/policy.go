@@ -62,6 +62,7 @@ type Policy struct {
 	Shipped bool
 
 	deny, warn bool
+	line       int // of the package clause in Files[0]
 }
 
 // Defines reports whether the policy has a deny (or warn) set.
@@ -244,7 +245,7 @@ func compile(src *sources, opts Options) (*Set, error) {
 		}
 		p := byName[name]
 		if p == nil {
-			p = &Policy{Name: name, Shipped: f.shipped}
+			p = &Policy{Name: name, Shipped: f.shipped, line: m.Package.Location.Row}
 			byName[name] = p
 		}
 		p.Files = append(p.Files, f.name)
@@ -274,7 +275,7 @@ func compile(src *sources, opts Options) (*Set, error) {
 	}
 	for _, p := range byName {
 		if !p.deny && !p.warn && !opts.Tests {
-			problems = append(problems, Problem{File: p.Files[0], Message: fmt.Sprintf("policy %s has no deny or warn rule: write `deny contains msg if { ... }`", p.Name)})
+			problems = append(problems, Problem{File: p.Files[0], Line: p.line, Message: fmt.Sprintf("policy %s has no deny or warn rule: write `deny contains msg if { ... }`", p.Name)})
 		}
 		out.policies = append(out.policies, p)
 	}

@@ -57,6 +57,10 @@ type Options struct {
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	LeaderElectionID        string
+	// PolicyDirs are directories of Rego policies (a mounted ConfigMap), reloaded when they
+	// change; PolicyTimeout bounds one policy's evaluation (policy.DefaultTimeout when zero).
+	PolicyDirs    []string
+	PolicyTimeout time.Duration
 }
 
 var (
@@ -118,6 +122,9 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	s := &Server{Manager: mgr, Store: cluster.NewStore(), Reviewer: &Reviewer{Engine: validate.New(opts.Config)}}
+	if err := s.usePolicies(ctx, opts); err != nil {
+		return nil, err
+	}
 	if !opts.AuditDisabled {
 		a, err := audit.New(s.Reviewer.Engine, s.Store.Snapshot, mgr.GetClient(), mgr.GetEventRecorder("rrguard"), opts.Audit)
 		if err != nil {

@@ -35,6 +35,9 @@ var (
 	hookDone chan error
 )
 
+// policyDir is the server's --policy-dir, empty but while policy_test.go writes its policies.
+var policyDir string
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -78,6 +81,9 @@ func startWebhook() error {
 	if _, err := ca.WriteServing(certDir); err != nil {
 		return err
 	}
+	if policyDir, err = os.MkdirTemp("", "rrguard-policies-"); err != nil {
+		return err
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -87,6 +93,7 @@ func startWebhook() error {
 	stopHook = cancel
 	srv, err := webhook.NewServer(ctx, h.Config, webhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: certDir, MetricsAddr: "0", ProbeAddr: "0", Config: validate.DefaultConfig(), AuditDisabled: true,
+		PolicyDirs: []string{policyDir},
 	})
 	if err != nil {
 		return err
