@@ -15,6 +15,7 @@ import (
 func newAudit() *cobra.Command {
 	var files []string
 	var kubeconfig, kubeContext, configPath, output string
+	var policies policyFlags
 	cmd := &cobra.Command{
 		Use:   "audit [--kubeconfig FILE] [--context NAME] | -f PATH...",
 		Short: "Report everything wrong in a live cluster (or in exported manifests)",
@@ -30,7 +31,7 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 			if !slices.Contains(report.Formats, output) {
 				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(report.Formats, ", "))}
 			}
-			engine, err := loadEngine(configPath)
+			engine, err := policies.engine(configPath)
 			if err != nil {
 				return err
 			}
@@ -75,5 +76,6 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context (default: the current one)")
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
+	policies.register(cmd.Flags())
 	return cmd
 }

@@ -65,6 +65,3 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 	policies.register(cmd.Flags())
 	return cmd
 }
-
-// loadEngine loads rrguard.yaml and the shipped policies (see loadEngineWith).
-func loadEngine(path string) (*validate.Engine, error) { return loadEngineWith(path, nil, 0) }
