@@ -287,3 +287,26 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+func TestWatcherReportsAVanishedDirectoryOnce(t *testing.T) {
+	dir := dirWith(t, map[string]string{"p.rego": okPolicy})
+	var errs int
+	w, err := NewWatcher(Options{Dirs: []string{dir}}, func(r Reload) {
+		if r.Err != nil {
+			errs++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := w.Current()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, _ = w.Reload()
+	}
+	if errs != 1 || w.Current() != good {
+		t.Errorf("%d error reports (want 1); set kept: %v", errs, w.Current() == good)
+	}
+}

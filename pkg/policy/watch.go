@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,12 +62,16 @@ func (w *Watcher) Reload() (bool, error) {
 	defer w.mu.Unlock()
 	start := time.Now()
 	src, err := read(w.opts)
-	if err == nil && src.digest == w.attempted {
+	tried := "unreadable: " + fmt.Sprint(err) // a directory that stays unreadable is reported once
+	if err == nil {
+		tried = src.digest
+	}
+	if tried == w.attempted {
 		return false, nil
 	}
+	w.attempted = tried
 	var set *Set
 	if err == nil {
-		w.attempted = src.digest
 		set, err = compile(src, w.opts)
 	}
 	if err == nil {
