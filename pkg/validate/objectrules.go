@@ -71,7 +71,7 @@ func (e *Engine) nodeFindings(o *calico.Object) []Finding {
 		field := n.FieldPath("asNumber")
 		if as, err := calico.ParseASN(n.ASNumber); err != nil {
 			add(RuleASNumber, field, fmt.Sprintf("node %s: AS number %v; calico-node ignores it and uses the global AS", n.Name, err))
-		} else if msg := e.asProblem(as); msg != "" {
+		} else if msg := e.asProblem(as, false); msg != "" {
 			add(RuleASNumber, field, fmt.Sprintf("node %s: %s", n.Name, msg))
 		}
 	}
@@ -100,8 +100,10 @@ func (e *Engine) nodeFindings(o *calico.Object) []Finding {
 	return out
 }
 
-// asProblem says what is wrong with an AS number value ("" if nothing).
-func (e *Engine) asProblem(as uint32) string {
+// asProblem says what is wrong with an AS number value ("" if nothing). inCRD is true for
+// the asNumber fields of BGPPeer and BGPConfiguration, which Calico's CRDs store as int32 (a
+// Node's AS lives in an annotation, a string: any uint32 fits).
+func (e *Engine) asProblem(as uint32, inCRD bool) string {
 	switch {
 	case as == 0:
 		return "AS number 0 is reserved (RFC 7607): use a private AS such as 64512-65534"
@@ -109,7 +111,7 @@ func (e *Engine) asProblem(as uint32) string {
 		return "AS number 23456 is AS_TRANS, reserved for 4-byte AS transition (RFC 6793): pick another, e.g. from 64512-65534"
 	case as == 65535 || as == math.MaxUint32:
 		return fmt.Sprintf("AS number %d is reserved (RFC 7300): pick another, e.g. from 64512-65534", as)
-	case as > math.MaxInt32 && *e.cfg.CRDBacked:
+	case as > math.MaxInt32 && inCRD && *e.cfg.CRDBacked:
 		return fmt.Sprintf("AS number %d is above 2147483647: Calico's CRDs store asNumber as int32 and the API server refuses it (projectcalico/calico#13494)", as)
 	}
 	return ""
@@ -143,7 +145,7 @@ func (e *Engine) configFindings(o *calico.Object) []Finding {
 		}
 	}
 	if as := o.Config.Spec.ASNumber; as != nil {
-		if msg := e.asProblem(uint32(*as)); msg != "" {
+		if msg := e.asProblem(uint32(*as), true); msg != "" {
 			add(RuleASNumber, "spec.asNumber", fmt.Sprintf("BGPConfiguration %s: %s", o.Name, msg))
 		}
 	}
@@ -172,7 +174,7 @@ func (e *Engine) peerFindings(o *calico.Object) []Finding {
 		}
 	}
 	if as := uint32(p.Spec.ASNumber); as != 0 {
-		if msg := e.asProblem(as); msg != "" {
+		if msg := e.asProblem(as, true); msg != "" {
 			add(RuleASNumber, "spec.asNumber", fmt.Sprintf("BGPPeer %s: %s", o.Name, msg))
 		}
 	}

@@ -99,8 +99,10 @@ func TestAudit(t *testing.T) {
 		"node ASN unparsable": {
 			docs:     coreNode("a", "10.0.0.1", "asn=1.1.1") + coreNode("b", "10.0.0.2"),
 			wantDeny: []string{RuleASNumber}, mention: "asdot"},
-		"node ASN above int32": {
-			docs:     coreNode("a", "10.0.0.1", "asn=4200000000") + coreNode("b", "10.0.0.2", "asn=4200000000"),
+		"node ASN above int32 is fine (an annotation)": {
+			docs: coreNode("a", "10.0.0.1", "asn=4200000000") + coreNode("b", "10.0.0.2", "asn=4200000000")},
+		"BGPConfiguration ASN above int32": {
+			docs:     coreNode("a", "10.0.0.1") + meshConfig(true, 4200000000),
 			wantDeny: []string{RuleASNumber}, mention: "int32"},
 		"node ASN asdot ok": {
 			docs: coreNode("a", "10.0.0.1", "asn=1.10") + coreNode("b", "10.0.0.2", "asn=1.10")},
