@@ -22,6 +22,7 @@ import (
 // The image's binaries, built once per test run the way the Dockerfile builds them.
 var image struct {
 	once    sync.Once
+	scratch string // removed by TestMain
 	dir     string // holds webhook and rrguard
 	version string
 	took    time.Duration
@@ -36,7 +37,10 @@ func imageBinaries(t *testing.T) (dir, version string) {
 	image.once.Do(func() {
 		start := time.Now()
 		image.version = fmt.Sprintf("v0.0.0-deploytest.%d", start.Unix())
-		image.dir, image.err = buildFromContext(image.version)
+		image.scratch, image.err = os.MkdirTemp("", "rrguard-image-")
+		if image.err == nil {
+			image.dir, image.err = buildFromContext(image.scratch, image.version)
+		}
 		image.took = time.Since(start)
 	})
 	if image.err != nil {
@@ -45,11 +49,7 @@ func imageBinaries(t *testing.T) (dir, version string) {
 	return image.dir, image.version
 }
 
-func buildFromContext(version string) (string, error) {
-	scratch, err := os.MkdirTemp("", "rrguard-image-")
-	if err != nil {
-		return "", err
-	}
+func buildFromContext(scratch, version string) (string, error) {
 	context := filepath.Join(scratch, "src")
 	if err := copyBuildContext(h.RootDir, context); err != nil {
 		return "", err

@@ -42,10 +42,14 @@ var h *harness.Harness
 
 func TestMain(m *testing.M) {
 	log.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	os.Exit(harness.Main(m, harness.Options{
+	code := harness.Main(m, harness.Options{
 		// envtest defaults to RBAC as well; said here because every test below relies on it.
 		APIServerArgs: map[string][]string{"authorization-mode": {"RBAC"}},
-	}, &h))
+	}, &h)
+	if image.scratch != "" {
+		_ = os.RemoveAll(image.scratch)
+	}
+	os.Exit(code)
 }
 
 // render runs `kubectl kustomize dir` (dir relative to the repository root) and decodes the
