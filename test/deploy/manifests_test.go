@@ -306,7 +306,7 @@ func TestDeploymentShape(t *testing.T) {
 }
 
 // TestShippedConfiguration: the rrguard.yaml in the ConfigMap the Deployment mounts at
-// --config is one the engine accepts.
+// --config is one the engine accepts; --policy-dir is the policies ConfigMap.
 func TestShippedConfiguration(t *testing.T) {
 	objs := render(t, "config/webhook")
 	d, c := renderedDeployment(t, objs)
@@ -329,6 +329,13 @@ func TestShippedConfiguration(t *testing.T) {
 	}
 	if _, err := validate.LoadConfig(file); err != nil {
 		t.Fatalf("the shipped rrguard.yaml: %v", err)
+	}
+	dir, ok := flagValue(c.Args, "policy-dir")
+	if !ok {
+		t.Fatal("no --policy-dir")
+	}
+	if v := mountOf(t, d, c, dir); v.ConfigMap == nil {
+		t.Errorf("--policy-dir %s is not a ConfigMap volume", dir)
 	}
 }
 
