@@ -248,6 +248,11 @@ func compile(src *sources, opts Options) (*Set, error) {
 			p = &Policy{Name: name, Shipped: f.shipped, line: m.Package.Location.Row}
 			byName[name] = p
 		}
+		if f.shipped != p.Shipped {
+			problems = append(problems, Problem{File: f.name, Line: m.Package.Location.Row,
+				Message: fmt.Sprintf("policy %s is shipped with rrguard: give yours another package name (rules.%s in rrguard.yaml turns the shipped one on or off)", name, name)})
+			continue
+		}
 		p.Files = append(p.Files, f.name)
 		if err := p.readMetadata(m); err != nil {
 			problems = append(problems, Problem{File: f.name, Line: m.Package.Location.Row, Message: err.Error()})

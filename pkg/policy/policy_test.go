@@ -75,6 +75,7 @@ func TestLoadRefusesUnsafePolicies(t *testing.T) {
 		"bad name":           {"package rrguard.policies[\"Bad Name\"]\n\nimport rego.v1\n\ndeny contains \"x\" if false\n", []string{"policy name \"Bad Name\""}},
 		"reserved data":      {"package rrguard.cluster\n\nimport rego.v1\n\nnodes := {}\n", []string{"filled in by rrguard"}},
 		"v0 syntax":          {"package rrguard.policies.old\n\ndeny[msg] { msg := \"x\" }\n", []string{"p.rego:3"}},
+		"shipped name":       {"package rrguard.policies[\"private-asn\"]\n\nimport rego.v1\n\ndeny contains \"x\" if false\n", []string{"p.rego:1", "shipped with rrguard"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
