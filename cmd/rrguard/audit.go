@@ -37,14 +37,9 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 			}
 			var snap *validate.Snapshot
 			if len(files) > 0 {
-				m, err := cluster.LoadFiles(files)
-				if err != nil {
-					return &exitError{code: exitUsage, err: err}
+				if snap, err = loadManifests(cmd, files, false); err != nil {
+					return err
 				}
-				for _, n := range m.Notes {
-					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-				}
-				snap = validate.NewSnapshot(m.State())
 			} else {
 				rules := clientcmd.NewDefaultClientConfigLoadingRules()
 				rules.ExplicitPath = kubeconfig
@@ -61,14 +56,7 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 				}
 				snap = validate.NewSnapshot(state)
 			}
-			findings := engine.Audit(snap)
-			if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			if report.Summarize(findings).Deny > 0 {
-				return &exitError{code: exitFindings}
-			}
-			return nil
+			return auditAndReport(cmd, engine, snap, output)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "read exported manifests instead of a live cluster (repeatable)")

@@ -11,6 +11,33 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// loadManifests reads manifest files into an analysed state, printing notes unless quiet.
+func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*validate.Snapshot, error) {
+	m, err := cluster.LoadFiles(files)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	if !quiet {
+		for _, n := range m.Notes {
+			fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+		}
+	}
+	return validate.NewSnapshot(m.State()), nil
+}
+
+// auditAndReport audits a state, prints the findings and sets the exit status: 1 when some
+// finding is deny-level.
+func auditAndReport(cmd *cobra.Command, engine *validate.Engine, snap *validate.Snapshot, output string) error {
+	findings := engine.Audit(snap)
+	if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if report.Summarize(findings).Deny > 0 {
+		return &exitError{code: exitFindings}
+	}
+	return nil
+}
+
 func newValidate() *cobra.Command {
 	var files []string
 	var configPath, output string
@@ -39,23 +66,11 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 			if err != nil {
 				return err
 			}
-			m, err := cluster.LoadFiles(files)
+			snap, err := loadManifests(cmd, files, quiet)
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err
 			}
-			if !quiet {
-				for _, n := range m.Notes {
-					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-				}
-			}
-			findings := engine.Audit(validate.NewSnapshot(m.State()))
-			if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			if report.Summarize(findings).Deny > 0 {
-				return &exitError{code: exitFindings}
-			}
-			return nil
+			return auditAndReport(cmd, engine, snap, output)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "manifest file or directory (repeatable)")
