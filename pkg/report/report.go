@@ -105,7 +105,11 @@ func writeTable(w io.Writer, fs []validate.Finding) error {
 		fmt.Fprintf(w, "%-5s %s  %s\n      %s\n", strings.ToUpper(string(f.Action)), f.Rule, where, f.Message)
 	}
 	s := Summarize(fs)
-	_, err := fmt.Fprintf(w, "\n%d findings: %d deny, %d warn, %d audit\n", s.Total, s.Deny, s.Warn, s.Audit)
+	noun := "findings"
+	if s.Total == 1 {
+		noun = "finding"
+	}
+	_, err := fmt.Fprintf(w, "\n%d %s: %d deny, %d warn, %d audit\n", s.Total, noun, s.Deny, s.Warn, s.Audit)
 	return err
 }
 
