@@ -19,6 +19,7 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 	"github.com/rrguard/rrguard/test/live"
 	"github.com/rrguard/rrguard/test/scenario"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -40,6 +41,12 @@ func run() int {
 		say("▶ stopping the control plane")
 		_ = h.Stop()
 	}()
+
+	// The audit's report kind, as config/webhook installs it.
+	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(h.RootDir, "config", "crd", "openreports")}}); err != nil {
+		say("demo: install the ClusterReport CRD: %v", err)
+		return 1
+	}
 
 	work, err := os.MkdirTemp("", "rrguard-demo-")
 	if err != nil {
@@ -126,6 +133,10 @@ func run() int {
 	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))
 	out = h.Kubectl(ctx, nil, "get", "bgppeers.crd.projectcalico.org,bgpconfigurations.crd.projectcalico.org")
 	say("$ kubectl get bgppeers,bgpconfigurations\n%s", indent(out.Stdout))
+	// The audit runs two seconds after each change: give it a moment after the last one.
+	time.Sleep(3 * time.Second)
+	out = h.Kubectl(ctx, nil, "get", "clusterreport", "rrguard", "-o", "jsonpath={.summary}")
+	say("$ kubectl get clusterreport rrguard -o jsonpath={.summary}    # the audit of the whole cluster\n  %s", strings.TrimSpace(out.Stdout+out.Stderr))
 	say("▶ summary: %d steps, %d refused with the rule that explains them, %d allowed with warnings, %d not as expected",
 		len(sc.Steps), refused, warned, mismatches)
 	if mismatches > 0 {
