@@ -104,7 +104,9 @@ func stringArray(ss []string) *ast.Term {
 // nothing but its input. A Bound is safe for concurrent use.
 type Bound struct {
 	set     *Set
+	store   storage.Store
 	queries []query
+	batch   batchQueries
 }
 
 type query struct {
@@ -129,6 +131,7 @@ func (s *Set) Bind(cluster map[string]any, enabled func(*Policy) bool) *Bound {
 		return b
 	}
 	store, err := s.store(cluster)
+	b.store = store
 	for _, p := range run {
 		qr := query{policy: p, err: err}
 		if err == nil {

@@ -150,23 +150,34 @@ func (e *Engine) evaluatePolicies(ch Change, before *Snapshot, builtin []Finding
 	return e.policyFindings(b, b.Eval(context.Background(), in), target, builtin)
 }
 
-// auditPolicies runs the policies once per object of the state, with operation AUDIT.
+// auditPolicies runs the policies once per object of the state, with operation AUDIT (in
+// batches: policy.Bound.EvalAll).
 func (e *Engine) auditPolicies(s *Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(s)
 	if b == nil || len(b.Policies()) == 0 {
 		return builtin
 	}
+	objs, ins := auditInputs(s, builtin)
+	out := builtin
+	for i, rs := range b.EvalAll(context.Background(), ins) {
+		out = e.policyFindings(b, rs, objs[i], out)
+	}
+	return out
+}
+
+// auditInputs are the objects of the state and the policies' input on each in an audit.
+func auditInputs(s *Snapshot, builtin []Finding) ([]*calico.Object, []*policy.Input) {
 	about := map[string][]policy.Finding{}
 	for _, f := range builtin {
 		k := f.Object.Kind + "/" + f.Object.Name
 		about[k] = append(about[k], inputFindings([]Finding{f})...)
 	}
-	out := builtin
-	for _, o := range stateObjects(s) {
-		in := &policy.Input{Operation: policy.OperationAudit, Kind: o.Kind, Group: o.Group, Object: objectData(o), Findings: about[o.Kind+"/"+o.Name]}
-		out = e.policyFindings(b, b.Eval(context.Background(), in), o, out)
+	objs := stateObjects(s)
+	ins := make([]*policy.Input, len(objs))
+	for i, o := range objs {
+		ins[i] = &policy.Input{Operation: policy.OperationAudit, Kind: o.Kind, Group: o.Group, Object: objectData(o), Findings: about[o.Kind+"/"+o.Name]}
 	}
-	return out
+	return objs, ins
 }
 
 // stateObjects lists the objects of a state as Audit visits them: nodes, peers, configurations.

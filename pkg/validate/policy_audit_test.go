@@ -1,0 +1,121 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/policy/policytest"
+	"github.com/rrguard/rrguard/pkg/validate/validatetest"
+)
+
+// auditOneByOne is the audit's policy pass as it was before batching: every policy once per
+// object, each object a query of its own (policy.Bound.Eval).
+func (e *Engine) auditOneByOne(s *Snapshot, builtin []Finding) []Finding {
+	b := e.bindPolicies(s)
+	objs, ins := auditInputs(s, builtin)
+	out := builtin
+	for i, in := range ins {
+		out = e.policyFindings(b, b.Eval(context.Background(), in), objs[i], out)
+	}
+	return out
+}
+
+// noisyPolicies say something, or fail, on some objects of a generated cluster: findings on
+// many nodes, built-in errors, conflicts and malformed results on a few, so that batches
+// hold both results and failures.
+var noisyPolicies = map[string]string{
+	"noisy.rego": `package rrguard.policies.noisy
+
+import rego.v1
+
+warn contains {"msg": sprintf("node %s ends in 7", [input.object.metadata.name]), "field": "spec.bgp.ipv4Address"} if {
+	input.kind == "Node"
+	endswith(input.object.metadata.name, "7")
+}
+
+deny contains sprintf("%s %s in %s", [input.kind, input.object.metadata.name, input.group]) if {
+	endswith(input.object.metadata.name, "42")
+}
+
+deny contains "config" if input.kind == "BGPConfiguration"
+`,
+	"failing.rego": `package rrguard.policies.failing
+
+import rego.v1
+
+deny contains "never" if {
+	endswith(input.object.metadata.name, "313")
+	to_number(input.object.metadata.name) > 0
+}
+
+x := 1 if endswith(input.object.metadata.name, "0999")
+
+x := 2 if endswith(input.object.metadata.name, "0999")
+
+deny contains "conflict" if x == 3
+
+warn contains 42 if endswith(input.object.metadata.name, "4000")
+`,
+}
+
+// TestAuditBatchesLikeOneByOne: the batched audit gives exactly the findings of one query
+// per object and policy, on generated clusters with the benchmarks' ten policies and
+// policies that find and fail.
+func TestAuditBatchesLikeOneByOne(t *testing.T) {
+	files := policytest.Custom()
+	for k, v := range noisyPolicies {
+		files[k] = v
+	}
+	set := loadPolicies(t, 0, files)
+	rules := map[string]Action{"private-asn": Deny, "reflector-per-zone": Deny, "cluster-id-scheme": Warn}
+	for _, l := range []validatetest.Layout{{Nodes: 5000, Reflectors: 2}, {Nodes: 1200, Reflectors: 6, Zones: 3}} {
+		t.Run(fmt.Sprintf("%d-nodes-%d-zones", l.Nodes, l.Zones), func(t *testing.T) {
+			s := NewSnapshot(calico.NewState(validatetest.Generate(l)))
+			e := New(Config{Rules: rules}).WithPolicies(set)
+			builtin := New(Config{Rules: rules}).Audit(s)
+			want := e.auditOneByOne(s, append([]Finding(nil), builtin...))
+			got := e.auditPolicies(s, append([]Finding(nil), builtin...))
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("batched audit: %d findings, one by one: %d", len(got), len(want))
+			}
+			perRule := map[string]int{}
+			for _, f := range got {
+				perRule[f.Rule]++
+			}
+			if perRule["noisy"] < l.Nodes/10 || perRule["failing"] < 2 || perRule["private-asn"] == 0 {
+				t.Errorf("findings per rule: %v", perRule)
+			}
+		})
+	}
+}
+
+// TestAuditBatchDeadline: a policy that runs out of time has its batch evaluated again object
+// by object, each under its own deadline: a finding per object, as before batching.
+func TestAuditBatchDeadline(t *testing.T) {
+	set := loadPolicies(t, 5*time.Millisecond, map[string]string{"slow.rego": `package rrguard.policies.slow
+
+import rego.v1
+
+deny contains "never" if {
+	input.kind == "Node"
+	some a in numbers.range(1, 3000)
+	some b in numbers.range(1, 3000)
+	a * b < 0
+}
+
+warn contains "peer" if input.kind == "BGPPeer"
+`})
+	s := NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 6, Reflectors: 2})))
+	e := New(Config{}).WithPolicies(set)
+	got := e.auditPolicies(s, nil)
+	if want := e.auditOneByOne(s, nil); !reflect.DeepEqual(got, want) {
+		t.Fatalf("batched: %+v\none by one: %+v", got, want)
+	}
+	if len(got) != 6+2 {
+		t.Errorf("%d findings: %+v", len(got), got)
+	}
+}
