@@ -131,6 +131,11 @@ func (e *Engine) bindPolicies(s *Snapshot) *policy.Bound {
 	return b
 }
 
+// PrepareSnapshot binds the engine's policies to s ahead of the first request judged against
+// it (the webhook calls it in the background after a cluster change). Requests judged against
+// s then find the binding made; a request against another snapshot binds its own.
+func (e *Engine) PrepareSnapshot(s *Snapshot) { e.bindPolicies(s) }
+
 // evaluatePolicies runs the policies on an admission change, against the state before it,
 // and adds their findings to the built-in ones.
 func (e *Engine) evaluatePolicies(ch Change, before *Snapshot, builtin []Finding) []Finding {

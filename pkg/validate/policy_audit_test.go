@@ -119,3 +119,16 @@ warn contains "peer" if input.kind == "BGPPeer"
 		t.Errorf("%d findings: %+v", len(got), got)
 	}
 }
+
+// TestPrepareSnapshot: a snapshot prepared in the background is the binding requests use.
+func TestPrepareSnapshot(t *testing.T) {
+	set := loadPolicies(t, 0, map[string]string{"peers.rego": peerPolicy})
+	e := New(Config{}).WithPolicies(set)
+	s := seedState(t, "false")
+	e.PrepareSnapshot(s)
+	c := e.pol.bound.Load()
+	if c == nil || c.snap != s || e.bindPolicies(s) != c.b {
+		t.Error("the prepared binding is not the one requests get")
+	}
+	New(Config{}).PrepareSnapshot(s) // without policies: nothing to do
+}

@@ -60,6 +60,7 @@ func (s *Server) usePolicies(ctx context.Context, opts Options) error {
 		if s.Auditor != nil {
 			s.Auditor.Changed() // the audit report follows the policies
 		}
+		s.kick() // bind the new set before the next request needs it
 	})
 	if err != nil {
 		logProblems(logger, err)

@@ -96,6 +96,47 @@ type Server struct {
 	// Auditor is nil when the audit is disabled.
 	Auditor *audit.Auditor
 	synced  atomic.Bool
+	// warm is kicked after each cluster change and policy reload: the policies are bound to
+	// the new snapshot in the background (see prepare).
+	warm chan struct{}
+}
+
+// prepareDelay is how long prepare waits for a burst of changes to settle.
+const prepareDelay = 100 * time.Millisecond
+
+// kick asks prepare to bind the policies to the current snapshot.
+func (s *Server) kick() {
+	select {
+	case s.warm <- struct{}{}:
+	default:
+	}
+}
+
+// prepare builds, in the background, the snapshot of the cluster after a change and binds
+// the policies to it (data.rrguard.cluster, the OPA store, the prepared queries), so that the
+// first admission request after the change does not wait for it. A request always binds the
+// snapshot it judges with, so it never sees policy data of another state: when it comes
+// before prepare is done it waits for the same work (or does it for a newer snapshot).
+func (s *Server) prepare(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.warm:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(prepareDelay):
+		}
+		select { // changes during the delay are covered by this round
+		case <-s.warm:
+		default:
+		}
+		if s.synced.Load() {
+			s.Reviewer.Engine.PrepareSnapshot(s.Store.Snapshot())
+		}
+	}
 }
 
 // NewServer builds the manager, the webhook handlers and the informers.
@@ -121,7 +162,7 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	s := &Server{Manager: mgr, Store: cluster.NewStore(), Reviewer: &Reviewer{Engine: validate.New(opts.Config)}}
+	s := &Server{Manager: mgr, Store: cluster.NewStore(), Reviewer: &Reviewer{Engine: validate.New(opts.Config)}, warm: make(chan struct{}, 1)}
 	if err := s.usePolicies(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -131,14 +172,20 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 			return nil, err
 		}
 		s.Auditor = a
-		s.Store.OnChange = func() {
-			if s.synced.Load() {
-				a.Changed()
-			}
-		}
 		if err := mgr.Add(a); err != nil {
 			return nil, err
 		}
+	}
+	s.Store.OnChange = func() {
+		if s.synced.Load() {
+			if s.Auditor != nil {
+				s.Auditor.Changed()
+			}
+			s.kick()
+		}
+	}
+	if err := mgr.Add(notElected(s.prepare)); err != nil {
+		return nil, err
 	}
 	if err := s.watch(ctx); err != nil {
 		return nil, err
@@ -165,6 +212,7 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		if mgr.GetCache().WaitForCacheSync(ctx) {
 			snap := s.Store.Snapshot()
 			s.synced.Store(true)
+			s.kick()
 			log.FromContext(ctx).Info("cluster cache synced; admission open", "nodes", len(snap.State.NodeNames()), "bgpPeers", len(snap.State.PeerNames()), "mesh", snap.State.Mesh())
 		}
 		<-ctx.Done()
