@@ -133,13 +133,10 @@ func (s *Store) Snapshot() *validate.Snapshot {
 	return s.snap
 }
 
-// Rejected returns the objects that could not be decoded, with why.
-func (s *Store) Rejected() map[string]error {
+// Unreadable returns how many objects in the cluster could not be decoded (they are left out
+// of the model; the server logs each and exports the count).
+func (s *Store) Unreadable() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]error, len(s.rejected))
-	for k, v := range s.rejected {
-		out[k] = v
-	}
-	return out
+	return len(s.rejected)
 }

@@ -77,6 +77,10 @@ var (
 		Help:    "Time to answer one admission request, decoding to response.",
 		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1},
 	}, []string{"webhook"})
+	unreadable = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rrguard_objects_unreadable",
+		Help: "Calico objects in the cluster rrguard cannot decode (left out of its model; each is logged).",
+	})
 	notSyncedTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rrguard_admission_not_ready_total",
 		Help: "Admission requests refused with 503 because the cluster cache had not synced (failurePolicy decides).",
@@ -84,7 +88,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, findingsTotal, decisionSeconds, notSyncedTotal)
+	metrics.Registry.MustRegister(requestsTotal, findingsTotal, decisionSeconds, notSyncedTotal, unreadable)
 }
 
 // Server is rrguard's admission server: a controller-runtime manager with the informer cache
@@ -284,6 +288,7 @@ func (s *Server) watch(ctx context.Context) error {
 			DeleteFunc: func(o interface{}) {
 				if obj, ok := tombstone(o).(client.Object); ok {
 					s.Store.Delete(gvk.Group, gvk.Kind, obj.GetName())
+					unreadable.Set(float64(s.Store.Unreadable()))
 				}
 			},
 		}); err != nil {
@@ -321,6 +326,7 @@ func (s *Server) calicoEvent(ctx context.Context, gvk schema.GroupVersionKind, o
 	if _, err := s.Store.Upsert(u); err != nil {
 		log.FromContext(ctx).Info("cannot read Calico object; it is left out of the model", "kind", gvk.Kind, "name", u.GetName(), "error", err.Error())
 	}
+	unreadable.Set(float64(s.Store.Unreadable()))
 }
 
 // gate answers 503 until the caches have synced, so that the webhook's failurePolicy decides
