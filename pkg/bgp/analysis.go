@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/rrguard/rrguard/pkg/selector"
 )
 
 // Class is a set of nodes that calico-node treats identically: same cluster ID, AS, address
@@ -148,6 +150,9 @@ func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder
 // same. Only that node is re-classified: the cost of an admission decision on a Node does not
 // grow with the cluster's size beyond copying the class index.
 func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
+	if a.keys == nil {
+		return Analyze(t) // a derived analysis (WithPeers) keeps no class keys
+	}
 	if i < len(a.ClassOf) && a.ClassOf[i] >= 0 && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
 		// The common case: a change (a label no selector reads, a tunnel address, …) that
 		// leaves the node in its class changes nothing of the analysis.
@@ -407,3 +412,97 @@ func (a *Analysis) Selects(p, c int) bool { return a.Classes[c].remote[p] }
 
 // Isolated reports whether members of class c have no BGP session at all.
 func (a *Analysis) Isolated(c int) bool { return a.SessionCount(c) == 0 }
+
+// WithPeers returns the analysis of t, a topology with a.Topology's nodes, mesh and AS but
+// other BGPPeers, when every selector of t's peers was already evaluated for a's peers (the
+// common case: a new or changed peer reuses selectors such as has(route-reflector)). The
+// classes stay as they are: a selector already evaluated is uniform over each class. It
+// returns nil when some peer needs evaluating on every node (a new selector, a node name, a
+// peer IP): then run Analyze.
+func (a *Analysis) WithPeers(t *Topology) *Analysis {
+	if a.keys == nil {
+		return nil
+	}
+	type column struct {
+		p      int
+		remote bool
+	}
+	bySelector := map[string]column{}
+	byName := map[string]int{}
+	for p := range a.Topology.Peers {
+		peer := &a.Topology.Peers[p]
+		byName[peer.Name] = p
+		if peer.Node == "" && peer.NodeSelector != nil && !peer.NodeSelector.IsZero() {
+			bySelector[peer.NodeSelector.String()] = column{p, false}
+		}
+		if peer.PeerSelector != nil && !peer.PeerSelector.IsZero() {
+			bySelector[peer.PeerSelector.String()] = column{p, true}
+		}
+	}
+	// side returns, per class, whether the class matches; nil if it must be evaluated per node.
+	side := func(sel *selector.Selector, fixed bool, hasFixed bool) []bool {
+		out := make([]bool, len(a.Classes))
+		switch {
+		case hasFixed:
+			for c := range out {
+				out[c] = fixed
+			}
+		case sel.IsZero():
+			// A selector that did not parse matches nothing.
+		default:
+			col, ok := bySelector[sel.String()]
+			if !ok {
+				return nil
+			}
+			for c := range a.Classes {
+				if col.remote {
+					out[c] = a.Classes[c].remote[col.p]
+				} else {
+					out[c] = a.Classes[c].local[col.p]
+				}
+			}
+		}
+		return out
+	}
+	local := make([][]bool, len(t.Peers))
+	remote := make([][]bool, len(t.Peers))
+	for q := range t.Peers {
+		peer := &t.Peers[q]
+		if p, ok := byName[peer.Name]; ok && samePeer(peer, &a.Topology.Peers[p]) {
+			local[q], remote[q] = make([]bool, len(a.Classes)), make([]bool, len(a.Classes))
+			for c := range a.Classes {
+				local[q][c], remote[q][c] = a.Classes[c].local[p], a.Classes[c].remote[p]
+			}
+			continue
+		}
+		if peer.Node != "" || peer.PeerIP != "" {
+			return nil
+		}
+		local[q] = side(peer.NodeSelector, true, peer.NodeSelector == nil)
+		if peer.PeerSelector == nil {
+			remote[q] = side(nil, false, true)
+		} else {
+			remote[q] = side(peer.PeerSelector, false, false)
+		}
+		if local[q] == nil || remote[q] == nil {
+			return nil
+		}
+	}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes)}
+	for c := range b.Classes {
+		b.Classes[c].local = make([]bool, len(t.Peers))
+		b.Classes[c].remote = make([]bool, len(t.Peers))
+		for q := range t.Peers {
+			b.Classes[c].local[q], b.Classes[c].remote[q] = local[q][c], remote[q][c]
+		}
+	}
+	b.finish()
+	return b
+}
+
+// samePeer reports whether two peers decide the same sessions (their selectors are shared
+// pointers when they come from one parsed BGPPeer).
+func samePeer(x, y *Peer) bool {
+	return x.Node == y.Node && x.PeerIP == y.PeerIP && x.AS == y.AS && x.ReverseManual == y.ReverseManual &&
+		x.NodeSelector == y.NodeSelector && x.PeerSelector == y.PeerSelector
+}

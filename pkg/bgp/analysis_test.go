@@ -292,3 +292,76 @@ func TestWithNodeMatchesAnalyze(t *testing.T) {
 		}
 	}
 }
+
+// TestWithPeersMatchesAnalyze checks the BGPPeer fast path against a fresh analysis.
+func TestWithPeersMatchesAnalyze(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	pool := []string{"has(route-reflector)", "!has(route-reflector)", "zone == 'a'", "all()", "zone != 'a'", "has(nope"}
+	parsed := map[string]*selector.Selector{}
+	get := func(expr string) *selector.Selector {
+		if s, ok := parsed[expr]; ok {
+			return s
+		}
+		s, err := selector.Parse(expr)
+		if err != nil {
+			s = selector.Selector{}
+		}
+		parsed[expr] = &s
+		return &s
+	}
+	randomPeer := func(name string) Peer {
+		p := Peer{Name: name, PeerSelector: get(pool[rng.Intn(len(pool))]), ReverseManual: rng.Intn(6) == 0}
+		if rng.Intn(4) > 0 {
+			p.NodeSelector = get(pool[rng.Intn(len(pool))])
+		}
+		return p
+	}
+	fastPaths := 0
+	for iter := 0; iter < 400; iter++ {
+		base := seed(t)
+		base.Mesh = rng.Intn(3) == 0
+		for i, n := range base.Nodes {
+			n.Labels["zone"] = []string{"a", "b"}[(i+iter)%2]
+		}
+		base.Peers = nil
+		for i := 0; i < 1+rng.Intn(3); i++ {
+			base.Peers = append(base.Peers, randomPeer(fmt.Sprintf("p%d", i)))
+		}
+		a := Analyze(&base)
+		changed := base
+		changed.Peers = append([]Peer(nil), base.Peers...)
+		switch rng.Intn(3) {
+		case 0:
+			changed.Peers = append(changed.Peers, randomPeer("new"))
+		case 1:
+			changed.Peers = changed.Peers[1:]
+		default:
+			changed.Peers[0] = randomPeer(changed.Peers[0].Name)
+		}
+		got := a.WithPeers(&changed)
+		if got == nil {
+			continue
+		}
+		fastPaths++
+		want := Analyze(&changed)
+		if g, w := brokenPairs(got), brokenPairs(want); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("iteration %d: WithPeers %v\nAnalyze %v", iter, g, w)
+		}
+		for p := range changed.Peers {
+			gl, gr := got.PeerMatches(p)
+			wl, wr := want.PeerMatches(p)
+			if gl != wl || gr != wr {
+				t.Fatalf("iteration %d: peer %s matches %d/%d, want %d/%d", iter, changed.Peers[p].Name, gl, gr, wl, wr)
+			}
+		}
+		for _, n := range changed.Nodes {
+			gc, wc := got.Class(n.Name), want.Class(n.Name)
+			if gc >= 0 && (got.SessionCount(gc) != want.SessionCount(wc) || fmt.Sprint(got.ReflectorsOf(gc)) != fmt.Sprint(want.ReflectorsOf(wc))) {
+				t.Fatalf("iteration %d: node %s sessions %d/%d", iter, n.Name, got.SessionCount(gc), want.SessionCount(wc))
+			}
+		}
+	}
+	if fastPaths < 100 {
+		t.Errorf("the fast path was taken only %d times in 400", fastPaths)
+	}
+}

@@ -81,3 +81,20 @@ func BenchmarkAudit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEvaluatePeerNewSelector is a BGPPeer whose selector no other peer uses: it is
+// evaluated on every node and the classes are rebuilt.
+func BenchmarkEvaluatePeerNewSelector(b *testing.B) {
+	for _, lt := range layouts {
+		b.Run(lt.name, func(b *testing.B) {
+			before := validate.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			e := validate.New(validate.Config{})
+			ch := validate.Change{Operation: validate.Create, Object: validatetest.Peer("extra", "kubernetes.io/os == 'linux'", "has(route-reflector)")}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				e.Evaluate(ch, before)
+			}
+		})
+	}
+}

@@ -61,11 +61,7 @@ type Snapshot struct {
 // NewSnapshot analyses a state.
 func NewSnapshot(s *calico.State) *Snapshot {
 	t := s.Topology()
-	names := make([]string, len(t.Peers))
-	for i := range t.Peers {
-		names[i] = t.Peers[i].Name
-	}
-	return &Snapshot{State: s, Topology: t, Analysis: bgp.Analyze(t), peers: names}
+	return &Snapshot{State: s, Topology: t, Analysis: bgp.Analyze(t), peers: peerNames(t)}
 }
 
 // after analyses the state after a change, re-classifying only the changed node when the
@@ -73,11 +69,28 @@ func NewSnapshot(s *calico.State) *Snapshot {
 func (s *Snapshot) after(ch Change) *Snapshot {
 	state := Apply(s.State, ch)
 	target := ch.target()
-	if target == nil || target.Kind != calico.KindNode {
+	switch {
+	case target == nil:
 		return NewSnapshot(state)
+	case target.Kind == calico.KindNode:
+		t := state.Topology()
+		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, state.NodeIndex(target.Name)), peers: s.peers}
+	case target.Kind == calico.KindBGPPeer:
+		// Keep the classes when the peers' selectors were all evaluated already.
+		t := state.Topology()
+		if a := s.Analysis.WithPeers(t); a != nil {
+			return &Snapshot{State: state, Topology: t, Analysis: a, peers: peerNames(t)}
+		}
 	}
-	t := state.Topology()
-	return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, state.NodeIndex(target.Name)), peers: s.peers}
+	return NewSnapshot(state)
+}
+
+func peerNames(t *bgp.Topology) []string {
+	names := make([]string, len(t.Peers))
+	for i := range t.Peers {
+		names[i] = t.Peers[i].Name
+	}
+	return names
 }
 
 // Apply returns the state after the change.
