@@ -506,3 +506,14 @@ func samePeer(x, y *Peer) bool {
 	return x.Node == y.Node && x.PeerIP == y.PeerIP && x.AS == y.AS && x.ReverseManual == y.ReverseManual &&
 		x.NodeSelector == y.NodeSelector && x.PeerSelector == y.PeerSelector
 }
+
+// WithConfig returns the analysis of t, a topology equal to a.Topology but for the mesh
+// setting, keeping the classes; nil when the global AS changes too (nodes may change class).
+func (a *Analysis) WithConfig(t *Topology) *Analysis {
+	if a.keys == nil || t.globalAS() != a.Topology.globalAS() {
+		return nil
+	}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys}
+	b.finish()
+	return b
+}

@@ -365,3 +365,27 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 		t.Errorf("the fast path was taken only %d times in 400", fastPaths)
 	}
 }
+
+func TestWithConfigMatchesAnalyze(t *testing.T) {
+	for _, mesh := range []bool{false, true} {
+		base := seed(t)
+		base.Peers = base.Peers[:1] // reflectors not peered: the mesh decides what breaks
+		base.Mesh = !mesh
+		a := Analyze(&base)
+		changed := base
+		changed.Mesh = mesh
+		got := a.WithConfig(&changed)
+		if got == nil {
+			t.Fatal("same AS: the classes must be kept")
+		}
+		if g, w := brokenPairs(got), brokenPairs(Analyze(&changed)); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Errorf("mesh %v: WithConfig %v, Analyze %v", mesh, g, w)
+		}
+	}
+	base := seed(t)
+	changed := base
+	changed.AS = 65001
+	if Analyze(&base).WithConfig(&changed) != nil {
+		t.Error("a new cluster AS must fall back to a full analysis")
+	}
+}

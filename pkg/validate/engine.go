@@ -81,6 +81,12 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 		if a := s.Analysis.WithPeers(t); a != nil {
 			return &Snapshot{State: state, Topology: t, Analysis: a, peers: peerNames(t)}
 		}
+	case target.Kind == calico.KindBGPConfiguration:
+		// The mesh switch keeps the classes; a new cluster AS may not.
+		t := state.Topology()
+		if a := s.Analysis.WithConfig(t); a != nil {
+			return &Snapshot{State: state, Topology: t, Analysis: a, peers: s.peers}
+		}
 	}
 	return NewSnapshot(state)
 }
