@@ -208,18 +208,14 @@ func (p *Policy) batchQuery() ast.Body {
 		ast.Member.Call(i, item, ast.RefTerm(ast.InputRootDocument, ast.StringTerm("items"))),
 	}}))
 	sets := make([]*ast.Term, 2)
-	for x, k := range []struct {
-		kind Kind
-		has  bool
-	}{{Deny, p.deny}, {Warn, p.warn}} {
-		v := ast.VarTerm("__rrguard_" + string(k.kind))
+	for x, set := range p.sets() {
+		v := ast.VarTerm("__rrguard_" + string(set.kind))
 		sets[x] = v
-		if !k.has {
+		if !set.defined {
 			body.Append(ast.Assign.Expr(v, ast.SetTerm()))
 			continue
 		}
-		ref := append(policiesRef.Copy(), ast.StringTerm(p.Name), ast.StringTerm(string(k.kind)))
-		e := ast.Assign.Expr(v, ast.RefTerm(ref...))
+		e := ast.Assign.Expr(v, ast.RefTerm(set.ref...))
 		e.With = []*ast.With{{Target: ast.NewTerm(ast.InputRootRef), Value: item}}
 		body.Append(e)
 	}
@@ -234,15 +230,11 @@ func (p *Policy) batchQuery() ast.Body {
 // answer is no.
 func (p *Policy) ruledOut(c *ast.Compiler, kind string) bool {
 	r := auditResolver{kind: ast.String(kind)}
-	for _, k := range []struct {
-		kind Kind
-		has  bool
-	}{{Deny, p.deny}, {Warn, p.warn}} {
-		if !k.has {
+	for _, set := range p.sets() {
+		if !set.defined {
 			continue
 		}
-		ref := append(policiesRef.Copy(), ast.StringTerm(p.Name), ast.StringTerm(string(k.kind)))
-		index := c.RuleIndex(ref)
+		index := c.RuleIndex(set.ref)
 		if index == nil {
 			return false
 		}

@@ -163,17 +163,27 @@ func (s *Set) store(cluster map[string]any) (storage.Store, error) {
 // policy defines.
 func (p *Policy) query() ast.Body {
 	var body ast.Body
-	for _, k := range []struct {
-		kind Kind
-		has  bool
-	}{{Deny, p.deny}, {Warn, p.warn}} {
-		if !k.has {
-			continue
+	for _, set := range p.sets() {
+		if set.defined {
+			body.Append(ast.Assign.Expr(ast.VarTerm(string(set.kind)), ast.RefTerm(set.ref...)))
 		}
-		ref := append(policiesRef.Copy(), ast.StringTerm(p.Name), ast.StringTerm(string(k.kind)))
-		body.Append(ast.Assign.Expr(ast.VarTerm(string(k.kind)), ast.RefTerm(ref...)))
 	}
 	return body
+}
+
+// policySet is one of a policy's two result sets: data.rrguard.policies["<name>"].deny or .warn.
+type policySet struct {
+	kind    Kind
+	defined bool
+	ref     ast.Ref
+}
+
+// sets returns the policy's deny and warn sets, in that order, saying which it defines.
+func (p *Policy) sets() [2]policySet {
+	ref := func(k Kind) ast.Ref {
+		return append(policiesRef.Copy(), ast.StringTerm(p.Name), ast.StringTerm(string(k)))
+	}
+	return [2]policySet{{Deny, p.deny, ref(Deny)}, {Warn, p.warn, ref(Warn)}}
 }
 
 // Policies returns the policies the bound set runs.
