@@ -139,7 +139,7 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 	if meshOff {
 		topo = append(e.meshDisable(after), topo...)
 	}
-	if removal := e.removal(ch, before, topo); removal != nil {
+	if removal := e.removal(ch, topo); removal != nil {
 		topo = append(topo, *removal)
 	}
 	target := ch.target()

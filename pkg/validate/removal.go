@@ -4,7 +4,7 @@ import "fmt"
 
 // removal explains a change that takes away a reflector or a BGPPeer and thereby breaks the
 // topology: the findings say what breaks, this one says which removal did it.
-func (e *Engine) removal(ch Change, before *Snapshot, found []Finding) *Finding {
+func (e *Engine) removal(ch Change, found []Finding) *Finding {
 	broken := false
 	for _, f := range found {
 		switch f.Rule {
