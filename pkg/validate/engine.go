@@ -137,7 +137,7 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 	}
 	topo := e.topologyFindings(after, base)
 	if meshOff {
-		topo = append(e.meshDisable(after), topo...)
+		topo = append(e.meshDisable(after, true), topo...)
 	}
 	if removal := e.removal(ch, topo); removal != nil {
 		topo = append(topo, *removal)
@@ -191,7 +191,7 @@ func (e *Engine) Audit(s *Snapshot) []Finding {
 		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})...)
 	}
 	if !s.State.Mesh() {
-		out = append(out, e.meshDisable(s)...)
+		out = append(out, e.meshDisable(s, false)...)
 	}
 	out = append(out, e.topologyFindings(s, nil)...)
 	return e.auditPolicies(s, e.enforce(out))

@@ -188,7 +188,7 @@ func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
 		}
 		return "a node without a cluster ID does not re-advertise routes learned over iBGP: peer both with the same reflectors", nil
 	}
-	return "no chain of BGP sessions and route reflection carries them: check the BGPPeers and cluster IDs (rrguard validate lists the sessions)", nil
+	return "no chain of BGP sessions and route reflection carries them (a route crosses iBGP only through a reflector, and an AS appears once per path): check the BGPPeers, cluster IDs and AS numbers", nil
 }
 
 // sharedClusterID returns the cluster ID all the named reflectors share ("" if they differ).
@@ -231,7 +231,7 @@ func (e *Engine) reflectorWithoutPeers(s, base *Snapshot) []Finding {
 	return out
 }
 
-func (e *Engine) meshDisable(s *Snapshot) []Finding {
+func (e *Engine) meshDisable(s *Snapshot, admission bool) []Finding {
 	var ready []string
 	for c := range s.Analysis.Classes {
 		if s.Analysis.Classes[c].ClusterID != "" {
@@ -252,7 +252,7 @@ func (e *Engine) meshDisable(s *Snapshot) []Finding {
 	}
 	return []Finding{{
 		Rule: RuleMeshDisable, Object: ref, Field: "spec.nodeToNodeMeshEnabled",
-		Message: fmt.Sprintf("the node-to-node mesh would be off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh%s", have, e.cfg.MinReflectors, e.cfg.ReflectorLabel, lostReflectors(s)),
+		Message: fmt.Sprintf("the node-to-node mesh %s off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh%s", map[bool]string{true: "would be", false: "is"}[admission], have, e.cfg.MinReflectors, e.cfg.ReflectorLabel, lostReflectors(s)),
 		key:     RuleMeshDisable,
 	}}
 }
@@ -486,8 +486,8 @@ func (e *Engine) asMismatch(s, base *Snapshot) []Finding {
 			n := s.State.Node(name)
 			out = append(out, Finding{
 				Rule: RuleASNumber, Object: nodeRef(name), Field: n.FieldPath("asNumber"),
-				Message: fmt.Sprintf("reflector %s is in AS %d but its peers %s are in AS %d: the sessions are eBGP and a reflector reflects only over iBGP (projectcalico/calico#2292); give reflector and clients the same AS",
-					name, a.Classes[r].AS, nameList(clients), a.Classes[cs[0]].AS),
+				Message: fmt.Sprintf("reflector %s is in AS %d but its %s %s %s in AS %d: the sessions are eBGP and a reflector reflects only over iBGP (projectcalico/calico#2292); give reflector and clients the same AS",
+					name, a.Classes[r].AS, verb(clients, "peer", "peers"), nameList(clients), verb(clients, "is", "are"), a.Classes[cs[0]].AS),
 				key: RuleASNumber + "|" + name,
 			})
 		}
