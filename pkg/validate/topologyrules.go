@@ -16,7 +16,11 @@ func (e *Engine) topologyFindings(s, base *Snapshot) []Finding {
 	var out []Finding
 	out = append(out, e.routePropagation(s, base)...)
 	out = append(out, e.reflectorWithoutPeers(s, base)...)
-	out = append(out, e.redundancy(s, base)...)
+	redundancy := e.redundancy(s, base)
+	out = append(out, redundancy...)
+	if base == nil && len(redundancy) == 0 {
+		out = append(out, e.singlePoints(s)...)
+	}
 	out = append(out, e.clusterIDConsistency(s, base)...)
 	out = append(out, e.asMismatch(s, base)...)
 	out = append(out, e.selectorsMatchNothing(s, base)...)
@@ -317,6 +321,55 @@ func (e *Engine) redundancy(s, base *Snapshot) []Finding {
 			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers%s",
 				nameList(nodes), len(rs), nameList(rs), e.cfg.MinReflectors, theyIt(nodes), verb(nodes, "loses", "lose"), e.cfg.MinReflectors, lostReflectors(s)),
 			key: RuleReflectorRedundancy + "|" + strings.Join(nodes, ","),
+		})
+	}
+	return out
+}
+
+// singlePoints reports, with the mesh off, a reflector whose loss alone would cut routes that
+// flow now, although every client has enough reflectors (say, the only peering between two
+// zones' reflectors). One member per class of reflectors is tried: the others behave the same.
+// It runs where the whole topology is judged (the audit, and turning the mesh off).
+func (e *Engine) singlePoints(s *Snapshot) []Finding {
+	if s.State.Mesh() || e.cfg.MinReflectors < 2 {
+		return nil // with minReflectors 1 the user accepts single reflectors
+	}
+	var out []Finding
+	for c := range s.Analysis.Classes {
+		cl := &s.Analysis.Classes[c]
+		if cl.ClusterID == "" || len(cl.Members) == 0 {
+			continue
+		}
+		i := cl.Members[0]
+		t := *s.Topology
+		t.Nodes = slices.Clone(t.Nodes)
+		lost := *t.Nodes[i]
+		lost.Ready = false
+		t.Nodes[i] = &lost
+		without := s.Analysis.WithNode(&t, i)
+		// Node indexes are the same in both analyses; the lost node is in no class of without.
+		affected := map[string]bool{}
+		for _, g := range without.Gaps {
+			from, to := without.Classes[g.From].Members, without.Classes[g.To].Members
+			if len(from) == 0 || len(to) == 0 {
+				continue
+			}
+			if sf, st := s.Analysis.ClassOf[from[0]], s.Analysis.ClassOf[to[0]]; sf >= 0 && st >= 0 && s.Analysis.Broken(sf, st) {
+				continue // already broken with the reflector up
+			}
+			for _, m := range append(slices.Clone(from), to...) {
+				affected[t.Nodes[m].Name] = true
+			}
+		}
+		if len(affected) == 0 {
+			continue
+		}
+		names := sortedKeys(affected)
+		out = append(out, Finding{
+			Rule: RuleReflectorRedundancy, Object: nodeRef(lost.Name), Field: s.State.Node(lost.Name).FieldPath("routeReflectorClusterID"),
+			Message: fmt.Sprintf("reflector %s is a single point of failure: if it fails, %s lose some of one another's pod routes; give those routes a second path (peer more reflectors with each other, or each client with more reflectors)",
+				lost.Name, nameList(names)),
+			key: RuleReflectorRedundancy + "|single|" + lost.Name,
 		})
 	}
 	return out
