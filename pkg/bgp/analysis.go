@@ -131,18 +131,31 @@ func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder
 		kb.WriteString(n.Name)
 		kb.WriteByte(0)
 	}
-	kb.WriteString(n.ClusterID)
+	writeKey(kb, n.ClusterID, t.NodeAS(n), n.IPv4 != "", n.IPv6 != "", len(t.Peers), func(p int) (bool, bool) {
+		return t.Peers[p].appliesTo(n, l), t.Peers[p].selects(n, l)
+	})
+	return kb.String()
+}
+
+// key is the class key its members have (see nodeKey).
+func (c *Class) key() string {
+	var kb strings.Builder
+	writeKey(&kb, c.ClusterID, c.AS, c.has[IPv4], c.has[IPv6], len(c.local), func(p int) (bool, bool) { return c.local[p], c.remote[p] })
+	return kb.String()
+}
+
+func writeKey(kb *strings.Builder, cid string, as uint32, v4, v6 bool, peers int, bits func(p int) (local, remote bool)) {
+	kb.WriteString(cid)
 	kb.WriteByte('|')
-	as := t.NodeAS(n)
 	kb.WriteByte(byte(as >> 24))
 	kb.WriteByte(byte(as >> 16))
 	kb.WriteByte(byte(as >> 8))
 	kb.WriteByte(byte(as))
-	kb.WriteByte(flag(n.IPv4 != "") | flag(n.IPv6 != "")<<1)
-	for p := range t.Peers {
-		kb.WriteByte(flag(t.Peers[p].appliesTo(n, l)) | flag(t.Peers[p].selects(n, l))<<1)
+	kb.WriteByte(flag(v4) | flag(v6)<<1)
+	for p := 0; p < peers; p++ {
+		local, remote := bits(p)
+		kb.WriteByte(flag(local) | flag(remote)<<1)
 	}
-	return kb.String()
 }
 
 // WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
@@ -488,13 +501,16 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 			return nil
 		}
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes)}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes), keys: map[string]int{}}
 	for c := range b.Classes {
 		b.Classes[c].local = make([]bool, len(t.Peers))
 		b.Classes[c].remote = make([]bool, len(t.Peers))
 		for q := range t.Peers {
 			b.Classes[c].local[q], b.Classes[c].remote[q] = local[q][c], remote[q][c]
 		}
+		// Two classes may now have the same key (they differed only by a removed peer): the
+		// key then names one of them, and WithNode puts a moved node there; both stay valid.
+		b.keys[b.Classes[c].key()] = c
 	}
 	b.finish()
 	return b

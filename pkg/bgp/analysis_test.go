@@ -360,6 +360,17 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 				t.Fatalf("iteration %d: node %s sessions %d/%d", iter, n.Name, got.SessionCount(gc), want.SessionCount(wc))
 			}
 		}
+		// A node change on top of the derived analysis (the single-point what-if does this).
+		i := rng.Intn(len(changed.Nodes))
+		again := changed
+		again.Nodes = append([]*Node(nil), changed.Nodes...)
+		lost := *again.Nodes[i]
+		lost.Ready = rng.Intn(2) == 0
+		lost.ClusterID = []string{"", "1.0.0.1", "1.0.0.9"}[rng.Intn(3)]
+		again.Nodes[i] = &lost
+		if g, w := brokenPairs(got.WithNode(&again, i)), brokenPairs(Analyze(&again)); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("iteration %d: WithNode after WithPeers %v\nAnalyze %v", iter, g, w)
+		}
 	}
 	if fastPaths < 100 {
 		t.Errorf("the fast path was taken only %d times in 400", fastPaths)

@@ -1,7 +1,9 @@
 package validate
 
 import (
+	"slices"
 	"sort"
+	"sync"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -56,6 +58,10 @@ type Snapshot struct {
 	Topology *bgp.Topology
 	Analysis *bgp.Analysis
 	peers    []string // peer names in Topology.Peers order
+
+	// singlePoints of this snapshot, computed once when a decision needs them.
+	singleOnce sync.Once
+	single     map[string]bool
 }
 
 // NewSnapshot analyses a state.
@@ -136,6 +142,16 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 		base = nil
 	}
 	topo := e.topologyFindings(after, base)
+	if base != nil && touchesReflection(ch) && !slices.ContainsFunc(topo, func(f Finding) bool { return f.Rule == RuleReflectorRedundancy }) {
+		// A change to the peerings or to a reflector may leave a single point of failure
+		// behind; report the ones it creates.
+		old := before.singlePointKeys(e)
+		for _, f := range e.singlePoints(after) {
+			if !old[f.key] {
+				topo = append(topo, f)
+			}
+		}
+	}
 	if meshOff {
 		topo = append(e.meshDisable(after, true), topo...)
 	}
@@ -153,6 +169,32 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 		out = append(out, f)
 	}
 	return e.evaluatePolicies(ch, before, e.enforce(out))
+}
+
+// touchesReflection reports whether a change can alter how routes are reflected: a BGPPeer,
+// the BGPConfiguration, or a Node that is or was a reflector.
+func touchesReflection(ch Change) bool {
+	for _, o := range []*calico.Object{ch.Object, ch.Old} {
+		switch {
+		case o == nil:
+		case o.Peer != nil, o.Config != nil:
+			return true
+		case o.Node != nil && o.Node.Model().ClusterID != "":
+			return true
+		}
+	}
+	return false
+}
+
+// singlePointKeys returns the keys of the snapshot's single-point findings (computed once).
+func (s *Snapshot) singlePointKeys(e *Engine) map[string]bool {
+	s.singleOnce.Do(func() {
+		s.single = map[string]bool{}
+		for _, f := range e.singlePoints(s) {
+			s.single[f.key] = true
+		}
+	})
+	return s.single
 }
 
 // changedField names where a change acts on the topology, for findings about the topology.

@@ -46,3 +46,33 @@ func TestSingleReflectorBridge(t *testing.T) {
 		t.Errorf("seed: %s", dump(fs))
 	}
 }
+
+func TestSinglePointIntroducedAtAdmission(t *testing.T) {
+	node := func(name, ip, cid, rr, zone string, bridge bool) string {
+		extra := []string{"cid=" + cid, "rr=" + rr, "zone=" + zone}
+		if bridge {
+			extra = append(extra, "bridge=yes")
+		}
+		return coreNode(name, ip, extra...)
+	}
+	docs := node("a1", "10.1.0.1", "1.0.0.1", "a1", "a", true) + node("a2", "10.1.0.2", "1.0.0.2", "a2", "a", true) +
+		node("b1", "10.2.0.1", "1.0.0.3", "b1", "b", true) + node("b2", "10.2.0.2", "1.0.0.4", "b2", "b", true) +
+		coreNode("ca", "10.1.0.10", "zone=a") + coreNode("cb", "10.2.0.10", "zone=b") +
+		peer("za", "zone == 'a' && !has(rr)", "zone == 'a' && has(rr)") +
+		peer("zb", "zone == 'b' && !has(rr)", "zone == 'b' && has(rr)") +
+		peer("rra", "zone == 'a' && has(rr)", "zone == 'a' && has(rr)") +
+		peer("rrb", "zone == 'b' && has(rr)", "zone == 'b' && has(rr)") +
+		peer("bridge", "bridge == 'yes'", "bridge == 'yes'") + meshConfig(false, 64512)
+	before := NewSnapshot(calico.NewState(objs(t, docs)))
+	// a2 leaves the bridge: a1 becomes zone a's only way out.
+	ch := Change{Operation: Update, Old: obj(t, node("a2", "10.1.0.2", "1.0.0.2", "a2", "a", true)), Object: obj(t, node("a2", "10.1.0.2", "1.0.0.2", "a2", "a", false))}
+	got := New(Config{}).Evaluate(ch, before)
+	if !strings.Contains(dump(got), "reflector a1 is a single point of failure") {
+		t.Errorf("single point not reported at admission:\n%s", dump(got))
+	}
+	// An ordinary client label change does not pay for the what-if and reports nothing.
+	ch = Change{Operation: Update, Old: obj(t, coreNode("ca", "10.1.0.10", "zone=a")), Object: obj(t, coreNode("ca", "10.1.0.10", "zone=a", "team=x"))}
+	if got := New(Config{}).Evaluate(ch, before); len(got) != 0 {
+		t.Errorf("client label change: %s", dump(got))
+	}
+}
