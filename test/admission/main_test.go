@@ -55,6 +55,11 @@ func run(m *testing.M) int {
 		if err := h.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stop control plane:", err)
 		}
+		for _, dir := range []string{certDir, policyDir} {
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
+		}
 	}()
 	if err := startWebhook(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: start rrguard: %v\n", err)
