@@ -80,7 +80,12 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 		return NewSnapshot(state)
 	case target.Kind == calico.KindNode:
 		t := state.Topology()
-		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, state.NodeIndex(target.Name)), peers: s.peers}
+		i := state.NodeIndex(target.Name)
+		if i < 0 {
+			// Deleting a node the state does not hold: the topology is unchanged.
+			return &Snapshot{State: state, Topology: t, Analysis: s.Analysis, peers: s.peers}
+		}
+		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, i), peers: s.peers}
 	case target.Kind == calico.KindBGPPeer:
 		// Keep the classes when the peers' selectors were all evaluated already.
 		t := state.Topology()

@@ -256,6 +256,12 @@ func TestEvaluate(t *testing.T) {
 		"a third reflector is welcome": {
 			before: seedDocs, op: Update,
 			object: coreNode("qtwtv", "10.30.0.17", "cid=1.0.0.1", "route-reflector=true"), old: coreNode("qtwtv", "10.30.0.17")},
+		"deleting a node the state does not hold: nothing to judge": {
+			before: seedDocs, op: Delete, old: coreNode("ghost", "10.30.0.99", "cid=1.0.0.1", "route-reflector=true")},
+		"deleting a BGPPeer the state does not hold: nothing to judge": {
+			before: seedDocs, op: Delete, old: peer("ghost", "all()", "has(route-reflector)")},
+		"deleting a BGPConfiguration the state does not hold: nothing to judge": {
+			before: seedDocs, op: Delete, old: strings.Replace(meshConfig(true, 63400), "name: default", "name: ghost", 1)},
 		"a peer with a typo is a warning": {
 			before: migrating, op: Create, object: peer("p", "!has(route-reflector)", "has(router-reflector)"),
 			wantWarn: []string{RuleSelectorMatchesNothing}},
