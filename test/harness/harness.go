@@ -1,6 +1,6 @@
 // Package harness runs a real test control plane for rrguard's live tests: etcd and
 // kube-apiserver (built by `make controlplane` into bin/) started through controller-runtime's
-// envtest, the Calico CRDs of both API groups installed, a kubeconfig for kubectl and calicoctl,
+// envtest, the Calico CRDs of both API groups installed (from the pinned Calico module), a kubeconfig for kubectl and calicoctl,
 // and helpers to run those tools the way a user does.
 //
 // A webhook test registers its webhook configurations in Options.Webhooks (envtest's
@@ -47,9 +47,6 @@ type Options struct {
 	// BinDir holds kube-apiserver, etcd, kubectl and calicoctl; default $KUBEBUILDER_ASSETS,
 	// else RootDir/bin.
 	BinDir string
-	// SharedDir holds calico-crds/ and scenarios/; default $RRGUARD_SHARED_DIR, else
-	// RootDir/../shared.
-	SharedDir string
 	// Webhooks are installed into the API server at start (see envtest.WebhookInstallOptions):
 	// envtest fills in LocalServingHost, LocalServingPort, LocalServingCertDir and
 	// LocalServingCAData, and points every webhook's clientConfig at https://host:port.
@@ -73,7 +70,6 @@ type Harness struct {
 	Kubeconfig string
 	RootDir    string
 	BinDir     string
-	SharedDir  string
 	// ResetGuard, when set, wraps Reset's deletions: a webhook test uses it to take its
 	// webhook configurations out of the way, so that cleaning up between tests is never
 	// judged by the webhook under test.
@@ -85,8 +81,8 @@ type Harness struct {
 // ErrMissingBinaries is wrapped by Start's error when bin/ is incomplete.
 var ErrMissingBinaries = errors.New("test control plane binaries missing: run `make controlplane` (hack/controlplane/build.sh)")
 
-// Start checks the binaries, starts etcd and kube-apiserver, installs the Calico CRDs of
-// shared/calico-crds (crd.projectcalico.org/v1 and projectcalico.org/v3) and writes a kubeconfig.
+// Start checks the binaries, starts etcd and kube-apiserver, installs the Calico CRDs
+// (crd.projectcalico.org/v1 and projectcalico.org/v3, see CalicoCRDs) and writes a kubeconfig.
 func Start(opts Options) (h *Harness, err error) {
 	if opts.RootDir == "" {
 		if opts.RootDir, err = FindRoot(); err != nil {
@@ -99,23 +95,12 @@ func Start(opts Options) (h *Harness, err error) {
 	if opts.BinDir == "" {
 		opts.BinDir = filepath.Join(opts.RootDir, "bin")
 	}
-	if opts.SharedDir == "" {
-		opts.SharedDir = os.Getenv("RRGUARD_SHARED_DIR")
-	}
-	if opts.SharedDir == "" {
-		opts.SharedDir = filepath.Join(opts.RootDir, "..", "shared")
-	}
 	if err := checkBinaries(opts.BinDir); err != nil {
 		return nil, err
 	}
-	crdDirs := []string{
-		filepath.Join(opts.SharedDir, "calico-crds", "v1"),
-		filepath.Join(opts.SharedDir, "calico-crds", "v3"),
-	}
-	for _, d := range crdDirs {
-		if _, err := os.Stat(d); err != nil {
-			return nil, fmt.Errorf("find the Calico CRDs: %w (set RRGUARD_SHARED_DIR to the shared/ directory)", err)
-		}
+	crds, err := CalicoCRDs(opts.RootDir)
+	if err != nil {
+		return nil, fmt.Errorf("find the Calico CRDs: %w", err)
 	}
 
 	workDir, err := os.MkdirTemp("", "rrguard-harness-")
@@ -124,8 +109,7 @@ func Start(opts Options) (h *Harness, err error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: opts.BinDir,
-		CRDDirectoryPaths:     crdDirs,
-		ErrorIfCRDPathMissing: true,
+		CRDs:                  crds,
 		WebhookInstallOptions: opts.Webhooks,
 	}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
@@ -149,7 +133,7 @@ func Start(opts Options) (h *Harness, err error) {
 		args.Set(name, values...)
 	}
 
-	h = &Harness{Env: env, RootDir: opts.RootDir, BinDir: opts.BinDir, SharedDir: opts.SharedDir, workDir: workDir}
+	h = &Harness{Env: env, RootDir: opts.RootDir, BinDir: opts.BinDir, workDir: workDir}
 	defer func() {
 		if err != nil {
 			_ = h.Stop()
