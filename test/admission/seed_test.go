@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -14,19 +13,14 @@ import (
 	"github.com/rrguard/rrguard/test/scenario"
 )
 
-// TestScenariosLive plays every acceptance scenario through real kubectl and calicoctl
+// TestScenariosLive plays every acceptance scenario (scenario.Dirs) through real kubectl and calicoctl
 // against the API server with rrguard registered, asserts each step as kubectl shows it, and
 // checks that `rrguard review` (the offline path) gives the same verdict and rule IDs.
 func TestScenariosLive(t *testing.T) {
-	scenarios, err := scenario.LoadDir(filepath.Join(h.SharedDir, "scenarios"))
+	scenarios, err := scenario.LoadDirs(scenario.Dirs(h.RootDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	own, err := scenario.LoadDir(filepath.Join(h.RootDir, "test", "scenarios"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scenarios = append(scenarios, own...)
 	if len(scenarios) == 0 {
 		t.Fatal("no scenarios")
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,19 +18,16 @@ import (
 // refusedWithoutWebhook lists the steps ("scenario/step name") that the API server (CRD
 // schema) or calicoctl refuse on their own, with a piece of the refusal they print. Without
 // rrguard every other step is allowed, whatever the scenario expects of rrguard. None of the
-// shared scenarios has such a step yet; TestWithoutWebhook shows what they refuse.
+// scenarios has such a step yet; TestWithoutWebhook shows what they refuse.
 var refusedWithoutWebhook = map[string]string{}
 
-// TestScenariosWithoutWebhook plays every shared scenario with no webhook registered: each step
+// TestScenariosWithoutWebhook plays every scenario (scenario.Dirs) with no webhook registered: each step
 // reaches the API server the way a user sends it and its object round-trips through the real
 // API (the Calico CRDs of both groups, core Nodes including nodes/status writes).
 func TestScenariosWithoutWebhook(t *testing.T) {
-	scenarios, err := scenario.LoadDir(filepath.Join(h.SharedDir, "scenarios"))
+	scenarios, err := scenario.LoadDirs(scenario.Dirs(h.RootDir))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(scenarios) == 0 {
-		t.Fatalf("no scenarios in %s", filepath.Join(h.SharedDir, "scenarios"))
 	}
 	runner := &live.Runner{H: h}
 	for _, s := range scenarios {

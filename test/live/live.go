@@ -1,4 +1,4 @@
-// Package live plays the acceptance scenarios (shared/scenarios) against a real API server, each
+// Package live plays acceptance scenarios (see package scenario) against a real API server, each
 // step done the way a user does it (calicoctl, kubectl annotate/label, kubectl apply/delete), and
 // returns what the API server answered: allowed or refused, the refusal text and the rule IDs it
 // names, the admission warnings printed. Check compares that with what a step expects.
@@ -73,7 +73,10 @@ type Observation struct {
 //     `kubectl annotate` and `kubectl label` would write (calico.NodeUpdateKubectl), a PATCH of
 //     nodes; `kubectl delete node`;
 //   - anything else (core Nodes, BGPPeers and BGPConfigurations of either group):
-//     `kubectl apply -f`, `kubectl delete -f`.
+//     `kubectl apply --server-side --force-conflicts -f`, `kubectl delete -f`. Server-side, so
+//     that applying an object created otherwise (a scenario's initial objects, a Node kubelet
+//     registered) needs no last-applied-configuration annotation; forcing conflicts, so that a
+//     field another manager (calicoctl) set is overwritten, as client-side apply does.
 type Runner struct {
 	H *harness.Harness
 	// RuleIDs are looked for in refusals and warnings; default RuleIDs(). IDs named by the
@@ -158,8 +161,13 @@ func (r *Runner) step(ctx context.Context, index int, st scenario.Step, rules []
 		o.Command = fmt.Sprintf("calicoctl %s -f %s", verb, file)
 		o.Output = r.H.Calicoctl(ctx, nil, verb, "-f", path)
 	default:
-		o.Command = fmt.Sprintf("kubectl %s -f %s", verb, file)
-		o.Output = r.H.Kubectl(ctx, nil, verb, "-f", path)
+		args := []string{verb}
+		if verb == "apply" {
+			args = append(args, "--server-side", "--force-conflicts")
+		}
+		args = append(args, "-f")
+		o.Command = fmt.Sprintf("kubectl %s %s", strings.Join(args, " "), file)
+		o.Output = r.H.Kubectl(ctx, nil, append(args, path)...)
 	}
 	o.Allowed = o.Output.Err == nil
 	o.Warnings, o.Message = splitWarnings(o.Output.Stderr)

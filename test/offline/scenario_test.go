@@ -1,7 +1,6 @@
 package offline
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -11,30 +10,12 @@ import (
 	"github.com/rrguard/rrguard/test/scenario"
 )
 
-// scenarioDirs are the shared acceptance scenarios and rrguard's own.
-func scenarioDirs(t *testing.T) []string {
-	shared := os.Getenv("RRGUARD_SHARED_DIR")
-	if shared == "" {
-		shared = filepath.Join("..", "..", "..", "shared")
-	}
-	dirs := []string{filepath.Join(shared, "scenarios"), filepath.Join("..", "scenarios")}
-	if _, err := os.Stat(dirs[0]); err != nil {
-		t.Fatalf("shared scenarios not found at %s (set RRGUARD_SHARED_DIR to the shared/ folder): %v", dirs[0], err)
-	}
-	return dirs
-}
-
+// TestScenariosOffline plays rrguard's scenarios, and those of $RRGUARD_SCENARIOS, through the
+// reviewer with no API server.
 func TestScenariosOffline(t *testing.T) {
-	var all []*scenario.Scenario
-	for _, dir := range scenarioDirs(t) {
-		s, err := scenario.LoadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, s...)
-	}
-	if len(all) == 0 {
-		t.Fatal("no scenarios found")
+	all, err := scenario.LoadDirs(scenario.Dirs(filepath.Join("..", "..")))
+	if err != nil {
+		t.Fatal(err)
 	}
 	reviewer := &webhook.Reviewer{Engine: validate.New(validate.DefaultConfig())}
 	for _, sc := range all {

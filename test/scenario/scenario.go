@@ -1,5 +1,6 @@
-// Package scenario reads the acceptance scenarios of shared/scenarios: a user's story, step by
-// step, with the answer rrguard must give. The offline runner and the live runner share it.
+// Package scenario reads acceptance scenarios: a user's story, step by step, with the answer
+// rrguard must give (format: test/scenarios/README.md). rrguard's own are in test/scenarios; the
+// offline runner, the live runners and the demo share them.
 package scenario
 
 import (
@@ -7,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -110,6 +112,42 @@ func LoadDir(dir string) ([]*Scenario, error) {
 			return nil, err
 		}
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// EnvDirs names the environment variable that lists, colon-separated, more directories whose
+// scenarios every runner plays after rrguard's own: an outside acceptance set is replayed
+// without changing code. Unset, none.
+const EnvDirs = "RRGUARD_SCENARIOS"
+
+// Dirs returns the scenario directories to play: rootDir/test/scenarios, then those of EnvDirs.
+func Dirs(rootDir string) []string {
+	dirs := []string{filepath.Join(rootDir, "test", "scenarios")}
+	for _, d := range strings.Split(os.Getenv(EnvDirs), ":") {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// LoadDirs reads the scenarios of every directory, in order. A directory that does not exist
+// or holds no scenario is an error: a mistyped path must not pass as an empty acceptance set.
+func LoadDirs(dirs []string) ([]*Scenario, error) {
+	var out []*Scenario
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("scenario directory: %w", err)
+		}
+		s, err := LoadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(s) == 0 {
+			return nil, fmt.Errorf("scenario directory %s: no *.yaml scenario", dir)
+		}
+		out = append(out, s...)
 	}
 	return out, nil
 }
