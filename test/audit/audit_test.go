@@ -71,7 +71,7 @@ func run(m *testing.M) int {
 }
 
 // installReportCRDs installs OpenReports' ClusterReport CRD (from the Go module the types come
-// from) and the wg-policy CRDs of shared/report-crds.
+// from) and the wg-policy ClusterPolicyReport CRD rrguard ships in config/crd/wgpolicy.
 func installReportCRDs() error {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api").Output()
 	if err != nil {
@@ -79,7 +79,7 @@ func installReportCRDs() error {
 	}
 	paths := []string{
 		filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "openreports.io_clusterreports.yaml"),
-		filepath.Join(h.SharedDir, "report-crds"),
+		filepath.Join(h.RootDir, "config", "crd", "wgpolicy", "wgpolicyk8s.io_clusterpolicyreports.yaml"),
 	}
 	_, err = envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
 	return err
