@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
@@ -24,33 +25,11 @@ import (
 // at once: the floor any webhook pays for TLS, HTTP and AdmissionReview decoding.
 func benchServers(b *testing.B) (rrguard, noop *httptest.Server, review []byte) {
 	b.Helper()
-	store := cluster.NewStore()
-	for _, o := range validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 4}) {
-		switch {
-		case o.CoreNode != nil:
-			store.UpsertNode(o.CoreNode)
-		case o.Peer != nil:
-			raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o.Peer)
-			u := &unstructured.Unstructured{Object: raw}
-			u.SetAPIVersion("crd.projectcalico.org/v1")
-			u.SetKind("BGPPeer")
-			if _, err := store.Upsert(u); err != nil {
-				b.Fatal(err)
-			}
-		case o.Config != nil:
-			raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o.Config)
-			u := &unstructured.Unstructured{Object: raw}
-			u.SetAPIVersion("crd.projectcalico.org/v1")
-			u.SetKind("BGPConfiguration")
-			if _, err := store.Upsert(u); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	store := storeOf(b, validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 4}))
 	s := &Server{Store: store, Reviewer: &Reviewer{Engine: validate.New(validate.DefaultConfig())}}
 	s.synced.Store(true)
 	store.Snapshot() // built once, when the cache changes, not per request
-	rrguard = httptest.NewTLSServer(s.gate(&admission.Webhook{Handler: admission.HandlerFunc(s.validate)}))
+	rrguard = httptest.NewTLSServer(&reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate})
 	noop = httptest.NewTLSServer(&admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
 	})})
@@ -71,6 +50,35 @@ func benchServers(b *testing.B) (rrguard, noop *httptest.Server, review []byte) 
 		},
 	})
 	return rrguard, noop, review
+}
+
+// storeOf fills a store with objects as the informers would.
+func storeOf(tb testing.TB, objs []*calico.Object) *cluster.Store {
+	tb.Helper()
+	store := cluster.NewStore()
+	for _, o := range objs {
+		switch {
+		case o.CoreNode != nil:
+			store.UpsertNode(o.CoreNode)
+		case o.Peer != nil:
+			raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o.Peer)
+			u := &unstructured.Unstructured{Object: raw}
+			u.SetAPIVersion("crd.projectcalico.org/v1")
+			u.SetKind("BGPPeer")
+			if _, err := store.Upsert(u); err != nil {
+				tb.Fatal(err)
+			}
+		case o.Config != nil:
+			raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o.Config)
+			u := &unstructured.Unstructured{Object: raw}
+			u.SetAPIVersion("crd.projectcalico.org/v1")
+			u.SetKind("BGPConfiguration")
+			if _, err := store.Upsert(u); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return store
 }
 
 func post(b *testing.B, c *http.Client, url string, body []byte) {

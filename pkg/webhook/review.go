@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/mutate"
@@ -77,8 +76,16 @@ func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Sn
 	if err != nil {
 		return nil, fmt.Errorf("oldObject: %w", err)
 	}
+	if req.Operation == admissionv1.Delete && oldObj == nil && checked(req.Kind) {
+		// Without the object being removed there is nothing to judge the removal by: allowing
+		// would let a reflector or its peering go unchecked.
+		return nil, fmt.Errorf("DELETE carries no oldObject, so rrguard cannot tell what it removes (the API server sends it since Kubernetes 1.15; an older one cannot be guarded)")
+	}
 	if newObj == nil && oldObj == nil {
 		return &Decision{}, nil // not a kind rrguard checks
+	}
+	if newObj != nil && oldObj != nil && (newObj.Kind != oldObj.Kind || newObj.Name != oldObj.Name) {
+		return nil, fmt.Errorf("object is %s %q but oldObject is %s %q: an update changes one object", newObj.Kind, newObj.Name, oldObj.Kind, oldObj.Name)
 	}
 	d := &Decision{}
 	cfg := r.Engine.Config()
@@ -103,6 +110,19 @@ func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Sn
 	}
 	d.Findings = r.Engine.Evaluate(ch, before)
 	return d, nil
+}
+
+// checked reports whether a request is about a kind rrguard checks.
+func checked(gvk metav1.GroupVersionKind) bool {
+	switch gvk.Group {
+	case calico.GroupCore:
+		return gvk.Kind == calico.KindNode
+	case calico.GroupCRD:
+		return gvk.Kind == calico.KindBGPPeer || gvk.Kind == calico.KindBGPConfiguration
+	case calico.GroupV3:
+		return gvk.Kind == calico.KindNode || gvk.Kind == calico.KindBGPPeer || gvk.Kind == calico.KindBGPConfiguration
+	}
+	return false
 }
 
 func extraOf(extra map[string]authenticationv1.ExtraValue) map[string][]string {
@@ -162,15 +182,7 @@ func (d *Decision) Response(req *admissionv1.AdmissionRequest) *admissionv1.Admi
 
 // Warning renders a warn-level finding as one admission warning line.
 func Warning(f validate.Finding) string {
-	w := "[" + f.Rule + "] " + f.Message
-	if len(w) <= MaxWarningLength {
-		return w
-	}
-	cut := MaxWarningLength - len("…")
-	for cut > 0 && !utf8.RuneStart(w[cut]) {
-		cut--
-	}
-	return w[:cut] + "…"
+	return validate.Truncate("["+f.Rule+"] "+f.Message, MaxWarningLength)
 }
 
 func denialStatus(req *admissionv1.AdmissionRequest, denials []validate.Finding) *metav1.Status {

@@ -30,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // The paths the webhook configurations call.
@@ -83,7 +82,7 @@ var (
 	})
 	notSyncedTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rrguard_admission_not_ready_total",
-		Help: "Admission requests refused with 503 because the cluster cache had not synced (failurePolicy decides).",
+		Help: "Admission requests answered 503 because the cluster model was not complete yet (failurePolicy decides).",
 	})
 )
 
@@ -100,6 +99,10 @@ type Server struct {
 	// Auditor is nil when the audit is disabled.
 	Auditor *audit.Auditor
 	synced  atomic.Bool
+	// handlers are the informers' event handler registrations that fill Store: admission opens
+	// only once each has delivered its initial list (the informer caches syncing is not enough:
+	// the handlers run behind them).
+	handlers []toolscache.ResourceEventHandlerRegistration
 	// warm is kicked after each cluster change and policy reload: the policies are bound to
 	// the new snapshot in the background (see prepare).
 	warm chan struct{}
@@ -195,8 +198,9 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		return nil, err
 	}
 	hooks := mgr.GetWebhookServer()
-	hooks.Register(ValidatePath, s.gate(&admission.Webhook{Handler: admission.HandlerFunc(s.validate)}))
-	hooks.Register(MutatePath, s.gate(&admission.Webhook{Handler: admission.HandlerFunc(s.mutate)}))
+	logger := mgr.GetLogger().WithName("admission")
+	hooks.Register(ValidatePath, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, log: logger})
+	hooks.Register(MutatePath, &reviewHandler{webhook: "mutate", ready: s.synced.Load, decide: s.mutate, log: logger})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -205,19 +209,19 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 	}
 	if err := mgr.AddReadyzCheck("cache-synced", func(*http.Request) error {
 		if !s.synced.Load() {
-			return fmt.Errorf("informer caches have not synced yet")
+			return fmt.Errorf("the cluster model is not complete yet: informers are still delivering their initial lists")
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	// Every replica serves admission: waiting for the caches is not leader-elected.
+	// Every replica serves admission: waiting for the model is not leader-elected.
 	if err := mgr.Add(notElected(func(ctx context.Context) error {
-		if mgr.GetCache().WaitForCacheSync(ctx) {
+		if s.awaitModel(ctx) {
 			snap := s.Store.Snapshot()
 			s.synced.Store(true)
 			s.kick()
-			log.FromContext(ctx).Info("cluster cache synced; admission open", "nodes", len(snap.State.NodeNames()), "bgpPeers", len(snap.State.PeerNames()), "mesh", snap.State.Mesh())
+			log.FromContext(ctx).Info("cluster model complete; admission open", "nodes", len(snap.State.NodeNames()), "bgpPeers", len(snap.State.PeerNames()), "mesh", snap.State.Mesh())
 		}
 		<-ctx.Done()
 		return nil
@@ -225,6 +229,24 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		return nil, err
 	}
 	return s, nil
+}
+
+// awaitModel waits until the informer caches have synced and every event handler has
+// delivered their initial lists into the store, then builds the snapshot of that complete
+// model (so the first decision does not pay for it). False when ctx ends first.
+func (s *Server) awaitModel(ctx context.Context) bool {
+	if !s.Manager.GetCache().WaitForCacheSync(ctx) {
+		return false
+	}
+	synced := make([]toolscache.InformerSynced, len(s.handlers))
+	for i, h := range s.handlers {
+		synced[i] = h.HasSynced
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
+		return false
+	}
+	s.Store.Snapshot()
+	return true
 }
 
 // notElected is a runnable that runs on every replica.
@@ -243,7 +265,7 @@ func defaultString(s, def string) string {
 // Start runs the server until ctx ends.
 func (s *Server) Start(ctx context.Context) error { return s.Manager.Start(ctx) }
 
-// Synced reports whether the informer caches have synced.
+// Synced reports whether the model is complete and admission open.
 func (s *Server) Synced() bool { return s.synced.Load() }
 
 // watch registers informers for Nodes and for the Calico kinds whose API is installed.
@@ -253,7 +275,7 @@ func (s *Server) watch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch Nodes: %w", err)
 	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o interface{}) { s.nodeEvent(o) },
 		UpdateFunc: func(_, o interface{}) { s.nodeEvent(o) },
 		DeleteFunc: func(o interface{}) {
@@ -261,9 +283,11 @@ func (s *Server) watch(ctx context.Context) error {
 				s.Store.Delete("", calico.KindNode, n.Name)
 			}
 		},
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	s.handlers = append(s.handlers, reg)
 	mapper := s.Manager.GetRESTMapper()
 	logger := log.FromContext(ctx)
 	watched := 0
@@ -282,7 +306,7 @@ func (s *Server) watch(ctx context.Context) error {
 			return fmt.Errorf("watch %s: %w", gvk, err)
 		}
 		gvk := gvk
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(o interface{}) { s.calicoEvent(ctx, gvk, o) },
 			UpdateFunc: func(_, o interface{}) { s.calicoEvent(ctx, gvk, o) },
 			DeleteFunc: func(o interface{}) {
@@ -291,9 +315,11 @@ func (s *Server) watch(ctx context.Context) error {
 					unreadable.Set(float64(s.Store.Unreadable()))
 				}
 			},
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
+		s.handlers = append(s.handlers, reg)
 		watched++
 	}
 	if watched == 0 {
@@ -329,43 +355,30 @@ func (s *Server) calicoEvent(ctx context.Context, gvk schema.GroupVersionKind, o
 	unreadable.Set(float64(s.Store.Unreadable()))
 }
 
-// gate answers 503 until the caches have synced, so that the webhook's failurePolicy decides
-// (Ignore for Nodes, Fail for BGP resources) instead of rrguard judging an empty cluster.
-func (s *Server) gate(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.synced.Load() {
-			notSyncedTotal.Inc()
-			http.Error(w, "rrguard: the cluster cache has not synced yet; try again shortly", http.StatusServiceUnavailable)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) validate(_ context.Context, req admission.Request) admission.Response {
+func (s *Server) validate(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	var resp *admissionv1.AdmissionResponse
-	d, err := s.Reviewer.Decide(&req.AdmissionRequest, s.Store.Snapshot(), false, true)
+	d, err := s.Reviewer.Decide(req, s.Store.Snapshot(), false, true)
 	if err != nil {
-		resp = errorResponse(&req.AdmissionRequest, err)
+		resp = errorResponse(req, err)
 	} else {
 		for _, f := range d.Findings {
 			findingsTotal.WithLabelValues(f.Rule, string(f.Action)).Inc()
 		}
-		resp = d.Response(&req.AdmissionRequest)
+		resp = d.Response(req)
 	}
 	s.record("validate", req, resp.Allowed, start)
-	return admission.Response{AdmissionResponse: *resp}
+	return resp
 }
 
-func (s *Server) mutate(_ context.Context, req admission.Request) admission.Response {
+func (s *Server) mutate(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
-	resp := s.Reviewer.Mutate(&req.AdmissionRequest)
+	resp := s.Reviewer.Mutate(req)
 	s.record("mutate", req, resp.Allowed, start)
-	return admission.Response{AdmissionResponse: *resp}
+	return resp
 }
 
-func (s *Server) record(webhook string, req admission.Request, allowed bool, start time.Time) {
+func (s *Server) record(webhook string, req *admissionv1.AdmissionRequest, allowed bool, start time.Time) {
 	decisionSeconds.WithLabelValues(webhook).Observe(time.Since(start).Seconds())
 	requestsTotal.WithLabelValues(webhook, req.Kind.Kind, fmt.Sprint(allowed)).Inc()
 }

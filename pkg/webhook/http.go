@@ -1,0 +1,109 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rrguard/rrguard/pkg/validate"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// MaxReviewSize is the largest AdmissionReview body the webhook reads: the API server's own
+// request limit (3 MiB) for the object and the old object, with room for the envelope.
+const MaxReviewSize = 7 << 20
+
+var panicsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "rrguard_admission_panics_total",
+	Help: "Admission requests on which rrguard panicked; each was answered HTTP 500 (failurePolicy decides) and logged with its UID.",
+}, []string{"webhook"})
+
+func init() { metrics.Registry.MustRegister(panicsTotal) }
+
+// reviewHandler is the HTTP side of one admission webhook path. It answers only well-formed
+// AdmissionReviews: anything the API server would never send gets an HTTP error, never an
+// "allowed", and so does a request rrguard cannot judge (not ready: 503; a panic: 500), so
+// that the webhook's failurePolicy decides instead of a made-up answer.
+//
+// controller-runtime's admission.Webhook is not used: it answers its own errors and recovered
+// panics as denials inside an HTTP 200, which failurePolicy Ignore cannot override.
+type reviewHandler struct {
+	webhook string // validate or mutate, for metrics and logs
+	ready   func() bool
+	decide  func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
+	log     logr.Logger
+}
+
+func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, fmt.Sprintf("rrguard: %s %s: admission webhooks take POST only", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+		return
+	}
+	if h.ready != nil && !h.ready() {
+		notSyncedTotal.Inc()
+		http.Error(w, "rrguard: the cluster model is not complete yet; try again shortly", http.StatusServiceUnavailable)
+		return
+	}
+	review, status, err := readReview(w, r)
+	if err != nil {
+		http.Error(w, "rrguard: "+err.Error(), status)
+		return
+	}
+	req := review.Request
+	defer func() {
+		if p := recover(); p != nil {
+			panicsTotal.WithLabelValues(h.webhook).Inc()
+			h.log.Error(fmt.Errorf("%v", p), "panic while judging an admission request; answered HTTP 500 so that the failurePolicy decides",
+				"webhook", h.webhook, "uid", req.UID, "operation", req.Operation, "kind", req.Kind.Kind, "name", req.Name, "stack", string(debug.Stack()))
+			http.Error(w, fmt.Sprintf("rrguard: internal error judging %s %s %q (request %s): %v", req.Operation, req.Kind.Kind, req.Name, req.UID, p), http.StatusInternalServerError)
+		}
+	}()
+	resp := h.decide(req)
+	resp.UID = req.UID
+	out := admissionv1.AdmissionReview{Response: resp}
+	out.APIVersion, out.Kind = review.APIVersion, "AdmissionReview"
+	if out.APIVersion != "admission.k8s.io/v1beta1" {
+		out.APIVersion = "admission.k8s.io/v1"
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		panic(fmt.Errorf("encode the response: %w", err))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// readReview reads and checks an AdmissionReview request body; on error it returns the HTTP
+// status to answer with.
+func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, int, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReviewSize))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the AdmissionReview is larger than the limit of %d MiB", MaxReviewSize>>20)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("read the AdmissionReview: %w", err)
+	}
+	if len(body) == 0 {
+		return nil, http.StatusBadRequest, errors.New("empty body: send an admission.k8s.io/v1 AdmissionReview")
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("not an AdmissionReview: %s", validate.Truncate(err.Error(), validate.MaxQuote))
+	}
+	switch {
+	case review.Request == nil:
+		return nil, http.StatusBadRequest, errors.New("the AdmissionReview has no request")
+	case review.Request.UID == types.UID(""):
+		return nil, http.StatusBadRequest, errors.New("the AdmissionReview's request.uid is empty: the API server always sets it")
+	}
+	return &review, 0, nil
+}
