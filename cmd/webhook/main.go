@@ -39,6 +39,7 @@ func main() {
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election Lease (default: $POD_NAMESPACE)")
 	flag.Var((*dirList)(&opts.PolicyDirs), "policy-dir", "directory of Rego policies and params.yaml, e.g. a mounted ConfigMap; reloaded when it changes (repeatable)")
 	flag.DurationVar(&opts.PolicyTimeout, "policy-timeout", policy.DefaultTimeout, "longest one policy may take on one request; a policy that takes longer is reported as a policy error")
+	flag.BoolVar(&opts.HTTP.EnableHTTP2, "enable-http2", false, "offer HTTP/2 on the webhook port (off by default since the HTTP/2 rapid-reset attacks; the API server uses HTTP/1.1)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -29,7 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
 // The paths the webhook configurations call.
@@ -60,6 +59,8 @@ type Options struct {
 	// change; PolicyTimeout bounds one policy's evaluation (policy.DefaultTimeout when zero).
 	PolicyDirs    []string
 	PolicyTimeout time.Duration
+	// HTTP bounds the webhook server's clients; zero fields take DefaultHTTPOptions.
+	HTTP HTTPOptions
 }
 
 var (
@@ -159,7 +160,7 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
-		WebhookServer:                 crwebhook.NewServer(crwebhook.Options{Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir}),
+		WebhookServer:                 newHTTPSServer(opts.Host, opts.Port, opts.CertDir, opts.HTTP.withDefaults()),
 		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionID:              defaultString(opts.LeaderElectionID, "rrguard-audit"),
