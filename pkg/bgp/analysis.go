@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -46,6 +47,9 @@ type Analysis struct {
 	ClassOf []int
 	// Gaps lists, per family, the class pairs whose routes do not propagate.
 	Gaps []Gap
+	// Undecided lists the families whose propagation exceeded the budget: for them Gaps
+	// says nothing (no gap is reported, none is ruled out).
+	Undecided []Undecided
 
 	byName    map[string]int
 	keys      map[string]int // class key → class
@@ -55,15 +59,24 @@ type Analysis struct {
 	session [2][][]bool
 	extSess [][]bool // [class][external]
 	gapSet  map[Gap]bool
+	budget  Budget
 }
 
 // Analyze expands sessions and simulates route propagation.
-func Analyze(t *Topology) *Analysis { return analyze(t, false) }
+func Analyze(t *Topology) *Analysis { return AnalyzeWithin(t, DefaultBudget) }
+
+// AnalyzeWithin is Analyze with another propagation budget (derived analyses keep it).
+func AnalyzeWithin(t *Topology, b Budget) *Analysis {
+	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b}
+	a.classify(false)
+	a.finish()
+	return a
+}
 
 // analyze with perNode puts every node in a class of its own: the plain per-node simulation
 // that the class reduction must agree with (tests compare the two).
 func analyze(t *Topology, perNode bool) *Analysis {
-	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes))}
+	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: DefaultBudget}
 	a.classify(perNode)
 	a.finish()
 	return a
@@ -76,6 +89,10 @@ func (a *Analysis) finish() {
 		a.expandSessions(f)
 	}
 	a.gapSet = map[Gap]bool{}
+	a.Gaps, a.Undecided = nil, nil
+	if a.budget == (Budget{}) {
+		a.budget = DefaultBudget
+	}
 	for _, f := range families {
 		a.propagate(f)
 	}
@@ -84,11 +101,94 @@ func (a *Analysis) finish() {
 func (a *Analysis) classify(perNode bool) {
 	t := a.Topology
 	a.keys = map[string]int{}
-	var kb strings.Builder
+	var kb, sb strings.Builder
+	sig := newSignatures(t)
+	bySig := map[string]int{}
 	for i := range t.Nodes {
 		a.byName[t.Nodes[i].Name] = i
+		if perNode {
+			a.ClassOf[i] = a.place(i, perNode, &kb)
+			continue
+		}
+		// Nodes with the same signature have the same class key: the key is computed once.
+		key := sig.of(t.Nodes[i], &sb)
+		if c, ok := bySig[key]; ok && c >= 0 {
+			a.Classes[c].Members = append(a.Classes[c].Members, i)
+			a.ClassOf[i] = c
+			continue
+		}
 		a.ClassOf[i] = a.place(i, perNode, &kb)
+		bySig[key] = a.ClassOf[i]
 	}
+}
+
+// signatures: two nodes with the same signature match the same peers the same way, so
+// they have the same class key. A signature holds what a key is computed from: cluster ID,
+// AS, addresses' presence, the values of the labels some selector reads, and the name and
+// addresses where a peer names them.
+type signatures struct {
+	t     *Topology
+	keys  map[string]bool
+	names map[string]bool
+	ips   map[string]bool
+	hits  []string
+}
+
+func newSignatures(t *Topology) *signatures {
+	s := &signatures{t: t, keys: map[string]bool{}, names: map[string]bool{}, ips: map[string]bool{}}
+	add := func(sel *selector.Selector) {
+		if sel == nil {
+			return
+		}
+		for _, k := range sel.Keys() {
+			s.keys[k] = true
+		}
+	}
+	for p := range t.Peers {
+		add(t.Peers[p].NodeSelector)
+		add(t.Peers[p].PeerSelector)
+		if t.Peers[p].Node != "" {
+			s.names[t.Peers[p].Node] = true
+		}
+		if t.Peers[p].PeerIP != "" {
+			s.ips[t.Peers[p].PeerIP] = true
+		}
+	}
+	return s
+}
+
+func (s *signatures) of(n *Node, b *strings.Builder) string {
+	b.Reset()
+	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
+		return ""
+	}
+	b.WriteString(n.ClusterID)
+	fmt.Fprintf(b, "|%d|%v|%v|", s.t.NodeAS(n), n.IPv4 != "", n.IPv6 != "")
+	if s.names[n.Name] {
+		b.WriteString("name=" + n.Name)
+	}
+	b.WriteByte(0)
+	if s.ips[n.IPv4] {
+		b.WriteString(n.IPv4)
+	}
+	b.WriteByte(0)
+	if s.ips[n.IPv6] {
+		b.WriteString(n.IPv6)
+	}
+	s.hits = s.hits[:0]
+	for k := range n.Labels {
+		if s.keys[k] {
+			s.hits = append(s.hits, k)
+		}
+	}
+	sort.Strings(s.hits)
+	for _, k := range s.hits {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(n.Labels[k])
+	}
+	return b.String()
 }
 
 // place puts node i in the class of its key, creating the class if needed, and returns the
@@ -164,7 +264,7 @@ func writeKey(kb *strings.Builder, cid string, as uint32, v4, v6 bool, peers int
 // grow with the cluster's size beyond copying the class index.
 func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	if a.keys == nil {
-		return Analyze(t) // a derived analysis (WithPeers) keeps no class keys
+		return AnalyzeWithin(t, a.budget) // a derived analysis (WithPeers) keeps no class keys
 	}
 	if i < len(a.ClassOf) && a.ClassOf[i] >= 0 && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
 		// The common case: a change (a label no selector reads, a tunnel address, …) that
@@ -176,7 +276,7 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 			return &b
 		}
 	}
-	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys)}
+	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget}
 	b.ClassOf = slices.Clone(a.ClassOf)
 	b.Classes = slices.Clone(a.Classes)
 	old := -1
@@ -284,47 +384,70 @@ func (a *Analysis) findExternals() {
 	}
 }
 
-// configured reports whether calico-node on a member of class x configures a session of
-// family f to a member of class y.
-func (a *Analysis) configured(f Family, x, y int) bool {
-	t := a.Topology
-	cx, cy := &a.Classes[x], &a.Classes[y]
-	if t.Mesh && cx.ClusterID == "" && cy.ClusterID == "" {
-		return true
-	}
-	for p := range t.Peers {
-		peer := &t.Peers[p]
-		if cx.local[p] && cy.remote[p] {
-			if peer.PeerSelector != nil {
-				return true
-			}
-			if pf, ok := ipFamily(peer.PeerIP); ok && pf == f && (peer.AS == 0 || peer.AS == cy.AS) {
-				return true
-			}
-		}
-		// The implied reverse session of a selector peer.
-		if peer.PeerSelector != nil && !peer.ReverseManual && cx.remote[p] && cy.local[p] {
-			return true
-		}
-	}
-	return false
-}
-
+// expandSessions fills session[f]: calico-node on a member of class x configures a session
+// of family f to a member of class y (conf), and BGP needs both ends configured. The work is
+// per peer over the classes it applies to and selects, not over every pair of classes.
 func (a *Analysis) expandSessions(f Family) {
+	t := a.Topology
 	k := len(a.Classes)
 	conf := make([][]bool, k)
 	for x := range conf {
 		conf[x] = make([]bool, k)
-		for y := range conf[x] {
-			conf[x][y] = a.Classes[x].has[f] && a.Classes[y].has[f] && a.configured(f, x, y)
+	}
+	var plain []int
+	for c := range a.Classes {
+		if a.Classes[c].ClusterID == "" {
+			plain = append(plain, c)
+		}
+	}
+	if t.Mesh {
+		for _, x := range plain {
+			for _, y := range plain {
+				conf[x][y] = true
+			}
+		}
+	}
+	var local, remote []int
+	for p := range t.Peers {
+		peer := &t.Peers[p]
+		local, remote = local[:0], remote[:0]
+		for c := range a.Classes {
+			if a.Classes[c].local[p] {
+				local = append(local, c)
+			}
+			if a.Classes[c].remote[p] {
+				remote = append(remote, c)
+			}
+		}
+		for _, x := range local {
+			for _, y := range remote {
+				if peer.PeerSelector == nil {
+					// A peerIP peer whose address is a node's: the session exists when the
+					// node speaks the AS the peer expects, and that node peers back with
+					// every node the peer applies to (confd's reverse peering), in the
+					// family of the address.
+					pf, ok := ipFamily(peer.PeerIP)
+					if !ok || pf != f || (peer.AS != 0 && peer.AS != a.Classes[y].AS) || (peer.AS == 0 && t.globalAS() != a.Classes[y].AS) {
+						continue
+					}
+				}
+				conf[x][y] = true
+				// The implied reverse session.
+				if !peer.ReverseManual {
+					conf[y][x] = true
+				}
+			}
 		}
 	}
 	s := make([][]bool, k)
 	for x := range s {
 		s[x] = make([]bool, k)
+		if !a.Classes[x].has[f] {
+			continue
+		}
 		for y := range s[x] {
 			// BGP needs both ends configured.
-			s[x][y] = conf[x][y] && conf[y][x]
+			s[x][y] = a.Classes[y].has[f] && conf[x][y] && conf[y][x]
 		}
 	}
 	a.session[f] = s
@@ -501,7 +624,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 			return nil
 		}
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes), keys: map[string]int{}}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes), keys: map[string]int{}, budget: a.budget}
 	for c := range b.Classes {
 		b.Classes[c].local = make([]bool, len(t.Peers))
 		b.Classes[c].remote = make([]bool, len(t.Peers))
@@ -529,7 +652,7 @@ func (a *Analysis) WithConfig(t *Topology) *Analysis {
 	if a.keys == nil || t.globalAS() != a.Topology.globalAS() {
 		return nil
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget}
 	b.finish()
 	return b
 }

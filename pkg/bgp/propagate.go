@@ -1,90 +1,166 @@
 package bgp
 
-// Route propagation runs on a reduced graph: every class is stood for by at most two members
-// (plus the origin in its own class), and every external peer by itself. Members of a class
-// are interchangeable, so whether a member of class D learns a route depends only on whether D
-// has zero, one, or at least two members other than the origin: two stand-ins keep every
-// path that exists in the full graph (a route may pass from one member of a class to another).
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+)
 
-// bitset is a small set of indexes (cluster IDs or AS numbers).
-type bitset [4]uint64
+// Route propagation, as BIRD 1.6 (calico-bird's lineage, configured by calico-node with
+// `add paths on`) carries pod routes over the sessions of the model.
+//
+// The rules, from BIRD's proto/bgp (attrs.c: bgp_import_control, bgp_update_attrs,
+// bgp_cluster_list_loopy; bgp.c) and Calico's bird.cfg template:
+//   - A session is marked `rr client` (with `rr cluster id` = the node's cluster ID) on a
+//     reflector toward a peer of the same AS whose cluster ID differs from its own (plain
+//     nodes included). Other sessions carry no cluster ID of the reflector's.
+//   - A route learned over iBGP is passed on over iBGP only when the session it came in on or
+//     the session it goes out on is `rr client` (route reflection, RFC 4456); a node without a
+//     cluster ID marks nothing as client, so it reflects nothing. Its own routes and routes
+//     learned over eBGP go to every iBGP peer unchanged.
+//   - Reflecting prepends the reflector's cluster ID to CLUSTER_LIST.
+//   - CLUSTER_LIST loops are checked only on `rr client` sessions: the sender does not send a
+//     route to its client when its cluster ID is in the list, and a reflector drops a route
+//     from its client when its own cluster ID is in the list. A route that a reflector of the
+//     same cluster ID (a non-client) sends is kept, but never passed on to clients.
+//   - eBGP: every route is advertised (add paths sends every path, not only the best);
+//     CLUSTER_LIST is not carried; a receiver drops a route whose AS_PATH holds its own AS.
+//   - ORIGINATOR_ID: the origin drops its own route when it comes back.
+//
+// With add paths every loop-free path is a route of its own, so a node learns a route iff
+// some path obeying the rules reaches it. Deciding that naively means tracking the whole
+// CLUSTER_LIST and AS_PATH of every path, which is exponential in the number of cluster IDs.
+// Two facts keep the search polynomial in practice:
+//
+//  1. Only colours (cluster IDs within an AS, and ASes) held by two or more speakers need
+//     tracking. A colour held by one speaker can only repeat on a path that visits that
+//     speaker twice, and a walk that revisits a speaker can be cut short at its first visit,
+//     where the route was at least as free to travel (see kind below): every node the walk
+//     reaches, a simple path reaches too, and on a simple path such a check never fires.
+//     With a unique cluster ID per reflector and one AS, nothing is tracked at all.
+//  2. A route at a speaker dominates another there when it may travel at least as freely
+//     (kind) with a subset of the tracked colours: only non-dominated ones are explored.
+//
+// Routes of up to passWidth origins travel together as one bit set per state, so a
+// cluster of k classes needs ⌈k/passWidth⌉ passes over the session graph. Pathological inputs can still need
+// exponentially many non-dominated states: the search stops at a fixed budget of states
+// and steps (the same on every machine) and reports the family as undecided instead.
+//
+// The graph is reduced: every class is stood for by up to three members (one originates
+// the class's route, the others show whether the rest of the class learns it; two stand-ins
+// keep every path of the full graph, since members of a class are interchangeable), every
+// external peer by itself.
 
-func (b bitset) has(i int) bool { return b[i>>6]&(1<<(i&63)) != 0 }
-
-func (b bitset) with(i int) bitset {
-	b[i>>6] |= 1 << (i & 63)
-	return b
+// Budget bounds one family's propagation: at most MaxStates route states are kept and at
+// most MaxSteps route advertisements are examined. Both are counts, not times, so the
+// verdict does not depend on the machine's load.
+type Budget struct {
+	MaxStates int
+	MaxSteps  int
 }
 
-const maxIndexed = len(bitset{}) * 64
+// DefaultBudget is the budget of Analyze. A full analysis of 300 reflectors with distinct
+// cluster IDs, fully peered, and 5,000 clients needs about 1% of it.
+var DefaultBudget = Budget{MaxStates: 1 << 20, MaxSteps: 1 << 26}
 
-type learnedVia uint8
+// Undecided says why route propagation of a family was not decided.
+type Undecided struct {
+	Family Family
+	Reason string
+}
+
+// kind says how a speaker holds a route, ordered by how freely it may pass it on.
+type kind uint8
 
 const (
-	viaOwn learnedVia = iota
-	viaClient
-	viaNonClient
-	viaEBGP
+	// fromNonClient: learned over iBGP on a session not marked rr client; a reflector passes
+	// it to its clients only, a plain node to nobody over iBGP.
+	fromNonClient kind = iota
+	// fromClient: learned by a reflector from its client; passed to every peer.
+	fromClient
+	// own: originated here or learned over eBGP (empty CLUSTER_LIST); passed to every peer.
+	own
 )
 
 type speaker struct {
-	class  int // -1 for an external peer
-	origin bool
-	cid    int // cluster ID index, -1 for none
-	as     uint32
-	asIdx  int
+	class   int // -1 for an external peer
+	first   bool
+	as      uint32
+	cid     string // "" for a speaker that is no reflector
+	cidBit  int    // tracked colour of (AS, cluster ID), -1 if untracked
+	asBit   int    // tracked colour of the AS, -1 if untracked
+	reflect bool
 }
 
-type routeState struct {
-	at   int
-	via  learnedVia
-	cl   bitset // CLUSTER_LIST
-	path bitset // AS_PATH
+// arc is a session seen from one end: speaker from may advertise to speaker to.
+type arc struct {
+	to       int32
+	ebgp     bool
+	toClient bool // from marks to as rr client
+	asClient bool // to marks from as rr client
+}
+
+type state struct {
+	speaker int32
+	kind    kind
+	queued  bool
+	set     int32 // offset of the tracked colour set in propagation.sets
+	got     int32 // offset of the origins it holds in propagation.routes
+	pending int32 // offset of the origins it has yet to pass on
 }
 
 type propagation struct {
 	a        *Analysis
 	f        Family
-	cidIdx   map[string]int
-	asIdx    map[uint32]int
+	budget   Budget
 	speakers []speaker
-	adj      [][]int
+	arcs     [][]arc
+	standins [][]int // class → its stand-ins (the first originates)
+	words    int     // words of a colour set
+	cidMask  []uint64
+	sets     []uint64
+	states   []state
+	at       [][]int32 // speaker → its states
+	queue    []int32
+	origin   []int // speaker → the origin (bit of the pass) it must not take back, -1
+	scratch  []uint64
+	ow       int      // words of an origin set
+	routes   []uint64 // origin sets of the states
+	offer    []uint64 // the origins being passed on
+	arriving []uint64 // arrive's working copy
+	steps    int
 }
 
-func (p *propagation) indexCID(id string) int {
-	i, ok := p.cidIdx[id]
-	if !ok {
-		i = len(p.cidIdx) % maxIndexed
-		p.cidIdx[id] = i
-	}
-	return i
-}
-
-func (p *propagation) indexAS(as uint32) int {
-	i, ok := p.asIdx[as]
-	if !ok {
-		i = len(p.asIdx) % maxIndexed
-		p.asIdx[as] = i
-	}
-	return i
-}
+// passWidth is the number of origins one pass over the session graph carries.
+const passWidth = 1024
 
 func (a *Analysis) propagate(f Family) {
-	p := &propagation{a: a, f: f, cidIdx: map[string]int{}, asIdx: map[uint32]int{}}
+	p := &propagation{a: a, f: f, budget: a.budget}
+	p.build()
+	var classes []int
 	for c := range a.Classes {
-		if !a.Classes[c].has[f] {
-			continue
+		if a.Classes[c].has[f] {
+			classes = append(classes, c)
 		}
-		learned := p.run(c)
-		for d := range a.Classes {
-			if !a.Classes[d].has[f] {
-				continue
-			}
+	}
+	learned := make([][]bool, len(a.Classes))
+	for _, c := range classes {
+		learned[c] = make([]bool, len(a.Classes))
+	}
+	for start := 0; start < len(classes); start += passWidth {
+		chunk := classes[start:min(start+passWidth, len(classes))]
+		if err := p.run(chunk, learned); err != nil {
+			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
+			return
+		}
+	}
+	for _, c := range classes {
+		for _, d := range classes {
 			others := len(a.Classes[d].Members)
 			if d == c {
 				others--
 			}
-			if others > 0 && !learned[d] {
+			if others > 0 && !learned[c][d] {
 				g := Gap{Family: f, From: c, To: d}
 				a.Gaps = append(a.Gaps, g)
 				a.gapSet[g] = true
@@ -93,152 +169,336 @@ func (a *Analysis) propagate(f Family) {
 	}
 }
 
-// build lays out the stand-ins for a route originated in class origin.
-func (p *propagation) build(origin int) {
+// build lays out the stand-ins, their colours and the sessions between them.
+func (p *propagation) build() {
 	a := p.a
-	p.speakers = p.speakers[:0]
+	p.standins = make([][]int, len(a.Classes))
 	for c := range a.Classes {
 		cc := &a.Classes[c]
 		if !cc.has[p.f] {
 			continue
 		}
-		cid := -1
-		if cc.ClusterID != "" {
-			cid = p.indexCID(cc.ClusterID)
-		}
-		n := len(cc.Members)
-		if c == origin {
-			p.speakers = append(p.speakers, speaker{class: c, origin: true, cid: cid, as: cc.AS, asIdx: p.indexAS(cc.AS)})
-			n--
-		}
-		for i := 0; i < min(n, 2); i++ {
-			p.speakers = append(p.speakers, speaker{class: c, cid: cid, as: cc.AS, asIdx: p.indexAS(cc.AS)})
+		for i := 0; i < min(len(cc.Members), 3); i++ {
+			p.standins[c] = append(p.standins[c], len(p.speakers))
+			p.speakers = append(p.speakers, speaker{class: c, first: i == 0, as: cc.AS, cid: cc.ClusterID, reflect: cc.ClusterID != ""})
 		}
 	}
 	firstExt := len(p.speakers)
-	for _, e := range a.externals {
+	var extIdx []int
+	for x, e := range a.externals {
 		if e.f != p.f {
 			continue
 		}
 		// An external iBGP peer is assumed to reflect for everyone: rrguard cannot see its
 		// configuration, so it gives it the benefit of the doubt.
-		p.speakers = append(p.speakers, speaker{class: -1, cid: p.indexCID("external/" + e.ip), as: e.as, asIdx: p.indexAS(e.as)})
+		p.speakers = append(p.speakers, speaker{class: -1, as: e.as, cid: "external/" + e.ip, reflect: true})
+		extIdx = append(extIdx, x)
 	}
-	if cap(p.adj) < len(p.speakers) {
-		p.adj = make([][]int, len(p.speakers))
+	// Colours held by two or more speakers are tracked.
+	type cidKey struct {
+		as  uint32
+		cid string
 	}
-	p.adj = p.adj[:len(p.speakers)]
-	for u := range p.speakers {
-		p.adj[u] = p.adj[u][:0]
-	}
-	for u := 0; u < len(p.speakers); u++ {
-		for v := u + 1; v < len(p.speakers); v++ {
-			if p.linked(u, v, firstExt) {
-				p.adj[u] = append(p.adj[u], v)
-				p.adj[v] = append(p.adj[v], u)
-			}
-		}
-	}
-}
-
-func (p *propagation) linked(u, v, firstExt int) bool {
-	su, sv := &p.speakers[u], &p.speakers[v]
-	switch {
-	case su.class >= 0 && sv.class >= 0:
-		return p.a.session[p.f][su.class][sv.class]
-	case su.class >= 0:
-		return p.a.extSess[su.class][p.extIndex(v-firstExt)]
-	case sv.class >= 0:
-		return p.a.extSess[sv.class][p.extIndex(u-firstExt)]
-	default:
-		return false
-	}
-}
-
-// extIndex maps the i-th external of this family to its index in Analysis.externals.
-func (p *propagation) extIndex(i int) int {
-	for x, e := range p.a.externals {
-		if e.f != p.f {
-			continue
-		}
-		if i == 0 {
-			return x
-		}
-		i--
-	}
-	return -1
-}
-
-// treatsAsClient reports whether speaker v marks its session with u as "rr client".
-func (p *propagation) treatsAsClient(v, u int) bool {
-	sv, su := &p.speakers[v], &p.speakers[u]
-	return sv.cid >= 0 && sv.as == su.as && su.cid != sv.cid
-}
-
-// run simulates the route of one origin member of class origin and returns, per class,
-// whether its non-origin members learn it.
-func (p *propagation) run(origin int) []bool {
-	p.build(origin)
-	learned := make([]bool, len(p.a.Classes))
-	start := -1
+	cidCount, asCount := map[cidKey]int{}, map[uint32]int{}
 	for i := range p.speakers {
-		if p.speakers[i].origin {
-			start = i
+		s := &p.speakers[i]
+		if s.cid != "" {
+			cidCount[cidKey{s.as, s.cid}]++
+		}
+		asCount[s.as]++
+	}
+	ebgp := len(asCount) > 1
+	cidBits, asBits := map[cidKey]int{}, map[uint32]int{}
+	next := 0
+	for i := range p.speakers {
+		s := &p.speakers[i]
+		s.cidBit, s.asBit = -1, -1
+		if k := (cidKey{s.as, s.cid}); s.cid != "" && cidCount[k] > 1 {
+			b, ok := cidBits[k]
+			if !ok {
+				b = next
+				next++
+				cidBits[k] = b
+			}
+			s.cidBit = b
 		}
 	}
-	seen := map[routeState]bool{}
-	queue := []routeState{{at: start, via: viaOwn}}
-	seen[queue[0]] = true
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		u := &p.speakers[s.at]
-		for _, v := range p.adj[s.at] {
-			sv := &p.speakers[v]
-			if sv.origin {
+	nCID := next
+	for i := range p.speakers {
+		s := &p.speakers[i]
+		if ebgp && asCount[s.as] > 1 {
+			b, ok := asBits[s.as]
+			if !ok {
+				b = next
+				next++
+				asBits[s.as] = b
+			}
+			s.asBit = b
+		}
+	}
+	p.words = (next + 63) / 64
+	p.cidMask = make([]uint64, p.words)
+	for b := 0; b < nCID; b++ {
+		p.cidMask[b>>6] |= 1 << (b & 63)
+	}
+	p.scratch = make([]uint64, p.words)
+	p.origin = make([]int, len(p.speakers))
+	p.at = make([][]int32, len(p.speakers))
+
+	p.arcs = make([][]arc, len(p.speakers))
+	link := func(u, v int) {
+		su, sv := &p.speakers[u], &p.speakers[v]
+		same := su.as == sv.as
+		p.arcs[u] = append(p.arcs[u], arc{to: int32(v), ebgp: !same, toClient: same && marks(su, sv), asClient: same && marks(sv, su)})
+		p.arcs[v] = append(p.arcs[v], arc{to: int32(u), ebgp: !same, toClient: same && marks(sv, su), asClient: same && marks(su, sv)})
+	}
+	for c := range a.Classes {
+		for d := c; d < len(a.Classes); d++ {
+			if len(p.standins[c]) == 0 || len(p.standins[d]) == 0 || !a.session[p.f][c][d] {
 				continue
 			}
-			next := routeState{at: v}
-			if u.as != sv.as {
-				// eBGP: every best route is advertised; CLUSTER_LIST is not carried; the
-				// receiver drops routes whose AS_PATH holds its own AS.
-				next.path = s.path.with(u.asIdx)
-				if next.path.has(sv.asIdx) {
-					continue
-				}
-				next.via = viaEBGP
-			} else {
-				switch s.via {
-				case viaOwn, viaEBGP:
-					next.cl = s.cl
-				case viaClient:
-					next.cl = s.cl.with(u.cid)
-				case viaNonClient:
-					// Routes from a non-client are reflected to clients only; a speaker
-					// without a cluster ID re-advertises nothing learned over iBGP.
-					if u.cid < 0 || !p.treatsAsClient(s.at, v) {
+			for i, u := range p.standins[c] {
+				for j, v := range p.standins[d] {
+					if c == d && j <= i {
 						continue
 					}
-					next.cl = s.cl.with(u.cid)
-				}
-				if sv.cid >= 0 && next.cl.has(sv.cid) {
-					continue // CLUSTER_LIST loop check
-				}
-				next.path = s.path
-				next.via = viaNonClient
-				if p.treatsAsClient(v, s.at) {
-					next.via = viaClient
+					link(u, v)
 				}
 			}
-			if seen[next] {
-				continue
+		}
+		for i, x := range extIdx {
+			if len(p.standins[c]) > 0 && a.extSess[c][x] {
+				for _, u := range p.standins[c] {
+					link(u, firstExt+i)
+				}
 			}
-			seen[next] = true
-			if sv.class >= 0 {
-				learned[sv.class] = true
-			}
-			queue = append(queue, next)
 		}
 	}
-	return learned
+}
+
+// marks reports whether speaker u marks its session with v as rr client: u is a reflector
+// and v's cluster ID differs (same AS is checked by the caller).
+func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
+
+var errBudget = fmt.Errorf("budget exceeded")
+
+// run propagates the routes of the classes of chunk (≤ passWidth) and records, per origin
+// class, which classes' other members learn them.
+func (p *propagation) run(chunk []int, learned [][]bool) error {
+	p.ow = (len(chunk) + 63) / 64
+	p.sets = append(p.sets[:0], make([]uint64, p.words)...) // offset 0: the empty set
+	p.routes = p.routes[:0]
+	p.states = p.states[:0]
+	p.queue = p.queue[:0]
+	p.offer = slices.Grow(p.offer[:0], p.ow)[:p.ow]
+	for i := range p.at {
+		p.at[i] = p.at[i][:0]
+		p.origin[i] = -1
+	}
+	for bit, c := range chunk {
+		clear(p.offer)
+		p.offer[bit>>6] = 1 << (bit & 63)
+		if !p.arrive(int32(p.standins[c][0]), own, 0, nil, p.offer) {
+			return p.exceeded()
+		}
+	}
+	// From now on an origin drops its own route when it comes back (ORIGINATOR_ID).
+	for bit, c := range chunk {
+		p.origin[p.standins[c][0]] = bit
+	}
+	for head := 0; head < len(p.queue); head++ {
+		si := p.queue[head]
+		st := &p.states[si]
+		st.queued = false
+		k, u, set := st.kind, st.speaker, st.set
+		pend := p.routes[st.pending : int(st.pending)+p.ow]
+		copy(p.offer, pend)
+		clear(pend)
+		su := &p.speakers[u]
+		for _, e := range p.arcs[u] {
+			p.steps++
+			if p.steps > p.budget.MaxSteps {
+				return p.exceeded()
+			}
+			cur := p.sets[set : int(set)+p.words]
+			next := p.scratch
+			copy(next, cur)
+			var nk kind
+			if e.ebgp {
+				for w := range next {
+					next[w] &^= p.cidMask[w]
+				}
+				if su.asBit >= 0 {
+					next[su.asBit>>6] |= 1 << (su.asBit & 63)
+				}
+				if sv := &p.speakers[e.to]; sv.asBit >= 0 && has(next, sv.asBit) {
+					continue // AS_PATH loop
+				}
+				nk = own
+			} else {
+				switch k {
+				case own:
+				case fromClient, fromNonClient:
+					if !su.reflect || (k == fromNonClient && !e.toClient) {
+						continue // iBGP routes are passed on only by reflection
+					}
+					if e.toClient && su.cidBit >= 0 && has(cur, su.cidBit) {
+						continue // CLUSTER_LIST loop, checked by the sender toward a client
+					}
+					if su.cidBit >= 0 {
+						next[su.cidBit>>6] |= 1 << (su.cidBit & 63)
+					}
+				}
+				nk = fromNonClient
+				if e.asClient {
+					nk = fromClient
+					if sv := &p.speakers[e.to]; sv.cidBit >= 0 && has(next, sv.cidBit) {
+						continue // CLUSTER_LIST loop, checked by a reflector on its client's routes
+					}
+				}
+			}
+			if !p.arrive(e.to, nk, -1, next, p.offer) {
+				return p.exceeded()
+			}
+		}
+	}
+	got := make([]uint64, p.ow)
+	for _, c := range p.a.classesWith(p.f) {
+		for i, s := range p.standins[c] {
+			clear(got)
+			for _, si := range p.at[s] {
+				or(got, p.routes[p.states[si].got:int(p.states[si].got)+p.ow])
+			}
+			for bit, o := range chunk {
+				if has(got, bit) && (o != c || i != 0) {
+					learned[o][c] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func or(dst, src []uint64) {
+	for w := range dst {
+		dst[w] |= src[w]
+	}
+}
+
+func (p *propagation) exceeded() error {
+	return fmt.Errorf("route propagation needs more than %d route states or %d steps (%d states, %d steps so far, %d speakers, %d tracked colours)",
+		p.budget.MaxStates, p.budget.MaxSteps, len(p.states), p.steps, len(p.speakers), bitsOf(p.cidMask))
+}
+
+func bitsOf(ws []uint64) int {
+	n := 0
+	for _, w := range ws {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+func has(set []uint64, b int) bool { return set[b>>6]&(1<<(b&63)) != 0 }
+
+func subset(x, y []uint64) bool {
+	for w := range x {
+		if x[w]&^y[w] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// arrive offers routes (origin bits; not kept) to speaker v as kind k with the colour set at
+// offset set (or, when set < 0, the words of words). It keeps the routes no state of v
+// dominates, and queues them. It returns false when the budget is exhausted.
+func (p *propagation) arrive(v int32, k kind, set int32, words []uint64, offered []uint64) bool {
+	routes := p.scratchRoutes(offered)
+	if o := p.origin[v]; o >= 0 {
+		routes[o>>6] &^= 1 << (o & 63)
+	}
+	if isEmpty(routes) {
+		return true
+	}
+	if set >= 0 {
+		words = p.sets[set : int(set)+p.words]
+	}
+	match := int32(-1)
+	for _, si := range p.at[v] {
+		st := &p.states[si]
+		other := p.sets[st.set : int(st.set)+p.words]
+		if st.kind >= k && subset(other, words) {
+			if andNot(routes, p.routes[st.got:int(st.got)+p.ow]) {
+				return true
+			}
+		}
+		if st.kind == k && subset(other, words) && subset(words, other) {
+			match = si
+		}
+	}
+	if match < 0 {
+		if len(p.states) >= p.budget.MaxStates {
+			return false
+		}
+		off := int32(0)
+		if p.words > 0 && bitsOf(words) > 0 {
+			off = int32(len(p.sets))
+			p.sets = append(p.sets, words...)
+		}
+		match = int32(len(p.states))
+		gotOff := int32(len(p.routes))
+		p.routes = append(p.routes, make([]uint64, 2*p.ow)...)
+		p.states = append(p.states, state{speaker: v, kind: k, set: off, got: gotOff, pending: gotOff + int32(p.ow)})
+		p.at[v] = append(p.at[v], match)
+	}
+	st := &p.states[match]
+	or(p.routes[st.got:int(st.got)+p.ow], routes)
+	or(p.routes[st.pending:int(st.pending)+p.ow], routes)
+	if !st.queued {
+		st.queued = true
+		p.queue = append(p.queue, match)
+	}
+	return true
+}
+
+// scratchRoutes copies offered into a buffer arrive may change.
+func (p *propagation) scratchRoutes(offered []uint64) []uint64 {
+	if cap(p.arriving) < len(offered) {
+		p.arriving = make([]uint64, len(offered))
+	}
+	p.arriving = p.arriving[:len(offered)]
+	copy(p.arriving, offered)
+	return p.arriving
+}
+
+// andNot removes y's bits from x and reports whether x is then empty.
+func andNot(x, y []uint64) bool {
+	empty := true
+	for w := range x {
+		x[w] &^= y[w]
+		if x[w] != 0 {
+			empty = false
+		}
+	}
+	return empty
+}
+
+func isEmpty(x []uint64) bool {
+	for _, w := range x {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// classesWith lists the classes whose members have an address of family f.
+func (a *Analysis) classesWith(f Family) []int {
+	var out []int
+	for c := range a.Classes {
+		if a.Classes[c].has[f] {
+			out = append(out, c)
+		}
+	}
+	return out
 }

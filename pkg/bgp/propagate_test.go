@@ -1,0 +1,311 @@
+package bgp
+
+import (
+	"fmt"
+	"math/rand"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// referenceLearns is the plain definition the propagation must agree with: on the per-node
+// analysis, every path a route can take is explored with its whole CLUSTER_LIST and AS_PATH
+// (exponential; small topologies only). It returns "from->to" for every pair that does not
+// learn, in one family.
+func referenceGaps(a *Analysis, f Family) []string {
+	type sp struct {
+		name string
+		as   uint32
+		cid  string
+	}
+	var sps []sp
+	idx := map[int]int{} // class → speaker
+	for c := range a.Classes {
+		if !a.Classes[c].has[f] {
+			continue
+		}
+		idx[c] = len(sps)
+		sps = append(sps, sp{a.Topology.Nodes[a.Classes[c].Members[0]].Name, a.Classes[c].AS, a.Classes[c].ClusterID})
+	}
+	adj := make([][]int, len(sps))
+	for c, u := range idx {
+		for d, v := range idx {
+			if c != d && a.session[f][c][d] {
+				adj[u] = append(adj[u], v)
+			}
+		}
+	}
+	var exts []int
+	for x, e := range a.externals {
+		if e.f != f {
+			continue
+		}
+		v := len(sps)
+		sps = append(sps, sp{"external " + e.ip, e.as, "external/" + e.ip})
+		adj = append(adj, nil)
+		exts = append(exts, v)
+		for c, u := range idx {
+			if a.extSess[c][x] {
+				adj[u] = append(adj[u], v)
+				adj[v] = append(adj[v], u)
+			}
+		}
+	}
+	client := func(u, v int) bool { // u marks v as rr client
+		return sps[u].cid != "" && sps[u].as == sps[v].as && sps[u].cid != sps[v].cid
+	}
+	type route struct {
+		at, from int // from: -1 own / eBGP-learned
+		cl, path string
+	}
+	var gaps []string
+	for origin := range sps {
+		if slices.Contains(exts, origin) {
+			continue
+		}
+		learned := map[int]bool{}
+		seen := map[route]bool{}
+		stack := []route{{at: origin, from: -1}}
+		for len(stack) > 0 {
+			r := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			u := r.at
+			for _, v := range adj[u] {
+				if v == origin || v == r.from {
+					continue
+				}
+				next := route{at: v, from: u}
+				if sps[u].as != sps[v].as {
+					path := r.path + fmt.Sprintf("|%d|", sps[u].as)
+					if strings.Contains(path, fmt.Sprintf("|%d|", sps[v].as)) {
+						continue
+					}
+					next.path = path
+					next.from = u
+					next.cl = ""
+					if seen[next] {
+						continue
+					}
+					seen[next] = true
+					learned[v] = true
+					stack = append(stack, next)
+					continue
+				}
+				cl := r.cl
+				ibgpLearned := r.from >= 0 && sps[r.from].as == sps[u].as
+				if ibgpLearned {
+					if !client(u, r.from) && !client(u, v) {
+						continue
+					}
+					if client(u, v) && strings.Contains(cl, "|"+sps[u].cid+"|") {
+						continue
+					}
+					cl += "|" + sps[u].cid + "|"
+				}
+				if client(v, u) && strings.Contains(cl, "|"+sps[v].cid+"|") {
+					continue
+				}
+				next.cl, next.path = cl, r.path
+				if seen[next] {
+					continue
+				}
+				seen[next] = true
+				learned[v] = true
+				stack = append(stack, next)
+			}
+		}
+		for v := range sps {
+			if v != origin && !learned[v] && !slices.Contains(exts, v) {
+				gaps = append(gaps, sps[origin].name+"->"+sps[v].name)
+			}
+		}
+	}
+	slices.Sort(gaps)
+	return gaps
+}
+
+func familyGaps(a *Analysis, f Family) []string {
+	var out []string
+	for _, g := range a.Gaps {
+		if g.Family != f {
+			continue
+		}
+		for _, x := range a.Classes[g.From].Members {
+			for _, y := range a.Classes[g.To].Members {
+				if x != y {
+					out = append(out, a.Topology.Nodes[x].Name+"->"+a.Topology.Nodes[y].Name)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// randomTopology builds a small cluster with cluster IDs shared and unique, several ASes,
+// external peers and selector and node-scoped peers.
+func randomTopology(t testing.TB, rng *rand.Rand) Topology {
+	var topo Topology
+	topo.Mesh = rng.Intn(4) == 0
+	topo.AS = 64512
+	n := 3 + rng.Intn(7)
+	for i := 0; i < n; i++ {
+		nd := node(fmt.Sprintf("n%d", i), fmt.Sprintf("10.0.0.%d", i+1), "")
+		if rng.Intn(2) == 0 {
+			nd.ClusterID = fmt.Sprintf("1.0.0.%d", 1+rng.Intn(3))
+			nd.Labels["rr"] = "true"
+		}
+		nd.Labels["g"] = fmt.Sprint(rng.Intn(3))
+		if rng.Intn(5) == 0 {
+			nd.AS = uint32(65001 + rng.Intn(2))
+		}
+		topo.Nodes = append(topo.Nodes, nd)
+	}
+	exprs := []string{"has(rr)", "!has(rr)", "g == '0'", "g == '1'", "g != '2'", "all()"}
+	for p := 0; p < 1+rng.Intn(5); p++ {
+		peer := Peer{Name: fmt.Sprintf("p%d", p), ReverseManual: rng.Intn(6) == 0}
+		switch rng.Intn(6) {
+		case 0:
+			peer.Node = fmt.Sprintf("n%d", rng.Intn(n))
+			peer.PeerSelector = sel(t, exprs[rng.Intn(len(exprs))])
+		case 1:
+			peer.PeerIP = "10.0.0.254"
+			peer.AS = []uint32{0, 65000, 65001}[rng.Intn(3)]
+			if rng.Intn(2) == 0 {
+				peer.NodeSelector = sel(t, exprs[rng.Intn(len(exprs))])
+			}
+		default:
+			peer.NodeSelector = sel(t, exprs[rng.Intn(len(exprs))])
+			peer.PeerSelector = sel(t, exprs[rng.Intn(len(exprs))])
+		}
+		topo.Peers = append(topo.Peers, peer)
+	}
+	return topo
+}
+
+// TestPropagationMatchesReference checks the bounded search against the plain exhaustive
+// definition, node by node, on random small clusters.
+func TestPropagationMatchesReference(t *testing.T) {
+	seed := int64(20261202)
+	rng := rand.New(rand.NewSource(seed))
+	for iter := 0; iter < 1500; iter++ {
+		topo := randomTopology(t, rng)
+		a := analyze(&topo, true)
+		c := Analyze(&topo)
+		for _, f := range families {
+			want := referenceGaps(a, f)
+			if got := familyGaps(a, f); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("seed %d iteration %d %s: propagation %v\nreference %v\ntopology %s", seed, iter, f, got, want, describe(&topo))
+			}
+			if got := familyGaps(c, f); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("seed %d iteration %d %s: classes %v\nreference %v\ntopology %s", seed, iter, f, got, want, describe(&topo))
+			}
+		}
+	}
+}
+
+func describe(t *Topology) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mesh=%v as=%d\n", t.Mesh, t.AS)
+	for _, n := range t.Nodes {
+		fmt.Fprintf(&b, "  node %s %s cid=%q as=%d labels=%v\n", n.Name, n.IPv4, n.ClusterID, n.AS, n.Labels)
+	}
+	for _, p := range t.Peers {
+		fmt.Fprintf(&b, "  peer %s node=%q nodeSel=%v peerIP=%q peerSel=%v as=%d manual=%v\n", p.Name, p.Node, p.NodeSelector, p.PeerIP, p.PeerSelector, p.AS, p.ReverseManual)
+	}
+	return b.String()
+}
+
+// distinctIDs is the layout clusterIDPolicy: unique leads to: n reflectors with distinct
+// cluster IDs peered with one another, and clients in groups, each group peered with two
+// neighbouring reflectors (reflector i serves groups i-1 and i); mesh off.
+func distinctIDs(t testing.TB, reflectors, clients int) Topology {
+	topo := Topology{AS: 64512}
+	for i := 0; i < reflectors; i++ {
+		nd := node(fmt.Sprintf("rr%04d", i), fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), fmt.Sprintf("1.0.%d.%d", i/250, i%250+1), "route-reflector=true")
+		nd.Labels[fmt.Sprintf("serves-%d", i)] = "true"
+		nd.Labels[fmt.Sprintf("serves-%d", (i+reflectors-1)%reflectors)] = "true"
+		topo.Nodes = append(topo.Nodes, nd)
+	}
+	for i := 0; i < clients; i++ {
+		g := i % reflectors
+		topo.Nodes = append(topo.Nodes, node(fmt.Sprintf("c%05d", i), fmt.Sprintf("10.2.%d.%d", i/250, i%250+1), "", fmt.Sprintf("group=%d", g)))
+	}
+	topo.Peers = append(topo.Peers, Peer{Name: "rr-mesh", NodeSelector: sel(t, "has(route-reflector)"), PeerSelector: sel(t, "has(route-reflector)")})
+	for g := 0; g < min(reflectors, clients); g++ {
+		topo.Peers = append(topo.Peers, Peer{Name: fmt.Sprintf("group-%d", g), NodeSelector: sel(t, fmt.Sprintf("group == '%d'", g)), PeerSelector: sel(t, fmt.Sprintf("has(serves-%d)", g))})
+	}
+	return topo
+}
+
+func TestDistinctClusterIDsAtScale(t *testing.T) {
+	// 300 reflectors: more distinct cluster IDs (and below, ASes) than any byte-sized index.
+	topo := distinctIDs(t, 300, 600)
+	a := Analyze(&topo)
+	if len(a.Undecided) > 0 || len(a.Gaps) > 0 {
+		t.Fatalf("fully peered distinct-ID reflectors: undecided %v, %d gaps", a.Undecided, len(a.Gaps))
+	}
+	// Drop the reflector mesh: clients of different reflector pairs lose each other.
+	topo.Peers = topo.Peers[1:]
+	a = Analyze(&topo)
+	if !a.Learns("c00000", "c00300") || a.Learns("c00000", "c00002") {
+		t.Errorf("without reflector peering: c00000->c00300 (same group) %v, c00000->c00002 %v", a.Learns("c00000", "c00300"), a.Learns("c00000", "c00002"))
+	}
+	// 300 nodes, each in an AS of its own, behind one external router: everyone learns.
+	var ebgp Topology
+	for i := 0; i < 300; i++ {
+		nd := node(fmt.Sprintf("n%03d", i), fmt.Sprintf("10.3.%d.%d", i/250, i%250+1), "")
+		nd.AS = uint32(65001 + i)
+		ebgp.Nodes = append(ebgp.Nodes, nd)
+	}
+	ebgp.Peers = []Peer{{Name: "tor", PeerIP: "10.3.9.254", AS: 64999}}
+	if a := Analyze(&ebgp); len(a.Gaps) > 0 || len(a.Undecided) > 0 {
+		t.Errorf("300 ASes behind one router: %d gaps, undecided %v", len(a.Gaps), a.Undecided)
+	}
+}
+
+func TestBudgetExceeded(t *testing.T) {
+	topo := distinctIDs(t, 40, 40)
+	a := AnalyzeWithin(&topo, Budget{MaxStates: 50, MaxSteps: 1 << 20})
+	if len(a.Undecided) != 1 || a.Undecided[0].Family != IPv4 || !strings.Contains(a.Undecided[0].Reason, "more than 50 route states") {
+		t.Fatalf("undecided = %+v", a.Undecided)
+	}
+	if len(a.Gaps) != 0 {
+		t.Errorf("an undecided family reports no gaps, got %d", len(a.Gaps))
+	}
+	// A derived analysis keeps the budget.
+	changed := topo
+	changed.Mesh = true
+	if b := a.WithConfig(&changed); b == nil || len(b.Undecided) != 1 {
+		t.Errorf("WithConfig lost the budget")
+	}
+}
+
+// BenchmarkDistinctClusterIDs is the series of issue 10's table: n reflectors with distinct
+// cluster IDs, fully peered, and as many clients, each on two reflectors.
+func BenchmarkDistinctClusterIDs(b *testing.B) {
+	for _, n := range []int{10, 12, 14, 16, 20, 40, 260} {
+		b.Run(fmt.Sprintf("reflectors=%d", n), func(b *testing.B) {
+			topo := distinctIDs(b, n, n)
+			for b.Loop() {
+				if a := Analyze(&topo); len(a.Gaps) > 0 || len(a.Undecided) > 0 {
+					b.Fatal("unexpected gaps")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAnalyze300x5000 is the acceptance size: 300 reflectors with distinct IDs, fully
+// peered, 5,000 clients on two reflectors each.
+func BenchmarkAnalyze300x5000(b *testing.B) {
+	topo := distinctIDs(b, 300, 5000)
+	for _, n := range topo.Nodes {
+		n.Prepared = nil
+	}
+	for b.Loop() {
+		if a := Analyze(&topo); len(a.Gaps) > 0 || len(a.Undecided) > 0 {
+			b.Fatal("unexpected gaps")
+		}
+	}
+}
