@@ -60,14 +60,17 @@ type Analysis struct {
 	extSess [][]bool // [class][external]
 	gapSet  map[Gap]bool
 	budget  Budget
+	search  bool // tests: always search, never the closure
 }
 
 // Analyze expands sessions and simulates route propagation.
 func Analyze(t *Topology) *Analysis { return AnalyzeWithin(t, DefaultBudget) }
 
 // AnalyzeWithin is Analyze with another propagation budget (derived analyses keep it).
-func AnalyzeWithin(t *Topology, b Budget) *Analysis {
-	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b}
+func AnalyzeWithin(t *Topology, b Budget) *Analysis { return analyzeWith(t, b, false) }
+
+func analyzeWith(t *Topology, b Budget, search bool) *Analysis {
+	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b, search: search}
 	a.classify(false)
 	a.finish()
 	return a
@@ -264,7 +267,7 @@ func writeKey(kb *strings.Builder, cid string, as uint32, v4, v6 bool, peers int
 // grow with the cluster's size beyond copying the class index.
 func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	if a.keys == nil {
-		return AnalyzeWithin(t, a.budget) // a derived analysis (WithPeers) keeps no class keys
+		return analyzeWith(t, a.budget, a.search) // a derived analysis (WithPeers) keeps no class keys
 	}
 	if i < len(a.ClassOf) && a.ClassOf[i] >= 0 && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
 		// The common case: a change (a label no selector reads, a tunnel address, …) that
@@ -276,7 +279,7 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 			return &b
 		}
 	}
-	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget}
+	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget, search: a.search}
 	b.ClassOf = slices.Clone(a.ClassOf)
 	b.Classes = slices.Clone(a.Classes)
 	old := -1
@@ -624,7 +627,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 			return nil
 		}
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes), keys: map[string]int{}, budget: a.budget}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes), keys: map[string]int{}, budget: a.budget, search: a.search}
 	for c := range b.Classes {
 		b.Classes[c].local = make([]bool, len(t.Peers))
 		b.Classes[c].remote = make([]bool, len(t.Peers))
@@ -652,7 +655,7 @@ func (a *Analysis) WithConfig(t *Topology) *Analysis {
 	if a.keys == nil || t.globalAS() != a.Topology.globalAS() {
 		return nil
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget, search: a.search}
 	b.finish()
 	return b
 }

@@ -131,6 +131,131 @@ type propagation struct {
 	steps    int
 }
 
+// closure decides a pass when no colour is tracked: a route's journey then depends only on
+// (speaker, kind), a fixed graph whatever the origin, so the origins reaching each strongly
+// connected component of that graph are pushed along its condensation in topological order.
+// Linear in the graph's size; what the search would find (tests compare the two).
+func (p *propagation) closure(chunk []int, learned [][]bool) {
+	const kinds = 3
+	n := len(p.speakers) * kinds
+	succ := func(x int, visit func(y int)) {
+		u, k := x/kinds, kind(x%kinds)
+		su := &p.speakers[u]
+		for _, e := range p.arcs[u] {
+			switch {
+			case e.ebgp:
+				visit(int(e.to)*kinds + int(own))
+				continue
+			case k == own:
+			case !su.reflect || (k == fromNonClient && !e.toClient):
+				continue
+			}
+			nk := fromNonClient
+			if e.asClient {
+				nk = fromClient
+			}
+			visit(int(e.to)*kinds + int(nk))
+		}
+	}
+	// Tarjan's algorithm, iterative; comps come out in reverse topological order.
+	index, low, comp := make([]int32, n), make([]int32, n), make([]int32, n)
+	for i := range index {
+		index[i], comp[i] = -1, -1
+	}
+	var stack, order []int32
+	onStack := make([]bool, n)
+	next, ncomp := int32(0), int32(0)
+	type frame struct {
+		x     int32
+		succs []int32
+		i     int
+	}
+	var frames []frame
+	var buf []int32
+	push := func(x int32) {
+		index[x], low[x] = next, next
+		next++
+		stack = append(stack, x)
+		onStack[x] = true
+		buf = buf[:0]
+		succ(int(x), func(y int) { buf = append(buf, int32(y)) })
+		frames = append(frames, frame{x: x, succs: slices.Clone(buf)})
+	}
+	for bit, c := range chunk {
+		_ = bit
+		start := int32(p.standins[c][0]*kinds + int(own))
+		if index[start] >= 0 {
+			continue
+		}
+		push(start)
+		for len(frames) > 0 {
+			f := &frames[len(frames)-1]
+			if f.i < len(f.succs) {
+				y := f.succs[f.i]
+				f.i++
+				if index[y] < 0 {
+					push(y)
+				} else if onStack[y] {
+					low[f.x] = min(low[f.x], index[y])
+				}
+				continue
+			}
+			x := f.x
+			frames = frames[:len(frames)-1]
+			if len(frames) > 0 {
+				parent := frames[len(frames)-1].x
+				low[parent] = min(low[parent], low[x])
+			}
+			if low[x] == index[x] {
+				for {
+					y := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					onStack[y] = false
+					comp[y] = ncomp
+					order = append(order, y)
+					if y == x {
+						break
+					}
+				}
+				ncomp++
+			}
+		}
+	}
+	ow := (len(chunk) + 63) / 64
+	bitsOfComp := make([]uint64, int(ncomp)*ow)
+	at := func(c int32) []uint64 { return bitsOfComp[int(c)*ow : int(c+1)*ow] }
+	for bit, c := range chunk {
+		x := p.standins[c][0]*kinds + int(own)
+		at(comp[x])[bit>>6] |= 1 << (bit & 63)
+	}
+	// order lists states by component, sinks first: walk it backwards (sources first).
+	for i := len(order) - 1; i >= 0; i-- {
+		x := order[i]
+		from := at(comp[x])
+		succ(int(x), func(y int) {
+			if comp[y] != comp[x] {
+				or(at(comp[y]), from)
+			}
+		})
+	}
+	got := make([]uint64, ow)
+	for _, c := range p.a.classesWith(p.f) {
+		for i, s := range p.standins[c] {
+			clear(got)
+			for k := 0; k < kinds; k++ {
+				if cx := comp[s*kinds+k]; cx >= 0 {
+					or(got, at(cx))
+				}
+			}
+			for bit, o := range chunk {
+				if has(got, bit) && (o != c || i != 0) {
+					learned[o][c] = true
+				}
+			}
+		}
+	}
+}
+
 // passWidth is the number of origins one pass over the session graph carries.
 const passWidth = 1024
 
@@ -149,6 +274,10 @@ func (a *Analysis) propagate(f Family) {
 	}
 	for start := 0; start < len(classes); start += passWidth {
 		chunk := classes[start:min(start+passWidth, len(classes))]
+		if p.words == 0 && !a.search {
+			p.closure(chunk, learned)
+			continue
+		}
 		if err := p.run(chunk, learned); err != nil {
 			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
 			return

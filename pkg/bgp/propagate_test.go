@@ -192,8 +192,12 @@ func TestPropagationMatchesReference(t *testing.T) {
 		topo := randomTopology(t, rng)
 		a := analyze(&topo, true)
 		c := Analyze(&topo)
+		searched := analyzeWith(&topo, DefaultBudget, true)
 		for _, f := range families {
 			want := referenceGaps(a, f)
+			if got := familyGaps(searched, f); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("seed %d iteration %d %s: search %v\nreference %v\ntopology %s", seed, iter, f, got, want, describe(&topo))
+			}
 			if got := familyGaps(a, f); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("seed %d iteration %d %s: propagation %v\nreference %v\ntopology %s", seed, iter, f, got, want, describe(&topo))
 			}
@@ -266,7 +270,7 @@ func TestDistinctClusterIDsAtScale(t *testing.T) {
 
 func TestBudgetExceeded(t *testing.T) {
 	topo := distinctIDs(t, 40, 40)
-	a := AnalyzeWithin(&topo, Budget{MaxStates: 50, MaxSteps: 1 << 20})
+	a := analyzeWith(&topo, Budget{MaxStates: 50, MaxSteps: 1 << 20}, true)
 	if len(a.Undecided) != 1 || a.Undecided[0].Family != IPv4 || !strings.Contains(a.Undecided[0].Reason, "more than 50 route states") {
 		t.Fatalf("undecided = %+v", a.Undecided)
 	}
@@ -276,7 +280,7 @@ func TestBudgetExceeded(t *testing.T) {
 	// A derived analysis keeps the budget.
 	changed := topo
 	changed.Mesh = true
-	if b := a.WithConfig(&changed); b == nil || len(b.Undecided) != 1 {
+	if b := a.WithConfig(&changed); b == nil || len(b.Undecided) != 1 || b.budget.MaxStates != 50 {
 		t.Errorf("WithConfig lost the budget")
 	}
 }

@@ -182,9 +182,9 @@ func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
 	all = slices.Compact(all)
 	if id := sharedClusterID(s, all); id != "" && len(all) >= 2 {
 		if cx.ClusterID != "" && cy.ClusterID != "" {
-			return fmt.Sprintf("reflectors of cluster ID %s (%s) drop routes reflected by one another; if no BGPPeer connects them, add one with nodeSelector and peerSelector \"has(%s)\"", id, nameList(all), e.cfg.ReflectorLabel), nil
+			return fmt.Sprintf("reflectors of cluster ID %s (%s) learn one another's routes only over a direct session (what one reflects, the others keep but never pass on to their clients); if no BGPPeer connects them, add one with nodeSelector and peerSelector \"has(%s)\"", id, nameList(all), e.cfg.ReflectorLabel), nil
 		}
-		return fmt.Sprintf("reflectors %s share cluster ID %s and drop routes reflected by one another: peer every client with every reflector of %s, or give each reflector its own cluster ID (projectcalico/calico#2735)", nameList(all), id, id), nil
+		return fmt.Sprintf("reflectors %s share cluster ID %s: what one reflects, the others keep but never pass on to their clients: peer every client with every reflector of %s, or give each reflector its own cluster ID (projectcalico/calico#2735)", nameList(all), id, id), nil
 	}
 	if cx.ClusterID == "" && cy.ClusterID == "" {
 		if len(rx) > 0 && len(ry) > 0 {
@@ -436,7 +436,7 @@ func (e *Engine) clusterIDConsistency(s, base *Snapshot) []Finding {
 			sort.Strings(nodes)
 			out = append(out, Finding{
 				Rule: RuleClusterIDConsistency, Object: nodeRef(nodes[0]),
-				Message: fmt.Sprintf("%s %s with only some of the reflectors that share cluster ID %s (%s): those reflectors drop routes reflected by one another, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
+				Message: fmt.Sprintf("%s %s with only some of the reflectors that share cluster ID %s (%s): a reflector keeps what another of the same ID reflects but never passes it on to its clients, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
 					nameList(nodes), verb(nodes, "peers", "peer"), cid, nameList(rr)),
 				key: RuleClusterIDConsistency + "|" + cid + "|" + strings.Join(nodes, ","),
 			})

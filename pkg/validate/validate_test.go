@@ -251,8 +251,10 @@ func TestEvaluate(t *testing.T) {
 			before: seedDocs, op: Update,
 			object: coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1"),
 			old:    coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"),
-			// rxgks still holds the shared ID but now peers only with zyisy: #2735.
-			wantDeny: []string{RouteProp, RuleClusterIDConsistency, RuleReflectorRedundancy, RuleReflectorRemoval}},
+			// rxgks still holds the shared ID but now peers only with zyisy, as a non-client
+			// (same ID): routes still flow (BIRD keeps what a same-ID reflector sends), but
+			// the clients are left with one reflector and the shared ID is partial (#2735).
+			wantDeny: []string{RuleClusterIDConsistency, RuleReflectorRedundancy, RuleReflectorRemoval}},
 		"a third reflector is welcome": {
 			before: seedDocs, op: Update,
 			object: coreNode("qtwtv", "10.30.0.17", "cid=1.0.0.1", "route-reflector=true"), old: coreNode("qtwtv", "10.30.0.17")},
