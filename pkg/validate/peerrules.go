@@ -44,7 +44,7 @@ func (e *Engine) selectorsMatchNothing(s, base *Snapshot) []Finding {
 			if known == nil {
 				known = labelValues(s)
 			}
-			msg := fmt.Sprintf("BGPPeer %s: %s %q selects no node with a BGP address", name, side.field, side.expr)
+			msg := fmt.Sprintf("BGPPeer %s: %s %s selects no node with a BGP address", name, side.field, Quote(side.expr))
 			if hint := didYouMean(side.expr, known); hint != "" {
 				msg += "; did you mean " + hint + "?"
 			} else {
@@ -195,8 +195,8 @@ func (e *Engine) peerTargetsNonReflector(s, base *Snapshot) []Finding {
 		peer := s.State.Peer(name)
 		out = append(out, Finding{
 			Rule: RulePeerTargetsNonReflector, Object: ObjectRef{Kind: calico.KindBGPPeer, Group: peer.Group, Name: name}, Field: "spec.peerSelector",
-			Message: fmt.Sprintf("BGPPeer %s: peerSelector %q selects %s, which %s no route-reflector cluster ID: %s will not reflect routes to other clients; give %s a routeReflectorClusterID or narrow the selector",
-				name, peer.Spec.PeerSelector, nameList(plain), hasHave(plain), theyIt(plain), themIt(plain)),
+			Message: fmt.Sprintf("BGPPeer %s: peerSelector %s selects %s, which %s no route-reflector cluster ID: %s will not reflect routes to other clients; give %s a routeReflectorClusterID or narrow the selector",
+				name, Quote(peer.Spec.PeerSelector), nameList(plain), hasHave(plain), theyIt(plain), themIt(plain)),
 			key: key,
 		})
 	}
