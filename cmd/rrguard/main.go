@@ -16,6 +16,7 @@ const (
 	exitOK       = 0
 	exitFindings = 1
 	exitUsage    = 2
+	exitInternal = 3
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -33,7 +34,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		// A bug in rrguard is reported as one line, not as a stack trace in the user's CI log.
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "rrguard: internal error (a bug in rrguard %s; please report it with the input): %v\n", version, p)
+			code = exitInternal
+		}
+	}()
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -68,6 +76,6 @@ node's pod routes. The same engine runs as an admission webhook in the cluster.`
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy())
+	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions())
 	return root
 }

@@ -1,0 +1,224 @@
+package bgp
+
+import (
+	"fmt"
+	"hash/fnv"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Session is one BGP session calico-node configures on a node: a `protocol bgp` of its
+// bird.cfg (IPv4) or bird6.cfg (IPv6).
+type Session struct {
+	Family Family
+	// PeerIP is the neighbor address; PeerNode the Calico node behind it ("" for a router
+	// outside the cluster).
+	PeerIP   string
+	PeerNode string
+	PeerAS   uint32
+	LocalAS  uint32
+	// RRClient: the node is a reflector and treats the peer as its route-reflector client.
+	RRClient bool
+	// Source is "mesh" or the name of the BGPPeer the session comes from.
+	Source string
+	// Established: the other end configures the session back with matching ASes, so it can
+	// come up. A router outside the cluster is assumed to.
+	Established bool
+	// Passive: calico-node waits for the peer to connect (calico-node peers with the higher
+	// address, compared as text, wait).
+	Passive bool
+}
+
+// NodeSessions lists the sessions calico-node configures on the named node, sorted by
+// family and peer address. A node that takes part in nothing (NotReady, or without a BGP
+// address) has none.
+func (a *Analysis) NodeSessions(name string) []Session {
+	i, ok := a.byName[name]
+	if !ok || a.ClassOf[i] < 0 {
+		return nil
+	}
+	t := a.Topology
+	n := t.Nodes[i]
+	c := a.ClassOf[i]
+	localAS := t.NodeAS(n)
+	var out []Session
+	seen := map[string]bool{}
+	add := func(f Family, ip string, peer *Node, as uint32, source string) {
+		key := fmt.Sprint(f, "|", ip)
+		if ip == "" || ip == n.Address(f) || seen[key] {
+			return
+		}
+		seen[key] = true
+		s := Session{Family: f, PeerIP: ip, PeerAS: as, LocalAS: localAS, Source: source, Established: true}
+		peerCID := ""
+		if peer != nil {
+			s.PeerNode = peer.Name
+			peerCID = peer.ClusterID
+			d := a.ClassOf[a.byName[peer.Name]]
+			s.Established = d >= 0 && a.session[f][c][d]
+			s.Passive = ip > n.Address(f)
+		}
+		s.RRClient = n.ClusterID != "" && as == localAS && peerCID != n.ClusterID
+		out = append(out, s)
+	}
+	// Nodes by address, for peerIP peers that name a node.
+	byIP := func(ip string) *Node {
+		for _, m := range t.Nodes {
+			if m.IPv4 == ip || m.IPv6 == ip {
+				return m
+			}
+		}
+		return nil
+	}
+	takesPart := func(m *Node) bool { j := a.byName[m.Name]; return a.ClassOf[j] >= 0 }
+	for _, f := range families {
+		if n.Address(f) == "" {
+			continue
+		}
+		if t.Mesh && n.ClusterID == "" {
+			for _, m := range t.Nodes {
+				if m != n && m.ClusterID == "" && takesPart(m) {
+					add(f, m.Address(f), m, t.NodeAS(m), "mesh")
+				}
+			}
+		}
+		for p := range t.Peers {
+			peer := &t.Peers[p]
+			cl := &a.Classes[c]
+			if cl.local[p] {
+				if peer.PeerSelector != nil {
+					for _, m := range t.Nodes {
+						if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].remote[p] {
+							add(f, m.Address(f), m, t.NodeAS(m), peer.Name)
+						}
+					}
+				} else if pf, ok := ipFamily(peer.PeerIP); ok && pf == f {
+					as := peer.AS
+					if as == 0 {
+						as = t.globalAS()
+					}
+					m := byIP(peer.PeerIP)
+					if m != nil && !takesPart(m) {
+						m = nil
+					}
+					add(f, peer.PeerIP, m, as, peer.Name)
+				}
+			}
+			// The reverse side: the peer selects this node (by selector, or by its address
+			// with the AS the peer expects), so it peers back with every node the peer
+			// applies to.
+			if !cl.remote[p] || peer.ReverseManual {
+				continue
+			}
+			if peer.PeerSelector == nil {
+				pf, ok := ipFamily(peer.PeerIP)
+				want := peer.AS
+				if want == 0 {
+					want = t.globalAS()
+				}
+				if !ok || pf != f || want != localAS {
+					continue
+				}
+			}
+			for _, m := range t.Nodes {
+				if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].local[p] {
+					add(f, m.Address(f), m, t.NodeAS(m), peer.Name)
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y Session) int {
+		if x.Family != y.Family {
+			return int(x.Family) - int(y.Family)
+		}
+		return strings.Compare(x.PeerIP, y.PeerIP)
+	})
+	return out
+}
+
+// LearnsIn reports whether node to learns the pod routes of node from in family f (both
+// must have an address of f and take part).
+func (a *Analysis) LearnsIn(f Family, from, to string) bool {
+	x, y := a.Class(from), a.Class(to)
+	if x < 0 || y < 0 || !a.Classes[x].has[f] || !a.Classes[y].has[f] {
+		return false
+	}
+	return !a.gapSet[Gap{Family: f, From: x, To: y}]
+}
+
+// Decided reports whether route propagation of family f was decided within the budget.
+func (a *Analysis) Decided(f Family) bool {
+	return !slices.ContainsFunc(a.Undecided, func(u Undecided) bool { return u.Family == f })
+}
+
+// RouterID is the node's BGP router ID: its IPv4 address, or for a node without one a
+// hash of its name (what CALICO_ROUTER_ID=hash gives such nodes).
+func RouterID(n *Node) string {
+	if n.IPv4 != "" {
+		return n.IPv4
+	}
+	h := fnv.New32a()
+	h.Write([]byte(n.Name))
+	v := h.Sum32()
+	return fmt.Sprintf("%d.%d.%d.%d", byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// WriteBIRD writes the part of bird.cfg (IPv4) or bird6.cfg (IPv6) that calico-node renders
+// for the node's BGP sessions: the router ID, the bgp_template and one `protocol bgp` per
+// session, as Calico's confd templates write them. Filters, kernel and static protocols are
+// not part of it; the export filter calls calico_export_to_bgp_peers as Calico's does.
+func (a *Analysis) WriteBIRD(w io.Writer, name string, f Family) error {
+	i, ok := a.byName[name]
+	if !ok {
+		return fmt.Errorf("no node %q", name)
+	}
+	n := a.Topology.Nodes[i]
+	var b strings.Builder
+	fmt.Fprintf(&b, "# BGP sessions calico-node configures on %s (%s), as rrguard models them\n", n.Name, map[Family]string{IPv4: "bird.cfg", IPv6: "bird6.cfg"}[f])
+	if n.Address(f) == "" {
+		fmt.Fprintf(&b, "# %s disabled on this node.\n", f)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "router id %s;\n", RouterID(n))
+	fmt.Fprintf(&b, `
+template bgp bgp_template {
+  description "Connection to BGP peer";
+  local as %d;
+  gateway recursive;
+  add paths on;
+  graceful restart;
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}
+`, a.Topology.NodeAS(n))
+	for _, s := range a.NodeSessions(name) {
+		if s.Family != f {
+			continue
+		}
+		id := strings.NewReplacer(".", "_", ":", "_").Replace(s.PeerIP)
+		kind := "Node"
+		if s.Source == "mesh" {
+			kind = "Mesh"
+		}
+		fmt.Fprintf(&b, "\n# %s\nprotocol bgp %s_%s from bgp_template {\n", s.Source, kind, id)
+		fmt.Fprintf(&b, "  neighbor %s as %d;\n", s.PeerIP, s.PeerAS)
+		fmt.Fprintf(&b, "  source address %s;\n", n.Address(f))
+		if s.Source != "mesh" {
+			b.WriteString("  multihop;\n")
+		}
+		b.WriteString("  import all;\n")
+		fmt.Fprintf(&b, "  export filter {\n    calico_export_to_bgp_peers(%v);\n    reject;\n  };\n", s.PeerAS == s.LocalAS)
+		if s.Passive {
+			b.WriteString("  passive on;\n")
+		}
+		if s.RRClient {
+			fmt.Fprintf(&b, "  rr client;\n  rr cluster id %s;\n", n.ClusterID)
+		}
+		b.WriteString("}\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
