@@ -8,11 +8,13 @@ BIN := $(CURDIR)/bin
 
 all: build
 
+## build: bin/rrguard and bin/webhook as the image ships them (hack/build.sh: static, -trimpath,
+## -ldflags "-s -w", version stamped)
 build:
-	$(GO) build -o $(BIN)/rrguard ./cmd/rrguard
-	$(GO) build -o $(BIN)/webhook ./cmd/webhook
+	hack/build.sh $(BIN) $(VERSION)
 
-## controlplane: build (or reuse from the cache) kube-apiserver, etcd, kubectl, calicoctl into bin/
+## controlplane: kube-apiserver, etcd, kubectl, calicoctl into bin/: cached, else downloaded, else built
+## from the Go module proxy (hack/controlplane/build.sh)
 controlplane:
 	hack/controlplane/build.sh
 
@@ -20,9 +22,24 @@ controlplane:
 demo: controlplane build
 	$(GO) run ./hack/demo
 
+## test: vet + every test; the live ones start the control plane that `make controlplane` builds
 test: controlplane
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# The test packages that start the control plane: their TestMain calls harness.Main or Start.
+LIVE_PATTERN := harness[.](Main|Start)[(]
+MODULE := github.com/rrguard/rrguard
+LIVE_PKGS = $(addprefix $(MODULE)/,$(sort $(patsubst ./%/,%,$(dir $(shell grep -rlE --include='*_test.go' '$(LIVE_PATTERN)' .)))))
+
+## unit: vet + every test that needs no control plane
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 $(filter-out $(LIVE_PKGS),$(shell $(GO) list ./...))
+
+## e2e: the tests that need the control plane (test/admission, test/e2e, …)
+e2e: controlplane
+	$(GO) test -count=1 $(LIVE_PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
