@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/validate"
@@ -25,7 +23,7 @@ input), evaluates it against the cluster state in the --state manifests through 
 as the webhook (mutation, then validation), and prints the AdmissionReview with its response:
 allowed, the status with its causes, warnings, and the JSON patch.
 
-Exit status: 0 allowed, 1 denied, 2 usage or input error.`,
+Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bug: please report it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			engine, err := policies.engine(configPath)
@@ -36,18 +34,17 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error.`,
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			var r io.Reader = cmd.InOrStdin()
-			if input != "-" {
-				f, err := os.Open(input)
-				if err != nil {
-					return &exitError{code: exitUsage, err: err}
-				}
-				defer f.Close()
-				r = f
+			var raw []byte
+			if input == "-" {
+				raw, err = cluster.ReadAll("standard input", cmd.InOrStdin())
+			} else {
+				raw, err = cluster.ReadFile(input)
+			}
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			var review admissionv1.AdmissionReview
-			dec := json.NewDecoder(io.LimitReader(r, cluster.MaxFileSize))
-			if err := dec.Decode(&review); err != nil {
+			if err := json.Unmarshal(raw, &review); err != nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%s: not an AdmissionReview: %w", input, err)}
 			}
 			if review.Request == nil {

@@ -56,6 +56,9 @@ func LoadFiles(paths []string) (*Manifests, error) {
 			return nil, &InputError{Source: p, Err: errors.Unwrap(err)}
 		}
 		if !info.IsDir() {
+			if err := checkRegular(p, info); err != nil {
+				return nil, err
+			}
 			if err := m.loadFile(p); err != nil {
 				return nil, err
 			}
@@ -89,30 +92,80 @@ func LoadFiles(paths []string) (*Manifests, error) {
 
 // LoadReader reads one multi-document YAML/JSON stream named name.
 func (m *Manifests) LoadReader(name string, r io.Reader) error {
-	raw, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	raw, err := ReadAll(name, r)
 	if err != nil {
-		return &InputError{Source: name, Err: err}
-	}
-	if len(raw) > MaxFileSize {
-		return &InputError{Source: name, Err: fmt.Errorf("larger than %d MiB: split the manifests into smaller files", MaxFileSize>>20)}
+		return err
 	}
 	return m.load(name, raw)
 }
 
-func (m *Manifests) loadFile(path string) error {
+// ReadAll reads an input named name of at most MaxFileSize bytes.
+func ReadAll(name string, r io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, &InputError{Source: name, Err: err}
+	}
+	if len(raw) > MaxFileSize {
+		return nil, &InputError{Source: name, Err: fmt.Errorf("larger than the limit of %d MiB: split it into smaller files", MaxFileSize>>20)}
+	}
+	return raw, nil
+}
+
+// ReadFile reads a regular file of at most MaxFileSize bytes.
+func ReadFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, &InputError{Source: path, Err: errors.Unwrap(err)}
+	}
+	if err := checkRegular(path, info); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return &InputError{Source: path, Err: errors.Unwrap(err)}
+		return nil, &InputError{Source: path, Err: errors.Unwrap(err)}
 	}
 	defer f.Close()
-	return m.LoadReader(path, f)
+	return ReadAll(path, f)
+}
+
+// checkRegular refuses what is not a regular file: reading a named pipe or a device blocks
+// or never ends, and a socket cannot be opened at all.
+func checkRegular(path string, info fs.FileInfo) error {
+	if info.Mode().IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch mode := info.Mode(); {
+	case mode&fs.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		what = "a socket"
+	case mode&fs.ModeDevice != 0:
+		what = "a device"
+	}
+	return &InputError{Source: path, Err: fmt.Errorf("%s: rrguard reads only regular files (give - to read standard input)", what)}
+}
+
+func (m *Manifests) loadFile(path string) error {
+	raw, err := ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return m.load(path, raw)
 }
 
 func (m *Manifests) load(name string, raw []byte) error {
+	if i := bytes.IndexByte(raw, 0); i >= 0 {
+		return &InputError{Source: name, Err: fmt.Errorf("NUL byte at offset %d: not a YAML or JSON file", i)}
+	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	objects := 0
 	for doc := 1; ; doc++ {
 		chunk, err := reader.Read()
 		if err == io.EOF {
+			if objects == 0 {
+				return &InputError{Source: name, Err: errors.New("no YAML or JSON document in it: give manifest files with apiVersion and kind")}
+			}
 			return nil
 		}
 		source := fmt.Sprintf("%s#%d", name, doc)
@@ -132,6 +185,7 @@ func (m *Manifests) load(name string, raw []byte) error {
 		if obj == nil {
 			continue
 		}
+		objects++
 		if err := m.add(source, &unstructured.Unstructured{Object: obj}); err != nil {
 			return err
 		}
