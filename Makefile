@@ -4,7 +4,7 @@ GO ?= go
 export GONOSUMDB := github.com/projectcalico
 BIN := $(CURDIR)/bin
 
-.PHONY: all build test unit e2e bench lint controlplane demo clean
+.PHONY: all build test unit e2e bench fuzz lint controlplane demo clean
 
 all: build
 
@@ -43,6 +43,16 @@ e2e: controlplane
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: each fuzz target for FUZZTIME (default 60s); new failures land in testdata/fuzz. `make test`
+## and `make unit` replay the seed corpora (f.Add and testdata/fuzz) as ordinary tests.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./pkg/selector:FuzzParse ./pkg/cluster:FuzzLoadReader ./pkg/webhook:FuzzReviewBytes ./pkg/webhook:FuzzCalicoChange
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
