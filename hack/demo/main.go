@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,11 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
 	"github.com/rrguard/rrguard/test/harness"
 	"github.com/rrguard/rrguard/test/live"
 	"github.com/rrguard/rrguard/test/scenario"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
 )
 
 func main() { os.Exit(run()) }
@@ -61,8 +65,14 @@ func run() int {
 	}
 	defer stop()
 
-	path := filepath.Join(h.SharedDir, "scenarios", "seed-tutorial.yaml")
+	path := filepath.Join(h.RootDir, "test", "scenarios", "seed-tutorial.yaml")
 	sc, err := scenario.Load(path)
+	if err != nil {
+		say("demo: %v", err)
+		return 1
+	}
+	// An outside acceptance set ($RRGUARD_SCENARIOS) is played after the story.
+	extra, err := scenario.LoadDirs(scenario.Dirs(h.RootDir)[1:])
 	if err != nil {
 		say("demo: %v", err)
 		return 1
@@ -73,26 +83,76 @@ func run() int {
 	say("  the way an operator runs it; rrguard (https://%s) answers through the API server.", addr)
 	say("")
 
-	runner := &live.Runner{H: h}
-	if err := h.Reset(ctx); err != nil {
+	r, err := play(ctx, h, sc)
+	if err != nil {
 		say("demo: %v", err)
 		return 1
 	}
-	if err := h.Create(ctx, sc.Initial); err != nil {
-		say("demo: initial nodes: %v", err)
+	// A reflector made with calicoctl carries route-reflector in its Calico label set (the
+	// projectcalico.org/labels annotation), which -L does not show: print both columns.
+	out := h.Kubectl(ctx, nil, "get", "nodes", "-o", "custom-columns="+reflectorColumns)
+	say("$ kubectl get nodes -o custom-columns=%s\n%s", reflectorColumns, indent(out.Stdout))
+	say("  (BGPPeer selectors match the Calico label set: the node's labels plus projectcalico.org/labels,")
+	say("   where calicoctl writes the labels of a projectcalico.org/v3 Node)")
+	out = h.Kubectl(ctx, nil, "get", "bgppeers.crd.projectcalico.org,bgpconfigurations.crd.projectcalico.org")
+	say("$ kubectl get bgppeers,bgpconfigurations\n%s", indent(out.Stdout))
+	// The audit runs two seconds after each change: give it a moment after the last one.
+	time.Sleep(3 * time.Second)
+	out = h.Kubectl(ctx, nil, "get", "clusterreport", "rrguard", "-o", "jsonpath={.summary}")
+	say("$ kubectl get clusterreport rrguard -o jsonpath={.summary}    # the audit of the whole cluster\n  %s", strings.TrimSpace(out.Stdout+out.Stderr))
+	if r.mismatches == 0 {
+		say("  the mesh is off and every node still learns every other node's pod routes.")
+	}
+	for _, s := range extra {
+		say("")
+		say("▶ scenario %s (%s, from $%s)", s.Name, s.Path, scenario.EnvDirs)
+		e, err := play(ctx, h, s)
+		if err != nil {
+			say("demo: %v", err)
+			return 1
+		}
+		r.add(e)
+	}
+	say("▶ summary: %d steps, %d refused with the rule that explains them, %d allowed with warnings, %d not as expected",
+		r.steps, r.refused, r.warned, r.mismatches)
+	if r.mismatches > 0 {
 		return 1
+	}
+	return 0
+}
+
+// reflectorColumns shows a node's route-reflector label and its Calico-only labels.
+const reflectorColumns = `NAME:.metadata.name,ROUTE-REFLECTOR:.metadata.labels.route-reflector,CALICO-LABELS:.metadata.annotations.projectcalico\.org/labels`
+
+// tally counts what happened to a scenario's steps.
+type tally struct{ steps, refused, warned, mismatches int }
+
+func (t *tally) add(o tally) {
+	t.steps += o.steps
+	t.refused += o.refused
+	t.warned += o.warned
+	t.mismatches += o.mismatches
+}
+
+// play empties the cluster, creates the scenario's initial objects and plays its steps,
+// printing each as the user sees it.
+func play(ctx context.Context, h *harness.Harness, sc *scenario.Scenario) (tally, error) {
+	t := tally{steps: len(sc.Steps)}
+	runner := &live.Runner{H: h}
+	if err := h.Reset(ctx); err != nil {
+		return t, err
+	}
+	if err := h.Create(ctx, sc.Initial); err != nil {
+		return t, fmt.Errorf("scenario %s: initial objects: %w", sc.Name, err)
 	}
 	out := h.Kubectl(ctx, nil, "get", "nodes", "-L", "route-reflector")
 	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))
 
-	mismatches := 0
-	refused, warned := 0, 0
 	for i, st := range sc.Steps {
 		say("── step %d: %s", i+1, st.Name)
 		obs, err := runner.Step(ctx, i+1, st)
 		if err != nil {
-			say("demo: %v", err)
-			return 1
+			return t, err
 		}
 		if raw, err := yaml.Marshal(st.Object.Object); err == nil {
 			say("%s", indent(strings.TrimSpace(string(raw))))
@@ -104,10 +164,10 @@ func run() int {
 			}
 		}
 		if !obs.Allowed {
-			refused++
+			t.refused++
 		}
 		if len(obs.Warnings) > 0 {
-			warned++
+			t.warned++
 		}
 		if st.After != nil {
 			for node := range st.After.NodeLabels {
@@ -116,7 +176,7 @@ func run() int {
 			}
 		}
 		if diffs := live.Check(obs); len(diffs) > 0 {
-			mismatches++
+			t.mismatches++
 			for _, d := range diffs {
 				say("  ✘ %s", d)
 			}
@@ -129,21 +189,7 @@ func run() int {
 		}
 		say("")
 	}
-	out = h.Kubectl(ctx, nil, "get", "nodes", "-L", "route-reflector")
-	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))
-	out = h.Kubectl(ctx, nil, "get", "bgppeers.crd.projectcalico.org,bgpconfigurations.crd.projectcalico.org")
-	say("$ kubectl get bgppeers,bgpconfigurations\n%s", indent(out.Stdout))
-	// The audit runs two seconds after each change: give it a moment after the last one.
-	time.Sleep(3 * time.Second)
-	out = h.Kubectl(ctx, nil, "get", "clusterreport", "rrguard", "-o", "jsonpath={.summary}")
-	say("$ kubectl get clusterreport rrguard -o jsonpath={.summary}    # the audit of the whole cluster\n  %s", strings.TrimSpace(out.Stdout+out.Stderr))
-	say("▶ summary: %d steps, %d refused with the rule that explains them, %d allowed with warnings, %d not as expected",
-		len(sc.Steps), refused, warned, mismatches)
-	if mismatches > 0 {
-		return 1
-	}
-	say("  the mesh is off and every node still learns every other node's pod routes.")
-	return 0
+	return t, nil
 }
 
 func indent(s string) string {
@@ -210,12 +256,28 @@ func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop fu
 		time.Sleep(200 * time.Millisecond)
 	}
 	say("▶ rrguard is ready (its informer caches have synced); registering config/webhook/webhooks.yaml")
-	if err := h.RegisterWebhooks(ctx, filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), "https://"+addr, ca.CertPEM); err != nil {
+	register := func(ctx context.Context) error {
+		if err := h.RegisterWebhooks(ctx, filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), "https://"+addr, ca.CertPEM); err != nil {
+			return err
+		}
+		// The API server loads new webhook configurations asynchronously.
+		time.Sleep(2 * time.Second)
+		return nil
+	}
+	if err := register(ctx); err != nil {
 		stop()
 		return nil, "", err
 	}
-	// The API server loads new webhook configurations asynchronously.
-	time.Sleep(2 * time.Second)
+	// A story ends with reflectors rrguard will not let go of: the next scenario starts from an
+	// empty cluster emptied with rrguard out of the way.
+	h.ResetGuard = func(ctx context.Context, reset func() error) error {
+		for _, kind := range []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}} {
+			if err := h.Client.DeleteAllOf(ctx, kind); err != nil {
+				return fmt.Errorf("take rrguard's webhooks out of the way: %w", err)
+			}
+		}
+		return errors.Join(reset(), register(ctx))
+	}
 	return stop, addr, nil
 }
 
