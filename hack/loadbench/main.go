@@ -1,0 +1,433 @@
+// Command loadbench measures rrguard's admission latency under load through a real API server:
+// it starts the test control plane (bin/), creates -nodes Calico Nodes and -peers BGPPeers,
+// runs bin/webhook as its own process (so that its RSS is its own), registers it with
+// config/webhook/webhooks.yaml, and sends Node label changes through the API server at each
+// -concurrency. The same changes then go to a no-op webhook registered the same way: the floor
+// any webhook pays. Latencies are the API server's own
+// (apiserver_admission_webhook_admission_duration_seconds) and the client's.
+//
+//	go build -o bin/webhook ./cmd/webhook && go run ./hack/loadbench [-nodes 5000 -peers 1000]
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/rrguard/rrguard/test/harness"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func main() {
+	nodes := flag.Int("nodes", 5000, "Calico Nodes in the cluster")
+	peers := flag.Int("peers", 1000, "BGPPeers in the cluster (one per rack of nodes)")
+	changes := flag.Int("changes", 400, "Node label changes per concurrency level")
+	levels := flag.String("concurrency", "1,8,64", "concurrency levels")
+	webhookBin := flag.String("webhook", "bin/webhook", "the webhook binary (go build -o bin/webhook ./cmd/webhook)")
+	flag.Parse()
+	if err := run(*webhookBin, *nodes, *peers, *changes, *levels); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(webhookBin string, nodes, peers, changes int, levels string) error {
+	ctx := context.Background()
+	if _, err := os.Stat(webhookBin); err != nil {
+		return fmt.Errorf("%w: build it first: go build -o bin/webhook ./cmd/webhook", err)
+	}
+	h, err := harness.Start(harness.Options{})
+	if err != nil {
+		return err
+	}
+	defer h.Stop()
+	start := time.Now()
+	if err := createCluster(ctx, h.Client, nodes, peers); err != nil {
+		return err
+	}
+	fmt.Printf("cluster: %d Nodes, %d BGPPeers created in %v\n", nodes+2, peers+1, time.Since(start).Round(time.Millisecond))
+
+	ca, err := harness.NewCA("rrguard-loadbench-ca")
+	if err != nil {
+		return err
+	}
+	certDir, err := os.MkdirTemp("", "rrguard-loadbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(certDir)
+	if _, err := ca.WriteServing(certDir); err != nil {
+		return err
+	}
+	rrguard, err := startWebhook(ctx, webhookBin, h.Kubeconfig, certDir)
+	if err != nil {
+		return err
+	}
+	defer rrguard.stop()
+	noop, err := startNoop(certDir)
+	if err != nil {
+		return err
+	}
+	defer noop.Close()
+	fmt.Printf("rrguard ready in %v, RSS %s\n", time.Since(rrguard.started).Round(time.Millisecond), rrguard.rss())
+
+	var conc []int
+	for _, s := range strings.Split(levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-concurrency %q: want numbers like 1,8,64", levels)
+		}
+		conc = append(conc, n)
+	}
+	cs, err := kubernetes.NewForConfig(h.Config)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%-8s %5s %7s  %-23s %-23s %-21s %s\n", "webhook", "conc", "changes", "apiserver validate p50/p99", "apiserver mutate p50/p99", "client p50/p99", "webhook RSS")
+	seq := 0
+	for _, target := range []struct {
+		name, url string
+		rss       func() string
+	}{{"no-op", "https://" + noop.Addr().String(), func() string { return "-" }}, {"rrguard", "https://" + rrguard.addr, rrguard.rss}} {
+		if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
+			return err
+		}
+		for _, c := range conc {
+			before, err := webhookDurations(ctx, cs)
+			if err != nil {
+				return err
+			}
+			client, err := labelChanges(ctx, h.Client, nodes, changes, c, &seq)
+			if err != nil {
+				return fmt.Errorf("%s at concurrency %d: %w", target.name, c, err)
+			}
+			after, err := webhookDurations(ctx, cs)
+			if err != nil {
+				return err
+			}
+			v, m := after.minus(before, "nodes.validate.rrguard.io"), after.minus(before, "nodes.mutate.rrguard.io")
+			fmt.Printf("%-8s %5d %7d  %-26s %-24s %-21s %s\n", target.name, c, changes,
+				fmt.Sprintf("%s / %s (n=%d)", ms(v.quantile(0.5)), ms(v.quantile(0.99)), int(v.count)),
+				fmt.Sprintf("%s / %s", ms(m.quantile(0.5)), ms(m.quantile(0.99))),
+				fmt.Sprintf("%s / %s", ms(client[len(client)/2]), ms(client[len(client)*99/100])), target.rss())
+		}
+	}
+	fmt.Printf("\nrrguard peak RSS %s (log: %s); API server buckets are 5, 25, 100, 500 ms…: its quantiles are interpolated within them\n", rrguard.peak(), rrguard.log.Name())
+	return nil
+}
+
+func ms(d float64) string {
+	if math.IsNaN(d) {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", d*1000)
+}
+
+// createCluster creates two reflectors, the clients in racks of nodes/peers, one BGPPeer per
+// rack peering it with the reflectors, a reflector mesh peer and the mesh-off configuration.
+func createCluster(ctx context.Context, c client.Client, nodes, peers int) error {
+	node := func(name string, i int, labels map[string]interface{}, cid string) *unstructured.Unstructured {
+		ann := map[string]interface{}{"projectcalico.org/IPv4Address": fmt.Sprintf("10.%d.%d.%d/8", i>>16&255, i>>8&255, i&255)}
+		if cid != "" {
+			ann["projectcalico.org/RouteReflectorClusterID"] = cid
+		}
+		labels["kubernetes.io/hostname"] = name
+		return &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "v1", "kind": "Node",
+			"metadata": map[string]interface{}{"name": name, "labels": labels, "annotations": ann},
+			"status":   map[string]interface{}{"conditions": []interface{}{map[string]interface{}{"type": "Ready", "status": "True"}}}}}
+	}
+	peer := func(name, nodeSel string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPPeer",
+			"metadata": map[string]interface{}{"name": name},
+			"spec":     map[string]interface{}{"nodeSelector": nodeSel, "peerSelector": "has(route-reflector)"}}}
+	}
+	objs := []*unstructured.Unstructured{
+		node("rr-1", 1, map[string]interface{}{"route-reflector": "true"}, "224.0.0.1"),
+		node("rr-2", 2, map[string]interface{}{"route-reflector": "true"}, "224.0.0.1"),
+		peer("rr-mesh", "has(route-reflector)"),
+		{Object: map[string]interface{}{"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPConfiguration",
+			"metadata": map[string]interface{}{"name": "default"}, "spec": map[string]interface{}{"nodeToNodeMeshEnabled": false, "asNumber": 64512}}},
+	}
+	for r := 0; r < peers; r++ {
+		objs = append(objs, peer(fmt.Sprintf("rack-%04d", r), fmt.Sprintf("rack == 'r%d'", r)))
+	}
+	for i := 0; i < nodes; i++ {
+		objs = append(objs, node(fmt.Sprintf("node-%05d", i), 10+i, map[string]interface{}{"rack": fmt.Sprintf("r%d", i%max(peers, 1))}, ""))
+	}
+	return parallel(16, len(objs), func(i int) error {
+		if err := c.Create(ctx, objs[i]); err != nil {
+			return fmt.Errorf("create %s %s: %w", objs[i].GetKind(), objs[i].GetName(), err)
+		}
+		return nil
+	})
+}
+
+// parallel runs f(0..n-1) on workers goroutines and returns the first error.
+func parallel(workers, n int, f func(i int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// labelChanges relabels `changes` nodes (a label no selector reads: the common case) from
+// `conc` clients and returns the sorted client-side latencies in seconds.
+func labelChanges(ctx context.Context, c client.Client, nodes, changes, conc int, seq *int) ([]float64, error) {
+	lat := make([]float64, changes)
+	base := *seq
+	*seq += changes
+	err := parallel(conc, changes, func(i int) error {
+		n := &unstructured.Unstructured{}
+		n.SetAPIVersion("v1")
+		n.SetKind("Node")
+		n.SetName(fmt.Sprintf("node-%05d", (base+i)*7919%nodes))
+		patch := fmt.Sprintf(`{"metadata":{"labels":{"loadbench":"c%d"}}}`, base+i)
+		t0 := time.Now()
+		if err := c.Patch(ctx, n, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return fmt.Errorf("label %s: %w", n.GetName(), err)
+		}
+		lat[i] = time.Since(t0).Seconds()
+		return nil
+	})
+	slices.Sort(lat)
+	return lat, err
+}
+
+// register points rrguard's webhook configurations at url (replacing earlier ones) and waits
+// until the API server calls it.
+func register(ctx context.Context, h *harness.Harness, url string, ca []byte) error {
+	for _, o := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
+		o.SetName("rrguard")
+		if err := client.IgnoreNotFound(h.Client.Delete(ctx, o)); err != nil {
+			return err
+		}
+	}
+	if err := h.RegisterWebhooks(ctx, filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), url, ca); err != nil {
+		return err
+	}
+	// The API server picks webhook configurations up from its informer within a second or two.
+	time.Sleep(3 * time.Second)
+	return nil
+}
+
+// histogram is one webhook's admission duration histogram summed over its label sets.
+type histogram struct {
+	count   float64
+	buckets map[float64]float64 // upper bound -> cumulative count
+}
+
+type durations map[string]*histogram
+
+func webhookDurations(ctx context.Context, cs *kubernetes.Clientset) (durations, error) {
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("API server metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	out := durations{}
+	f := families["apiserver_admission_webhook_admission_duration_seconds"]
+	if f == nil {
+		return out, nil
+	}
+	for _, m := range f.GetMetric() {
+		name := ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "name" {
+				name = l.GetValue()
+			}
+		}
+		hh := out[name]
+		if hh == nil {
+			hh = &histogram{buckets: map[float64]float64{}}
+			out[name] = hh
+		}
+		hh.count += float64(m.GetHistogram().GetSampleCount())
+		for _, b := range m.GetHistogram().GetBucket() {
+			hh.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+		}
+	}
+	return out, nil
+}
+
+func (d durations) minus(before durations, name string) *histogram {
+	out := &histogram{buckets: map[float64]float64{}}
+	a, b := d[name], before[name]
+	if a == nil {
+		return out
+	}
+	out.count = a.count
+	for ub, c := range a.buckets {
+		out.buckets[ub] = c
+	}
+	if b != nil {
+		out.count -= b.count
+		for ub, c := range b.buckets {
+			out.buckets[ub] -= c
+		}
+	}
+	return out
+}
+
+// quantile interpolates linearly within the bucket that holds q, as Prometheus'
+// histogram_quantile does.
+func (h *histogram) quantile(q float64) float64 {
+	if h.count == 0 {
+		return math.NaN()
+	}
+	bounds := make([]float64, 0, len(h.buckets))
+	for ub := range h.buckets {
+		bounds = append(bounds, ub)
+	}
+	slices.Sort(bounds)
+	rank := q * h.count
+	prevBound, prevCount := 0.0, 0.0
+	for _, ub := range bounds {
+		c := h.buckets[ub]
+		if c >= rank {
+			if math.IsInf(ub, 1) {
+				return prevBound
+			}
+			return prevBound + (ub-prevBound)*(rank-prevCount)/max(c-prevCount, 1)
+		}
+		prevBound, prevCount = ub, c
+	}
+	return prevBound
+}
+
+// webhookProcess is bin/webhook running against the test API server.
+type webhookProcess struct {
+	cmd     *exec.Cmd
+	log     *os.File // its log, kept for a look after the run
+	addr    string
+	started time.Time
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhookProcess, error) {
+	var ports [3]int
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	var err error
+	p := &webhookProcess{addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), started: time.Now()}
+	p.cmd = exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]), "--cert-dir", certDir,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--disable-audit")
+	if p.log, err = os.CreateTemp("", "rrguard-loadbench-webhook-*.log"); err != nil {
+		return nil, err
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(readyz)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+	}
+	p.stop()
+	return nil, fmt.Errorf("bin/webhook not ready within 3 minutes (log: %s)", p.log.Name())
+}
+
+func (p *webhookProcess) stop() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+func (p *webhookProcess) status(field string) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(v)[0])
+			return fmt.Sprintf("%.1f MB", float64(kb)/1024)
+		}
+	}
+	return "?"
+}
+
+func (p *webhookProcess) rss() string  { return p.status("VmRSS") }
+func (p *webhookProcess) peak() string { return p.status("VmHWM") }
+
+// startNoop serves an AdmissionReview answering "allowed" at once, with the same certificate.
+func startNoop(certDir string) (net.Listener, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
+	if err != nil {
+		return nil, err
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var review admissionv1.AdmissionReview
+		if err := json.NewDecoder(r.Body).Decode(&review); err != nil || review.Request == nil {
+			http.Error(w, "not an AdmissionReview", http.StatusBadRequest)
+			return
+		}
+		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
+		review.Request = nil
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(review)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	return l, nil
+}
