@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +59,12 @@ func TestCalicoCRDsTakeRRGuardFields(t *testing.T) {
 				if _, err := calico.Decode(got); err != nil {
 					t.Errorf("%s %s as stored: %v", group, ref(want), err)
 				}
+			}
+			// The check has teeth: a field the schema does not know is refused, not pruned.
+			unknown := object(t, `{kind: BGPPeer, metadata: {name: unknown-field}, spec: {peerIP: 10.0.0.2, noSuchField: 1}}`)
+			unknown.SetAPIVersion(group)
+			if err := h.Client.Create(ctx, unknown, client.FieldValidation(metav1.FieldValidationStrict)); err == nil || !strings.Contains(err.Error(), "noSuchField") {
+				t.Errorf("create %s BGPPeer with spec.noSuchField: %v, want refused naming the field", group, err)
 			}
 		})
 	}
