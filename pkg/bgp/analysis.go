@@ -410,9 +410,16 @@ func (a *Analysis) expandSessions(f Family) {
 			}
 		}
 	}
+	// confd emits one peering per node and peer address, the first that claims it: global
+	// peers (no node, no nodeSelector) first, then node-scoped ones, then the implied reverse
+	// sessions. Where two peers of one pass claim the same address confd's order is a map's;
+	// rrguard takes them by name. A peering whose AS is not the remote node's never comes up.
+	claimed := make([][]bool, k)
+	for x := range claimed {
+		claimed[x] = make([]bool, k)
+	}
 	var local, remote []int
-	for p := range t.Peers {
-		peer := &t.Peers[p]
+	members := func(p int) {
 		local, remote = local[:0], remote[:0]
 		for c := range a.Classes {
 			if a.Classes[c].local[p] {
@@ -422,21 +429,38 @@ func (a *Analysis) expandSessions(f Family) {
 				remote = append(remote, c)
 			}
 		}
-		for _, x := range local {
-			for _, y := range remote {
-				if peer.PeerSelector == nil {
-					// A peerIP peer whose address is a node's: the session exists when the
-					// node speaks the AS the peer expects, and that node peers back with
-					// every node the peer applies to (confd's reverse peering), in the
-					// family of the address.
-					pf, ok := ipFamily(peer.PeerIP)
-					if !ok || pf != f || (peer.AS != 0 && peer.AS != a.Classes[y].AS) || (peer.AS == 0 && t.globalAS() != a.Classes[y].AS) {
+	}
+	for _, global := range []bool{true, false} {
+		for p := range t.Peers {
+			peer := &t.Peers[p]
+			if global != peer.global() {
+				continue
+			}
+			members(p)
+			for _, x := range local {
+				for _, y := range remote {
+					if claimed[x][y] || !peer.forward(f) {
 						continue
 					}
+					claimed[x][y] = true
+					conf[x][y] = conf[x][y] || peer.PeerSelector != nil || peer.AS == a.Classes[y].AS
 				}
-				conf[x][y] = true
-				// The implied reverse session.
-				if !peer.ReverseManual {
+			}
+		}
+	}
+	for p := range t.Peers {
+		peer := &t.Peers[p]
+		if peer.ReverseManual {
+			continue
+		}
+		members(p)
+		for _, y := range remote {
+			if !peer.reverse(f, a.Classes[y].AS, t.globalAS()) {
+				continue
+			}
+			for _, x := range local {
+				if !claimed[y][x] {
+					claimed[y][x] = true
 					conf[y][x] = true
 				}
 			}

@@ -83,43 +83,41 @@ func (a *Analysis) NodeSessions(name string) []Session {
 				}
 			}
 		}
-		for p := range t.Peers {
-			peer := &t.Peers[p]
-			cl := &a.Classes[c]
-			if cl.local[p] {
+		// confd's order (see expandSessions): global peers, node-scoped ones, then the
+		// implied reverse sessions; the first peering to an address wins.
+		cl := &a.Classes[c]
+		for _, global := range []bool{true, false} {
+			for p := range t.Peers {
+				peer := &t.Peers[p]
+				if peer.global() != global || !cl.local[p] || !peer.forward(f) {
+					continue
+				}
 				if peer.PeerSelector != nil {
 					for _, m := range t.Nodes {
 						if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].remote[p] {
 							add(f, m.Address(f), m, t.NodeAS(m), peer.Name)
 						}
 					}
-				} else if pf, ok := ipFamily(peer.PeerIP); ok && pf == f {
-					as := peer.AS
-					if as == 0 {
-						as = t.globalAS()
-					}
-					m := byIP(peer.PeerIP)
-					if m != nil && !takesPart(m) {
-						m = nil
-					}
-					add(f, peer.PeerIP, m, as, peer.Name)
+					continue
 				}
+				m := byIP(peer.PeerIP)
+				if m != nil && !takesPart(m) {
+					m = nil
+				}
+				as := peer.AS
+				if as == 0 && m == nil {
+					as = t.globalAS() // an external peer (see findExternals)
+				}
+				add(f, peer.PeerIP, m, as, peer.Name)
 			}
+		}
+		for p := range t.Peers {
+			peer := &t.Peers[p]
 			// The reverse side: the peer selects this node (by selector, or by its address
 			// with the AS the peer expects), so it peers back with every node the peer
 			// applies to.
-			if !cl.remote[p] || peer.ReverseManual {
+			if !cl.remote[p] || peer.ReverseManual || !peer.reverse(f, localAS, t.globalAS()) {
 				continue
-			}
-			if peer.PeerSelector == nil {
-				pf, ok := ipFamily(peer.PeerIP)
-				want := peer.AS
-				if want == 0 {
-					want = t.globalAS()
-				}
-				if !ok || pf != f || want != localAS {
-					continue
-				}
 			}
 			for _, m := range t.Nodes {
 				if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].local[p] {

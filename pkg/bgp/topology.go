@@ -139,6 +139,36 @@ func (p *Peer) selects(n *Node, l selector.Labels) bool {
 	}
 }
 
+// global reports whether confd treats the peer as global (it applies to every node), whose
+// peerings win over node-scoped ones to the same address.
+func (p *Peer) global() bool { return p.Node == "" && p.NodeSelector == nil }
+
+// forward reports whether the peer gives the nodes it applies to a peering of family f to
+// the nodes it selects: always for a selector, for a peerIP of that family (with any AS: a
+// wrong one is configured but never comes up).
+func (p *Peer) forward(f Family) bool {
+	if p.PeerSelector != nil {
+		return true
+	}
+	pf, ok := ipFamily(p.PeerIP)
+	return ok && pf == f
+}
+
+// reverse reports whether a remote node speaking AS remoteAS peers back, in family f, with
+// the nodes the peer applies to (reversePeering: Manual is checked by the caller): always
+// for a selector; for a peerIP of that family when the node speaks the AS the peer expects.
+func (p *Peer) reverse(f Family, remoteAS, globalAS uint32) bool {
+	if p.PeerSelector != nil {
+		return true
+	}
+	want := p.AS
+	if want == 0 {
+		want = globalAS
+	}
+	pf, ok := ipFamily(p.PeerIP)
+	return ok && pf == f && want == remoteAS
+}
+
 func ipFamily(ip string) (Family, bool) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
