@@ -249,6 +249,9 @@ func (e *Engine) enforce(in []Finding) []Finding {
 	out := in[:0]
 	for _, f := range in {
 		f.Action = e.cfg.ActionFor(f.Rule)
+		if f.warnAtMost && f.Action == Deny {
+			f.Action = Warn
+		}
 		if f.Action != Off {
 			out = append(out, f)
 		}

@@ -36,6 +36,8 @@ type Finding struct {
 	// key identifies what the finding is about, to tell findings a change introduces from
 	// those that were already there.
 	key string
+	// warnAtMost: the finding says a check could not be done; it never refuses a change.
+	warnAtMost bool
 }
 
 func refOf(o *calico.Object) ObjectRef {

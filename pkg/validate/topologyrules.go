@@ -65,6 +65,15 @@ func isolatedReflector(s *Snapshot, c int) bool {
 
 func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
 	a := s.Analysis
+	var undecided []Finding
+	for _, u := range a.Undecided {
+		// The simulation stopped at its budget (see bgp.Budget): say so, never hang and never
+		// refuse on a guess. The other rules still ran.
+		undecided = append(undecided, Finding{Rule: RuleRoutePropagation, Object: ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName},
+			Message: fmt.Sprintf("%s route propagation was not checked: %s; rrguard cannot tell whether every node learns every other node's %s pod routes (the other rules ran). This takes many cluster IDs each shared by several reflectors, or many ASes of several nodes, peered in many ways; simplify the peering or check the paths with rrguard sessions",
+				u.Family, u.Reason, u.Family),
+			key: RuleRoutePropagation + "|undecided|" + u.Family.String(), warnAtMost: true})
+	}
 	type block struct {
 		from, to []string
 		family   bgp.Family
@@ -128,7 +137,7 @@ func (e *Engine) routePropagation(s, base *Snapshot) []Finding {
 		byCause[cause] = len(out)
 		out = append(out, Finding{Rule: RuleRoutePropagation, Object: nodeRef(subject), Message: what + ": " + cause, key: key})
 	}
-	return out
+	return append(undecided, out...)
 }
 
 func hasHave(names []string) string { return verb(names, "has", "have") }
