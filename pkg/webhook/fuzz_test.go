@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -84,6 +85,14 @@ func FuzzReviewBytes(f *testing.F) {
 	})
 }
 
+// number is s as a JSON number when it is an integer, else the string itself.
+func number(s string) any {
+	if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
+		return n
+	}
+	return s
+}
+
 // FuzzCalicoChange is the structured target: it builds a valid AdmissionReview of a change
 // to a Node, BGPPeer or BGPConfiguration (either API group) from fuzzed Calico fields, for an
 // object the state holds or not, and checks the answers; a value a message quotes is never
@@ -141,12 +150,7 @@ func FuzzCalicoChange(f *testing.F) {
 				}
 			}
 			if asn != "" {
-				var n json.Number = json.Number(strings.TrimSpace(asn))
-				if _, err := n.Int64(); err == nil {
-					spec["asNumber"] = n
-				} else {
-					spec["asNumber"] = asn
-				}
+				spec["asNumber"] = number(asn)
 			}
 			obj = map[string]any{"apiVersion": group + "/" + version, "kind": "BGPPeer", "metadata": meta(), "spec": spec}
 			old = map[string]any{"apiVersion": group + "/" + version, "kind": "BGPPeer", "metadata": map[string]any{"name": name},
@@ -163,11 +167,8 @@ func FuzzCalicoChange(f *testing.F) {
 			default:
 				spec["nodeToNodeMeshEnabled"] = mesh
 			}
-			if n := json.Number(asn); asn != "" {
-				spec["asNumber"] = n
-				if _, err := n.Int64(); err != nil {
-					spec["asNumber"] = asn
-				}
+			if asn != "" {
+				spec["asNumber"] = number(asn)
 			}
 			obj = map[string]any{"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPConfiguration", "metadata": meta(), "spec": spec}
 			old = map[string]any{"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPConfiguration", "metadata": map[string]any{"name": name},
