@@ -88,8 +88,9 @@ func analyze(t *Topology, perNode bool) *Analysis {
 // finish expands sessions and simulates propagation over the classes.
 func (a *Analysis) finish() {
 	a.findExternals()
+	local, remote := a.peerSides()
 	for _, f := range families {
-		a.expandSessions(f)
+		a.expandSessions(f, [2][][]int{local, remote})
 	}
 	a.gapSet = map[Gap]bool{}
 	a.Gaps, a.Undecided = nil, nil
@@ -390,7 +391,26 @@ func (a *Analysis) findExternals() {
 // expandSessions fills session[f]: calico-node on a member of class x configures a session
 // of family f to a member of class y (conf), and BGP needs both ends configured. The work is
 // per peer over the classes it applies to and selects, not over every pair of classes.
-func (a *Analysis) expandSessions(f Family) {
+// peerSides lists, per peer, the classes it applies to (local) and the classes it selects
+// (remote).
+func (a *Analysis) peerSides() (local, remote [][]int) {
+	local, remote = make([][]int, len(a.Topology.Peers)), make([][]int, len(a.Topology.Peers))
+	for c := range a.Classes {
+		for p, on := range a.Classes[c].local {
+			if on {
+				local[p] = append(local[p], c)
+			}
+		}
+		for p, on := range a.Classes[c].remote {
+			if on {
+				remote[p] = append(remote[p], c)
+			}
+		}
+	}
+	return local, remote
+}
+
+func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 	t := a.Topology
 	k := len(a.Classes)
 	conf := make([][]bool, k)
@@ -419,17 +439,7 @@ func (a *Analysis) expandSessions(f Family) {
 		claimed[x] = make([]bool, k)
 	}
 	var local, remote []int
-	members := func(p int) {
-		local, remote = local[:0], remote[:0]
-		for c := range a.Classes {
-			if a.Classes[c].local[p] {
-				local = append(local, c)
-			}
-			if a.Classes[c].remote[p] {
-				remote = append(remote, c)
-			}
-		}
-	}
+	members := func(p int) { local, remote = sides[0][p], sides[1][p] }
 	for _, global := range []bool{true, false} {
 		for p := range t.Peers {
 			peer := &t.Peers[p]

@@ -138,13 +138,18 @@ type propagation struct {
 func (p *propagation) closure(chunk []int, learned [][]bool) {
 	const kinds = 3
 	n := len(p.speakers) * kinds
-	succ := func(x int, visit func(y int)) {
+	// The state graph in compressed rows: the successors of state x are
+	// edges[offs[x]:offs[x+1]].
+	offs := make([]int32, n+1)
+	edges := make([]int32, 0, 4*n)
+	for x := 0; x < n; x++ {
+		offs[x] = int32(len(edges))
 		u, k := x/kinds, kind(x%kinds)
 		su := &p.speakers[u]
 		for _, e := range p.arcs[u] {
 			switch {
 			case e.ebgp:
-				visit(int(e.to)*kinds + int(own))
+				edges = append(edges, e.to*kinds+int32(own))
 				continue
 			case k == own:
 			case !su.reflect || (k == fromNonClient && !e.toClient):
@@ -154,10 +159,11 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 			if e.asClient {
 				nk = fromClient
 			}
-			visit(int(e.to)*kinds + int(nk))
+			edges = append(edges, e.to*kinds+int32(nk))
 		}
 	}
-	// Tarjan's algorithm, iterative; comps come out in reverse topological order.
+	offs[n] = int32(len(edges))
+	// Tarjan's algorithm, iterative; components come out in reverse topological order.
 	index, low, comp := make([]int32, n), make([]int32, n), make([]int32, n)
 	for i := range index {
 		index[i], comp[i] = -1, -1
@@ -165,24 +171,16 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 	var stack, order []int32
 	onStack := make([]bool, n)
 	next, ncomp := int32(0), int32(0)
-	type frame struct {
-		x     int32
-		succs []int32
-		i     int
-	}
+	type frame struct{ x, i int32 } // state, next successor to look at
 	var frames []frame
-	var buf []int32
 	push := func(x int32) {
 		index[x], low[x] = next, next
 		next++
 		stack = append(stack, x)
 		onStack[x] = true
-		buf = buf[:0]
-		succ(int(x), func(y int) { buf = append(buf, int32(y)) })
-		frames = append(frames, frame{x: x, succs: slices.Clone(buf)})
+		frames = append(frames, frame{x, offs[x]})
 	}
-	for bit, c := range chunk {
-		_ = bit
+	for _, c := range chunk {
 		start := int32(p.standins[c][0]*kinds + int(own))
 		if index[start] >= 0 {
 			continue
@@ -190,8 +188,8 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 		push(start)
 		for len(frames) > 0 {
 			f := &frames[len(frames)-1]
-			if f.i < len(f.succs) {
-				y := f.succs[f.i]
+			if f.i < offs[f.x+1] {
+				y := edges[f.i]
 				f.i++
 				if index[y] < 0 {
 					push(y)
@@ -232,11 +230,11 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 	for i := len(order) - 1; i >= 0; i-- {
 		x := order[i]
 		from := at(comp[x])
-		succ(int(x), func(y int) {
+		for _, y := range edges[offs[x]:offs[x+1]] {
 			if comp[y] != comp[x] {
 				or(at(comp[y]), from)
 			}
-		})
+		}
 	}
 	got := make([]uint64, ow)
 	for _, c := range p.a.classesWith(p.f) {

@@ -102,6 +102,16 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 	return NewSnapshot(state)
 }
 
+// WithNode returns the snapshot after node o was added or changed (o.Node set) or removed
+// (o.Node nil), re-classifying only that node: the store's cheap path for the Node changes
+// that dominate a cluster's traffic.
+func (s *Snapshot) WithNode(name string, o *calico.Object) *Snapshot {
+	if o == nil {
+		return s.after(Change{Operation: Delete, Old: &calico.Object{Kind: calico.KindNode, Name: name}})
+	}
+	return s.after(Change{Operation: Update, Object: o})
+}
+
 func peerNames(t *bgp.Topology) []string {
 	names := make([]string, len(t.Peers))
 	for i := range t.Peers {

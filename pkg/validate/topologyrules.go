@@ -2,9 +2,12 @@ package validate
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -343,45 +346,68 @@ func (e *Engine) singlePoints(s *Snapshot) []Finding {
 	if s.State.Mesh() || e.cfg.MinReflectors < 2 {
 		return nil // with minReflectors 1 the user accepts single reflectors
 	}
-	var out []Finding
+	// One what-if per reflector class, run in parallel: each is a fresh propagation.
+	var classes []int
 	for c := range s.Analysis.Classes {
-		cl := &s.Analysis.Classes[c]
-		if cl.ClusterID == "" || len(cl.Members) == 0 {
+		if cl := &s.Analysis.Classes[c]; cl.ClusterID != "" && len(cl.Members) > 0 {
+			classes = append(classes, c)
+		}
+	}
+	affected := make([][]string, len(classes))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range min(runtime.GOMAXPROCS(0), len(classes)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(classes) {
+					return
+				}
+				affected[k] = lostWithout(s, s.Analysis.Classes[classes[k]].Members[0])
+			}
+		})
+	}
+	wg.Wait()
+	var out []Finding
+	for k, c := range classes {
+		if len(affected[k]) == 0 {
 			continue
 		}
-		i := cl.Members[0]
-		t := *s.Topology
-		t.Nodes = slices.Clone(t.Nodes)
-		lost := *t.Nodes[i]
-		lost.Ready = false
-		t.Nodes[i] = &lost
-		without := s.Analysis.WithNode(&t, i)
-		// Node indexes are the same in both analyses; the lost node is in no class of without.
-		affected := map[string]bool{}
-		for _, g := range without.Gaps {
-			from, to := without.Classes[g.From].Members, without.Classes[g.To].Members
-			if len(from) == 0 || len(to) == 0 {
-				continue
-			}
-			if sf, st := s.Analysis.ClassOf[from[0]], s.Analysis.ClassOf[to[0]]; sf >= 0 && st >= 0 && s.Analysis.Broken(sf, st) {
-				continue // already broken with the reflector up
-			}
-			for _, m := range append(slices.Clone(from), to...) {
-				affected[t.Nodes[m].Name] = true
-			}
-		}
-		if len(affected) == 0 {
-			continue
-		}
-		names := sortedKeys(affected)
+		lost := s.Topology.Nodes[s.Analysis.Classes[c].Members[0]]
 		out = append(out, Finding{
 			Rule: RuleReflectorRedundancy, Object: nodeRef(lost.Name), Field: s.State.Node(lost.Name).FieldPath("routeReflectorClusterID"),
 			Message: fmt.Sprintf("reflector %s is a single point of failure: if it fails, %s lose some of one another's pod routes; give those routes a second path (peer more reflectors with each other, or each client with more reflectors)",
-				lost.Name, nameList(names)),
+				lost.Name, nameList(affected[k])),
 			key: RuleReflectorRedundancy + "|single|" + lost.Name,
 		})
 	}
 	return out
+}
+
+// lostWithout returns, sorted, the nodes that lose some other node's routes when node i
+// (a reflector) fails, routes that flow while it is up.
+func lostWithout(s *Snapshot, i int) []string {
+	t := *s.Topology
+	t.Nodes = slices.Clone(t.Nodes)
+	lost := *t.Nodes[i]
+	lost.Ready = false
+	t.Nodes[i] = &lost
+	without := s.Analysis.WithNode(&t, i)
+	// Node indexes are the same in both analyses; the lost node is in no class of without.
+	affected := map[string]bool{}
+	for _, g := range without.Gaps {
+		from, to := without.Classes[g.From].Members, without.Classes[g.To].Members
+		if len(from) == 0 || len(to) == 0 {
+			continue
+		}
+		if sf, st := s.Analysis.ClassOf[from[0]], s.Analysis.ClassOf[to[0]]; sf >= 0 && st >= 0 && s.Analysis.Broken(sf, st) {
+			continue // already broken with the reflector up
+		}
+		for _, m := range append(slices.Clone(from), to...) {
+			affected[t.Nodes[m].Name] = true
+		}
+	}
+	return sortedKeys(affected)
 }
 
 // partialClusters returns, for members of client class c, the cluster IDs whose reflectors
