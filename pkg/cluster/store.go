@@ -22,6 +22,10 @@ type Store struct {
 	version uint64
 	snap    *validate.Snapshot
 	snapAt  uint64
+	// nodesSince are the Nodes changed since snap (nil: something else changed, rebuild);
+	// depth counts the changes laid over snap's last full build.
+	nodesSince map[string]bool
+	depth      int
 	// rejected holds the objects in the cluster that could not be decoded, by key.
 	rejected map[string]error
 	// OnChange, when set before events flow, is called (without the lock) after each change
@@ -74,7 +78,26 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 	}
 	s.objects[k] = o
 	s.version++
+	s.touched(o.Kind, o.Group, o.Name)
 	return true, nil
+}
+
+// maxDepth is how many Node changes a snapshot takes incrementally before it is rebuilt: each
+// is an overlay on the state that lookups walk.
+const maxDepth = 32
+
+// touched notes a changed object for the next Snapshot: a core Node can be laid over the
+// current snapshot, anything else needs a rebuild. Called with the lock held.
+func (s *Store) touched(kind, group, name string) {
+	if kind != calico.KindNode || group != calico.GroupCore || s.snap == nil {
+		s.nodesSince = nil
+		s.snap = nil
+		return
+	}
+	if s.nodesSince == nil {
+		s.nodesSince = map[string]bool{}
+	}
+	s.nodesSince[name] = true
 }
 
 func (s *Store) changed() {
@@ -92,6 +115,7 @@ func (s *Store) Delete(group, kind, name string) {
 	if ok {
 		delete(s.objects, k)
 		s.version++
+		s.touched(kind, group, name)
 	}
 	s.mu.Unlock()
 	if ok {
@@ -119,6 +143,15 @@ func (s *Store) Snapshot() *validate.Snapshot {
 	if s.snap != nil && s.snapAt == s.version {
 		return s.snap
 	}
+	if s.snap != nil && len(s.nodesSince) > 0 && s.depth+len(s.nodesSince) <= maxDepth {
+		for name := range s.nodesSince {
+			s.snap = s.snap.WithNode(name, s.objects[key("", calico.KindNode, name)])
+		}
+		s.depth += len(s.nodesSince)
+		s.nodesSince = nil
+		s.snapAt = s.version
+		return s.snap
+	}
 	keys := make([]string, 0, len(s.objects))
 	for k := range s.objects {
 		keys = append(keys, k)
@@ -130,6 +163,7 @@ func (s *Store) Snapshot() *validate.Snapshot {
 	}
 	s.snap = validate.NewSnapshot(calico.NewState(objs))
 	s.snapAt = s.version
+	s.nodesSince, s.depth = nil, 0
 	return s.snap
 }
 

@@ -1,0 +1,120 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/validate/validatetest"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// rebuilt is the snapshot the store's objects give when analysed from scratch.
+func (s *Store) rebuilt() *validate.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.objects))
+	for k := range s.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	objs := make([]*calico.Object, len(keys))
+	for i, k := range keys {
+		objs[i] = s.objects[k]
+	}
+	return validate.NewSnapshot(calico.NewState(objs))
+}
+
+func auditLines(e *validate.Engine, s *validate.Snapshot) []string {
+	var out []string
+	for _, f := range e.Audit(s) {
+		out = append(out, fmt.Sprintf("%s %s %s %s", f.Rule, f.Object, f.Field, f.Message))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestIncrementalSnapshotMatchesRebuild: Node changes laid over the snapshot (adds, label and
+// reflector changes, address loss, deletes, unknown deletes) give the audit a rebuild gives.
+func TestIncrementalSnapshotMatchesRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 17))
+	for _, layout := range []validatetest.Layout{{Nodes: 60, Reflectors: 3}, {Nodes: 90, Reflectors: 6, Zones: 3}} {
+		s := storeWith(t, validatetest.Generate(layout))
+		e := validate.New(validate.DefaultConfig())
+		incremental := 0
+		for round := 0; round < 150; round++ {
+			before := s.Snapshot()
+			for n := rng.IntN(4); n >= 0; n-- {
+				i := rng.IntN(layout.Nodes + 5)
+				name := fmt.Sprintf("node-%05d", i)
+				cid := ""
+				if rng.IntN(6) == 0 {
+					cid = fmt.Sprintf("1.0.0.%d", 1+rng.IntN(3))
+				}
+				o := validatetest.Node(name, fmt.Sprintf("10.1.0.%d", i%250), fmt.Sprintf("zone-%d", rng.IntN(3)), cid)
+				switch rng.IntN(5) {
+				case 0:
+					s.Delete("", calico.KindNode, name)
+				case 1:
+					delete(o.CoreNode.Annotations, calico.AnnotationIPv4Address)
+					s.UpsertNode(o.CoreNode)
+				default:
+					o.CoreNode.Labels["team"] = fmt.Sprint(rng.IntN(3))
+					s.UpsertNode(o.CoreNode)
+				}
+			}
+			got := s.Snapshot()
+			if got != before && !s.rebuiltLast() {
+				incremental++
+			}
+			if g, w := auditLines(e, got), auditLines(e, s.rebuilt()); !slices.Equal(g, w) {
+				t.Fatalf("round %d: incremental snapshot audits\n%s\nrebuilt\n%s", round, strings.Join(g, "\n"), strings.Join(w, "\n"))
+			}
+		}
+		if incremental == 0 {
+			t.Errorf("%+v: no snapshot was built incrementally", layout)
+		}
+	}
+}
+
+func (s *Store) rebuiltLast() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.depth == 0
+}
+
+// storeWith fills a store with objects as the informers would.
+func storeWith(tb testing.TB, objs []*calico.Object) *Store {
+	tb.Helper()
+	s := NewStore()
+	for _, o := range objs {
+		var in interface{}
+		kind := calico.KindBGPPeer
+		switch {
+		case o.CoreNode != nil:
+			s.UpsertNode(o.CoreNode)
+			continue
+		case o.Peer != nil:
+			in = o.Peer
+		case o.Config != nil:
+			in, kind = o.Config, calico.KindBGPConfiguration
+		}
+		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(in)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: raw}
+		u.SetAPIVersion("crd.projectcalico.org/v1")
+		u.SetKind(kind)
+		if _, err := s.Upsert(u); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
+}
