@@ -191,7 +191,7 @@ func writeSessionsJSON(w *bufio.Writer, snap *validate.Snapshot, names []string)
 		n := nodeOf(snap.Topology, name)
 		nj := nodeSessionsJSON{Name: name, AS: snap.Topology.NodeAS(n), ClusterID: n.ClusterID, Sessions: []sessionJSON{}, Learns: learnsOf(snap, name, byFamily)}
 		for _, s := range snap.Analysis.NodeSessions(name) {
-			nj.Sessions = append(nj.Sessions, sessionJSON{Family: s.Family.String(), PeerIP: s.PeerIP, PeerNode: s.PeerNode, PeerAS: s.PeerAS,
+			nj.Sessions = append(nj.Sessions, sessionJSON{Family: s.Family.String(), PeerIP: s.PeerIP, Port: int(s.Port), PeerNode: s.PeerNode, PeerAS: s.PeerAS,
 				LocalAS: s.LocalAS, RRClient: s.RRClient, Source: s.Source, Established: s.Established})
 		}
 		b, err := json.Marshal(nj)

@@ -16,6 +16,8 @@ type Class struct {
 	Members   []int
 	ClusterID string
 	AS        uint32
+	// ListenPort is the port the members listen on, as calico-node renders it (0: 179).
+	ListenPort uint16
 	has       [2]bool
 	local     []bool // per peer: the peer is configured on these nodes
 	remote    []bool // per peer: the peer selects these nodes as remote
@@ -167,7 +169,7 @@ func (s *signatures) of(n *Node, b *strings.Builder) string {
 		return ""
 	}
 	b.WriteString(n.ClusterID)
-	fmt.Fprintf(b, "|%d|%v|%v|", s.t.NodeAS(n), n.IPv4 != "", n.IPv6 != "")
+	fmt.Fprintf(b, "|%d|%d|%v|%v|", s.t.NodeAS(n), s.t.listenPort(n), n.IPv4 != "", n.IPv6 != "")
 	if s.names[n.Name] {
 		b.WriteString("name=" + n.Name)
 	}
@@ -212,7 +214,7 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
 	as := t.NodeAS(n)
 	c := len(a.Classes)
 	a.keys[key] = c
-	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
+	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
 		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers))}
 	for p := range t.Peers {
 		cl.local[p] = t.Peers[p].appliesTo(n, l)
@@ -235,7 +237,7 @@ func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder
 		kb.WriteString(n.Name)
 		kb.WriteByte(0)
 	}
-	writeKey(kb, n.ClusterID, t.NodeAS(n), n.IPv4 != "", n.IPv6 != "", len(t.Peers), func(p int) (bool, bool) {
+	writeKey(kb, n.ClusterID, t.NodeAS(n), t.listenPort(n), n.IPv4 != "", n.IPv6 != "", len(t.Peers), func(p int) (bool, bool) {
 		return t.Peers[p].appliesTo(n, l), t.Peers[p].selects(n, l)
 	})
 	return kb.String()
@@ -244,13 +246,15 @@ func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder
 // key is the class key its members have (see nodeKey).
 func (c *Class) key() string {
 	var kb strings.Builder
-	writeKey(&kb, c.ClusterID, c.AS, c.has[IPv4], c.has[IPv6], len(c.local), func(p int) (bool, bool) { return c.local[p], c.remote[p] })
+	writeKey(&kb, c.ClusterID, c.AS, c.ListenPort, c.has[IPv4], c.has[IPv6], len(c.local), func(p int) (bool, bool) { return c.local[p], c.remote[p] })
 	return kb.String()
 }
 
-func writeKey(kb *strings.Builder, cid string, as uint32, v4, v6 bool, peers int, bits func(p int) (local, remote bool)) {
+func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bool, peers int, bits func(p int) (local, remote bool)) {
 	kb.WriteString(cid)
 	kb.WriteByte('|')
+	kb.WriteByte(byte(port >> 8))
+	kb.WriteByte(byte(port))
 	kb.WriteByte(byte(as >> 24))
 	kb.WriteByte(byte(as >> 16))
 	kb.WriteByte(byte(as >> 8))
@@ -371,6 +375,9 @@ func (a *Analysis) findExternals() {
 	}
 	for c := range a.Classes {
 		a.extSess[c] = make([]bool, len(a.externals))
+		if a.down(c) {
+			continue
+		}
 		for x, e := range a.externals {
 			if !a.Classes[c].has[e.f] {
 				continue
@@ -391,6 +398,18 @@ func (a *Analysis) findExternals() {
 // expandSessions fills session[f]: calico-node on a member of class x configures a session
 // of family f to a member of class y (conf), and BGP needs both ends configured. The work is
 // per peer over the classes it applies to and selects, not over every pair of classes.
+// down reports whether calico-node's BIRD on the members of class c refuses its whole
+// configuration: a peerIP peer without asNumber that applies to them renders
+// "neighbor ... as 0", which BIRD does not load. They then have no session at all.
+func (a *Analysis) down(c int) bool {
+	for p := range a.Topology.Peers {
+		if peer := &a.Topology.Peers[p]; peer.PeerIP != "" && peer.AS == 0 && a.Classes[c].local[p] {
+			return true
+		}
+	}
+	return false
+}
+
 // peerSides lists, per peer, the classes it applies to (local) and the classes it selects
 // (remote).
 func (a *Analysis) peerSides() (local, remote [][]int) {
@@ -449,11 +468,16 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 			members(p)
 			for _, x := range local {
 				for _, y := range remote {
-					if claimed[x][y] || !peer.forward(f) {
+					cx, cy := &a.Classes[x], &a.Classes[y]
+					// A peering to another port than the node listens on is an address of
+					// its own in confd, and never comes up.
+					if claimed[x][y] || !peer.forward(f) || BGPPort(peer.port(cy, t.globalAS())) != BGPPort(cy.ListenPort) {
 						continue
 					}
 					claimed[x][y] = true
-					conf[x][y] = conf[x][y] || peer.PeerSelector != nil || peer.AS == a.Classes[y].AS
+					// The other end expects the node's own AS: a localASNumber that differs
+					// is refused.
+					conf[x][y] = conf[x][y] || ((peer.PeerSelector != nil || peer.AS == cy.AS) && (peer.LocalAS == 0 || peer.LocalAS == cx.AS))
 				}
 			}
 		}
@@ -465,7 +489,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 		}
 		members(p)
 		for _, y := range remote {
-			if !peer.reverse(f, a.Classes[y].AS, t.globalAS()) {
+			if !peer.reverse(f, a.Classes[y].AS, t.globalAS()) || (peer.PeerSelector == nil && !t.acceptsPort(t.Nodes[a.Classes[y].Members[0]], peer.Port)) {
 				continue
 			}
 			for _, x := range local {
@@ -476,15 +500,19 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 			}
 		}
 	}
+	down := make([]bool, k)
+	for c := range down {
+		down[c] = a.down(c)
+	}
 	s := make([][]bool, k)
 	for x := range s {
 		s[x] = make([]bool, k)
-		if !a.Classes[x].has[f] {
+		if !a.Classes[x].has[f] || down[x] {
 			continue
 		}
 		for y := range s[x] {
 			// BGP needs both ends configured.
-			s[x][y] = a.Classes[y].has[f] && conf[x][y] && conf[y][x]
+			s[x][y] = a.Classes[y].has[f] && conf[x][y] && conf[y][x] && !down[y]
 		}
 	}
 	a.session[f] = s

@@ -148,8 +148,14 @@ func TestPropagation(t *testing.T) {
 			return Topology{Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: 65000}}}
 		}, []string{"a->b", "b->a"}},
 		"external iBGP reflector": {func(t *testing.T) Topology {
-			return Topology{Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254"}}}
+			return Topology{Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", "")}, Peers: []Peer{{Name: "tor", PeerIP: "10.0.0.254", AS: DefaultAS}}}
 		}, nil},
+		// confd renders "neighbor 10.0.0.254 as 0;": BIRD refuses the configuration of every
+		// node the peer applies to, mesh sessions included.
+		"peerIP without AS: the nodes it applies to lose every session": {func(t *testing.T) Topology {
+			return Topology{Mesh: true, Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "10.0.0.3", "")},
+				Peers: []Peer{{Name: "tor", Node: "a", PeerIP: "10.0.0.254"}}}
+		}, []string{"a->b", "a->c", "b->a", "c->a"}},
 		"node without address takes part in nothing": {func(t *testing.T) Topology {
 			return Topology{Mesh: true, Nodes: []*Node{node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""), node("c", "", "")}}
 		}, nil},

@@ -16,8 +16,10 @@ type Session struct {
 	// outside the cluster).
 	PeerIP   string
 	PeerNode string
-	PeerAS   uint32
-	LocalAS  uint32
+	// Port is the neighbor port calico-node renders (0: none, BGP's 179).
+	Port    uint16
+	PeerAS  uint32
+	LocalAS uint32
 	// RRClient: the node is a reflector and treats the peer as its route-reflector client.
 	RRClient bool
 	// Source is "mesh" or the name of the BGPPeer the session comes from.
@@ -44,22 +46,26 @@ func (a *Analysis) NodeSessions(name string) []Session {
 	localAS := t.NodeAS(n)
 	var out []Session
 	seen := map[string]bool{}
-	add := func(f Family, ip string, peer *Node, as uint32, source string) {
-		key := fmt.Sprint(f, "|", ip)
+	add := func(f Family, ip string, port uint16, peer *Node, as, local uint32, source string) {
+		key := fmt.Sprint(f, "|", ip, "|", port)
 		if ip == "" || ip == n.Address(f) || seen[key] {
 			return
 		}
 		seen[key] = true
-		s := Session{Family: f, PeerIP: ip, PeerAS: as, LocalAS: localAS, Source: source, Established: true}
+		if local == 0 {
+			local = localAS
+		}
+		s := Session{Family: f, PeerIP: ip, Port: port, PeerAS: as, LocalAS: local, Source: source, Established: true}
 		peerCID := ""
 		if peer != nil {
 			s.PeerNode = peer.Name
 			peerCID = peer.ClusterID
 			d := a.ClassOf[a.byName[peer.Name]]
-			s.Established = d >= 0 && a.session[f][c][d]
+			s.Established = d >= 0 && a.session[f][c][d] && BGPPort(port) == BGPPort(t.listenPort(peer)) &&
+				as == t.NodeAS(peer) && local == localAS
 			s.Passive = ip > n.Address(f)
 		}
-		s.RRClient = n.ClusterID != "" && as == localAS && peerCID != n.ClusterID
+		s.RRClient = n.ClusterID != "" && as == local && peerCID != n.ClusterID
 		out = append(out, s)
 	}
 	// Nodes by address, for peerIP peers that name a node.
@@ -79,7 +85,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 		if t.Mesh && n.ClusterID == "" {
 			for _, m := range t.Nodes {
 				if m != n && m.ClusterID == "" && takesPart(m) {
-					add(f, m.Address(f), m, t.NodeAS(m), "mesh")
+					add(f, m.Address(f), t.listenPort(m), m, t.NodeAS(m), 0, "mesh")
 				}
 			}
 		}
@@ -95,7 +101,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 				if peer.PeerSelector != nil {
 					for _, m := range t.Nodes {
 						if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].remote[p] {
-							add(f, m.Address(f), m, t.NodeAS(m), peer.Name)
+							add(f, m.Address(f), t.listenPort(m), m, t.NodeAS(m), peer.LocalAS, peer.Name)
 						}
 					}
 					continue
@@ -108,7 +114,11 @@ func (a *Analysis) NodeSessions(name string) []Session {
 				if as == 0 && m == nil {
 					as = t.globalAS() // an external peer (see findExternals)
 				}
-				add(f, peer.PeerIP, m, as, peer.Name)
+				port := peer.Port
+				if m != nil {
+					port = peer.port(&a.Classes[a.ClassOf[a.byName[m.Name]]], t.globalAS())
+				}
+				add(f, peer.PeerIP, port, m, as, peer.LocalAS, peer.Name)
 			}
 		}
 		for p := range t.Peers {
@@ -116,12 +126,12 @@ func (a *Analysis) NodeSessions(name string) []Session {
 			// The reverse side: the peer selects this node (by selector, or by its address
 			// with the AS the peer expects), so it peers back with every node the peer
 			// applies to.
-			if !cl.remote[p] || peer.ReverseManual || !peer.reverse(f, localAS, t.globalAS()) {
+			if !cl.remote[p] || peer.ReverseManual || !peer.reverse(f, localAS, t.globalAS()) || (peer.PeerSelector == nil && !t.acceptsPort(n, peer.Port)) {
 				continue
 			}
 			for _, m := range t.Nodes {
 				if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].local[p] {
-					add(f, m.Address(f), m, t.NodeAS(m), peer.Name)
+					add(f, m.Address(f), t.listenPort(m), m, t.NodeAS(m), 0, peer.Name)
 				}
 			}
 		}
@@ -197,12 +207,22 @@ template bgp bgp_template {
 			continue
 		}
 		id := strings.NewReplacer(".", "_", ":", "_").Replace(s.PeerIP)
+		if s.Port != 0 {
+			id += fmt.Sprintf("_port_%d", s.Port)
+		}
 		kind := "Node"
 		if s.Source == "mesh" {
 			kind = "Mesh"
 		}
 		fmt.Fprintf(&b, "\n# %s\nprotocol bgp %s_%s from bgp_template {\n", s.Source, kind, id)
-		fmt.Fprintf(&b, "  neighbor %s as %d;\n", s.PeerIP, s.PeerAS)
+		if s.LocalAS != a.Topology.NodeAS(n) {
+			fmt.Fprintf(&b, "  local as %d;\n", s.LocalAS)
+		}
+		if s.Port != 0 {
+			fmt.Fprintf(&b, "  neighbor %s port %d as %d;\n", s.PeerIP, s.Port, s.PeerAS)
+		} else {
+			fmt.Fprintf(&b, "  neighbor %s as %d;\n", s.PeerIP, s.PeerAS)
+		}
 		fmt.Fprintf(&b, "  source address %s;\n", n.Address(f))
 		if s.Source != "mesh" {
 			b.WriteString("  multihop;\n")

@@ -88,6 +88,11 @@ type Peer struct {
 	AS uint32
 	// ReverseManual is reversePeering: Manual: the remote side is not configured implicitly.
 	ReverseManual bool
+	// Port is the port of a peerIP written address:port (0: none given).
+	Port uint16
+	// LocalAS is localASNumber: the AS the nodes the peer applies to speak on its sessions
+	// (0: their own).
+	LocalAS uint32
 }
 
 // Topology is the cluster state that decides BGP sessions.
@@ -98,6 +103,39 @@ type Topology struct {
 	Mesh bool
 	// AS is the global AS number (DefaultAS when unset).
 	AS uint32
+	// ListenPort is the default BGPConfiguration's listenPort, ListenPorts the node.<name>
+	// ones (0 / absent: not set; BIRD then listens on 179).
+	ListenPort  uint16
+	ListenPorts map[string]uint16
+}
+
+// listenPort is the port calico-node renders for sessions toward node n (0: none, 179).
+func (t *Topology) listenPort(n *Node) uint16 {
+	if p, ok := t.ListenPorts[n.Name]; ok {
+		return p
+	}
+	return t.ListenPort
+}
+
+// acceptsPort reports whether confd's reverse peering of a peerIP with port reaches node n
+// (nodesWithIPPortAndAS: a port is compared with the node's own listen port when it has
+// one, and with the global one when that is set).
+func (t *Topology) acceptsPort(n *Node, port uint16) bool {
+	if port == 0 {
+		return true
+	}
+	if p, ok := t.ListenPorts[n.Name]; ok && p != port {
+		return false
+	}
+	return t.ListenPort == 0 || t.ListenPort == port
+}
+
+// BGPPort is the port a node listens on.
+func BGPPort(p uint16) uint16 {
+	if p == 0 {
+		return 179
+	}
+	return p
 }
 
 // NodeAS returns the AS a node speaks with.
@@ -152,6 +190,25 @@ func (p *Peer) forward(f Family) bool {
 	}
 	pf, ok := ipFamily(p.PeerIP)
 	return ok && pf == f
+}
+
+// port is the port confd renders for the peer's peering toward a member of class y: a
+// selector's and a peerIP's without port that names a node of the AS it expects take the
+// node's listen port.
+func (p *Peer) port(y *Class, globalAS uint32) uint16 {
+	if p.PeerSelector == nil && p.Port != 0 {
+		return p.Port
+	}
+	if p.PeerSelector == nil {
+		want := p.AS
+		if want == 0 {
+			want = globalAS
+		}
+		if want != y.AS {
+			return 0
+		}
+	}
+	return y.ListenPort
 }
 
 // reverse reports whether a remote node speaking AS remoteAS peers back, in family f, with

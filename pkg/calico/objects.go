@@ -1,6 +1,7 @@
 package calico
 
 import (
+	"strconv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,6 +180,18 @@ func ParseASN(s string) (uint32, error) {
 }
 
 // peerAddress strips the port off a BGPPeer peerIP ("10.0.0.1:179", "[fd00::1]:179").
+// peerAddressPort splits a BGPPeer's peerIP into the address and the port (0 when none):
+// "10.0.0.1:166", "[fd00::1]:166" or a plain address.
+func peerAddressPort(peerIP string) (string, uint16) {
+	if host, port, err := net.SplitHostPort(peerIP); err == nil {
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+			return host, uint16(n)
+		}
+		return host, 0
+	}
+	return peerIP, 0
+}
+
 func peerAddress(peerIP string) string {
 	if host, _, err := net.SplitHostPort(peerIP); err == nil {
 		return host

@@ -1,6 +1,7 @@
 package calico
 
 import (
+	"strings"
 	"maps"
 	"slices"
 	"sync"
@@ -241,6 +242,23 @@ func (s *State) GlobalAS() uint32 {
 func (s *State) Topology() *bgp.Topology {
 	t := *s.topo
 	t.Mesh, t.AS = s.Mesh(), s.GlobalAS()
+	// Listen ports: the default BGPConfiguration's, and node.<name> ones per node.
+	t.ListenPort, t.ListenPorts = 0, nil
+	for _, name := range s.ConfigNames() {
+		c := s.Config(name)
+		if c == nil || c.Spec.ListenPort == 0 {
+			continue
+		}
+		switch {
+		case name == DefaultConfigName:
+			t.ListenPort = c.Spec.ListenPort
+		case strings.HasPrefix(name, "node."):
+			if t.ListenPorts == nil {
+				t.ListenPorts = map[string]uint16{}
+			}
+			t.ListenPorts[strings.TrimPrefix(name, "node.")] = c.Spec.ListenPort
+		}
+	}
 	t.Peers = make([]bgp.Peer, 0, len(s.peerNames))
 	for _, name := range s.peerNames {
 		t.Peers = append(t.Peers, s.Peer(name).model)
@@ -269,6 +287,9 @@ func NewPeer(group string, p *apiv3.BGPPeer) *Peer {
 	out := &Peer{Group: group, BGPPeer: p}
 	s := &p.Spec
 	m := bgp.Peer{Name: p.Name, Node: s.Node, AS: uint32(s.ASNumber)}
+	if s.LocalASNumber != nil {
+		m.LocalAS = uint32(*s.LocalASNumber)
+	}
 	if s.ReversePeering != nil && *s.ReversePeering == apiv3.ReversePeeringManual {
 		m.ReverseManual = true
 	}
@@ -285,7 +306,7 @@ func NewPeer(group string, p *apiv3.BGPPeer) *Peer {
 		out.PeerSelectorErr = err
 		m.PeerSelector = &sel
 	case s.PeerIP != "":
-		m.PeerIP = peerAddress(s.PeerIP)
+		m.PeerIP, m.Port = peerAddressPort(s.PeerIP)
 	}
 	out.model = m
 	return out

@@ -175,6 +175,10 @@ func (e *Engine) peerFindings(o *calico.Object) []Finding {
 			add(RuleSelectorSyntax, s.field, fmt.Sprintf("BGPPeer %s: %s: %v; calico-node would log it and match nothing", o.Name, s.field, s.err))
 		}
 	}
+	if p.Spec.PeerIP != "" && p.Spec.ASNumber == 0 && p.Spec.LocalWorkloadSelector == "" {
+		add(RuleASNumber, "spec.asNumber", fmt.Sprintf("BGPPeer %s: spec.peerIP %s without spec.asNumber: calico-node renders \"neighbor ... as 0\", which BIRD refuses, so the BGP configuration of every node the peer applies to stops loading and all their sessions go down; set spec.asNumber (the cluster's AS for an iBGP peer)",
+			o.Name, Truncate(p.Spec.PeerIP, 64)))
+	}
 	if as := uint32(p.Spec.ASNumber); as != 0 {
 		if msg := e.asProblem(as, true); msg != "" {
 			add(RuleASNumber, "spec.asNumber", fmt.Sprintf("BGPPeer %s: %s", o.Name, msg))

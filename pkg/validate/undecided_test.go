@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,5 +31,25 @@ func TestUndecidedPropagation(t *testing.T) {
 		if f.Action == Deny && f.Rule == RuleRoutePropagation {
 			t.Errorf("refused on an undecided propagation: %+v", f)
 		}
+	}
+}
+
+// TestPeerIPWithoutAS: confd renders "as 0" for a peerIP peer without asNumber, and BIRD then
+// loads no configuration at all on the nodes the peer applies to.
+func TestPeerIPWithoutAS(t *testing.T) {
+	s := seedState(t, "false")
+	ch := Change{Operation: Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.0.9.1}\n")}
+	var rules []string
+	for _, f := range New(Config{}).Evaluate(ch, s) {
+		if f.Action == Deny {
+			rules = append(rules, f.Rule)
+			if f.Rule == RuleASNumber && (f.Field != "spec.asNumber" || !strings.Contains(f.Message, "BGPPeer tor: spec.peerIP 10.0.9.1 without spec.asNumber")) {
+				t.Errorf("finding: %+v", f)
+			}
+		}
+	}
+	// Every node loses its sessions: the routes stop too.
+	if !slices.Contains(rules, RuleASNumber) || !slices.Contains(rules, RuleRoutePropagation) {
+		t.Errorf("deny rules %v, want %s and %s", rules, RuleASNumber, RuleRoutePropagation)
 	}
 }
