@@ -201,6 +201,9 @@ func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
 		if err != nil {
 			return &InputError{Source: source, Err: err}
 		}
+		if len(list.Items) == 0 {
+			m.Notes = append(m.Notes, fmt.Sprintf("%s: %s %s has no items", source, u.GetAPIVersion(), u.GetKind()))
+		}
 		for i := range list.Items {
 			if err := m.add(fmt.Sprintf("%s[%d]", source, i), &list.Items[i]); err != nil {
 				return err
