@@ -18,9 +18,9 @@ type Class struct {
 	AS        uint32
 	// ListenPort is the port the members listen on, as calico-node renders it (0: 179).
 	ListenPort uint16
-	has       [2]bool
-	local     []bool // per peer: the peer is configured on these nodes
-	remote    []bool // per peer: the peer selects these nodes as remote
+	has        [2]bool
+	local      []bool // per peer: the peer is configured on these nodes
+	remote     []bool // per peer: the peer selects these nodes as remote
 }
 
 // HasFamily reports whether members have a BGP address of family f.

@@ -1,12 +1,12 @@
 package calico
 
 import (
-	"strconv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"strconv"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/projectcalico/api/pkg/lib/numorstring"

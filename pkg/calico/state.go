@@ -1,9 +1,9 @@
 package calico
 
 import (
-	"strings"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
