@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -211,6 +212,7 @@ func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
 		}
 		return nil
 	}
+	calicoctlLabels(u)
 	o, err := calico.Decode(u)
 	if errors.Is(err, calico.ErrUnknownKind) {
 		m.Notes = append(m.Notes, fmt.Sprintf("%s: skipped %s %s %q (not a kind rrguard checks)", source, u.GetAPIVersion(), u.GetKind(), u.GetName()))
@@ -226,6 +228,27 @@ func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
 	m.Sources[key] = source
 	m.Objects = append(m.Objects, o)
 	return nil
+}
+
+// calicoctlLabels turns the unquoted label values of a projectcalico.org/v3 object (YAML
+// reads routeReflector: true as a boolean, 1 as a number) into the strings calicoctl stores:
+// "true", "1". Kubernetes objects stay strict, as kubectl is.
+func calicoctlLabels(u *unstructured.Unstructured) {
+	if !strings.HasPrefix(u.GetAPIVersion(), "projectcalico.org/") {
+		return
+	}
+	meta, _ := u.Object["metadata"].(map[string]interface{})
+	labels, _ := meta["labels"].(map[string]interface{})
+	for k, v := range labels {
+		switch v := v.(type) {
+		case bool:
+			labels[k] = strconv.FormatBool(v)
+		case float64:
+			labels[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		case int64:
+			labels[k] = strconv.FormatInt(v, 10)
+		}
+	}
 }
 
 // stripComments drops YAML comment lines, so a document of only comments counts as empty.
