@@ -60,9 +60,12 @@ type Analysis struct {
 	// (for a == b: with every other member).
 	session [2][][]bool
 	extSess [][]bool // [class][external]
-	gapSet  map[Gap]bool
-	budget  Budget
-	search  bool // tests: always search, never the closure
+	// conf[f][a][b]: calico-node on a member of class a configures a session of family f to
+	// a member of class b, matching or not (it comes up when both match: session).
+	conf   [2][][]bool
+	gapSet map[Gap]bool
+	budget Budget
+	search bool // tests: always search, never the closure
 }
 
 // Analyze expands sessions and simulates route propagation.
@@ -516,6 +519,20 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 		}
 	}
 	a.session[f] = s
+	// What each end configures, whether or not the other end matches it.
+	for x := range conf {
+		for y := range conf[x] {
+			conf[x][y] = (conf[x][y] || claimed[x][y]) && a.Classes[x].has[f] && a.Classes[y].has[f] && !down[x] && !down[y]
+		}
+	}
+	a.conf[f] = conf
+}
+
+// OneSided reports whether members of class x configure a session of family f to members
+// of class y that does not come up: y's do not configure it back, or not with the AS and
+// port x's use. BIRD keeps it Idle/Active and it carries no routes.
+func (a *Analysis) OneSided(f Family, x, y int) bool {
+	return a.conf[f][x][y] && !a.session[f][x][y] && (x != y || len(a.Classes[x].Members) > 1)
 }
 
 // Session reports whether a member of class x and a (different) member of class y have a

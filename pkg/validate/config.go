@@ -67,6 +67,7 @@ const (
 	RuleReflectorRemoval        = "reflector-removal"
 	RuleReflectorLabel          = "reflector-label"
 	RuleReflectorAddress        = "reflector-address"
+	RuleSessionOneSided         = "session-one-sided"
 )
 
 // Rules is the catalogue of built-in rules.
@@ -85,6 +86,7 @@ var Rules = []Rule{
 	{RuleReflectorRemoval, Deny, "removing a reflector or the BGPPeer that connects clients breaks the rules above"},
 	{RuleReflectorLabel, Warn, "cluster ID and reflector label disagree"},
 	{RuleReflectorAddress, Warn, "a reflector without a BGP IPv4/IPv6 address"},
+	{RuleSessionOneSided, Warn, "a BGP session configured on one end only (reversePeering: Manual without the other side, a peerIP with another AS or port, a localASNumber the other end does not expect): it stays Idle"},
 }
 
 // Cluster-ID policies.

@@ -53,3 +53,27 @@ func TestPeerIPWithoutAS(t *testing.T) {
 		t.Errorf("deny rules %v, want %s and %s", rules, RuleASNumber, RuleRoutePropagation)
 	}
 }
+
+// TestSessionOneSided: a peerIP peer toward a node with another asNumber than the node's is
+// configured on one end only; admission warns about the session it introduces.
+func TestSessionOneSided(t *testing.T) {
+	s := seedState(t, "false")
+	ch := Change{Operation: Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: w1-to-rr1}\nspec: {node: w1, peerIP: 10.0.0.4, asNumber: 64512}\n")}
+	var got []Finding
+	for _, f := range New(Config{}).Evaluate(ch, s) {
+		if f.Rule == RuleSessionOneSided {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 || got[0].Action != Warn || !strings.Contains(got[0].Message, "w1 configures a BGP session (IPv4) to w2, which does not configure it back") {
+		t.Fatalf("session-one-sided findings: %+v", got)
+	}
+	// Deleting an unrelated peer of the same state introduces nothing of the kind.
+	after := s.after(ch)
+	del := Change{Operation: Delete, Old: obj(t, peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"))}
+	for _, f := range New(Config{}).Evaluate(del, after) {
+		if f.Rule == RuleSessionOneSided {
+			t.Errorf("already one-sided before the change: %+v", f)
+		}
+	}
+}
