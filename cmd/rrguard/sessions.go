@@ -38,14 +38,10 @@ func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext st
 	return validate.NewSnapshot(state), nil
 }
 
-// The JSON of rrguard sessions -o json: a contract tools outside the repository read.
-type sessionsJSON struct {
-	Nodes []nodeSessionsJSON `json:"nodes"`
-	// Undecided lists the families whose route propagation exceeded rrguard's budget: their
-	// learns lists are empty and mean nothing.
-	Undecided []undecidedJSON `json:"undecided,omitempty"`
-}
-
+// The JSON of rrguard sessions -o json, a contract tools outside the repository read, is
+// {"nodes":[nodeSessionsJSON...],"undecided":[undecidedJSON...]}, written node by node
+// (writeSessionsJSON). undecided lists the families whose route propagation exceeded
+// rrguard's budget: their learns lists are left out.
 type undecidedJSON struct {
 	Family string `json:"family"`
 	Reason string `json:"reason"`

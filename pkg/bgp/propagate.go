@@ -407,8 +407,6 @@ func (p *propagation) build() {
 // and v's cluster ID differs (same AS is checked by the caller).
 func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
 
-var errBudget = fmt.Errorf("budget exceeded")
-
 // run propagates the routes of the classes of chunk (≤ passWidth) and records, per origin
 // class, which classes' other members learn them.
 func (p *propagation) run(chunk []int, learned [][]bool) error {
