@@ -435,6 +435,15 @@ func (a *Analysis) peerSides() (local, remote [][]int) {
 func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 	t := a.Topology
 	k := len(a.Classes)
+	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
+		// No node of this family: every row is the same row of falses, shared (read only).
+		none := make([]bool, k)
+		a.session[f], a.conf[f] = make([][]bool, k), make([][]bool, k)
+		for x := range k {
+			a.session[f][x], a.conf[f][x] = none, none
+		}
+		return
+	}
 	conf := make([][]bool, k)
 	for x := range conf {
 		conf[x] = make([]bool, k)
@@ -503,9 +512,14 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 			}
 		}
 	}
+	// A peerIP peer without asNumber: BIRD on the nodes it applies to loads nothing.
 	down := make([]bool, k)
-	for c := range down {
-		down[c] = a.down(c)
+	for p := range t.Peers {
+		if peer := &t.Peers[p]; peer.PeerIP != "" && peer.AS == 0 {
+			for _, c := range sides[0][p] {
+				down[c] = true
+			}
+		}
 	}
 	s := make([][]bool, k)
 	for x := range s {

@@ -227,12 +227,19 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 		at(comp[x])[bit>>6] |= 1 << (bit & 63)
 	}
 	// order lists states by component, sinks first: walk it backwards (sources first).
+	// Each pair of components is joined once, however many edges run between them.
+	joined := make([]int32, ncomp)
+	for i := range joined {
+		joined[i] = -1
+	}
 	for i := len(order) - 1; i >= 0; i-- {
 		x := order[i]
-		from := at(comp[x])
+		cx := comp[x]
+		from := at(cx)
 		for _, y := range edges[offs[x]:offs[x+1]] {
-			if comp[y] != comp[x] {
-				or(at(comp[y]), from)
+			if cy := comp[y]; cy != cx && joined[cy] != cx {
+				joined[cy] = cx
+				or(at(cy), from)
 			}
 		}
 	}
