@@ -191,10 +191,3 @@ func peerAddressPort(peerIP string) (string, uint16) {
 	}
 	return peerIP, 0
 }
-
-func peerAddress(peerIP string) string {
-	if host, _, err := net.SplitHostPort(peerIP); err == nil {
-		return host
-	}
-	return peerIP
-}
