@@ -64,6 +64,7 @@ type Analysis struct {
 	// a member of class b, matching or not (it comes up when both match: session).
 	conf   [2][][]bool
 	gapSet map[Gap]bool
+	props  [2]*propagation // the session graph of each family, kept for LostIfDown
 	budget Budget
 	search bool // tests: always search, never the closure
 }
@@ -98,7 +99,7 @@ func (a *Analysis) finish() {
 		a.expandSessions(f, [2][][]int{local, remote})
 	}
 	a.gapSet = map[Gap]bool{}
-	a.Gaps, a.Undecided = nil, nil
+	a.Gaps, a.Undecided, a.props = nil, nil, [2]*propagation{}
 	if a.budget == (Budget{}) {
 		a.budget = DefaultBudget
 	}

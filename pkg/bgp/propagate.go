@@ -111,6 +111,8 @@ type state struct {
 
 type propagation struct {
 	a        *Analysis
+	excluded int      // a stand-in that takes no part (LostIfDown), -1 for none
+	before   [][]bool // what propagate found: learned[o][d]
 	f        Family
 	budget   Budget
 	speakers []speaker
@@ -145,8 +147,14 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 	for x := 0; x < n; x++ {
 		offs[x] = int32(len(edges))
 		u, k := x/kinds, kind(x%kinds)
+		if u == p.excluded {
+			continue
+		}
 		su := &p.speakers[u]
 		for _, e := range p.arcs[u] {
+			if int(e.to) == p.excluded {
+				continue
+			}
 			switch {
 			case e.ebgp:
 				edges = append(edges, e.to*kinds+int32(own))
@@ -246,6 +254,9 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 	got := make([]uint64, ow)
 	for _, c := range p.a.classesWith(p.f) {
 		for i, s := range p.standins[c] {
+			if s == p.excluded {
+				continue
+			}
 			clear(got)
 			for k := 0; k < kinds; k++ {
 				if cx := comp[s*kinds+k]; cx >= 0 {
@@ -265,31 +276,17 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 const passWidth = 1024
 
 func (a *Analysis) propagate(f Family) {
-	p := &propagation{a: a, f: f, budget: a.budget}
+	p := &propagation{a: a, f: f, budget: a.budget, excluded: -1}
 	p.build()
-	var classes []int
-	for c := range a.Classes {
-		if a.Classes[c].has[f] {
-			classes = append(classes, c)
-		}
+	a.props[f] = p
+	learned, err := p.learned(-1)
+	if err != nil {
+		a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
+		return
 	}
-	learned := make([][]bool, len(a.Classes))
-	for _, c := range classes {
-		learned[c] = make([]bool, len(a.Classes))
-	}
-	for start := 0; start < len(classes); start += passWidth {
-		chunk := classes[start:min(start+passWidth, len(classes))]
-		if p.words == 0 && !a.search {
-			p.closure(chunk, learned)
-			continue
-		}
-		if err := p.run(chunk, learned); err != nil {
-			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
-			return
-		}
-	}
-	for _, c := range classes {
-		for _, d := range classes {
+	p.before = learned
+	for _, c := range a.classesWith(f) {
+		for _, d := range a.classesWith(f) {
 			others := len(a.Classes[d].Members)
 			if d == c {
 				others--
@@ -301,6 +298,80 @@ func (a *Analysis) propagate(f Family) {
 			}
 		}
 	}
+}
+
+// LostIfDown returns the gaps, in a's classes, that one failed member of class c would
+// open: routes that reach a class's members now and would not then (for c itself, its
+// remaining members). It is the what-if of a reflector's failure without a new analysis:
+// the session graph stays, the failed member's stand-in is left out. Nil for a class with
+// more members than stand-ins (the rest stand for it), and for a family whose what-if
+// exceeds the budget.
+func (a *Analysis) LostIfDown(c int) []Gap {
+	n := len(a.Classes[c].Members)
+	if n == 0 || n > 3 {
+		return nil
+	}
+	var out []Gap
+	for _, f := range families {
+		base := a.props[f]
+		if base == nil || !a.Classes[c].has[f] || !a.Decided(f) {
+			continue
+		}
+		// A copy that shares the built graph (read only) and has state of its own.
+		p := &propagation{a: a, f: f, budget: a.budget, excluded: base.standins[c][n-1],
+			speakers: base.speakers, arcs: base.arcs, standins: base.standins, words: base.words, cidMask: base.cidMask,
+			scratch: make([]uint64, base.words), origin: make([]int, len(base.speakers)), at: make([][]int32, len(base.speakers))}
+		learned, err := p.learned(c)
+		if err != nil {
+			continue
+		}
+		classes := a.classesWith(f)
+		for _, o := range classes {
+			if o == c && n == 1 {
+				continue
+			}
+			for _, d := range classes {
+				others := len(a.Classes[d].Members)
+				if d == o {
+					others--
+				}
+				if d == c {
+					others--
+				}
+				if others > 0 && !learned[o][d] && base.before[o][d] {
+					out = append(out, Gap{Family: f, From: o, To: d})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// learned runs the passes of every origin class and returns learned[o][d]: the other members
+// of class d learn the routes of class o. failed is the class whose last stand-in is
+// excluded (-1: none); a class left without members originates nothing.
+func (p *propagation) learned(failed int) ([][]bool, error) {
+	a := p.a
+	f := p.f
+	classes := a.classesWith(f)
+	learned := make([][]bool, len(a.Classes))
+	for _, c := range classes {
+		learned[c] = make([]bool, len(a.Classes))
+	}
+	if failed >= 0 && len(a.Classes[failed].Members) == 1 {
+		classes = slices.DeleteFunc(classes, func(c int) bool { return c == failed })
+	}
+	for start := 0; start < len(classes); start += passWidth {
+		chunk := classes[start:min(start+passWidth, len(classes))]
+		if p.words == 0 && !a.search {
+			p.closure(chunk, learned)
+			continue
+		}
+		if err := p.run(chunk, learned); err != nil {
+			return nil, err
+		}
+	}
+	return learned, nil
 }
 
 // build lays out the stand-ins, their colours and the sessions between them.
@@ -448,6 +519,9 @@ func (p *propagation) run(chunk []int, learned [][]bool) error {
 		clear(pend)
 		su := &p.speakers[u]
 		for _, e := range p.arcs[u] {
+			if int(e.to) == p.excluded {
+				continue
+			}
 			p.steps++
 			if p.steps > p.budget.MaxSteps {
 				return p.exceeded()
@@ -497,6 +571,9 @@ func (p *propagation) run(chunk []int, learned [][]bool) error {
 	got := make([]uint64, p.ow)
 	for _, c := range p.a.classesWith(p.f) {
 		for i, s := range p.standins[c] {
+			if s == p.excluded {
+				continue
+			}
 			clear(got)
 			for _, si := range p.at[s] {
 				or(got, p.routes[p.states[si].got:int(p.states[si].got)+p.ow])

@@ -313,3 +313,58 @@ func BenchmarkAnalyze300x5000(b *testing.B) {
 		}
 	}
 }
+
+// TestLostIfDownMatchesWithNode: the what-if of a failed member (a stand-in left out of the
+// same graph) gives exactly the new gaps a fresh analysis with that node NotReady gives.
+func TestLostIfDownMatchesWithNode(t *testing.T) {
+	rng := rand.New(rand.NewSource(99))
+	pairs := func(a *Analysis, gaps []Gap, lost string, skip func(Gap) bool) []string {
+		var out []string
+		for _, g := range gaps {
+			if skip(g) {
+				continue
+			}
+			for _, x := range a.Classes[g.From].Members {
+				for _, y := range a.Classes[g.To].Members {
+					from, to := a.Topology.Nodes[x].Name, a.Topology.Nodes[y].Name
+					if x != y && from != lost && to != lost {
+						out = append(out, fmt.Sprint(g.Family, " ", from, "->", to))
+					}
+				}
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	checked := 0
+	for iter := 0; iter < 400; iter++ {
+		topo := randomTopology(t, rng)
+		for _, search := range []bool{false, true} {
+			a := analyzeWith(&topo, DefaultBudget, search)
+			for c := range a.Classes {
+				i := a.Classes[c].Members[0]
+				changed := topo
+				changed.Nodes = slices.Clone(topo.Nodes)
+				lost := *changed.Nodes[i]
+				lost.Ready = false
+				changed.Nodes[i] = &lost
+				without := a.WithNode(&changed, i)
+				want := pairs(without, without.Gaps, lost.Name, func(g Gap) bool {
+					from, to := without.Classes[g.From].Members[0], without.Classes[g.To].Members[0]
+					return a.gapSet[Gap{Family: g.Family, From: a.ClassOf[from], To: a.ClassOf[to]}]
+				})
+				got := pairs(a, a.LostIfDown(c), lost.Name, func(Gap) bool { return false })
+				if len(a.Classes[c].Members) > 3 && len(want) > 0 {
+					t.Fatalf("iteration %d: losing one of %d interchangeable nodes cuts %v", iter, len(a.Classes[c].Members), want)
+				}
+				checked++
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("iteration %d (search %v), %s fails: LostIfDown %v\nWithNode %v\ntopology %s", iter, search, lost.Name, got, want, describe(&topo))
+				}
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Errorf("only %d what-ifs compared", checked)
+	}
+}

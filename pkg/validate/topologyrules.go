@@ -395,7 +395,7 @@ func (e *Engine) singlePoints(s *Snapshot) []Finding {
 				if k >= len(classes) {
 					return
 				}
-				affected[k] = lostWithout(s, s.Analysis.Classes[classes[k]].Members[0])
+				affected[k] = lostWithout(s, classes[k])
 			}
 		})
 	}
@@ -416,27 +416,20 @@ func (e *Engine) singlePoints(s *Snapshot) []Finding {
 	return out
 }
 
-// lostWithout returns, sorted, the nodes that lose some other node's routes when node i
-// (a reflector) fails, routes that flow while it is up.
-func lostWithout(s *Snapshot, i int) []string {
-	t := *s.Topology
-	t.Nodes = slices.Clone(t.Nodes)
-	lost := *t.Nodes[i]
-	lost.Ready = false
-	t.Nodes[i] = &lost
-	without := s.Analysis.WithNode(&t, i)
-	// Node indexes are the same in both analyses; the lost node is in no class of without.
+// lostWithout returns, sorted, the nodes that lose some other node's routes when a member of
+// reflector class c fails, routes that flow while it is up.
+func lostWithout(s *Snapshot, c int) []string {
+	a := s.Analysis
+	lost := a.Classes[c].Members[0]
 	affected := map[string]bool{}
-	for _, g := range without.Gaps {
-		from, to := without.Classes[g.From].Members, without.Classes[g.To].Members
-		if len(from) == 0 || len(to) == 0 {
-			continue
+	for _, g := range a.LostIfDown(c) {
+		if a.Broken(g.From, g.To) {
+			continue // already broken in the other family
 		}
-		if sf, st := s.Analysis.ClassOf[from[0]], s.Analysis.ClassOf[to[0]]; sf >= 0 && st >= 0 && s.Analysis.Broken(sf, st) {
-			continue // already broken with the reflector up
-		}
-		for _, m := range append(slices.Clone(from), to...) {
-			affected[t.Nodes[m].Name] = true
+		for _, m := range append(slices.Clone(a.Classes[g.From].Members), a.Classes[g.To].Members...) {
+			if m != lost {
+				affected[s.Topology.Nodes[m].Name] = true
+			}
 		}
 	}
 	return sortedKeys(affected)
