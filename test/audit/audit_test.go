@@ -60,11 +60,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cliBin = filepath.Join(dir, "rrguard")
-	build := exec.Command("go", "build", "-o", cliBin, "./cmd/rrguard")
-	build.Dir = h.RootDir
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: build rrguard: %v\n%s", err, out)
+	if cliBin, err = harness.Build(h.RootDir, "./cmd/rrguard", dir); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: build rrguard: %v\n", err)
 		return 1
 	}
 	return m.Run()

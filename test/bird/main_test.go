@@ -16,13 +16,14 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/rrguard/rrguard/test/harness"
 )
 
 var (
@@ -98,10 +99,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rrguardBin = filepath.Join(dir, "rrguard")
-	build := exec.Command("go", "build", "-o", rrguardBin, "github.com/rrguard/rrguard/cmd/rrguard")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	root, err := harness.FindRoot()
+	if err == nil {
+		rrguardBin, err = harness.Build(root, "./cmd/rrguard", dir)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "test/bird: build rrguard:", err)
 		os.Exit(1)
 	}

@@ -6,13 +6,12 @@
 package conformance
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/rrguard/rrguard/test/harness"
 )
 
 var (
@@ -32,24 +31,16 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	root, err := goOutput("", "env", "GOMOD")
-	if err != nil || root == "" || root == os.DevNull {
-		return 0, fmt.Errorf("find the repository's go.mod: %v (run inside the rrguard module)", err)
+	root, err := harness.FindRoot()
+	if err != nil {
+		return 0, err
 	}
-	root = filepath.Dir(root)
-	// The module is pinned in go.mod; GONOSUMDB as the Makefile sets it, so that a fresh
-	// clone can download it.
-	dir, err := goOutput(root, "list", "-m", "-f", "{{.Dir}}", "github.com/projectcalico/calico")
+	// The module is pinned in go.mod (GONOSUMDB as the Makefile sets it, so that a fresh
+	// clone can download it).
+	os.Setenv("GONOSUMDB", "github.com/projectcalico")
+	dir, err := harness.ModuleDir(root, "github.com/projectcalico/calico")
 	if err != nil {
 		return 0, fmt.Errorf("locate the pinned calico module: %w", err)
-	}
-	if dir == "" {
-		if _, err := goOutput(root, "mod", "download", "github.com/projectcalico/calico"); err != nil {
-			return 0, fmt.Errorf("download the pinned calico module: %w", err)
-		}
-		if dir, err = goOutput(root, "list", "-m", "-f", "{{.Dir}}", "github.com/projectcalico/calico"); err != nil || dir == "" {
-			return 0, fmt.Errorf("locate the pinned calico module after download: %v", err)
-		}
 	}
 	confdTests = filepath.Join(dir, "confd", "tests")
 	if _, err := os.Stat(confdTests); err != nil {
@@ -60,23 +51,8 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
-	rrguardBin = filepath.Join(tmp, "rrguard")
-	if _, err := goOutput(root, "build", "-o", rrguardBin, "./cmd/rrguard"); err != nil {
+	if rrguardBin, err = harness.Build(root, "./cmd/rrguard", tmp); err != nil {
 		return 0, fmt.Errorf("build rrguard: %w", err)
 	}
 	return m.Run(), nil
-}
-
-// goOutput runs the go command in dir and returns its trimmed standard output.
-func goOutput(dir string, args ...string) (string, error) {
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GONOSUMDB=github.com/projectcalico")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(out)), nil
 }

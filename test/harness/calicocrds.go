@@ -94,3 +94,13 @@ func goCmd(dir string, args ...string) (string, error) {
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// Build builds the command package pkg of the module in rootDir (e.g. "./cmd/rrguard") into
+// dir and returns the binary's path: tests that run rrguard's binaries as a user would.
+func Build(rootDir, pkg, dir string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	if _, err := goCmd(rootDir, "build", "-o", bin, pkg); err != nil {
+		return "", err
+	}
+	return bin, nil
+}

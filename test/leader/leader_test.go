@@ -76,11 +76,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	webhookBin = filepath.Join(dir, "webhook")
-	build := exec.Command("go", "build", "-o", webhookBin, "./cmd/webhook")
-	build.Dir = h.RootDir
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: build the webhook: %v\n%s", err, out)
+	if webhookBin, err = harness.Build(h.RootDir, "./cmd/webhook", dir); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: build the webhook: %v\n", err)
 		return 1
 	}
 	return m.Run()
