@@ -5,11 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/report"
-	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 func newAudit() *cobra.Command {
@@ -35,26 +32,9 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 			if err != nil {
 				return err
 			}
-			var snap *validate.Snapshot
-			if len(files) > 0 {
-				if snap, err = loadManifests(cmd, files, false); err != nil {
-					return err
-				}
-			} else {
-				rules := clientcmd.NewDefaultClientConfigLoadingRules()
-				rules.ExplicitPath = kubeconfig
-				cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("kubeconfig: %w", err)}
-				}
-				state, notes, err := cluster.LoadLive(cmd.Context(), cfg)
-				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("read the cluster at %s: %w", cfg.Host, err)}
-				}
-				for _, n := range notes {
-					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-				}
-				snap = validate.NewSnapshot(state)
+			snap, err := loadSnapshot(cmd, files, kubeconfig, kubeContext, false)
+			if err != nil {
+				return err
 			}
 			return auditAndReport(cmd, engine, snap, output)
 		},

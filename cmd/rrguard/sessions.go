@@ -4,39 +4,14 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
-	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 )
-
-// loadSnapshot reads the state from manifest files or, without files, from the live cluster
-// of a kubeconfig.
-func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext string, quiet bool) (*validate.Snapshot, error) {
-	if len(files) > 0 {
-		return loadManifests(cmd, files, quiet)
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-	if err != nil {
-		return nil, &exitError{code: exitUsage, err: fmt.Errorf("kubeconfig: %w", err)}
-	}
-	state, notes, err := cluster.LoadLive(cmd.Context(), cfg)
-	if err != nil {
-		return nil, &exitError{code: exitUsage, err: fmt.Errorf("read the cluster at %s: %w", cfg.Host, err)}
-	}
-	if !quiet {
-		for _, n := range notes {
-			fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-		}
-	}
-	return validate.NewSnapshot(state), nil
-}
 
 // The JSON of rrguard sessions -o json, a contract tools outside the repository read, is
 // {"nodes":[nodeSessionsJSON...],"undecided":[undecidedJSON...]}, written node by node
@@ -96,19 +71,17 @@ Exit status: 0 listed, 2 usage, input or connection error.`,
 			if err != nil {
 				return err
 			}
-			t, a := snap.Topology, snap.Analysis
+			l := newListing(snap)
 			names := nodes
 			if len(names) == 0 {
-				for _, n := range t.Nodes {
-					names = append(names, n.Name)
-				}
-				slices.Sort(names)
+				names = slices.Sorted(maps.Keys(l.byName))
 			}
 			for _, name := range names {
-				if a.Class(name) < 0 && !slices.ContainsFunc(t.Nodes, func(n *bgp.Node) bool { return n.Name == name }) {
+				if l.byName[name] == nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("--node %s: no such node in the input", name)}
 				}
 			}
+			a := snap.Analysis
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
 			switch output {
@@ -124,9 +97,9 @@ Exit status: 0 listed, 2 usage, input or connection error.`,
 				}
 				return nil
 			case "json":
-				return writeSessionsJSON(w, snap, names)
+				return l.writeJSON(w, names)
 			}
-			return writeSessionsTable(w, snap, names)
+			return l.writeTable(w, names)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "manifest file or directory (repeatable); without it, the live cluster")
@@ -137,56 +110,61 @@ Exit status: 0 listed, 2 usage, input or connection error.`,
 	return cmd
 }
 
-func nodeOf(t *bgp.Topology, name string) *bgp.Node {
-	for _, n := range t.Nodes {
-		if n.Name == name {
-			return n
-		}
-	}
-	return nil
+var families = []bgp.Family{bgp.IPv4, bgp.IPv6}
+
+// listing indexes a snapshot's nodes once for the listings.
+type listing struct {
+	snap   *validate.Snapshot
+	byName map[string]*bgp.Node
+	// byFamily lists, per family, the names of the nodes taking part with an address of it.
+	byFamily map[bgp.Family][]string
 }
 
-// learnsOf lists, per family, the nodes whose routes node name learns.
-func learnsOf(snap *validate.Snapshot, name string, names map[bgp.Family][]string) map[string][]string {
-	out := map[string][]string{}
-	for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {
-		if n := nodeOf(snap.Topology, name); n == nil || n.Address(f) == "" || !snap.Analysis.Decided(f) {
+func newListing(snap *validate.Snapshot) *listing {
+	l := &listing{snap: snap, byName: map[string]*bgp.Node{}, byFamily: map[bgp.Family][]string{}}
+	for _, n := range snap.Topology.Nodes {
+		l.byName[n.Name] = n
+		for _, f := range families {
+			if n.Address(f) != "" && snap.Analysis.Class(n.Name) >= 0 {
+				l.byFamily[f] = append(l.byFamily[f], n.Name)
+			}
+		}
+	}
+	for _, f := range families {
+		slices.Sort(l.byFamily[f])
+	}
+	return l
+}
+
+// learns lists, per family the node has an address of and whose propagation was decided,
+// the nodes whose routes it learns.
+func (l *listing) learns(name string) map[bgp.Family][]string {
+	out := map[bgp.Family][]string{}
+	for _, f := range families {
+		if l.byName[name].Address(f) == "" || !l.snap.Analysis.Decided(f) {
 			continue
 		}
 		list := []string{}
-		for _, from := range names[f] {
-			if from != name && snap.Analysis.LearnsIn(f, from, name) {
+		for _, from := range l.byFamily[f] {
+			if from != name && l.snap.Analysis.LearnsIn(f, from, name) {
 				list = append(list, from)
 			}
 		}
-		out[f.String()] = list
+		out[f] = list
 	}
 	return out
 }
 
-func familyNames(snap *validate.Snapshot) map[bgp.Family][]string {
-	out := map[bgp.Family][]string{}
-	for _, n := range snap.Topology.Nodes {
-		for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {
-			if n.Address(f) != "" && snap.Analysis.Class(n.Name) >= 0 {
-				out[f] = append(out[f], n.Name)
-			}
-		}
-	}
-	for f := range out {
-		slices.Sort(out[f])
-	}
-	return out
-}
-
-func writeSessionsJSON(w *bufio.Writer, snap *validate.Snapshot, names []string) error {
+func (l *listing) writeJSON(w *bufio.Writer, names []string) error {
 	// Streamed node by node: the full listing of a large cluster is never held whole.
 	fmt.Fprint(w, `{"nodes":[`)
-	byFamily := familyNames(snap)
 	for i, name := range names {
-		n := nodeOf(snap.Topology, name)
-		nj := nodeSessionsJSON{Name: name, AS: snap.Topology.NodeAS(n), ClusterID: n.ClusterID, Sessions: []sessionJSON{}, Learns: learnsOf(snap, name, byFamily)}
-		for _, s := range snap.Analysis.NodeSessions(name) {
+		n := l.byName[name]
+		nj := nodeSessionsJSON{Name: name, AS: l.snap.Topology.NodeAS(n), ClusterID: n.ClusterID, Sessions: []sessionJSON{}, Learns: map[string][]string{}}
+		for f, list := range l.learns(name) {
+			nj.Learns[f.String()] = list
+		}
+		for _, s := range l.snap.Analysis.NodeSessions(name) {
 			nj.Sessions = append(nj.Sessions, sessionJSON{Family: s.Family.String(), PeerIP: s.PeerIP, Port: int(s.Port), PeerNode: s.PeerNode, PeerAS: s.PeerAS,
 				LocalAS: s.LocalAS, RRClient: s.RRClient, Source: s.Source, Established: s.Established})
 		}
@@ -200,9 +178,9 @@ func writeSessionsJSON(w *bufio.Writer, snap *validate.Snapshot, names []string)
 		w.Write(b)
 	}
 	w.WriteString("]")
-	if len(snap.Analysis.Undecided) > 0 {
+	if len(l.snap.Analysis.Undecided) > 0 {
 		var u []undecidedJSON
-		for _, x := range snap.Analysis.Undecided {
+		for _, x := range l.snap.Analysis.Undecided {
 			u = append(u, undecidedJSON{Family: x.Family.String(), Reason: x.Reason})
 		}
 		b, err := json.Marshal(u)
@@ -216,13 +194,12 @@ func writeSessionsJSON(w *bufio.Writer, snap *validate.Snapshot, names []string)
 	return err
 }
 
-func writeSessionsTable(w *bufio.Writer, snap *validate.Snapshot, names []string) error {
-	byFamily := familyNames(snap)
-	for _, x := range snap.Analysis.Undecided {
+func (l *listing) writeTable(w *bufio.Writer, names []string) error {
+	for _, x := range l.snap.Analysis.Undecided {
 		fmt.Fprintf(w, "note: %s route propagation not decided: %s\n", x.Family, x.Reason)
 	}
 	for i, name := range names {
-		n := nodeOf(snap.Topology, name)
+		n := l.byName[name]
 		if i > 0 {
 			w.WriteByte('\n')
 		}
@@ -230,12 +207,12 @@ func writeSessionsTable(w *bufio.Writer, snap *validate.Snapshot, names []string
 		if n.ClusterID != "" {
 			role = "reflector, cluster ID " + n.ClusterID
 		}
-		fmt.Fprintf(w, "%s  AS %d  %s\n", name, snap.Topology.NodeAS(n), role)
-		if snap.Analysis.Class(name) < 0 {
+		fmt.Fprintf(w, "%s  AS %d  %s\n", name, l.snap.Topology.NodeAS(n), role)
+		if l.snap.Analysis.Class(name) < 0 {
 			fmt.Fprintln(w, "  takes part in no BGP session (NotReady, or no BGP address)")
 			continue
 		}
-		sessions := snap.Analysis.NodeSessions(name)
+		sessions := l.snap.Analysis.NodeSessions(name)
 		if len(sessions) == 0 {
 			fmt.Fprintln(w, "  no BGP session")
 		} else {
@@ -248,23 +225,20 @@ func writeSessionsTable(w *bufio.Writer, snap *validate.Snapshot, names []string
 			}
 			fmt.Fprintf(w, "  %-6s %-28s %-20s %-10d %-10d %-9s %-11s %s\n", s.Family, s.PeerIP, peer, s.PeerAS, s.LocalAS, yesNo(s.RRClient), yesNo(s.Established), s.Source)
 		}
-		for f, list := range learnsOf(snap, name, byFamily) {
-			missing := len(byFamily[familyOf(f)]) - 1 - len(list)
-			if missing > 0 {
-				fmt.Fprintf(w, "  %s: learns the pod routes of %d of %d other nodes\n", f, len(list), len(byFamily[familyOf(f)])-1)
+		learns := l.learns(name)
+		for _, f := range families {
+			list, ok := learns[f]
+			if !ok {
+				continue
+			}
+			if others := len(l.byFamily[f]) - 1; len(list) < others {
+				fmt.Fprintf(w, "  %s: learns the pod routes of %d of %d other nodes\n", f, len(list), others)
 			} else {
 				fmt.Fprintf(w, "  %s: learns the pod routes of every other node (%d)\n", f, len(list))
 			}
 		}
 	}
 	return nil
-}
-
-func familyOf(s string) bgp.Family {
-	if s == bgp.IPv6.String() {
-		return bgp.IPv6
-	}
-	return bgp.IPv4
 }
 
 func yesNo(b bool) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // loadManifests reads manifest files into an analysed state, printing notes unless quiet.
@@ -23,6 +24,30 @@ func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*validate.Sn
 		}
 	}
 	return validate.NewSnapshot(m.State()), nil
+}
+
+// loadSnapshot reads the state from manifest files or, without files, from the live cluster
+// of a kubeconfig.
+func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext string, quiet bool) (*validate.Snapshot, error) {
+	if len(files) > 0 {
+		return loadManifests(cmd, files, quiet)
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("kubeconfig: %w", err)}
+	}
+	state, notes, err := cluster.LoadLive(cmd.Context(), cfg)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("read the cluster at %s: %w", cfg.Host, err)}
+	}
+	if !quiet {
+		for _, n := range notes {
+			fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+		}
+	}
+	return validate.NewSnapshot(state), nil
 }
 
 // auditAndReport audits a state, prints the findings and sets the exit status: 1 when some
