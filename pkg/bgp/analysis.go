@@ -60,13 +60,13 @@ type Analysis struct {
 	// (for a == b: with every other member).
 	session [2][][]bool
 	extSess [][]bool // [class][external]
-	// conf[f][a][b]: calico-node on a member of class a configures a session of family f to
-	// a member of class b, matching or not (it comes up when both match: session).
-	conf   [2][][]bool
-	gapSet map[Gap]bool
-	props  [2]*propagation // the session graph of each family, kept for LostIfDown
-	budget Budget
-	search bool // tests: always search, never the closure
+	// oneSided[f] holds the class pairs (a, b) where a member of a configures a session of
+	// family f to a member of b that does not come up (see OneSided).
+	oneSided [2]map[[2]int]bool
+	gapSet   map[Gap]bool
+	props    [2]*propagation // the session graph of each family, kept for LostIfDown
+	budget   Budget
+	search   bool // tests: always search, never the closure
 }
 
 // Analyze expands sessions and simulates route propagation.
@@ -93,10 +93,11 @@ func analyze(t *Topology, perNode bool) *Analysis {
 
 // finish expands sessions and simulates propagation over the classes.
 func (a *Analysis) finish() {
-	a.findExternals()
 	local, remote := a.peerSides()
+	down := a.downClasses(local)
+	a.findExternals(down)
 	for _, f := range families {
-		a.expandSessions(f, [2][][]int{local, remote})
+		a.expandSessions(f, [2][][]int{local, remote}, down)
 	}
 	a.gapSet = map[Gap]bool{}
 	a.Gaps, a.Undecided, a.props = nil, nil, [2]*propagation{}
@@ -343,7 +344,7 @@ func flag(b bool) byte {
 }
 
 // findExternals lists peerIP peers whose address is no node's.
-func (a *Analysis) findExternals() {
+func (a *Analysis) findExternals(down []bool) {
 	t := a.Topology
 	a.externals = nil
 	a.extSess = make([][]bool, len(a.Classes))
@@ -379,7 +380,7 @@ func (a *Analysis) findExternals() {
 	}
 	for c := range a.Classes {
 		a.extSess[c] = make([]bool, len(a.externals))
-		if a.down(c) {
+		if down[c] {
 			continue
 		}
 		for x, e := range a.externals {
@@ -399,19 +400,20 @@ func (a *Analysis) findExternals() {
 	}
 }
 
-// expandSessions fills session[f]: calico-node on a member of class x configures a session
-// of family f to a member of class y (conf), and BGP needs both ends configured. The work is
-// per peer over the classes it applies to and selects, not over every pair of classes.
-// down reports whether calico-node's BIRD on the members of class c refuses its whole
-// configuration: a peerIP peer without asNumber that applies to them renders
-// "neighbor ... as 0", which BIRD does not load. They then have no session at all.
-func (a *Analysis) down(c int) bool {
+// downClasses marks the classes whose BIRD refuses its whole configuration: a peerIP peer
+// without asNumber that applies to them renders "neighbor ... as 0", which BIRD does not
+// load. Their members have no session at all. local lists, per peer, the classes it applies
+// to (peerSides).
+func (a *Analysis) downClasses(local [][]int) []bool {
+	down := make([]bool, len(a.Classes))
 	for p := range a.Topology.Peers {
-		if peer := &a.Topology.Peers[p]; peer.PeerIP != "" && peer.AS == 0 && a.Classes[c].local[p] {
-			return true
+		if peer := &a.Topology.Peers[p]; peer.PeerIP != "" && peer.AS == 0 {
+			for _, c := range local[p] {
+				down[c] = true
+			}
 		}
 	}
-	return false
+	return down
 }
 
 // peerSides lists, per peer, the classes it applies to (local) and the classes it selects
@@ -433,15 +435,19 @@ func (a *Analysis) peerSides() (local, remote [][]int) {
 	return local, remote
 }
 
-func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
+// expandSessions fills session[f]: calico-node on a member of class x configures a session
+// of family f to a member of class y, and BGP needs both ends configured; and oneSided[f],
+// the sessions configured that do not come up. The work is per peer over the classes it
+// applies to and selects, not over every pair of classes.
+func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	t := a.Topology
 	k := len(a.Classes)
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		// No node of this family: every row is the same row of falses, shared (read only).
 		none := make([]bool, k)
-		a.session[f], a.conf[f] = make([][]bool, k), make([][]bool, k)
+		a.session[f], a.oneSided[f] = make([][]bool, k), nil
 		for x := range k {
-			a.session[f][x], a.conf[f][x] = none, none
+			a.session[f][x] = none
 		}
 		return
 	}
@@ -513,15 +519,6 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 			}
 		}
 	}
-	// A peerIP peer without asNumber: BIRD on the nodes it applies to loads nothing.
-	down := make([]bool, k)
-	for p := range t.Peers {
-		if peer := &t.Peers[p]; peer.PeerIP != "" && peer.AS == 0 {
-			for _, c := range sides[0][p] {
-				down[c] = true
-			}
-		}
-	}
 	s := make([][]bool, k)
 	for x := range s {
 		s[x] = make([]bool, k)
@@ -534,20 +531,36 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int) {
 		}
 	}
 	a.session[f] = s
-	// What each end configures, whether or not the other end matches it.
+	// Sessions one end configures (matching or not) that do not come up.
+	a.oneSided[f] = nil
 	for x := range conf {
+		if !a.Classes[x].has[f] || down[x] {
+			continue
+		}
 		for y := range conf[x] {
-			conf[x][y] = (conf[x][y] || claimed[x][y]) && a.Classes[x].has[f] && a.Classes[y].has[f] && !down[x] && !down[y]
+			if (conf[x][y] || claimed[x][y]) && !s[x][y] && a.Classes[y].has[f] && !down[y] && (x != y || len(a.Classes[x].Members) > 1) {
+				if a.oneSided[f] == nil {
+					a.oneSided[f] = map[[2]int]bool{}
+				}
+				a.oneSided[f][[2]int{x, y}] = true
+			}
 		}
 	}
-	a.conf[f] = conf
 }
 
 // OneSided reports whether members of class x configure a session of family f to members
 // of class y that does not come up: y's do not configure it back, or not with the AS and
 // port x's use. BIRD keeps it Idle/Active and it carries no routes.
-func (a *Analysis) OneSided(f Family, x, y int) bool {
-	return a.conf[f][x][y] && !a.session[f][x][y] && (x != y || len(a.Classes[x].Members) > 1)
+func (a *Analysis) OneSided(f Family, x, y int) bool { return a.oneSided[f][[2]int{x, y}] }
+
+// OneSidedPairs lists the class pairs (x, y) of OneSided in family f, sorted.
+func (a *Analysis) OneSidedPairs(f Family) [][2]int {
+	return slices.SortedFunc(maps.Keys(a.oneSided[f]), func(p, q [2]int) int {
+		if p[0] != q[0] {
+			return p[0] - q[0]
+		}
+		return p[1] - q[1]
+	})
 }
 
 // Session reports whether a member of class x and a (different) member of class y have a

@@ -38,26 +38,21 @@ func (e *Engine) sessionOneSided(s, base *Snapshot) []Finding {
 	a := s.Analysis
 	var out []Finding
 	for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {
-		for x := range a.Classes {
-			for y := range a.Classes {
-				if !a.OneSided(f, x, y) {
+		for _, pair := range a.OneSidedPairs(f) {
+			from, to := members(s, pair[0]), members(s, pair[1])
+			if base != nil {
+				if bx, by := base.Analysis.Class(from[0]), base.Analysis.Class(to[len(to)-1]); bx >= 0 && by >= 0 && base.Analysis.OneSided(f, bx, by) {
 					continue
 				}
-				from, to := members(s, x), members(s, y)
-				if base != nil {
-					if bx, by := base.Analysis.Class(from[0]), base.Analysis.Class(to[len(to)-1]); bx >= 0 && by >= 0 && base.Analysis.OneSided(f, bx, by) {
-						continue
-					}
-				}
-				sort.Strings(from)
-				sort.Strings(to)
-				out = append(out, Finding{
-					Rule: RuleSessionOneSided, Object: nodeRef(from[0]),
-					Message: fmt.Sprintf("%s configure%s a BGP session (%s) to %s, which %s not configure it back with the AS and port in use: the session stays Idle and carries no routes. Check the BGPPeers between them: reversePeering: Manual needs a BGPPeer for the other side; a peerIP's asNumber and port must be the node's; a localASNumber other than the node's AS is refused",
-						nameList(from), map[bool]string{true: "", false: "s"}[len(from) > 1], f, nameList(to), map[bool]string{true: "do", false: "does"}[len(to) > 1]),
-					key: RuleSessionOneSided + "|" + f.String() + "|" + strings.Join(from, ",") + ">" + strings.Join(to, ","),
-				})
 			}
+			sort.Strings(from)
+			sort.Strings(to)
+			out = append(out, Finding{
+				Rule: RuleSessionOneSided, Object: nodeRef(from[0]),
+				Message: fmt.Sprintf("%s %s a BGP session (%s) to %s, which %s not configure it back with the AS and port in use: the session stays Idle and carries no routes. Check the BGPPeers between them: reversePeering: Manual needs a BGPPeer for the other side; a peerIP's asNumber and port must be the node's; a localASNumber other than the node's AS is refused",
+					nameList(from), verb(from, "configures", "configure"), f, nameList(to), verb(to, "does", "do")),
+				key: RuleSessionOneSided + "|" + f.String() + "|" + strings.Join(from, ",") + ">" + strings.Join(to, ","),
+			})
 		}
 	}
 	return out
