@@ -46,7 +46,9 @@ func (a *Analysis) NodeSessions(name string) []Session {
 	localAS := t.NodeAS(n)
 	var out []Session
 	seen := map[string]bool{}
-	add := func(f Family, ip string, port uint16, peer *Node, as, local uint32, source string) {
+	// add records a session to address ip; j is the index of the node behind it, -1 for a
+	// router outside the cluster. The first session to an address and port wins.
+	add := func(f Family, ip string, port uint16, j int, as, local uint32, source string) {
 		key := fmt.Sprint(f, "|", ip, "|", port)
 		if ip == "" || ip == n.Address(f) || seen[key] {
 			return
@@ -57,41 +59,36 @@ func (a *Analysis) NodeSessions(name string) []Session {
 		}
 		s := Session{Family: f, PeerIP: ip, Port: port, PeerAS: as, LocalAS: local, Source: source, Established: true}
 		peerCID := ""
-		if peer != nil {
-			s.PeerNode = peer.Name
-			peerCID = peer.ClusterID
-			d := a.ClassOf[a.byName[peer.Name]]
-			s.Established = d >= 0 && a.session[f][c][d] && BGPPort(port) == BGPPort(t.listenPort(peer)) &&
+		if j >= 0 {
+			peer := t.Nodes[j]
+			s.PeerNode, peerCID = peer.Name, peer.ClusterID
+			s.Established = a.session[f][c][a.ClassOf[j]] && BGPPort(port) == BGPPort(t.listenPort(peer)) &&
 				as == t.NodeAS(peer) && local == localAS
 			s.Passive = ip > n.Address(f)
 		}
 		s.RRClient = n.ClusterID != "" && as == local && peerCID != n.ClusterID
 		out = append(out, s)
 	}
-	// Nodes by address, for peerIP peers that name a node.
-	byIP := func(ip string) *Node {
-		for _, m := range t.Nodes {
-			if m.IPv4 == ip || m.IPv6 == ip {
-				return m
+	// each calls visit for every other node taking part whose class passes match.
+	each := func(match func(d int) bool, visit func(j int, m *Node)) {
+		for j, m := range t.Nodes {
+			if d := a.ClassOf[j]; j != i && d >= 0 && match(d) {
+				visit(j, m)
 			}
 		}
-		return nil
 	}
-	takesPart := func(m *Node) bool { j := a.byName[m.Name]; return a.ClassOf[j] >= 0 }
+	cl := &a.Classes[c]
 	for _, f := range families {
 		if n.Address(f) == "" {
 			continue
 		}
 		if t.Mesh && n.ClusterID == "" {
-			for _, m := range t.Nodes {
-				if m != n && m.ClusterID == "" && takesPart(m) {
-					add(f, m.Address(f), t.listenPort(m), m, t.NodeAS(m), 0, "mesh")
-				}
-			}
+			each(func(d int) bool { return a.Classes[d].ClusterID == "" }, func(j int, m *Node) {
+				add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), 0, "mesh")
+			})
 		}
 		// confd's order (see expandSessions): global peers, node-scoped ones, then the
 		// implied reverse sessions; the first peering to an address wins.
-		cl := &a.Classes[c]
 		for _, global := range []bool{true, false} {
 			for p := range t.Peers {
 				peer := &t.Peers[p]
@@ -99,26 +96,22 @@ func (a *Analysis) NodeSessions(name string) []Session {
 					continue
 				}
 				if peer.PeerSelector != nil {
-					for _, m := range t.Nodes {
-						if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].remote[p] {
-							add(f, m.Address(f), t.listenPort(m), m, t.NodeAS(m), peer.LocalAS, peer.Name)
-						}
-					}
+					each(func(d int) bool { return a.Classes[d].remote[p] }, func(j int, m *Node) {
+						add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), peer.LocalAS, peer.Name)
+					})
 					continue
 				}
-				m := byIP(peer.PeerIP)
-				if m != nil && !takesPart(m) {
-					m = nil
+				j := slices.IndexFunc(t.Nodes, func(m *Node) bool { return m.IPv4 == peer.PeerIP || m.IPv6 == peer.PeerIP })
+				if j >= 0 && a.ClassOf[j] < 0 {
+					j = -1 // a node that takes part in nothing answers no session
 				}
-				as := peer.AS
-				if as == 0 && m == nil {
+				as, port := peer.AS, peer.Port
+				if j >= 0 {
+					port = peer.port(&a.Classes[a.ClassOf[j]], t.globalAS())
+				} else if as == 0 {
 					as = t.globalAS() // an external peer (see findExternals)
 				}
-				port := peer.Port
-				if m != nil {
-					port = peer.port(&a.Classes[a.ClassOf[a.byName[m.Name]]], t.globalAS())
-				}
-				add(f, peer.PeerIP, port, m, as, peer.LocalAS, peer.Name)
+				add(f, peer.PeerIP, port, j, as, peer.LocalAS, peer.Name)
 			}
 		}
 		for p := range t.Peers {
@@ -129,11 +122,9 @@ func (a *Analysis) NodeSessions(name string) []Session {
 			if !cl.remote[p] || peer.ReverseManual || !peer.reverse(f, localAS, t.globalAS()) || (peer.PeerSelector == nil && !t.acceptsPort(n, peer.Port)) {
 				continue
 			}
-			for _, m := range t.Nodes {
-				if m != n && takesPart(m) && a.Classes[a.ClassOf[a.byName[m.Name]]].local[p] {
-					add(f, m.Address(f), t.listenPort(m), m, t.NodeAS(m), 0, peer.Name)
-				}
-			}
+			each(func(d int) bool { return a.Classes[d].local[p] }, func(j int, m *Node) {
+				add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), 0, peer.Name)
+			})
 		}
 	}
 	slices.SortFunc(out, func(x, y Session) int {
