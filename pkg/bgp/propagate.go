@@ -83,8 +83,6 @@ const (
 )
 
 type speaker struct {
-	class   int // -1 for an external peer
-	first   bool
 	as      uint32
 	cid     string // "" for a speaker that is no reflector
 	cidBit  int    // tracked colour of (AS, cluster ID), -1 if untracked
@@ -385,7 +383,7 @@ func (p *propagation) build() {
 		}
 		for i := 0; i < min(len(cc.Members), 3); i++ {
 			p.standins[c] = append(p.standins[c], len(p.speakers))
-			p.speakers = append(p.speakers, speaker{class: c, first: i == 0, as: cc.AS, cid: cc.ClusterID, reflect: cc.ClusterID != ""})
+			p.speakers = append(p.speakers, speaker{as: cc.AS, cid: cc.ClusterID, reflect: cc.ClusterID != ""})
 		}
 	}
 	firstExt := len(p.speakers)
@@ -396,7 +394,7 @@ func (p *propagation) build() {
 		}
 		// An external iBGP peer is assumed to reflect for everyone: rrguard cannot see its
 		// configuration, so it gives it the benefit of the doubt.
-		p.speakers = append(p.speakers, speaker{class: -1, as: e.as, cid: "external/" + e.ip, reflect: true})
+		p.speakers = append(p.speakers, speaker{as: e.as, cid: "external/" + e.ip, reflect: true})
 		extIdx = append(extIdx, x)
 	}
 	// Colours held by two or more speakers are tracked.

@@ -244,7 +244,7 @@ func check(t *testing.T, topo topology) {
 		learned = map[*speaker][]string{}
 		var fp strings.Builder
 		for _, s := range speakers {
-			learned[s] = s.learned(t, index, topo)
+			learned[s] = s.learned(t, index)
 			fmt.Fprintln(&fp, s.node, s.ipv6, learned[s])
 		}
 		if len(pending) == 0 && fp.String() == last {
@@ -455,7 +455,7 @@ func (s *speaker) protocols(t *testing.T) map[string]string {
 
 // learned lists the nodes whose pod block this BIRD has a route for. Only the primary route
 // of each block is listed: with add paths a BIRD may hold very many paths per block.
-func (s *speaker) learned(t *testing.T, index map[string]int, topo topology) []string {
+func (s *speaker) learned(t *testing.T, index map[string]int) []string {
 	var out []string
 	for _, line := range strings.Split(s.birdc(t, "show", "route", "primary"), "\n") {
 		f := strings.Fields(line)
