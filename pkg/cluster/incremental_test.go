@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -19,16 +18,7 @@ import (
 func (s *Store) rebuilt() *validate.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.objects))
-	for k := range s.objects {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	objs := make([]*calico.Object, len(keys))
-	for i, k := range keys {
-		objs[i] = s.objects[k]
-	}
-	return validate.NewSnapshot(calico.NewState(objs))
+	return validate.NewSnapshot(calico.NewState(s.sortedObjects()))
 }
 
 func auditLines(e *validate.Engine, s *validate.Snapshot) []string {

@@ -2,8 +2,9 @@ package cluster
 
 import (
 	"errors"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -152,16 +153,7 @@ func (s *Store) Snapshot() *validate.Snapshot {
 		s.snapAt = s.version
 		return s.snap
 	}
-	keys := make([]string, 0, len(s.objects))
-	for k := range s.objects {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	objs := make([]*calico.Object, len(keys))
-	for i, k := range keys {
-		objs[i] = s.objects[k]
-	}
-	s.snap = validate.NewSnapshot(calico.NewState(objs))
+	s.snap = validate.NewSnapshot(calico.NewState(s.sortedObjects()))
 	s.snapAt = s.version
 	s.nodesSince, s.depth = nil, 0
 	return s.snap
@@ -173,4 +165,14 @@ func (s *Store) Unreadable() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.rejected)
+}
+
+// sortedObjects returns the objects in key order, what a full rebuild analyses (s.mu held).
+func (s *Store) sortedObjects() []*calico.Object {
+	keys := slices.Sorted(maps.Keys(s.objects))
+	objs := make([]*calico.Object, len(keys))
+	for i, k := range keys {
+		objs[i] = s.objects[k]
+	}
+	return objs
 }
