@@ -51,7 +51,7 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bu
 				return &exitError{code: exitUsage, err: fmt.Errorf("%s: the AdmissionReview has no request", input)}
 			}
 			reviewer := &webhook.Reviewer{Engine: engine}
-			review.Response = reviewer.Review(review.Request, validate.NewSnapshot(m.State()))
+			review.Response = reviewer.Review(cmd.Context(), review.Request, validate.NewSnapshot(m.State()))
 			if review.APIVersion == "" {
 				review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
 			}

@@ -53,7 +53,7 @@ func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext st
 // auditAndReport audits a state, prints the findings and sets the exit status: 1 when some
 // finding is deny-level.
 func auditAndReport(cmd *cobra.Command, engine *validate.Engine, snap *validate.Snapshot, output string) error {
-	findings := engine.Audit(snap)
+	findings := engine.Audit(cmd.Context(), snap)
 	if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}

@@ -160,7 +160,7 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	start := time.Now()
 	a.runs.Add(1)
 	snap := a.Snapshot()
-	findings := a.Engine.Audit(snap)
+	findings := a.Engine.Audit(ctx, snap)
 	a.updateMetrics(snap, findings)
 	if err := a.writeReport(ctx, findings, start); err != nil {
 		runsTotal.WithLabelValues("error").Inc()

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func FuzzLoadReader(f *testing.F) {
 		}
 		st := m.State()
 		if len(m.Objects) <= 64 {
-			engine.Audit(validate.NewSnapshot(st))
+			engine.Audit(context.Background(), validate.NewSnapshot(st))
 		}
 	})
 }

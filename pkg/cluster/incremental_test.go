@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -21,9 +22,9 @@ func (s *Store) rebuilt() *validate.Snapshot {
 	return validate.NewSnapshot(calico.NewState(s.sortedObjects()))
 }
 
-func auditLines(e *validate.Engine, s *validate.Snapshot) []string {
+func auditLines(ctx context.Context, e *validate.Engine, s *validate.Snapshot) []string {
 	var out []string
-	for _, f := range e.Audit(s) {
+	for _, f := range e.Audit(ctx, s) {
 		out = append(out, fmt.Sprintf("%s %s %s %s", f.Rule, f.Object, f.Field, f.Message))
 	}
 	slices.Sort(out)
@@ -63,7 +64,7 @@ func TestIncrementalSnapshotMatchesRebuild(t *testing.T) {
 			if got != before && !s.rebuiltLast() {
 				incremental++
 			}
-			if g, w := auditLines(e, got), auditLines(e, s.rebuilt()); !slices.Equal(g, w) {
+			if g, w := auditLines(t.Context(), e, got), auditLines(t.Context(), e, s.rebuilt()); !slices.Equal(g, w) {
 				t.Fatalf("round %d: incremental snapshot audits\n%s\nrebuilt\n%s", round, strings.Join(g, "\n"), strings.Join(w, "\n"))
 			}
 		}

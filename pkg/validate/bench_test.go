@@ -21,7 +21,7 @@ var layouts = []struct {
 func TestGeneratedLayoutsAreClean(t *testing.T) {
 	for _, lt := range layouts {
 		s := validate.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
-		if fs := validate.New(validate.Config{}).Audit(s); len(fs) != 0 {
+		if fs := validate.New(validate.Config{}).Audit(t.Context(), s); len(fs) != 0 {
 			t.Errorf("%s: %d findings, first: %+v", lt.name, len(fs), fs[0])
 		}
 	}
@@ -41,7 +41,7 @@ func BenchmarkEvaluate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if fs := e.Evaluate(ch, before); len(fs) != 0 {
+				if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
 					b.Fatalf("findings: %+v", fs)
 				}
 			}
@@ -59,7 +59,7 @@ func BenchmarkEvaluatePeer(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				e.Evaluate(ch, before)
+				e.Evaluate(b.Context(), ch, before)
 			}
 		})
 	}
@@ -74,7 +74,7 @@ func BenchmarkAudit(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if fs := e.Audit(validate.NewSnapshot(state)); len(fs) != 0 {
+				if fs := e.Audit(b.Context(), validate.NewSnapshot(state)); len(fs) != 0 {
 					b.Fatalf("findings: %+v", fs[0])
 				}
 			}
@@ -93,7 +93,7 @@ func BenchmarkEvaluatePeerNewSelector(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				e.Evaluate(ch, before)
+				e.Evaluate(b.Context(), ch, before)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"context"
 	"slices"
 	"sort"
 	"sync"
@@ -135,7 +136,7 @@ func Apply(before *calico.State, ch Change) *calico.State {
 // Evaluate judges a change against the state before it. It reports what the change
 // introduces or worsens, never what was already wrong, except that a change that turns the
 // node-to-node mesh off is judged on the whole resulting topology.
-func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
+func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Finding {
 	after := before.after(ch)
 	var out []Finding
 	if ch.Object != nil {
@@ -183,7 +184,7 @@ func (e *Engine) Evaluate(ch Change, before *Snapshot) []Finding {
 		f.Object = refOf(target)
 		out = append(out, f)
 	}
-	return e.evaluatePolicies(ch, before, e.enforce(out))
+	return e.evaluatePolicies(ctx, ch, before, e.enforce(out))
 }
 
 // touchesReflection reports whether a change can alter how routes are reflected: a BGPPeer,
@@ -229,7 +230,7 @@ func changedField(ch Change) string {
 }
 
 // Audit reports everything wrong in a state.
-func (e *Engine) Audit(s *Snapshot) []Finding {
+func (e *Engine) Audit(ctx context.Context, s *Snapshot) []Finding {
 	var out []Finding
 	for _, name := range s.State.NodeNames() {
 		n := s.State.Node(name)
@@ -251,7 +252,7 @@ func (e *Engine) Audit(s *Snapshot) []Finding {
 		out = append(out, e.meshDisable(s, false)...)
 	}
 	out = append(out, e.topologyFindings(s, nil)...)
-	return e.auditPolicies(s, e.enforce(out))
+	return e.auditPolicies(ctx, s, e.enforce(out))
 }
 
 // enforce applies the configured action of each rule and drops the rules that are off.

@@ -138,7 +138,7 @@ func (e *Engine) PrepareSnapshot(s *Snapshot) { e.bindPolicies(s) }
 
 // evaluatePolicies runs the policies on an admission change, against the state before it,
 // and adds their findings to the built-in ones.
-func (e *Engine) evaluatePolicies(ch Change, before *Snapshot, builtin []Finding) []Finding {
+func (e *Engine) evaluatePolicies(ctx context.Context, ch Change, before *Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(before)
 	if b == nil || len(b.Policies()) == 0 {
 		return builtin
@@ -152,19 +152,19 @@ func (e *Engine) evaluatePolicies(ch Change, before *Snapshot, builtin []Finding
 		Object: objectData(ch.Object), OldObject: objectData(ch.Old),
 		UserInfo: ch.User, DryRun: ch.DryRun, Findings: inputFindings(builtin),
 	}
-	return e.policyFindings(b, b.Eval(context.Background(), in), target, builtin)
+	return e.policyFindings(b, b.Eval(ctx, in), target, builtin)
 }
 
 // auditPolicies runs the policies once per object of the state, with operation AUDIT (in
 // batches: policy.Bound.EvalAll).
-func (e *Engine) auditPolicies(s *Snapshot, builtin []Finding) []Finding {
+func (e *Engine) auditPolicies(ctx context.Context, s *Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(s)
 	if b == nil || len(b.Policies()) == 0 {
 		return builtin
 	}
 	objs, ins := auditInputs(s, builtin)
 	out := builtin
-	for i, rs := range b.EvalAll(context.Background(), ins) {
+	for i, rs := range b.EvalAll(ctx, ins) {
 		out = e.policyFindings(b, rs, objs[i], out)
 	}
 	return out

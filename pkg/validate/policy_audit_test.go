@@ -81,9 +81,9 @@ func TestAuditBatchesLikeOneByOne(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-nodes-%d-zones", l.Nodes, l.Zones), func(t *testing.T) {
 			s := NewSnapshot(calico.NewState(validatetest.Generate(l)))
 			e := New(Config{Rules: rules}).WithPolicies(set)
-			builtin := New(Config{Rules: rules}).Audit(s)
+			builtin := New(Config{Rules: rules}).Audit(t.Context(), s)
 			want := e.auditOneByOne(s, append([]Finding(nil), builtin...))
-			got := e.auditPolicies(s, append([]Finding(nil), builtin...))
+			got := e.auditPolicies(t.Context(), s, append([]Finding(nil), builtin...))
 			if !reflect.DeepEqual(got, want) {
 				diff := map[string]int{}
 				for _, f := range got {
@@ -128,7 +128,7 @@ warn contains "peer" if input.kind == "BGPPeer"
 `})
 	s := NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 6, Reflectors: 2})))
 	e := New(Config{}).WithPolicies(set)
-	got := e.auditPolicies(s, nil)
+	got := e.auditPolicies(t.Context(), s, nil)
 	if want := e.auditOneByOne(s, nil); !reflect.DeepEqual(got, want) {
 		t.Fatalf("batched: %+v\none by one: %+v", got, want)
 	}

@@ -44,13 +44,13 @@ func BenchmarkEvaluatePolicies(b *testing.B) {
 			changed.Node.K8sLabels["team"] = "payments"
 			e := tenPolicies(b)
 			ch := Change{Operation: Update, Object: changed, Old: old, User: &UserInfo{Username: "alice", Groups: []string{"netops"}}}
-			if fs := e.Evaluate(ch, before); len(fs) != 0 {
+			if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
 				b.Fatalf("findings: %+v", fs)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				e.Evaluate(ch, before)
+				e.Evaluate(b.Context(), ch, before)
 			}
 		})
 	}
@@ -62,11 +62,11 @@ func BenchmarkEvaluatePoliciesPeer(b *testing.B) {
 	before := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 	e := tenPolicies(b)
 	ch := Change{Operation: Create, Object: validatetest.Peer("extra-to-rr", "has(route-reflector)", "has(route-reflector)")}
-	e.Evaluate(ch, before)
+	e.Evaluate(b.Context(), ch, before)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		e.Evaluate(ch, before)
+		e.Evaluate(b.Context(), ch, before)
 	}
 }
 
@@ -105,7 +105,7 @@ func BenchmarkAuditPolicies(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				e.Audit(s)
+				e.Audit(b.Context(), s)
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func TestPolicyFindingsInEvaluate(t *testing.T) {
 			if c.audit {
 				cfg.Enforcement = EnforcementAudit
 			}
-			got := New(cfg).WithPolicies(set).Evaluate(c.ch, before)
+			got := New(cfg).WithPolicies(set).Evaluate(t.Context(), c.ch, before)
 			var mine []Finding
 			for _, f := range got {
 				if f.Rule == "peer-names" {
@@ -118,7 +118,7 @@ func TestPolicyInput(t *testing.T) {
 	old := obj(t, peer("echo", "all()", "has(route-reflector)"))
 	ch := Change{Operation: Update, Object: obj(t, peer("echo", "all()", "has(router-reflector)")), Old: old,
 		User: &UserInfo{Username: "alice", Groups: []string{"netops"}}, DryRun: true}
-	got := New(Config{}).WithPolicies(set).Evaluate(ch, before)
+	got := New(Config{}).WithPolicies(set).Evaluate(t.Context(), ch, before)
 	want := "echo op=UPDATE group=crd.projectcalico.org user=alice dryRun=true findings=[\"selector-matches-nothing\"] old=has(route-reflector)"
 	for _, f := range got {
 		if f.Rule == "peer-names" {
@@ -173,7 +173,7 @@ deny contains sprintf("check %s undefined", [name]) if {
 func TestPolicyClusterData(t *testing.T) {
 	set := loadPolicies(t, 0, map[string]string{"cluster.rego": clusterPolicy})
 	s := seedState(t, "false")
-	for _, f := range New(Config{}).WithPolicies(set).Audit(s) {
+	for _, f := range New(Config{}).WithPolicies(set).Audit(t.Context(), s) {
 		if f.Rule == "cluster-data" {
 			t.Errorf("%s on %s", f.Message, f.Object)
 		}
@@ -188,7 +188,7 @@ func TestPolicyAudit(t *testing.T) {
 	s := seedState(t, "false")
 	e := New(Config{Rules: map[string]Action{"private-asn": Warn}}).WithPolicies(set)
 	var got []Finding
-	for _, f := range e.Audit(s) {
+	for _, f := range e.Audit(t.Context(), s) {
 		if f.Rule == "private-asn" {
 			got = append(got, f)
 		}
@@ -197,7 +197,7 @@ func TestPolicyAudit(t *testing.T) {
 	if len(got) != 1 || got[0].Object.Name != "w2" || got[0].Action != Warn || got[0].Field != "metadata.annotations["+calico.AnnotationASNumber+"]" {
 		t.Errorf("private-asn audit: %+v", got)
 	}
-	for _, f := range New(Config{}).WithPolicies(set).Audit(s) {
+	for _, f := range New(Config{}).WithPolicies(set).Audit(t.Context(), s) {
 		if set.Policy(f.Rule) != nil {
 			t.Errorf("shipped policies are off by default, got %+v", f)
 		}
@@ -231,7 +231,7 @@ deny contains 42 if true
 	}{"deny by default": {nil, Deny}, "configured action": {map[string]Action{"slow": Warn, "bad": Warn}, Warn}} {
 		t.Run(name, func(t *testing.T) {
 			got := map[string]Finding{}
-			for _, f := range New(Config{Rules: c.rules}).WithPolicies(set).Evaluate(ch, s) {
+			for _, f := range New(Config{Rules: c.rules}).WithPolicies(set).Evaluate(t.Context(), ch, s) {
 				got[f.Rule] = f
 			}
 			if f := got["slow"]; f.Action != c.action || !strings.Contains(f.Message, "did not finish within 20ms") || !strings.Contains(f.Message, "policy error") {

@@ -40,7 +40,7 @@ func TestTruncate(t *testing.T) {
 func TestHugeSelectorIsNotEchoed(t *testing.T) {
 	huge := "a == '" + strings.Repeat("x", 100000) + "'"
 	before := NewSnapshot(calico.NewState(objs(t, seedDocs)))
-	got := New(Config{}).Evaluate(Change{Operation: Create, Object: obj(t, peer("huge", huge, huge))}, before)
+	got := New(Config{}).Evaluate(t.Context(), Change{Operation: Create, Object: obj(t, peer("huge", huge, huge))}, before)
 	if len(got) == 0 {
 		t.Fatal("no finding about a 100 KB selector")
 	}

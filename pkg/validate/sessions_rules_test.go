@@ -17,7 +17,7 @@ func TestUndecidedPropagation(t *testing.T) {
 
 	s := seedState(t, "false") // two reflectors sharing a cluster ID: the bounded search runs
 	var undecided []Finding
-	for _, f := range New(Config{}).Audit(s) {
+	for _, f := range New(Config{}).Audit(t.Context(), s) {
 		if f.Rule == RuleRoutePropagation {
 			undecided = append(undecided, f)
 		}
@@ -27,7 +27,7 @@ func TestUndecidedPropagation(t *testing.T) {
 	}
 	// A change that would cut nodes off is not refused on a guess: it is warned about.
 	ch := Change{Operation: Create, Object: obj(t, peer("extra", "all()", "has(route-reflector)"))}
-	for _, f := range New(Config{}).Evaluate(ch, s) {
+	for _, f := range New(Config{}).Evaluate(t.Context(), ch, s) {
 		if f.Action == Deny && f.Rule == RuleRoutePropagation {
 			t.Errorf("refused on an undecided propagation: %+v", f)
 		}
@@ -40,7 +40,7 @@ func TestPeerIPWithoutAS(t *testing.T) {
 	s := seedState(t, "false")
 	ch := Change{Operation: Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.0.9.1}\n")}
 	var rules []string
-	for _, f := range New(Config{}).Evaluate(ch, s) {
+	for _, f := range New(Config{}).Evaluate(t.Context(), ch, s) {
 		if f.Action == Deny {
 			rules = append(rules, f.Rule)
 			if f.Rule == RuleASNumber && (f.Field != "spec.asNumber" || !strings.Contains(f.Message, "BGPPeer tor: spec.peerIP 10.0.9.1 without spec.asNumber")) {
@@ -60,7 +60,7 @@ func TestSessionOneSided(t *testing.T) {
 	s := seedState(t, "false")
 	ch := Change{Operation: Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: w1-to-rr1}\nspec: {node: w1, peerIP: 10.0.0.4, asNumber: 64512}\n")}
 	var got []Finding
-	for _, f := range New(Config{}).Evaluate(ch, s) {
+	for _, f := range New(Config{}).Evaluate(t.Context(), ch, s) {
 		if f.Rule == RuleSessionOneSided {
 			got = append(got, f)
 		}
@@ -71,7 +71,7 @@ func TestSessionOneSided(t *testing.T) {
 	// Deleting an unrelated peer of the same state introduces nothing of the kind.
 	after := s.after(ch)
 	del := Change{Operation: Delete, Old: obj(t, peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"))}
-	for _, f := range New(Config{}).Evaluate(del, after) {
+	for _, f := range New(Config{}).Evaluate(t.Context(), del, after) {
 		if f.Rule == RuleSessionOneSided {
 			t.Errorf("already one-sided before the change: %+v", f)
 		}

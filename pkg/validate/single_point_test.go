@@ -21,7 +21,7 @@ func TestSingleReflectorBridge(t *testing.T) {
 		peer("rra", "zone == 'a' && has(rr)", "zone == 'a' && has(rr)") +
 		peer("rrb", "zone == 'b' && has(rr)", "zone == 'b' && has(rr)") +
 		peer("bridge", "bridge == 'yes'", "bridge == 'yes'") + meshConfig(false, 64512)
-	got := New(Config{}).Audit(NewSnapshot(calico.NewState(objs(t, docs))))
+	got := New(Config{}).Audit(t.Context(), NewSnapshot(calico.NewState(objs(t, docs))))
 	single := map[string]bool{}
 	for _, f := range got {
 		switch {
@@ -38,11 +38,11 @@ func TestSingleReflectorBridge(t *testing.T) {
 	// A second bridge (a2 to b2) removes both.
 	fixed := strings.Replace(docs, coreNode("a2", "10.1.0.2", "cid=1.0.0.2", "rr=a2", "zone=a"), coreNode("a2", "10.1.0.2", "cid=1.0.0.2", "rr=a2", "zone=a", "bridge=yes"), 1)
 	fixed = strings.Replace(fixed, coreNode("b2", "10.2.0.2", "cid=1.0.0.4", "rr=b2", "zone=b"), coreNode("b2", "10.2.0.2", "cid=1.0.0.4", "rr=b2", "zone=b", "bridge=yes"), 1)
-	if fs := New(Config{}).Audit(NewSnapshot(calico.NewState(objs(t, fixed)))); len(fs) != 0 {
+	if fs := New(Config{}).Audit(t.Context(), NewSnapshot(calico.NewState(objs(t, fixed)))); len(fs) != 0 {
 		t.Errorf("with two bridges: %s", dump(fs))
 	}
 	// The seed's two reflectors back each other up: no single point.
-	if fs := New(Config{}).Audit(NewSnapshot(calico.NewState(objs(t, seedDocs)))); len(fs) != 0 {
+	if fs := New(Config{}).Audit(t.Context(), NewSnapshot(calico.NewState(objs(t, seedDocs)))); len(fs) != 0 {
 		t.Errorf("seed: %s", dump(fs))
 	}
 }
@@ -66,13 +66,13 @@ func TestSinglePointIntroducedAtAdmission(t *testing.T) {
 	before := NewSnapshot(calico.NewState(objs(t, docs)))
 	// a2 leaves the bridge: a1 becomes zone a's only way out.
 	ch := Change{Operation: Update, Old: obj(t, node("a2", "10.1.0.2", "1.0.0.2", "a2", "a", true)), Object: obj(t, node("a2", "10.1.0.2", "1.0.0.2", "a2", "a", false))}
-	got := New(Config{}).Evaluate(ch, before)
+	got := New(Config{}).Evaluate(t.Context(), ch, before)
 	if !strings.Contains(dump(got), "reflector a1 is a single point of failure") {
 		t.Errorf("single point not reported at admission:\n%s", dump(got))
 	}
 	// An ordinary client label change does not pay for the what-if and reports nothing.
 	ch = Change{Operation: Update, Old: obj(t, coreNode("ca", "10.1.0.10", "zone=a")), Object: obj(t, coreNode("ca", "10.1.0.10", "zone=a", "team=x"))}
-	if got := New(Config{}).Evaluate(ch, before); len(got) != 0 {
+	if got := New(Config{}).Evaluate(t.Context(), ch, before); len(got) != 0 {
 		t.Errorf("client label change: %s", dump(got))
 	}
 }

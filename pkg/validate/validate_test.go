@@ -171,7 +171,7 @@ func TestAudit(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := New(c.cfg)
-			got := e.Audit(NewSnapshot(calico.NewState(objs(t, c.docs))))
+			got := e.Audit(t.Context(), NewSnapshot(calico.NewState(objs(t, c.docs))))
 			if d := rulesOf(got, Deny); fmt.Sprint(d) != fmt.Sprint(sorted(c.wantDeny)) {
 				t.Errorf("deny rules %v, want %v\n%s", d, sorted(c.wantDeny), dump(got))
 			}
@@ -278,7 +278,7 @@ func TestEvaluate(t *testing.T) {
 			if c.old != "" {
 				ch.Old = obj(t, c.old)
 			}
-			got := e.Evaluate(ch, NewSnapshot(calico.NewState(objs(t, c.before))))
+			got := e.Evaluate(t.Context(), ch, NewSnapshot(calico.NewState(objs(t, c.before))))
 			if d := rulesOf(got, Deny); fmt.Sprint(d) != fmt.Sprint(sorted(c.wantDeny)) {
 				t.Errorf("deny rules %v, want %v\n%s", d, sorted(c.wantDeny), dump(got))
 			}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ func init() { metrics.Registry.MustRegister(panicsTotal) }
 type reviewHandler struct {
 	webhook string // validate or mutate, for metrics and logs
 	ready   func() bool
-	decide  func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
+	decide  func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 	log     logr.Logger
 }
 
@@ -66,7 +67,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("rrguard: internal error judging %s %s %q (request %s): %v", req.Operation, req.Kind.Kind, req.Name, req.UID, p), http.StatusInternalServerError)
 		}
 	}()
-	resp := h.decide(req)
+	resp := h.decide(r.Context(), req)
 	resp.UID = req.UID
 	out := admissionv1.AdmissionReview{Response: resp}
 	out.APIVersion, out.Kind = review.APIVersion, "AdmissionReview"

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -132,7 +133,7 @@ func TestPanicIsAnHTTPError(t *testing.T) {
 		logged = append(logged, args)
 		mu.Unlock()
 	}, funcr.Options{})
-	h := &reviewHandler{webhook: "validate", log: logger, decide: func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	h := &reviewHandler{webhook: "validate", log: logger, decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 		var a []int
 		_ = a[-len(a)-1]
 		return nil

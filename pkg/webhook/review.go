@@ -4,6 +4,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,22 +41,17 @@ type Decision struct {
 // Review evaluates one admission request against the state before it as the API server's
 // two webhook passes together would: mutation first, then validation of the mutated object.
 // This is `rrguard review`.
-func (r *Reviewer) Review(req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
-	return r.respond(req, before, true, true)
+func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
+	return r.respond(ctx, req, before, true, true)
 }
 
 // Mutate is the mutating webhook's answer: the reflector-label patch, never a denial.
-func (r *Reviewer) Mutate(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
-	return r.respond(req, nil, true, false)
+func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	return r.respond(ctx, req, nil, true, false)
 }
 
-// Validate is the validating webhook's answer on the object as it arrives (already mutated).
-func (r *Reviewer) Validate(req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
-	return r.respond(req, before, false, true)
-}
-
-func (r *Reviewer) respond(req *admissionv1.AdmissionRequest, before *validate.Snapshot, doMutate, doValidate bool) *admissionv1.AdmissionResponse {
-	d, err := r.Decide(req, before, doMutate, doValidate)
+func (r *Reviewer) respond(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, doMutate, doValidate bool) *admissionv1.AdmissionResponse {
+	d, err := r.Decide(ctx, req, before, doMutate, doValidate)
 	if err != nil {
 		if !doValidate {
 			// The mutating pass never refuses: the validating pass says what is wrong.
@@ -67,7 +63,7 @@ func (r *Reviewer) respond(req *admissionv1.AdmissionRequest, before *validate.S
 }
 
 // Decide runs mutation and/or validation for a request.
-func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Snapshot, doMutate, doValidate bool) (*Decision, error) {
+func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, doMutate, doValidate bool) (*Decision, error) {
 	newObj, err := decodeRaw(req.Object.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("object: %w", err)
@@ -108,7 +104,7 @@ func (r *Reviewer) Decide(req *admissionv1.AdmissionRequest, before *validate.Sn
 	if req.Operation == admissionv1.Delete {
 		ch.Object = nil
 	}
-	d.Findings = r.Engine.Evaluate(ch, before)
+	d.Findings = r.Engine.Evaluate(ctx, ch, before)
 	return d, nil
 }
 

@@ -356,10 +356,10 @@ func (s *Server) calicoEvent(ctx context.Context, gvk schema.GroupVersionKind, o
 	unreadable.Set(float64(s.Store.Unreadable()))
 }
 
-func (s *Server) validate(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	var resp *admissionv1.AdmissionResponse
-	d, err := s.Reviewer.Decide(req, s.Store.Snapshot(), false, true)
+	d, err := s.Reviewer.Decide(ctx, req, s.Store.Snapshot(), false, true)
 	if err != nil {
 		resp = errorResponse(req, err)
 	} else {
@@ -372,9 +372,9 @@ func (s *Server) validate(req *admissionv1.AdmissionRequest) *admissionv1.Admiss
 	return resp
 }
 
-func (s *Server) mutate(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+func (s *Server) mutate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
-	resp := s.Reviewer.Mutate(req)
+	resp := s.Reviewer.Mutate(ctx, req)
 	s.record("mutate", req, resp.Allowed, start)
 	return resp
 }

@@ -5,6 +5,7 @@
 package offline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -168,7 +169,7 @@ func (c *Cluster) Do(r *webhook.Reviewer, step scenario.Step) (*admissionv1.Admi
 	if err != nil {
 		return nil, err
 	}
-	resp := r.Review(req, validate.NewSnapshot(state))
+	resp := r.Review(context.Background(), req, validate.NewSnapshot(state))
 	if !resp.Allowed {
 		return resp, nil
 	}
