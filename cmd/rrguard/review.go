@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/validate"
-	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/spf13/cobra"
 	admissionv1 "k8s.io/api/admission/v1"
 )
@@ -50,7 +50,7 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bu
 			if review.Request == nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%s: the AdmissionReview has no request", input)}
 			}
-			reviewer := &webhook.Reviewer{Engine: engine}
+			reviewer := &admission.Reviewer{Engine: engine}
 			review.Response = reviewer.Review(cmd.Context(), review.Request, validate.NewSnapshot(m.State()))
 			if review.APIVersion == "" {
 				review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -62,17 +63,6 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	// Policies that do not load are an input error, like a bad rrguard.yaml (the server loads
-	// them again and then keeps the last good set on reload).
-	set, err := policy.Load(validate.PolicyOptions(opts.PolicyDirs, opts.PolicyTimeout))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rrguard webhook:", err)
-		os.Exit(2)
-	}
-	if unknown := validate.UnknownRules(opts.Config, set); len(unknown) > 0 {
-		fmt.Fprintf(os.Stderr, "rrguard webhook: config: rules: unknown rule %q: neither a built-in rule nor a policy of --policy-dir\n", unknown)
-		os.Exit(2)
-	}
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rrguard webhook: no Kubernetes API to talk to:", err)
@@ -80,6 +70,12 @@ func main() {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	srv, err := webhook.NewServer(ctx, restConfig, opts)
+	var input *webhook.InputError
+	if errors.As(err, &input) {
+		// Policies that do not load are an input error, like a bad rrguard.yaml.
+		fmt.Fprintln(os.Stderr, "rrguard webhook:", err)
+		os.Exit(2)
+	}
 	if err != nil {
 		logger.Error(err, "cannot start")
 		os.Exit(1)

@@ -9,15 +9,13 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/rrguard/rrguard/pkg/calico"
-	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // benchServer is rrguard's validating handler over HTTPS with a store of 5,000 nodes, as the
@@ -26,12 +24,12 @@ import (
 func benchServers(b *testing.B) (rrguard, noop *httptest.Server, review []byte) {
 	b.Helper()
 	store := storeOf(b, validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 4}))
-	s := &Server{Store: store, Reviewer: &Reviewer{Engine: validate.New(validate.DefaultConfig())}}
+	s := &Server{Store: store, rec: &countingRecorder{}, Reviewer: &admission.Reviewer{Engine: validate.New(validate.DefaultConfig())}}
 	s.synced.Store(true)
 	store.Snapshot() // built once, when the cache changes, not per request
-	rrguard = httptest.NewTLSServer(&reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate})
-	noop = httptest.NewTLSServer(&admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
-		return admission.Allowed("")
+	rrguard = httptest.NewTLSServer(&reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, rec: s.rec})
+	noop = httptest.NewTLSServer(&cradmission.Webhook{Handler: cradmission.HandlerFunc(func(context.Context, cradmission.Request) cradmission.Response {
+		return cradmission.Allowed("")
 	})})
 	b.Cleanup(func() { rrguard.Close(); noop.Close() })
 
@@ -50,35 +48,6 @@ func benchServers(b *testing.B) (rrguard, noop *httptest.Server, review []byte) 
 		},
 	})
 	return rrguard, noop, review
-}
-
-// storeOf fills a store with objects as the informers would.
-func storeOf(tb testing.TB, objs []*calico.Object) *cluster.Store {
-	tb.Helper()
-	store := cluster.NewStore()
-	for _, o := range objs {
-		switch {
-		case o.CoreNode != nil:
-			store.UpsertNode(o.CoreNode)
-		case o.Peer != nil:
-			raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o.Peer)
-			u := &unstructured.Unstructured{Object: raw}
-			u.SetAPIVersion("crd.projectcalico.org/v1")
-			u.SetKind("BGPPeer")
-			if _, err := store.Upsert(u); err != nil {
-				tb.Fatal(err)
-			}
-		case o.Config != nil:
-			raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o.Config)
-			u := &unstructured.Unstructured{Object: raw}
-			u.SetAPIVersion("crd.projectcalico.org/v1")
-			u.SetKind("BGPConfiguration")
-			if _, err := store.Upsert(u); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
-	return store
 }
 
 func post(b *testing.B, c *http.Client, url string, body []byte) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +19,7 @@ import (
 // fuzzHandlers are the validating and mutating handlers on the seed-like state of validatetest.
 func fuzzHandlers(tb testing.TB) (validating, mutating *reviewHandler) {
 	s := seedServer(tb)
-	return &reviewHandler{webhook: "validate", decide: s.validate}, &reviewHandler{webhook: "mutate", decide: s.mutate}
+	return &reviewHandler{webhook: "validate", decide: s.validate, rec: s.rec}, &reviewHandler{webhook: "mutate", decide: s.mutate, rec: s.rec}
 }
 
 // serve sends body to h and checks what every answer must be: an HTTP error for a malformed
@@ -47,7 +48,7 @@ func serve(t *testing.T, h *reviewHandler, body []byte) *admissionv1.AdmissionRe
 		t.Fatalf("%s: response UID %q for request %q", h.webhook, r.UID, in.Request.UID)
 	}
 	for _, w := range r.Warnings {
-		if len(w) > MaxWarningLength || !utf8.ValidString(w) {
+		if len(w) > admission.MaxWarningLength || !utf8.ValidString(w) {
 			t.Fatalf("%s: warning of %d bytes or invalid UTF-8: %q", h.webhook, len(w), w)
 		}
 	}

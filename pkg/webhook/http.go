@@ -10,23 +10,14 @@ import (
 	"runtime/debug"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rrguard/rrguard/pkg/validate"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // MaxReviewSize is the largest AdmissionReview body the webhook reads: the API server's own
 // request limit (3 MiB) for the object and the old object, with room for the envelope.
 const MaxReviewSize = 7 << 20
-
-var panicsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "rrguard_admission_panics_total",
-	Help: "Admission requests on which rrguard panicked; each was answered HTTP 500 (failurePolicy decides) and logged with its UID.",
-}, []string{"webhook"})
-
-func init() { metrics.Registry.MustRegister(panicsTotal) }
 
 // reviewHandler is the HTTP side of one admission webhook path. It answers only well-formed
 // AdmissionReviews: anything the API server would never send gets an HTTP error, never an
@@ -40,6 +31,7 @@ type reviewHandler struct {
 	ready   func() bool
 	decide  func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 	log     logr.Logger
+	rec     Recorder
 }
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +41,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.ready != nil && !h.ready() {
-		notSyncedTotal.Inc()
+		h.rec.NotReady()
 		http.Error(w, "rrguard: the cluster model is not complete yet; try again shortly", http.StatusServiceUnavailable)
 		return
 	}
@@ -61,7 +53,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := review.Request
 	defer func() {
 		if p := recover(); p != nil {
-			panicsTotal.WithLabelValues(h.webhook).Inc()
+			h.rec.Panicked(h.webhook)
 			h.log.Error(fmt.Errorf("%v", p), "panic while judging an admission request; answered HTTP 500 so that the failurePolicy decides",
 				"webhook", h.webhook, "uid", req.UID, "operation", req.Operation, "kind", req.Kind.Kind, "name", req.Name, "stack", string(debug.Stack()))
 			http.Error(w, fmt.Sprintf("rrguard: internal error judging %s %s %q (request %s): %v", req.Operation, req.Kind.Kind, req.Name, req.UID, p), http.StatusInternalServerError)

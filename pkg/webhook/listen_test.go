@@ -65,7 +65,7 @@ func startHTTPS(t *testing.T, o HTTPOptions) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := newHTTPSServer("127.0.0.1", port, dir, o.withDefaults())
-	s.Register(ValidatePath, &reviewHandler{webhook: "validate", decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	s.Register(ValidatePath, &reviewHandler{webhook: "validate", rec: &countingRecorder{}, decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 		return &admissionv1.AdmissionResponse{Allowed: true}
 	}})
 	ctx, cancel := context.WithCancel(context.Background())

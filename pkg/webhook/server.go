@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/audit"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
@@ -61,42 +61,24 @@ type Options struct {
 	PolicyTimeout time.Duration
 	// HTTP bounds the webhook server's clients; zero fields take DefaultHTTPOptions.
 	HTTP HTTPOptions
+	// Recorder receives the server's metrics; nil: Prometheus metrics on controller-runtime's
+	// registry, served on MetricsAddr.
+	Recorder Recorder
 }
 
-var (
-	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "rrguard_admission_requests_total",
-		Help: "Admission requests answered, by webhook (validate, mutate), kind and whether they were allowed.",
-	}, []string{"webhook", "kind", "allowed"})
-	findingsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "rrguard_admission_findings_total",
-		Help: "Findings in admission decisions, by rule and action.",
-	}, []string{"rule", "action"})
-	decisionSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "rrguard_admission_duration_seconds",
-		Help:    "Time to answer one admission request, decoding to response.",
-		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1},
-	}, []string{"webhook"})
-	unreadable = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "rrguard_objects_unreadable",
-		Help: "Calico objects in the cluster rrguard cannot decode (left out of its model; each is logged).",
-	})
-	notSyncedTotal = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "rrguard_admission_not_ready_total",
-		Help: "Admission requests answered 503 because the cluster model was not complete yet (failurePolicy decides).",
-	})
-)
+// InputError is an error in what the server is given (the policies, rrguard.yaml) rather
+// than in starting it: cmd/webhook exits 2 on it, as on a bad flag.
+type InputError struct{ Err error }
 
-func init() {
-	metrics.Registry.MustRegister(requestsTotal, findingsTotal, decisionSeconds, notSyncedTotal, unreadable)
-}
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
 
 // Server is rrguard's admission server: a controller-runtime manager with the informer cache
 // the decisions are taken against.
 type Server struct {
 	Manager  manager.Manager
 	Store    *cluster.Store
-	Reviewer *Reviewer
+	Reviewer *admission.Reviewer
 	// Auditor is nil when the audit is disabled.
 	Auditor *audit.Auditor
 	synced  atomic.Bool
@@ -107,6 +89,7 @@ type Server struct {
 	// warm is kicked after each cluster change and policy reload: the policies are bound to
 	// the new snapshot in the background (see prepare).
 	warm chan struct{}
+	rec  Recorder
 }
 
 // prepareDelay is how long prepare waits for a burst of changes to settle.
@@ -147,8 +130,22 @@ func (s *Server) prepare(ctx context.Context) error {
 	}
 }
 
-// NewServer builds the manager, the webhook handlers and the informers.
+// NewServer loads the policies and builds the manager, the webhook handlers and the
+// informers. Policies that do not load are an *InputError.
 func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, error) {
+	rec := opts.Recorder
+	if rec == nil {
+		r, err := newPrometheusRecorder(metrics.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+		rec = r
+	}
+	s := &Server{Store: cluster.NewStore(), Reviewer: &admission.Reviewer{Engine: validate.New(opts.Config)}, warm: make(chan struct{}, 1), rec: rec}
+	policies, err := s.usePolicies(ctx, opts)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
@@ -170,9 +167,11 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	s := &Server{Manager: mgr, Store: cluster.NewStore(), Reviewer: &Reviewer{Engine: validate.New(opts.Config)}, warm: make(chan struct{}, 1)}
-	if err := s.usePolicies(ctx, opts); err != nil {
-		return nil, err
+	s.Manager = mgr
+	if len(opts.PolicyDirs) > 0 {
+		if err := mgr.Add(policies); err != nil {
+			return nil, err
+		}
 	}
 	if !opts.AuditDisabled {
 		a, err := audit.New(s.Reviewer.Engine, s.Store.Snapshot, mgr.GetClient(), mgr.GetEventRecorder("rrguard"), opts.Audit)
@@ -200,8 +199,8 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 	}
 	hooks := mgr.GetWebhookServer()
 	logger := mgr.GetLogger().WithName("admission")
-	hooks.Register(ValidatePath, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, log: logger})
-	hooks.Register(MutatePath, &reviewHandler{webhook: "mutate", ready: s.synced.Load, decide: s.mutate, log: logger})
+	hooks.Register(ValidatePath, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, log: logger, rec: s.rec})
+	hooks.Register(MutatePath, &reviewHandler{webhook: "mutate", ready: s.synced.Load, decide: s.mutate, log: logger, rec: s.rec})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -313,7 +312,7 @@ func (s *Server) watch(ctx context.Context) error {
 			DeleteFunc: func(o interface{}) {
 				if obj, ok := tombstone(o).(client.Object); ok {
 					s.Store.Delete(gvk.Group, gvk.Kind, obj.GetName())
-					unreadable.Set(float64(s.Store.Unreadable()))
+					s.rec.Unreadable(s.Store.Unreadable())
 				}
 			},
 		})
@@ -353,33 +352,19 @@ func (s *Server) calicoEvent(ctx context.Context, gvk schema.GroupVersionKind, o
 	if _, err := s.Store.Upsert(u); err != nil {
 		log.FromContext(ctx).Info("cannot read Calico object; it is left out of the model", "kind", gvk.Kind, "name", u.GetName(), "error", err.Error())
 	}
-	unreadable.Set(float64(s.Store.Unreadable()))
+	s.rec.Unreadable(s.Store.Unreadable())
 }
 
 func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
-	var resp *admissionv1.AdmissionResponse
-	d, err := s.Reviewer.Decide(ctx, req, s.Store.Snapshot(), false, true)
-	if err != nil {
-		resp = errorResponse(req, err)
-	} else {
-		for _, f := range d.Findings {
-			findingsTotal.WithLabelValues(f.Rule, string(f.Action)).Inc()
-		}
-		resp = d.Response(req)
-	}
-	s.record("validate", req, resp.Allowed, start)
+	resp, findings := s.Reviewer.Respond(ctx, req, s.Store.Snapshot(), admission.Validating)
+	s.rec.Answered("validate", req.Kind.Kind, resp.Allowed, findings, time.Since(start))
 	return resp
 }
 
 func (s *Server) mutate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
-	resp := s.Reviewer.Mutate(ctx, req)
-	s.record("mutate", req, resp.Allowed, start)
+	resp, _ := s.Reviewer.Respond(ctx, req, nil, admission.Mutating)
+	s.rec.Answered("mutate", req.Kind.Kind, resp.Allowed, nil, time.Since(start))
 	return resp
-}
-
-func (s *Server) record(webhook string, req *admissionv1.AdmissionRequest, allowed bool, start time.Time) {
-	decisionSeconds.WithLabelValues(webhook).Observe(time.Since(start).Seconds())
-	requestsTotal.WithLabelValues(webhook, req.Kind.Kind, fmt.Sprint(allowed)).Inc()
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/validate"
-	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/live"
 	"github.com/rrguard/rrguard/test/offline"
 	"github.com/rrguard/rrguard/test/scenario"
@@ -24,7 +24,7 @@ func TestScenariosLive(t *testing.T) {
 	if len(scenarios) == 0 {
 		t.Fatal("no scenarios")
 	}
-	reviewer := &webhook.Reviewer{Engine: validate.New(validate.DefaultConfig())}
+	reviewer := &admission.Reviewer{Engine: validate.New(validate.DefaultConfig())}
 	for _, sc := range scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

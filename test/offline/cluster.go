@@ -12,9 +12,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/validate"
-	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/scenario"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -160,7 +160,7 @@ func withObjects(req *admissionv1.AdmissionRequest, obj, old interface{}) (*admi
 }
 
 // Do reviews the step and, when it is allowed, stores its result (mutation included).
-func (c *Cluster) Do(r *webhook.Reviewer, step scenario.Step) (*admissionv1.AdmissionResponse, error) {
+func (c *Cluster) Do(r *admission.Reviewer, step scenario.Step) (*admissionv1.AdmissionResponse, error) {
 	req, err := c.Request(step)
 	if err != nil {
 		return nil, err

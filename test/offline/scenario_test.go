@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/validate"
-	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/scenario"
 )
 
@@ -17,7 +17,7 @@ func TestScenariosOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reviewer := &webhook.Reviewer{Engine: validate.New(validate.DefaultConfig())}
+	reviewer := &admission.Reviewer{Engine: validate.New(validate.DefaultConfig())}
 	for _, sc := range all {
 		t.Run(sc.Name, func(t *testing.T) {
 			c := NewCluster(sc.Initial)

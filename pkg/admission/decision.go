@@ -1,0 +1,148 @@
+// Package admission is rrguard's admission decision: it decodes an AdmissionReview, mutates
+// (the reflector label), evaluates the change against the cluster state and renders the
+// response. The in-cluster webhook (pkg/webhook) and `rrguard review` both answer through it,
+// so both give the same answer; it links no server, informer or metric.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/mutate"
+	"github.com/rrguard/rrguard/pkg/validate"
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Mode says which of the API server's webhook passes a decision plays.
+type Mode int
+
+const (
+	// MutateThenValidate is both passes in the API server's order: the mutation, then the
+	// validation of the mutated object (`rrguard review`).
+	MutateThenValidate Mode = iota
+	// Mutating is the mutating webhook: the reflector-label patch, never a denial.
+	Mutating
+	// Validating is the validating webhook: findings, no patch.
+	Validating
+)
+
+func (m Mode) mutates() bool   { return m != Validating }
+func (m Mode) validates() bool { return m != Mutating }
+
+// Reviewer answers admission requests.
+type Reviewer struct {
+	Engine *validate.Engine
+}
+
+// Decision is the outcome of one review, before it is put into an AdmissionResponse.
+type Decision struct {
+	Findings []validate.Finding
+	Patch    []mutate.Operation
+}
+
+// Review evaluates one admission request against the state before it as the API server's
+// two webhook passes together would: mutation first, then validation of the mutated object.
+// This is `rrguard review`.
+func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
+	resp, _ := r.Respond(ctx, req, before, MutateThenValidate)
+	return resp
+}
+
+// Respond decides the request in mode and renders the response; it also returns the
+// decision's findings (for metrics). A request rrguard cannot read is refused, except by the
+// mutating pass, which never refuses: the validating pass says what is wrong.
+func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, []validate.Finding) {
+	d, err := r.Decide(ctx, req, before, mode)
+	switch {
+	case err != nil && !mode.validates():
+		return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}, nil
+	case err != nil:
+		return ErrorResponse(req, err), nil
+	}
+	return d.Response(req), d.Findings
+}
+
+// Decide runs the mutation and/or the validation of mode for a request; before may be nil
+// for Mutating.
+func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*Decision, error) {
+	newObj, err := decodeRaw(req.Object.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("object: %w", err)
+	}
+	oldObj, err := decodeRaw(req.OldObject.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("oldObject: %w", err)
+	}
+	if req.Operation == admissionv1.Delete && oldObj == nil && checked(req.Kind) {
+		// Without the object being removed there is nothing to judge the removal by: allowing
+		// would let a reflector or its peering go unchecked.
+		return nil, fmt.Errorf("DELETE carries no oldObject, so rrguard cannot tell what it removes (the API server sends it since Kubernetes 1.15; an older one cannot be guarded)")
+	}
+	if newObj == nil && oldObj == nil {
+		return &Decision{}, nil // not a kind rrguard checks
+	}
+	if newObj != nil && oldObj != nil && (newObj.Kind != oldObj.Kind || newObj.Name != oldObj.Name) {
+		return nil, fmt.Errorf("object is %s %q but oldObject is %s %q: an update changes one object", newObj.Kind, newObj.Name, oldObj.Kind, oldObj.Name)
+	}
+	d := &Decision{}
+	cfg := r.Engine.Config()
+	if mode.mutates() && newObj != nil && newObj.CoreNode != nil && req.Operation != admissionv1.Delete && *cfg.AutoFillLabel {
+		var oldNode *corev1.Node
+		if oldObj != nil {
+			oldNode = oldObj.CoreNode
+		}
+		d.Patch = mutate.ReflectorLabel(oldNode, newObj.CoreNode, cfg.ReflectorLabel)
+		if len(d.Patch) > 0 {
+			mutated := mutate.Apply(newObj.CoreNode, d.Patch, cfg.ReflectorLabel)
+			newObj = &calico.Object{Kind: newObj.Kind, Group: newObj.Group, Name: newObj.Name, CoreNode: mutated, Node: calico.NodeFromCore(mutated)}
+		}
+	}
+	if !mode.validates() {
+		return d, nil
+	}
+	ch := validate.Change{Operation: validate.Operation(req.Operation), Object: newObj, Old: oldObj, DryRun: req.DryRun != nil && *req.DryRun,
+		User: &validate.UserInfo{Username: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups, Extra: extraOf(req.UserInfo.Extra)}}
+	if req.Operation == admissionv1.Delete {
+		ch.Object = nil
+	}
+	d.Findings = r.Engine.Evaluate(ctx, ch, before)
+	return d, nil
+}
+
+// checked reports whether a request is about a kind rrguard checks.
+func checked(gvk metav1.GroupVersionKind) bool {
+	switch gvk.Group {
+	case calico.GroupCore:
+		return gvk.Kind == calico.KindNode
+	case calico.GroupCRD:
+		return gvk.Kind == calico.KindBGPPeer || gvk.Kind == calico.KindBGPConfiguration
+	case calico.GroupV3:
+		return gvk.Kind == calico.KindNode || gvk.Kind == calico.KindBGPPeer || gvk.Kind == calico.KindBGPConfiguration
+	}
+	return false
+}
+
+func extraOf(extra map[string]authenticationv1.ExtraValue) map[string][]string {
+	out := make(map[string][]string, len(extra))
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+// decodeRaw decodes an object of a kind rrguard checks; nil for empty input or other kinds.
+func decodeRaw(raw []byte) (*calico.Object, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	o, err := calico.DecodeJSON(raw)
+	if errors.Is(err, calico.ErrUnknownKind) {
+		return nil, nil
+	}
+	return o, err
+}
