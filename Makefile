@@ -4,7 +4,7 @@ GO ?= go
 export GONOSUMDB := github.com/projectcalico
 BIN := $(CURDIR)/bin
 
-.PHONY: all build test unit e2e bench fuzz lint controlplane demo clean
+.PHONY: all build test unit e2e bench bench-compare fuzz lint controlplane demo clean
 
 all: build
 
@@ -43,6 +43,14 @@ e2e: controlplane
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-compare: each benchmark BenchmarkX that has a floor BenchmarkXFloor (a no-op webhook over
+## the same HTTPS stack, a bare json.Unmarshal of the same review, …) as a ratio to that floor,
+## measured in the same run (hack/benchcompare; BENCHCOUNT rounds, the median reported)
+BENCHCOUNT ?= 3
+BENCHTIME ?= 1s
+bench-compare:
+	$(GO) run ./hack/benchcompare -count $(BENCHCOUNT) -benchtime $(BENCHTIME)
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s); new failures land in testdata/fuzz. `make test`
 ## and `make unit` replay the seed corpora (f.Add and testdata/fuzz) as ordinary tests.
