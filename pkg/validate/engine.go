@@ -138,6 +138,9 @@ func Apply(before *calico.State, ch Change) *calico.State {
 // node-to-node mesh off is judged on the whole resulting topology.
 func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Finding {
 	after := before.after(ch)
+	if after.State != before.State {
+		defer after.State.Release() // the state after the change is this decision's alone
+	}
 	var out []Finding
 	if ch.Object != nil {
 		old := map[string]bool{}
