@@ -106,15 +106,23 @@ func Decode(u *unstructured.Unstructured) (*Object, error) {
 }
 
 // DecodeJSON reads an object from JSON. A core/v1 Node (the most frequent request) is read in
-// one pass into the few fields rrguard uses (a real Node's status, with its image list, is
-// most of its bytes); other kinds go through Decode.
+// one pass into the few fields rrguard uses: name, labels, annotations and the conditions'
+// type and status (a real Node's status, with its image list, and its managedFields are most
+// of its bytes); other kinds go through Decode.
 func DecodeJSON(raw []byte) (*Object, error) {
 	var n struct {
-		APIVersion string            `json:"apiVersion"`
-		Kind       string            `json:"kind"`
-		Metadata   metav1.ObjectMeta `json:"metadata"`
-		Status     struct {
-			Conditions []corev1.NodeCondition `json:"conditions"`
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name        string            `json:"name"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Status struct {
+			Conditions []struct {
+				Type   corev1.NodeConditionType `json:"type"`
+				Status corev1.ConditionStatus   `json:"status"`
+			} `json:"conditions"`
 		} `json:"status"`
 	}
 	if err := json.Unmarshal(raw, &n); err != nil {
@@ -124,8 +132,14 @@ func DecodeJSON(raw []byte) (*Object, error) {
 		if n.Metadata.Name == "" {
 			return nil, fmt.Errorf("v1 Node: metadata.name is required")
 		}
-		k := &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindNode}, ObjectMeta: n.Metadata}
-		k.Status.Conditions = n.Status.Conditions
+		k := &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindNode},
+			ObjectMeta: metav1.ObjectMeta{Name: n.Metadata.Name, Labels: n.Metadata.Labels, Annotations: n.Metadata.Annotations}}
+		if len(n.Status.Conditions) > 0 {
+			k.Status.Conditions = make([]corev1.NodeCondition, len(n.Status.Conditions))
+			for i, c := range n.Status.Conditions {
+				k.Status.Conditions[i] = corev1.NodeCondition{Type: c.Type, Status: c.Status}
+			}
+		}
 		return &Object{Kind: KindNode, Name: k.Name, CoreNode: k, Node: NodeFromCore(k)}, nil
 	}
 	var u unstructured.Unstructured

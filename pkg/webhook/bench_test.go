@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/validate"
@@ -59,6 +61,7 @@ func benchHTTPS(b *testing.B, h http.Handler) {
 	b.Run("serial", func(b *testing.B) {
 		c := ts.Client()
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			post(b, c, ts.URL, review)
 		}
@@ -68,6 +71,7 @@ func benchHTTPS(b *testing.B, h http.Handler) {
 		c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 		b.ReportAllocs()
 		b.SetParallelism(4)
+		defer reportCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				post(b, c, ts.URL, review)
@@ -94,4 +98,18 @@ func BenchmarkAdmissionHTTPSFloor(b *testing.B) {
 	benchHTTPS(b, &cradmission.Webhook{Handler: cradmission.HandlerFunc(func(context.Context, cradmission.Request) cradmission.Response {
 		return cradmission.Allowed("")
 	})})
+}
+
+// reportCPU reports the CPU time of the process per operation (every thread: server, client
+// and collector), which a loaded machine distorts less than the elapsed time. Call the
+// returned function when the loop is done.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

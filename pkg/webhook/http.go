@@ -1,13 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime/debug"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"github.com/rrguard/rrguard/pkg/validate"
@@ -45,7 +46,9 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "rrguard: the cluster model is not complete yet; try again shortly", http.StatusServiceUnavailable)
 		return
 	}
-	review, status, err := readReview(w, r)
+	buf := buffers.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	review, status, err := readReview(w, r, buf)
 	if err != nil {
 		http.Error(w, "rrguard: "+err.Error(), status)
 		return
@@ -66,18 +69,34 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if out.APIVersion != "admission.k8s.io/v1beta1" {
 		out.APIVersion = "admission.k8s.io/v1"
 	}
-	body, err := json.Marshal(out)
-	if err != nil {
+	buf.Reset() // the request decoded copies what it keeps
+	if err := json.NewEncoder(buf).Encode(out); err != nil {
 		panic(fmt.Errorf("encode the response: %w", err))
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
-// readReview reads and checks an AdmissionReview request body; on error it returns the HTTP
-// status to answer with.
-func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReviewSize))
+// buffers recycles the buffers a request is read into and its answer written from
+// (*bytes.Buffer); one larger than maxPooledBuffer is left to the collector.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 64 << 10
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		b.Reset()
+		buffers.Put(b)
+	}
+}
+
+// readReview reads an AdmissionReview request body into buf and checks it; on error it
+// returns the HTTP status to answer with.
+func readReview(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (*admissionv1.AdmissionReview, int, error) {
+	if n := r.ContentLength; n > 0 && n <= MaxReviewSize {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom reads until EOF: room for its last, empty read
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxReviewSize))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -85,6 +104,7 @@ func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionR
 	case err != nil:
 		return nil, http.StatusBadRequest, fmt.Errorf("read the AdmissionReview: %w", err)
 	}
+	body := buf.Bytes()
 	if len(body) == 0 {
 		return nil, http.StatusBadRequest, errors.New("empty body: send an admission.k8s.io/v1 AdmissionReview")
 	}
