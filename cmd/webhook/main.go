@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&opts.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key (reloaded when they change)")
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Prometheus metrics address (0 disables)")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address")
+	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "address serving Go's CPU and memory profiles (/debug/pprof/); 0 disables")
 	flag.StringVar(&configPath, "config", "", "rrguard.yaml (minReflectors, reflectorLabel, clusterIDPolicy, per-rule actions)")
 	var enforcement string
 	flag.StringVar(&enforcement, "enforcement", "", "enforce (default: per-rule actions) or audit (allow everything, only record findings); overrides rrguard.yaml")

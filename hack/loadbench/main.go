@@ -1,12 +1,19 @@
-// Command loadbench measures rrguard's admission latency under load through a real API server:
-// it starts the test control plane (bin/), creates -nodes Calico Nodes and -peers BGPPeers,
-// runs bin/webhook as its own process (so that its RSS is its own), registers it with
-// config/webhook/webhooks.yaml, and sends Node label changes through the API server at each
-// -concurrency. The same changes then go to a no-op webhook registered the same way: the floor
-// any webhook pays. Latencies are the API server's own
-// (apiserver_admission_webhook_admission_duration_seconds) and the client's.
+// Command loadbench measures rrguard's admission latency under load: it starts the test
+// control plane (bin/), creates -nodes Calico Nodes and -peers BGPPeers and runs bin/webhook
+// as its own process (so that its RSS is its own). Then either
 //
-//	go build -o bin/webhook ./cmd/webhook && go run ./hack/loadbench [-nodes 5000 -peers 1000]
+//   - through the API server (default): it registers the webhook with
+//     config/webhook/webhooks.yaml and sends Node label changes through the API server at each
+//     -concurrency; the same changes then go to a no-op webhook registered the same way: the
+//     floor any webhook pays. Latencies are the API server's own
+//     (apiserver_admission_webhook_admission_duration_seconds) and the client's.
+//
+//   - or straight to the webhook (-direct): AdmissionReviews of Node label changes posted to
+//     /validate over keep-alive HTTPS for -duration at each -concurrency, to a no-op
+//     controller-runtime webhook (its own process) and to rrguard in turn: reviews/s and
+//     p50/p99, each as a ratio to the no-op's.
+//
+//     go build -o bin/webhook ./cmd/webhook && go run ./hack/loadbench [-nodes 5000 -peers 1000] [-direct]
 package main
 
 import (
@@ -40,20 +47,36 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// webhookPprof is bin/webhook's --pprof-bind-address.
+var webhookPprof string
+
 func main() {
 	nodes := flag.Int("nodes", 5000, "Calico Nodes in the cluster")
 	peers := flag.Int("peers", 1000, "BGPPeers in the cluster (one per rack of nodes)")
 	changes := flag.Int("changes", 400, "Node label changes per concurrency level")
 	levels := flag.String("concurrency", "1,8,64", "concurrency levels")
 	webhookBin := flag.String("webhook", "bin/webhook", "the webhook binary (go build -o bin/webhook ./cmd/webhook)")
+	flag.StringVar(&webhookPprof, "webhook-pprof", "0", "the webhook's --pprof-bind-address, to profile it during the run (e.g. 127.0.0.1:6060)")
+	direct := flag.Bool("direct", false, "send AdmissionReviews straight to the webhooks instead of changes through the API server")
+	duration := flag.Duration("duration", 5*time.Second, "with -direct: how long each concurrency level runs per webhook")
+	noop := flag.Bool(serveNoopFlag, false, "serve the no-op webhook on -port with -cert-dir (the direct mode runs loadbench so)")
+	port := flag.Int("port", 0, "with -"+serveNoopFlag+": the port")
+	certDir := flag.String("cert-dir", "", "with -"+serveNoopFlag+": tls.crt and tls.key")
 	flag.Parse()
-	if err := run(*webhookBin, *nodes, *peers, *changes, *levels); err != nil {
+	if *noop {
+		if err := serveNoop(*port, *certDir); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench: no-op webhook:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*webhookBin, *nodes, *peers, *changes, *levels, *direct, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(webhookBin string, nodes, peers, changes int, levels string) error {
+func run(webhookBin string, nodes, peers, changes int, levels string, direct bool, duration time.Duration) error {
 	ctx := context.Background()
 	if _, err := os.Stat(webhookBin); err != nil {
 		return fmt.Errorf("%w: build it first: go build -o bin/webhook ./cmd/webhook", err)
@@ -86,13 +109,7 @@ func run(webhookBin string, nodes, peers, changes int, levels string) error {
 		return err
 	}
 	defer rrguard.stop()
-	noop, err := startNoop(certDir)
-	if err != nil {
-		return err
-	}
-	defer noop.Close()
 	fmt.Printf("rrguard ready in %v, RSS %s\n", time.Since(rrguard.started).Round(time.Millisecond), rrguard.rss())
-
 	var conc []int
 	for _, s := range strings.Split(levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -101,6 +118,14 @@ func run(webhookBin string, nodes, peers, changes int, levels string) error {
 		}
 		conc = append(conc, n)
 	}
+	if direct {
+		return runDirect(rrguard, certDir, ca.CertPEM, nodes, peers, conc, duration)
+	}
+	noop, err := startNoop(certDir)
+	if err != nil {
+		return err
+	}
+	defer noop.Close()
 	cs, err := kubernetes.NewForConfig(h.Config)
 	if err != nil {
 		return err
@@ -342,19 +367,10 @@ type webhookProcess struct {
 	started time.Time
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhookProcess, error) {
 	var ports [3]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := harness.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -363,7 +379,7 @@ func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhoo
 	var err error
 	p := &webhookProcess{addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), started: time.Now()}
 	p.cmd = exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]), "--cert-dir", certDir,
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--disable-audit")
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--disable-audit", "--pprof-bind-address", webhookPprof)
 	if p.log, err = os.CreateTemp("", "rrguard-loadbench-webhook-*.log"); err != nil {
 		return nil, err
 	}

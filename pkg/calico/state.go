@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/rrguard/rrguard/pkg/bgp"
@@ -49,22 +50,41 @@ type State struct {
 	topo      *bgp.Topology // nodes only; peers, mesh and AS are filled in by Topology
 	nodeIndex map[string]int
 	peerNames []string
-	// ownNodes: topo.Nodes was copied for this overlay (from nodeLists), and Release may give
-	// it back.
-	ownNodes bool
+	// list is the copy of the parent's node list this overlay patched (nil: it copied
+	// nothing), which Release gives back.
+	list *nodeList
 }
 
-// nodeLists recycles the node lists of overlays (*[]*bgp.Node): a Node change copies the
-// list of every node (40 KB at 5,000 nodes), and an admission request drops its copy at once.
-var nodeLists sync.Pool
+// nodeList is a copy of a node list (base) that an overlay patches at one index. Overlays
+// recycle them (nodeLists): a Node change would otherwise copy the list of every node (40 KB
+// at 5,000 nodes), and an admission request drops its copy at once. Released with the patch
+// undone, a list is again equal to its base, so the next overlay of the same base (the
+// store's snapshot, until the cluster changes) needs no copy at all.
+type nodeList struct {
+	nodes []*bgp.Node
+	// base is the list nodes is a copy of; holding it keeps its array from being freed, so
+	// that another list cannot take its address.
+	base []*bgp.Node
+	// patched is the index the overlay changed (len(base): it appended a node).
+	patched int
+}
 
-// copyNodes copies nodes into a recycled list when one is large enough, with room for one
-// more node.
-func copyNodes(nodes []*bgp.Node) []*bgp.Node {
-	if p, ok := nodeLists.Get().(*[]*bgp.Node); ok && cap(*p) > len(nodes) {
-		return append((*p)[:0], nodes...)
+var nodeLists sync.Pool // of *nodeList
+
+// copyOf returns a list equal to base, with room for one more node.
+func copyOf(base []*bgp.Node) *nodeList {
+	l, _ := nodeLists.Get().(*nodeList)
+	switch {
+	case l != nil && len(l.base) == len(base) && unsafe.SliceData(l.base) == unsafe.SliceData(base):
+		// Already equal to base.
+	case l != nil && cap(l.nodes) > len(base):
+		l.nodes = append(l.nodes[:0], base...)
+		l.base = base
+	default:
+		l = &nodeList{nodes: append(make([]*bgp.Node, 0, len(base)+1), base...), base: base}
 	}
-	return append(make([]*bgp.Node, 0, len(nodes)+1), nodes...)
+	l.patched = -1
+	return l
 }
 
 // Release gives the node list this state copied (a Node change laid over its parent) back
@@ -73,13 +93,18 @@ func copyNodes(nodes []*bgp.Node) []*bgp.Node {
 // anything read from it (its Topology), nor a state laid over it may be used afterwards.
 // States that copied nothing are left alone.
 func (s *State) Release() {
-	if !s.ownNodes {
+	l := s.list
+	if l == nil {
 		return
 	}
-	s.ownNodes = false
-	nodes := s.topo.Nodes
-	s.topo = nil
-	nodeLists.Put(&nodes)
+	s.list, s.topo = nil, nil
+	switch {
+	case l.patched == len(l.base):
+		l.nodes = l.nodes[:len(l.base)]
+	case l.patched >= 0:
+		l.nodes[l.patched] = l.base[l.patched]
+	}
+	nodeLists.Put(l)
 }
 
 // NewState builds a state from decoded objects; a later object of the same kind and name
@@ -122,8 +147,7 @@ func (s *State) overlay(kind, name string, o *Object) *State {
 		if o != nil {
 			node = o.Node
 		}
-		n.topo, n.nodeIndex = s.patchNode(name, node)
-		n.ownNodes = n.topo != s.topo
+		n.topo, n.nodeIndex, n.list = s.patchNode(name, node)
 	case KindBGPPeer:
 		exists := s.Peer(name) != nil
 		switch {
@@ -225,25 +249,37 @@ func (s *State) ConfigNames() []string {
 // patchNode derives the topology of this state with one node replaced (nil: removed),
 // without rebuilding the other nodes. A removed node stays in place as a node without
 // address, which takes part in nothing: indexes stay stable.
-func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]int) {
+func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]int, *nodeList) {
 	idx := s.nodeIndex
 	i, exists := idx[name]
 	if node == nil && !exists {
-		return s.topo, idx
+		return s.topo, idx, nil
 	}
 	t := *s.topo
-	t.Nodes = copyNodes(t.Nodes)
+	var l *nodeList
+	if s.list == nil {
+		l = copyOf(t.Nodes)
+		t.Nodes = l.nodes
+	} else {
+		// Laid over a state whose list goes back to the pool: a pooled copy of that list
+		// could not be told from a copy of its next use.
+		t.Nodes = append(make([]*bgp.Node, 0, len(t.Nodes)+1), t.Nodes...)
+	}
 	switch {
 	case node != nil && exists:
 		t.Nodes[i] = node.Model()
 	case node != nil:
+		i = len(t.Nodes)
 		t.Nodes = append(t.Nodes, node.Model())
 		idx = maps.Clone(idx)
-		idx[name] = len(t.Nodes) - 1
+		idx[name] = i
 	default:
 		t.Nodes[i] = &bgp.Node{Name: name}
 	}
-	return &t, idx
+	if l != nil {
+		l.nodes, l.patched = t.Nodes, i
+	}
+	return &t, idx, l
 }
 
 // NodeIndex returns the index of a node in Topology().Nodes (-1 if absent).

@@ -2,6 +2,7 @@ package calico
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +52,30 @@ func TestReleaseRecyclesOnlyTheOverlaysList(t *testing.T) {
 	base.Release()
 	if got := names(base); got != want {
 		t.Errorf("releasing the base state changed it")
+	}
+	b.Release()
+
+	// A node added and released: the next overlay of the base has the base's nodes only.
+	added := base.With(stateNode("zz", "10.0.1.1", nil))
+	if n := len(added.Topology().Nodes); n != 51 {
+		t.Fatalf("%d nodes after adding one, want 51", n)
+	}
+	added.Release()
+	d := base.With(stateNode("n01", "10.0.0.1", map[string]string{"zone": "a", "team": "z"}))
+	if got := names(d); got != strings.Replace(want, "n01,;", "n01,z;", 1) {
+		t.Errorf("after an added node was released:\n%s\nwant the base with n01 of team z", got)
+	}
+	// A state laid over a releasable one copies its own list: releasing both in turn and
+	// patching the base again leaves each as it was made.
+	e := d.With(stateNode("n02", "10.0.0.2", map[string]string{"zone": "a", "team": "w"}))
+	if e.list != nil {
+		t.Errorf("an overlay of a releasable overlay took a pooled list")
+	}
+	if got := e.Topology().Nodes[1].Labels["team"] + e.Topology().Nodes[2].Labels["team"]; got != "zw" {
+		t.Errorf("nested overlay: teams %q, want zw", got)
+	}
+	d.Release()
+	if got := names(base); got != want {
+		t.Errorf("the base state changed:\n%s\nwant\n%s", got, want)
 	}
 }

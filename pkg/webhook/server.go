@@ -44,8 +44,9 @@ type Options struct {
 	Port int
 	// CertDir holds tls.crt and tls.key; certificate rotation on disk is picked up live.
 	CertDir string
-	// MetricsAddr and ProbeAddr are the Prometheus and health endpoints ("0" disables).
-	MetricsAddr, ProbeAddr string
+	// MetricsAddr and ProbeAddr are the Prometheus and health endpoints ("0" disables);
+	// PprofAddr serves net/http/pprof's profiles ("" or "0": off).
+	MetricsAddr, ProbeAddr, PprofAddr string
 	Config                 validate.Config
 	// Audit configures the periodic audit; AuditDisabled turns it off.
 	Audit         audit.Options
@@ -157,6 +158,7 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		WebhookServer:                 newHTTPSServer(opts.Host, opts.Port, opts.CertDir, opts.HTTP.withDefaults()),
 		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:                opts.LeaderElection,
