@@ -47,7 +47,7 @@ type Options struct {
 	// MetricsAddr and ProbeAddr are the Prometheus and health endpoints ("0" disables);
 	// PprofAddr serves net/http/pprof's profiles ("" or "0": off).
 	MetricsAddr, ProbeAddr, PprofAddr string
-	Config                 validate.Config
+	Config                            validate.Config
 	// Audit configures the periodic audit; AuditDisabled turns it off.
 	Audit         audit.Options
 	AuditDisabled bool
