@@ -27,7 +27,7 @@ const (
 	// say one AS per node) is refused with advice rather than drawn unreadably slowly.
 	MaxBoxes = 400
 	// MaxLines bounds the lines drawn (sessions and missing routes); JSON keeps them all.
-	MaxLines = 3000
+	MaxLines  = 3000
 	zoneLabel = "topology.kubernetes.io/zone"
 )
 
@@ -121,8 +121,8 @@ type Session struct {
 
 // Missing says that the members of To do not learn the pod routes of the members of From.
 type Missing struct {
-	From string `json:"from"`
-	To   string `json:"to"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
 	Families []string `json:"families"`
 	Change   string   `json:"change,omitempty"`
 }

@@ -149,4 +149,3 @@ func (g *Graph) layout() {
 		g.height += 44 // the legend's review lines
 	}
 }
-
