@@ -559,7 +559,15 @@ func (b *builder) summary(nodes int) string {
 	if t.Mesh {
 		mesh = "mesh on"
 	}
-	return fmt.Sprintf("%s nodes, %s reflectors, %s, AS %d", thousands(nodes), thousands(reflectors), mesh, cmp.Or(t.AS, bgp.DefaultAS))
+	return fmt.Sprintf("%s, %s, %s, AS %d", count(nodes, "node"), count(reflectors, "reflector"), mesh, cmp.Or(t.AS, bgp.DefaultAS))
+}
+
+// count says "1 node", "4,980 nodes".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return thousands(n) + " " + noun + "s"
 }
 
 // status says in a few words what is wrong with a box ("" when nothing).

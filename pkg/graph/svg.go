@@ -30,13 +30,17 @@ text{font-family:"DejaVu Sans",Verdana,sans-serif;fill:#1f2328}
 .s.bgppeer{stroke:#2b5797}
 .s.rr-client{stroke:#7b3fa0}
 .s.onesided{stroke-dasharray:7 5;stroke:#b36b00}
-.s.added{stroke:#1a7f37;stroke-width:4}
-.s.removed{stroke:#d00000;stroke-width:4}
+.dense .s{stroke-width:1;stroke-opacity:.5}
+.s.added,.dense .s.added{stroke:#1a7f37;stroke-width:4;stroke-opacity:1}
+.s.removed,.dense .s.removed{stroke:#d00000;stroke-width:4;stroke-opacity:1}
 .gap{fill:none;stroke:#d00000;stroke-width:1.5;stroke-dasharray:2 4}
 .gap.lost{stroke-width:3.5}
 .gap.restored{stroke:#1a7f37;stroke-width:3.5}
 .legend{font-size:11px}
 `
+
+// denseLines is the number of session lines above which they are drawn thin.
+const denseLines = 60
 
 // WriteSVG writes the picture as a standalone SVG document.
 func (g *Graph) WriteSVG(w io.Writer) error {
@@ -53,8 +57,14 @@ func esc(s string) string { return html.EscapeString(s) }
 // svg writes the <svg> element. memberLink, when set, gives a class box's link target (the
 // HTML page's list of its members).
 func (g *Graph) svg(b *strings.Builder, memberLink func(*Box) string) {
-	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="BGP topology">`+"\n",
-		g.width, g.height, g.width, g.height)
+	// Many lines (reflectors peered with each other, say) are drawn thin, so the boxes and the
+	// changes stay readable.
+	dense := ""
+	if len(g.Sessions) > denseLines {
+		dense = ` class="dense"`
+	}
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg"%s width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="BGP topology">`+"\n",
+		dense, g.width, g.height, g.width, g.height)
 	fmt.Fprintf(b, "<style>%s</style>\n", svgStyle)
 	fmt.Fprintf(b, `<rect width="100%%" height="100%%" fill="#ffffff"/>`+"\n")
 	fmt.Fprintf(b, `<text class="header" x="%.0f" y="%.0f">%s</text>`+"\n", margin, margin+6, esc(g.Summary))
