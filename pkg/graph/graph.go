@@ -214,6 +214,9 @@ func build(analyses []*bgp.Analysis, opt Options) (*Graph, error) {
 	b.g.boxOf = b.boxOf
 	b.describe()
 	b.sessions()
+	if len(b.g.Boxes) > MaxBoxes {
+		return nil, fmt.Errorf("the cluster and the routers outside it it peers with need %d boxes to draw, more than %d: too many to read; list sessions with rrguard sessions -o json", len(b.g.Boxes), MaxBoxes)
+	}
 	b.missing()
 	b.status()
 	b.g.Summary = b.summary(len(names))

@@ -540,3 +540,84 @@ func BenchmarkAnalyzeAndBuild5000(b *testing.B) {
 		}
 	}
 }
+
+func TestOneSidedSessionsAreDashed(t *testing.T) {
+	// reversePeering: Manual without a BGPPeer for the reflectors' side: the clients configure
+	// sessions the reflectors never answer.
+	dir := seedWith(t, "peer.yaml", `peerSelector: "has(route-reflector)"`, "peerSelector: \"has(route-reflector)\"\n  reversePeering: Manual")
+	g, err := graph.Build(load(t, dir).Analysis, graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneSided := 0
+	for _, s := range g.Sessions {
+		if s.OneSided {
+			oneSided++
+			if !slices.Equal(s.Sources, []string{"node-peer-to-rr"}) {
+				t.Errorf("one-sided session from %v", s.Sources)
+			}
+		}
+	}
+	if oneSided != 6 {
+		t.Errorf("%d one-sided session lines, want 6 (3 clients × 2 reflectors)", oneSided)
+	}
+	if !bytes.Contains(svgOf(t, g), []byte(`class="s bgppeer onesided"`)) {
+		t.Error("no dashed (onesided) line in the SVG")
+	}
+	if b := g.Box(graph.NodeID("uqwst")); !b.Isolated {
+		t.Errorf("uqwst has only one-sided sessions, yet is not isolated: %+v", b)
+	}
+}
+
+func TestSingleReflectorIsASinglePoint(t *testing.T) {
+	dir := seedWith(t, "rxgks.yaml", "    routeReflectorClusterID: 1.0.0.1\n", "")
+	g, err := graph.Build(load(t, dir).Analysis, graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes := svgBoxes(t, svgOf(t, g))
+	if b := boxes[graph.NodeID("zyisy")]; !b.has("single") || !strings.Contains(b.text, "single point of failure") {
+		t.Errorf("the only reflector zyisy: %v %q, want it marked a single point of failure", b.classes, b.text)
+	}
+	if b := boxes[graph.NodeID("rxgks")]; b.has("single") || b.has("reflector") {
+		t.Errorf("rxgks, now a client: %v", b.classes)
+	}
+	seed, err := graph.Build(load(t, "../../examples/seed").Analysis, graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seed.Box(graph.NodeID("zyisy")).SinglePoint {
+		t.Error("with two reflectors zyisy is no single point")
+	}
+}
+
+func TestRoutersOutsideAndNodesWithoutBGP(t *testing.T) {
+	dir := seedWith(t, "nodes.yaml", "  name: qtwtv\n  labels: {kubernetes.io/hostname: qtwtv}\n  annotations: {projectcalico.org/IPv4Address: 10.30.0.17/22}",
+		"  name: qtwtv\n  labels: {kubernetes.io/hostname: qtwtv}\n  annotations: {projectcalico.org/IPv4Address: 10.30.0.17/22}\nstatus: {conditions: [{type: Ready, status: \"False\"}]}")
+	if err := os.WriteFile(filepath.Join(dir, "tor.yaml"), []byte("apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {nodeSelector: has(route-reflector), peerIP: 192.0.2.1, asNumber: 65001}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.Build(load(t, dir).Analysis, graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := g.Box(graph.NodeID("qtwtv")); b.Role != graph.RoleIdle {
+		t.Errorf("NotReady qtwtv drawn as %s", b.Role)
+	}
+	router := g.Box("router-192.0.2.1")
+	if router == nil || router.Role != graph.RoleExternal || router.AS != 65001 {
+		t.Fatalf("router outside the cluster: %+v", router)
+	}
+	peers := 0
+	for _, s := range g.Sessions {
+		if s.To == router.ID || s.From == router.ID {
+			peers++
+		}
+		if s.From == graph.NodeID("qtwtv") || s.To == graph.NodeID("qtwtv") {
+			t.Errorf("a session of the NotReady node: %+v", s)
+		}
+	}
+	if peers != 2 {
+		t.Errorf("%d session lines to the router, want 2 (one per reflector)", peers)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,11 +118,7 @@ func TestPagesInChromium(t *testing.T) {
 
 			// The DOM, with the moment the load event fired (measured by a copy of the page
 			// that records it; the page itself sends nothing anywhere).
-			timed := filepath.Join(dir, p.name+"-timed.html")
-			withTimer := strings.Replace(b.String(), "</body>", `<script>addEventListener("load", function () { document.body.setAttribute("data-load-ms", String(performance.now())); });</script></body>`, 1)
-			if err := os.WriteFile(timed, []byte(withTimer), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			timed := writeTimed(t, dir, p.name, b.String())
 			start := time.Now()
 			dom, logs := browse(t, dir, "--dump-dom", "--enable-logging=stderr", "--v=0", "file://"+timed)
 			wall := time.Since(start)
@@ -148,9 +145,49 @@ func TestPagesInChromium(t *testing.T) {
 	}
 }
 
+// writeTimed writes a copy of a page that records, on the body, when its load event fired.
+func writeTimed(t testing.TB, dir, name, page string) string {
+	t.Helper()
+	file := filepath.Join(dir, name+"-timed.html")
+	withTimer := strings.Replace(page, "</body>", `<script>addEventListener("load", function () { document.body.setAttribute("data-load-ms", String(performance.now())); });</script></body>`, 1)
+	if err := os.WriteFile(file, []byte(withTimer), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// BenchmarkPageLoad5000 opens the page of the 5,000-node cluster in headless Chromium:
+// load-ms is when its load event fired, ns/op the whole run of the browser.
+func BenchmarkPageLoad5000(b *testing.B) {
+	s := largeCluster()
+	g, err := graph.Build(s.Analysis, graph.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var page bytes.Buffer
+	if err := g.WriteHTML(&page, graph.Page{Title: "rrguard audit", Findings: validate.New(validate.Config{}).Audit(context.Background(), s)}); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	timed := writeTimed(b, dir, "5000-nodes", page.String())
+	var sum float64
+	runs := 0
+	for b.Loop() {
+		dom, _ := browse(b, dir, "--dump-dom", "file://"+timed)
+		_, ms := readDOM(b, dom)
+		v, err := strconv.ParseFloat(ms, 64)
+		if err != nil {
+			b.Fatalf("load time %q: %v", ms, err)
+		}
+		sum += v
+		runs++
+	}
+	b.ReportMetric(sum/float64(runs), "load-ms")
+}
+
 // browse runs headless Chromium with a profile of its own and returns what it printed. The
 // whole process group is killed by its id when it ends or after a minute.
-func browse(t *testing.T, dir string, args ...string) (stdout, stderr string) {
+func browse(t testing.TB, dir string, args ...string) (stdout, stderr string) {
 	t.Helper()
 	profile, err := os.MkdirTemp(dir, "profile-")
 	if err != nil {
@@ -206,7 +243,7 @@ func look(t *testing.T, file string) (colours, red int) {
 
 // readDOM parses Chromium's serialised DOM and returns its text (attributes' values
 // included: SVG titles and ids) and the recorded load time.
-func readDOM(t *testing.T, dom string) (text, loadMS string) {
+func readDOM(t testing.TB, dom string) (text, loadMS string) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(dom))
 	if err != nil {
