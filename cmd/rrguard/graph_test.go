@@ -83,39 +83,3 @@ func TestGraphReview(t *testing.T) {
 		t.Errorf("review page: exit %d: %s", code, errOut)
 	}
 }
-
-// Bad input is refused as validate refuses it: exit 2, naming the file, document and field.
-func TestGraphBadInput(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	cases := map[string]struct {
-		args []string
-		want []string
-	}{
-		"asn": {[]string{"graph", "-f", write("asn.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: crd.projectcalico.org/v1\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {asNumber: \"1.1.1\"}\n")},
-			[]string{"asn.yaml#2", "default", "spec.asNumber"}},
-		"malformed":    {[]string{"graph", "-f", write("bad.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: a\n")}, []string{"bad.yaml#1", "YAML"}},
-		"format":       {[]string{"graph", "-f", seedDir, "-o", "png"}, []string{`-o "png"`, "svg, dot, html, json"}},
-		"unknown node": {[]string{"graph", "-f", seedDir, "--node", "nope"}, []string{"--node nope"}},
-		"review junk":  {[]string{"graph", "-f", seedDir, "--review", write("r.json", "{not json")}, []string{"r.json", "AdmissionReview"}},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			code, out, errOut := runCLI(t, "", c.args...)
-			if code != 2 || out != "" {
-				t.Errorf("exit %d, want 2 and no picture\nstdout %.200s\nstderr %s", code, out, errOut)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("stderr does not name %q: %s", w, errOut)
-				}
-			}
-		})
-	}
-}

@@ -32,30 +32,9 @@ func load(t testing.TB, dir string) *validate.Snapshot {
 	return validate.NewSnapshot(m.State())
 }
 
-// seedWith copies the seed and rewrites one of its files.
+// seedWith is the seed with one file's text replaced.
 func seedWith(t *testing.T, file, old, new string) string {
-	t.Helper()
-	dir := t.TempDir()
-	entries, err := os.ReadDir("../../examples/seed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join("../../examples/seed", e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == file {
-			if !bytes.Contains(raw, []byte(old)) {
-				t.Fatalf("%s holds no %q", file, old)
-			}
-			raw = bytes.ReplaceAll(raw, []byte(old), []byte(new))
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return validatetest.CopyWith(t, "../../examples/seed", map[string][2]string{file: {old, new}})
 }
 
 // svgBoxes parses an SVG document with encoding/xml (failing on malformed XML) and returns,

@@ -283,25 +283,7 @@ func loadDir(t *testing.T, dir string) *validate.Snapshot {
 
 // labelTypo is the seed with the peer selector's label misspelt: the clients are cut off.
 func labelTypo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	entries, err := os.ReadDir("../../examples/seed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join("../../examples/seed", e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "peer.yaml" {
-			raw = bytes.Replace(raw, []byte(`peerSelector: "has(route-reflector)"`), []byte(`peerSelector: "has(router-reflector)"`), 1)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return validatetest.CopyWith(t, "../../examples/seed", map[string][2]string{"peer.yaml": {`peerSelector: "has(route-reflector)"`, `peerSelector: "has(router-reflector)"`}})
 }
 
 // meshOffMistake is the seed story's first mistake, as if it had been let through: the mesh
