@@ -124,7 +124,7 @@ var selectorMatchesNothingRule = Rule{
 	Summary: "a selector that selects no node, with did-you-mean",
 	Doc:     `a label typo: a selector that selects no node with a BGP address, with "did you mean"; a node-scoped BGPPeer whose ` + "`spec.node`" + ` is no node`,
 	Example: `BGPPeer node-peer-to-rr: spec.peerSelector "has(router-reflector)" selects no node with a BGP address; did you mean label "route-reflector" instead of "router-reflector"?`,
-	checks: []check{{problems: selectorsMatchingNothing, render: renderSelectorsMatchingNothing}},
+	checks:  []check{{problems: selectorsMatchingNothing, render: renderSelectorsMatchingNothing}},
 }
 
 // emptySelector is a BGPPeer field that selects no node.
