@@ -27,6 +27,10 @@ const (
 	margin     = 30.0
 	maxRowW    = 1500.0
 	headerH    = 34.0
+	// arcRoom is the room above the first row and below the last for the arcs between boxes
+	// of one row (see curve: an arc rises at most maxArc above the boxes' centres).
+	arcRoom    = 40.0
+	maxArc     = 60.0
 	legendH    = 78.0
 	minCanvasW = 980.0
 )
@@ -134,7 +138,7 @@ func (g *Graph) layout() {
 	for _, r := range rows {
 		g.width = max(g.width, r.width+2*margin)
 	}
-	y := margin + headerH + boxHeight/2
+	y := margin + headerH + arcRoom + boxHeight/2
 	for _, r := range rows {
 		x := (g.width - r.width) / 2
 		for _, box := range r.boxes {
@@ -143,7 +147,7 @@ func (g *Graph) layout() {
 		}
 		y += boxHeight + rowGap
 	}
-	g.legendY = y - rowGap - boxHeight/2 + margin + 20
+	g.legendY = y - rowGap - boxHeight/2 + arcRoom + margin
 	g.height = g.legendY + legendH
 	if g.Review {
 		g.height += 44 // the legend's review lines

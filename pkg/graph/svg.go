@@ -30,9 +30,9 @@ text{font-family:"DejaVu Sans",Verdana,sans-serif;fill:#1f2328}
 .s.bgppeer{stroke:#2b5797}
 .s.rr-client{stroke:#7b3fa0}
 .s.onesided{stroke-dasharray:7 5;stroke:#b36b00}
-.dense .s{stroke-width:1;stroke-opacity:.5}
-.s.added,.dense .s.added{stroke:#1a7f37;stroke-width:4;stroke-opacity:1}
-.s.removed,.dense .s.removed{stroke:#d00000;stroke-width:4;stroke-opacity:1}
+.dense .sessions .s{stroke-width:1;stroke-opacity:.5}
+.s.added,.dense .sessions .s.added{stroke:#1a7f37;stroke-width:4;stroke-opacity:1}
+.s.removed,.dense .sessions .s.removed{stroke:#d00000;stroke-width:4;stroke-opacity:1}
 .gap{fill:none;stroke:#d00000;stroke-width:1.5;stroke-dasharray:2 4}
 .gap.lost{stroke-width:3.5}
 .gap.restored{stroke:#1a7f37;stroke-width:3.5}
@@ -91,10 +91,11 @@ func (g *Graph) svg(b *strings.Builder, memberLink func(*Box) string) {
 		var why []string
 		for _, m := range ms {
 			change = max(change, m.Change)
-			why = append(why, fmt.Sprintf("%s do not learn the pod routes of %s (%s)", g.byID[m.To].Label, g.byID[m.From].Label, strings.Join(m.Families, ", ")))
+			why = append(why, fmt.Sprintf("the %s pod routes of %s do not reach %s", strings.Join(m.Families, "/"), g.byID[m.From].Label, g.byID[m.To].Label))
 		}
-		// An isolated box is red already: lines to every other box would only hide the rest.
-		if x == y || (change == "" && (x.Isolated || y.Isolated || x.Role == RoleIdle || y.Role == RoleIdle)) {
+		// An isolated box is red already (and a change that isolates it shows the sessions it
+		// removes): lines to every other box would only hide the rest.
+		if x == y || x.Isolated || y.Isolated || x.Role == RoleIdle || y.Role == RoleIdle {
 			continue
 		}
 		if drawn >= MaxLines {
@@ -104,6 +105,7 @@ func (g *Graph) svg(b *strings.Builder, memberLink func(*Box) string) {
 		drawn++
 		fmt.Fprintf(b, `<path class="gap %s" d="%s"><title>%s</title></path>`+"\n", change, g.curve(x, y, -1), esc(strings.Join(why, "; ")))
 	}
+	b.WriteString(`<g class="sessions">` + "\n")
 	for _, s := range g.Sessions {
 		if drawn >= MaxLines {
 			omitted++
@@ -134,6 +136,7 @@ func (g *Graph) svg(b *strings.Builder, memberLink func(*Box) string) {
 		}
 		fmt.Fprintf(b, `<path class="%s" d="%s"><title>%s</title></path>`+"\n", cls, d, esc(title))
 	}
+	b.WriteString("</g>\n")
 	for _, box := range g.Boxes {
 		g.writeBox(b, box, memberLink)
 	}
@@ -202,7 +205,7 @@ func (g *Graph) curve(x, y *Box, side float64) string {
 		}
 		bend *= side
 		dx := math.Abs(x.x - y.x)
-		h := min(boxHeight/2+20+dx*0.18, rowGap*0.9+boxHeight/2)
+		h := min(boxHeight/2+10+dx*0.1, maxArc)
 		return fmt.Sprintf("M%.1f %.1f Q%.1f %.1f %.1f %.1f", x.x, x.y, (x.x+y.x)/2, x.y+bend*2*h, y.x, y.y)
 	}
 	if side > 0 {
