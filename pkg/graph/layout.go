@@ -21,12 +21,12 @@ import (
 // layout; Graphviz is an external program, offered as -o dot for those who have it.
 
 const (
-	boxHeight  = 58.0
-	boxGap     = 26.0
-	rowGap     = 96.0
-	margin     = 30.0
-	maxRowW    = 1500.0
-	headerH    = 34.0
+	boxHeight = 58.0
+	boxGap    = 26.0
+	rowGap    = 96.0
+	margin    = 30.0
+	maxRowW   = 1500.0
+	headerH   = 34.0
 	// arcRoom is the room above the first row and below the last for the arcs between boxes
 	// of one row (see curve: an arc rises at most maxArc above the boxes' centres).
 	arcRoom    = 40.0
