@@ -118,6 +118,8 @@ func TestValidateBadInput(t *testing.T) {
 		"graph format":       {[]string{"graph", "-f", seedDir, "-o", "png"}, []string{`-o "png"`, "svg, dot, html, json"}},
 		"graph unknown node": {[]string{"graph", "-f", seedDir, "--node", "nope"}, []string{"--node nope"}},
 		"graph review junk":  {[]string{"graph", "-f", seedDir, "--review", write("r.json", "{not json")}, []string{"r.json", "AdmissionReview"}},
+		"graph review without oldObject": {[]string{"graph", "-f", seedDir, "--review", write("del.json", `{"request":{"uid":"u","kind":{"group":"crd.projectcalico.org","version":"v1","kind":"BGPPeer"},"name":"x","operation":"DELETE"}}`)},
+			[]string{"del.json", "oldObject"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

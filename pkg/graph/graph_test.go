@@ -7,18 +7,22 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
+	"github.com/projectcalico/api/pkg/lib/numorstring"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/graph"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	"golang.org/x/net/html"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 var seedNodes = []string{"zyisy", "uqwst", "volwl", "rxgks", "qtwtv"}
@@ -598,5 +602,106 @@ func TestRoutersOutsideAndNodesWithoutBGP(t *testing.T) {
 	}
 	if peers != 2 {
 		t.Errorf("%d session lines to the router, want 2 (one per reflector)", peers)
+	}
+}
+
+// randomCluster is a small cluster of every sort of node and peer rrguard models: reflectors
+// with shared or own cluster IDs, other ASes, NotReady nodes, nodes without an address,
+// selector, node-scoped and peerIP BGPPeers (to nodes and to routers outside), one-sided ones.
+func randomCluster(rng *rand.Rand) []*calico.Object {
+	var objs []*calico.Object
+	n := 1 + rng.Intn(60)
+	for i := range n {
+		cid := ""
+		if rng.Intn(4) == 0 {
+			cid = fmt.Sprintf("1.0.0.%d", 1+rng.Intn(3))
+		}
+		o := validatetest.Node(fmt.Sprintf("n%02d", i), fmt.Sprintf("10.0.0.%d", i+1), fmt.Sprintf("z%d", rng.Intn(3)), cid)
+		k := o.CoreNode
+		switch rng.Intn(8) {
+		case 0:
+			k.Annotations[calico.AnnotationASNumber] = fmt.Sprint(65000 + rng.Intn(2))
+		case 1:
+			k.Status.Conditions[0].Status = "False"
+		case 2:
+			delete(k.Annotations, calico.AnnotationIPv4Address)
+		}
+		objs = append(objs, &calico.Object{Kind: o.Kind, Name: o.Name, CoreNode: k, Node: calico.NodeFromCore(k)})
+	}
+	selectors := []string{"", "has(route-reflector)", "!has(route-reflector)", "topology.kubernetes.io/zone == 'z1'", "all()"}
+	for p := range rng.Intn(5) {
+		peer := validatetest.Peer(fmt.Sprintf("p%d", p), selectors[rng.Intn(len(selectors))], selectors[1+rng.Intn(len(selectors)-1)])
+		switch rng.Intn(5) {
+		case 0:
+			peer.Peer.Spec.PeerSelector = ""
+			peer.Peer.Spec.PeerIP = fmt.Sprintf("10.0.0.%d", 1+rng.Intn(n+2)) // a node, or a router outside
+			peer.Peer.Spec.ASNumber = numorstring.ASNumber(63400 + rng.Intn(2))
+		case 1:
+			peer.Peer.Spec.NodeSelector = ""
+			peer.Peer.Spec.Node = fmt.Sprintf("n%02d", rng.Intn(n))
+		case 2:
+			manual := apiv3.ReversePeeringManual
+			peer.Peer.Spec.ReversePeering = &manual
+		}
+		objs = append(objs, peer)
+	}
+	mesh := rng.Intn(2) == 0
+	as := numorstring.ASNumber(63400)
+	objs = append(objs, &calico.Object{Kind: calico.KindBGPConfiguration, Group: calico.GroupCRD, Name: "default",
+		Config: &apiv3.BGPConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: apiv3.BGPConfigurationSpec{NodeToNodeMeshEnabled: &mesh, ASNumber: &as}}})
+	return objs
+}
+
+// Whatever the cluster, every node is drawn in exactly one box, every line joins drawn boxes,
+// and the SVG is well-formed; drawing a change between two such clusters too.
+func TestRandomClustersDraw(t *testing.T) {
+	rng := rand.New(rand.NewSource(16))
+	for i := range 100 {
+		before := validate.NewSnapshot(calico.NewState(randomCluster(rng)))
+		after := validate.NewSnapshot(calico.NewState(randomCluster(rng)))
+		threshold := []int{0, 5}[i%2] // node by node, or by class
+		one, err := graph.Build(before.Analysis, graph.Options{Threshold: threshold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		change, err := graph.Compare(before.Analysis, after.Analysis, graph.Options{Threshold: threshold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []*graph.Graph{one, change} {
+			drawn := map[string]int{}
+			for _, b := range g.Boxes {
+				for _, m := range b.Members {
+					drawn[m]++
+				}
+			}
+			for _, s := range []*validate.Snapshot{before, after} {
+				for _, n := range s.Topology.Nodes {
+					if g.Review || s == before {
+						if drawn[n.Name] != 1 {
+							t.Fatalf("cluster %d: node %s drawn in %d boxes", i, n.Name, drawn[n.Name])
+						}
+					}
+				}
+			}
+			for _, s := range g.Sessions {
+				if g.Box(s.From) == nil || g.Box(s.To) == nil {
+					t.Fatalf("cluster %d: session between unknown boxes %+v", i, s)
+				}
+			}
+			for _, m := range g.Missing {
+				if g.Box(m.From) == nil || g.Box(m.To) == nil {
+					t.Fatalf("cluster %d: missing routes between unknown boxes %+v", i, m)
+				}
+			}
+			svgBoxes(t, svgOf(t, g))
+			var page bytes.Buffer
+			if err := g.WriteHTML(&page, graph.Page{Title: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.WriteDOT(io.Discard); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
