@@ -182,8 +182,8 @@ type builder struct {
 	g      *Graph
 	states []*state
 	boxOf  map[string]*Box // node name → box
-	// classKey of a box: its members' classes in each state (boxes split classes further
-	// only when nodes are drawn on their own).
+	// key of a box: its members' classes in each state (-1 taking part in nothing, -2
+	// absent). Boxes split classes further only where nodes are drawn on their own.
 	key map[*Box][2]int
 }
 
@@ -215,7 +215,7 @@ func build(analyses []*bgp.Analysis, opt Options) (*Graph, error) {
 	b.describe()
 	b.sessions()
 	if len(b.g.Boxes) > MaxBoxes {
-		return nil, fmt.Errorf("the cluster and the routers outside it it peers with need %d boxes to draw, more than %d: too many to read; list sessions with rrguard sessions -o json", len(b.g.Boxes), MaxBoxes)
+		return nil, fmt.Errorf("the cluster and the routers outside it that it peers with need %d boxes to draw, more than %d: too many to read; list sessions with rrguard sessions -o json", len(b.g.Boxes), MaxBoxes)
 	}
 	b.missing()
 	b.status()
