@@ -93,4 +93,3 @@ Exit status: 0 every test passed, 1 a test failed (or there are none), 2 a polic
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list every test, with print output")
 	return cmd
 }
-
