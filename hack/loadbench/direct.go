@@ -32,56 +32,65 @@ import (
 const serveNoopFlag = "serve-noop"
 
 // serveNoop is a no-op controller-runtime webhook: controller-runtime's webhook server and
-// admission handler answering "allowed" at once, HTTP/1.1 only as rrguard's. It serves until
-// killed.
+// admission handler answering "allowed" at once on /validate and /mutate, HTTP/1.1 only as
+// rrguard's: the floor any webhook pays. It serves until killed.
 func serveNoop(port int, certDir string) error {
 	ctrl.SetLogger(logr.Discard())
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}})
-	srv.Register("/validate", &cradmission.Webhook{Handler: cradmission.HandlerFunc(func(context.Context, cradmission.Request) cradmission.Response {
+	allow := &cradmission.Webhook{Handler: cradmission.HandlerFunc(func(context.Context, cradmission.Request) cradmission.Response {
 		return cradmission.Allowed("")
-	})})
+	})}
+	srv.Register("/validate", allow)
+	srv.Register("/mutate", allow)
 	return srv.Start(ctrl.SetupSignalHandler())
+}
+
+// startNoop runs loadbench -serve-noop as its own process, with the certificate in certDir.
+func startNoop(certDir string) (*webhookProcess, error) {
+	port, err := harness.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	p := &webhookProcess{addr: fmt.Sprintf("127.0.0.1:%d", port), started: time.Now()}
+	p.cmd = exec.Command(self, "-"+serveNoopFlag, "-port", strconv.Itoa(port), "-cert-dir", certDir)
+	p.cmd.Stdout, p.cmd.Stderr = os.Stderr, os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		c, err := tls.Dial("tcp", p.addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a reachability probe
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+	}
+	p.stop()
+	return nil, fmt.Errorf("the no-op webhook did not listen on %s within a minute", p.addr)
 }
 
 // runDirect sends AdmissionReviews of Node label changes straight to the webhooks' /validate
 // over keep-alive HTTPS connections, as the API server does, at each concurrency: to the no-op
 // webhook and to rrguard in turn, so that the ratios compare the same moment's machine.
-func runDirect(rrguard *webhookProcess, certDir string, ca []byte, nodes, peers int, levels []int, duration time.Duration) error {
-	port, err := harness.FreePort()
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	noop := exec.Command(self, "-"+serveNoopFlag, "-port", strconv.Itoa(port), "-cert-dir", certDir)
-	noop.Stdout, noop.Stderr = os.Stderr, os.Stderr
-	if err := noop.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = noop.Process.Kill(); _ = noop.Wait() }()
+func runDirect(rrguard, noop *webhookProcess, ca []byte, nodes, peers int, levels []int, duration time.Duration) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
-	noopURL := fmt.Sprintf("https://127.0.0.1:%d/validate", port)
+	noopURL := "https://" + noop.addr + "/validate"
 	rrguardURL := "https://" + rrguard.addr + "/validate"
 	reviews, err := labelReviews(nodes, peers, 512)
 	if err != nil {
 		return err
 	}
 	for _, url := range []string{noopURL, rrguardURL} {
-		// Wait for the server, then warm up: connections, caches.
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			if _, err = send(url, pool, reviews, 1, 50, 0); err == nil || time.Now().After(deadline) {
-				break
-			}
-		}
-		if err != nil {
+		if _, err = send(url, pool, reviews, 1, 50, 0); err != nil { // warm up: connections, caches
 			return fmt.Errorf("%s: %w", url, err)
 		}
 	}
-	procs := [2]int{noop.Process.Pid, rrguard.cmd.Process.Pid}
+	procs := [2]int{noop.cmd.Process.Pid, rrguard.cmd.Process.Pid}
 	fmt.Printf("\nstraight to the webhook: Node label changes (%d nodes), keep-alive HTTPS, %v per level and webhook, in %d alternating slices\n", nodes, duration, rounds)
 	fmt.Printf("%5s  %-18s %-18s %-7s  %-20s %-20s %-7s  %-17s %-7s  %s\n", "conc", "no-op reviews/s", "rrguard reviews/s", "ratio",
 		"no-op p50/p99", "rrguard p50/p99", "p99 ×", "CPU µs/review", "CPU ×", "rrguard RSS")

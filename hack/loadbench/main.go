@@ -4,8 +4,8 @@
 //
 //   - through the API server (default): it registers the webhook with
 //     config/webhook/webhooks.yaml and sends Node label changes through the API server at each
-//     -concurrency; the same changes then go to a no-op webhook registered the same way: the
-//     floor any webhook pays. Latencies are the API server's own
+//     -concurrency; the same changes then go to a no-op controller-runtime webhook (its own
+//     process) registered the same way: the floor any webhook pays. Latencies are the API server's own
 //     (apiserver_admission_webhook_admission_duration_seconds) and the client's.
 //
 //   - or straight to the webhook (-direct): AdmissionReviews of Node label changes posted to
@@ -19,12 +19,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,7 +36,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/rrguard/rrguard/test/harness"
-	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -118,14 +114,14 @@ func run(webhookBin string, nodes, peers, changes int, levels string, direct boo
 		}
 		conc = append(conc, n)
 	}
-	if direct {
-		return runDirect(rrguard, certDir, ca.CertPEM, nodes, peers, conc, duration)
-	}
 	noop, err := startNoop(certDir)
 	if err != nil {
 		return err
 	}
-	defer noop.Close()
+	defer noop.stop()
+	if direct {
+		return runDirect(rrguard, noop, ca.CertPEM, nodes, peers, conc, duration)
+	}
 	cs, err := kubernetes.NewForConfig(h.Config)
 	if err != nil {
 		return err
@@ -135,7 +131,7 @@ func run(webhookBin string, nodes, peers, changes int, levels string, direct boo
 	for _, target := range []struct {
 		name, url string
 		rss       func() string
-	}{{"no-op", "https://" + noop.Addr().String(), func() string { return "-" }}, {"rrguard", "https://" + rrguard.addr, rrguard.rss}} {
+	}{{"no-op", "https://" + noop.addr, func() string { return "-" }}, {"rrguard", "https://" + rrguard.addr, rrguard.rss}} {
 		if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
 			return err
 		}
@@ -422,28 +418,3 @@ func (p *webhookProcess) status(field string) string {
 
 func (p *webhookProcess) rss() string  { return p.status("VmRSS") }
 func (p *webhookProcess) peak() string { return p.status("VmHWM") }
-
-// startNoop serves an AdmissionReview answering "allowed" at once, with the same certificate.
-func startNoop(certDir string) (net.Listener, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
-	if err != nil {
-		return nil, err
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var review admissionv1.AdmissionReview
-		if err := json.NewDecoder(r.Body).Decode(&review); err != nil || review.Request == nil {
-			http.Error(w, "not an AdmissionReview", http.StatusBadRequest)
-			return
-		}
-		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
-		review.Request = nil
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(review)
-	})}
-	go func() { _ = srv.Serve(l) }()
-	return l, nil
-}
