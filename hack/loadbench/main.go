@@ -375,7 +375,10 @@ func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhoo
 	var err error
 	p := &webhookProcess{addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), started: time.Now()}
 	p.cmd = exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]), "--cert-dir", certDir,
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--disable-audit", "--pprof-bind-address", webhookPprof)
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--disable-audit")
+	if webhookPprof != "0" {
+		p.cmd.Args = append(p.cmd.Args, "--pprof-bind-address", webhookPprof)
+	}
 	if p.log, err = os.CreateTemp("", "rrguard-loadbench-webhook-*.log"); err != nil {
 		return nil, err
 	}
