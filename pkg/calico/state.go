@@ -65,24 +65,36 @@ type nodeList struct {
 	// base is the list nodes is a copy of; holding it keeps its array from being freed, so
 	// that another list cannot take its address.
 	base []*bgp.Node
+	// of is the nodeList base is the nodes of, if any, and ofUse which use of it: a list
+	// is changed between its uses, so a copy of it is one of that use only.
+	of    *nodeList
+	ofUse uint64
+	// use counts the times the list was handed out.
+	use uint64
 	// patched is the index the overlay changed (len(base): it appended a node).
 	patched int
 }
 
 var nodeLists sync.Pool // of *nodeList
 
-// copyOf returns a list equal to base, with room for one more node.
-func copyOf(base []*bgp.Node) *nodeList {
+// copyOf returns a list equal to base (the nodes of list of, if not nil), with room for one
+// more node.
+func copyOf(base []*bgp.Node, of *nodeList) *nodeList {
+	var ofUse uint64
+	if of != nil {
+		ofUse = of.use
+	}
 	l, _ := nodeLists.Get().(*nodeList)
 	switch {
-	case l != nil && len(l.base) == len(base) && unsafe.SliceData(l.base) == unsafe.SliceData(base):
+	case l != nil && len(l.base) == len(base) && unsafe.SliceData(l.base) == unsafe.SliceData(base) && l.of == of && l.ofUse == ofUse:
 		// Already equal to base.
 	case l != nil && cap(l.nodes) > len(base):
 		l.nodes = append(l.nodes[:0], base...)
-		l.base = base
 	default:
-		l = &nodeList{nodes: append(make([]*bgp.Node, 0, len(base)+1), base...), base: base}
+		l = &nodeList{nodes: append(make([]*bgp.Node, 0, len(base)+1), base...)}
 	}
+	l.base, l.of, l.ofUse = base, of, ofUse
+	l.use++
 	l.patched = -1
 	return l
 }
@@ -256,15 +268,8 @@ func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]in
 		return s.topo, idx, nil
 	}
 	t := *s.topo
-	var l *nodeList
-	if s.list == nil {
-		l = copyOf(t.Nodes)
-		t.Nodes = l.nodes
-	} else {
-		// Laid over a state whose list goes back to the pool: a pooled copy of that list
-		// could not be told from a copy of its next use.
-		t.Nodes = append(make([]*bgp.Node, 0, len(t.Nodes)+1), t.Nodes...)
-	}
+	l := copyOf(t.Nodes, s.list)
+	t.Nodes = l.nodes
 	switch {
 	case node != nil && exists:
 		t.Nodes[i] = node.Model()
@@ -276,9 +281,7 @@ func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]in
 	default:
 		t.Nodes[i] = &bgp.Node{Name: name}
 	}
-	if l != nil {
-		l.nodes, l.patched = t.Nodes, i
-	}
+	l.nodes, l.patched = t.Nodes, i
 	return &t, idx, l
 }
 

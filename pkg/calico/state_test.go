@@ -65,16 +65,27 @@ func TestReleaseRecyclesOnlyTheOverlaysList(t *testing.T) {
 	if got := names(d); got != strings.Replace(want, "n01,;", "n01,z;", 1) {
 		t.Errorf("after an added node was released:\n%s\nwant the base with n01 of team z", got)
 	}
-	// A state laid over a releasable one copies its own list: releasing both in turn and
-	// patching the base again leaves each as it was made.
+	// A list copied from another list is a copy of that list's use: once that list is
+	// released and patched anew, a recycled copy of it is not taken for a copy of the new use.
 	e := d.With(stateNode("n02", "10.0.0.2", map[string]string{"zone": "a", "team": "w"}))
-	if e.list != nil {
-		t.Errorf("an overlay of a releasable overlay took a pooled list")
-	}
 	if got := e.Topology().Nodes[1].Labels["team"] + e.Topology().Nodes[2].Labels["team"]; got != "zw" {
 		t.Errorf("nested overlay: teams %q, want zw", got)
 	}
+	e.Release()
 	d.Release()
+	for j := range 4 { // a different node each time, whichever lists the pool hands out
+		changed := fmt.Sprintf("n%02d", 3+j)
+		d = base.With(stateNode(changed, "10.0.0.3", map[string]string{"zone": "a", "team": "v"}))
+		e = d.With(stateNode("n10", "10.0.0.10", map[string]string{"zone": "a", "team": "u"}))
+		for _, n := range e.Topology().Nodes[:12] {
+			want := map[string]string{changed: "v", "n10": "u"}[n.Name]
+			if got := n.Labels["team"]; got != want {
+				t.Errorf("round %d, nested overlay after recycling: %s has team %q, want %q", j, n.Name, got, want)
+			}
+		}
+		d.Release() // first, so that its list comes back before the copy of it
+		e.Release()
+	}
 	if got := names(base); got != want {
 		t.Errorf("the base state changed:\n%s\nwant\n%s", got, want)
 	}
