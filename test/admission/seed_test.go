@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
-	"github.com/rrguard/rrguard/test/live"
 	"github.com/rrguard/rrguard/test/offline"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 // TestScenariosLive plays every acceptance scenario (scenario.Dirs) through real kubectl and calicoctl

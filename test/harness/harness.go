@@ -7,7 +7,7 @@
 // WebhookInstallOptions: Paths of manifests, or ValidatingWebhooks/MutatingWebhooks objects;
 // service references are rewritten to https://127.0.0.1:<port>/<path> with envtest's CA), then
 // serves the webhook on Harness.Env.WebhookInstallOptions' LocalServingHost, LocalServingPort and
-// LocalServingCertDir before its tests send requests (see test/e2e's TestWebhookPath).
+// LocalServingCertDir before its tests send requests (see test/harnesscheck's TestWebhookPath).
 package harness
 
 import (

@@ -1,7 +1,9 @@
 // Package live plays acceptance scenarios (see package scenario) against a real API server, each
 // step done the way a user does it (calicoctl, kubectl annotate/label, kubectl apply/delete), and
 // returns what the API server answered: allowed or refused, the refusal text and the rule IDs it
-// names, the admission warnings printed. Check compares that with what a step expects.
+// names, the admission warnings printed. Check compares that with what a step expects. The live
+// tests (test/admission, test/harnesscheck) and `make demo` (hack/demo) play scenarios with it on
+// a control plane that test/harness starts.
 package live
 
 import (
@@ -21,10 +23,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rrguard/rrguard/internal/scenario"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/test/harness"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 // RuleIDs are rrguard's built-in rule IDs (validate.Rules): a runner looks for these, and for
