@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -213,7 +212,14 @@ func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop fu
 	if _, err := ca.WriteServing(certDir); err != nil {
 		return nil, "", err
 	}
-	port, probe := freePort(), freePort()
+	port, err := harness.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	probe, err := harness.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	logPath := filepath.Join(os.TempDir(), "rrguard-demo-webhook.log")
 	logFile, err := os.Create(logPath)
@@ -279,13 +285,4 @@ func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop fu
 		return errors.Join(reset(), register(ctx))
 	}
 	return stop, addr, nil
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -213,7 +213,7 @@ func startServer(t *testing.T, ctx context.Context, api string, leaderElect bool
 	if _, err := ca.WriteServing(dir); err != nil {
 		t.Fatal(err)
 	}
-	opts := webhook.Options{Host: "127.0.0.1", Port: freePort(t), CertDir: dir, MetricsAddr: "0", ProbeAddr: "0",
+	opts := webhook.Options{Host: "127.0.0.1", Port: harness.FreePortFor(t), CertDir: dir, MetricsAddr: "0", ProbeAddr: "0",
 		Config: validate.DefaultConfig(), LeaderElection: leaderElect, LeaderElectionNamespace: namespace}
 	opts.Audit.Interval, opts.Audit.Debounce, opts.Audit.ReportAPI = 3*time.Second, 200*time.Millisecond, api
 	srv, err := webhook.NewServer(ctx, h.Config, opts)
@@ -394,13 +394,4 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 	if (ra == 0) == (rb == 0) {
 		t.Errorf("audit runs: replica a %d, replica b %d; want exactly one replica auditing", ra, rb)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -151,19 +151,6 @@ func kinds(objs []*unstructured.Unstructured) map[string]int {
 	return out
 }
 
-// kubectl runs kubectl as the admin and returns stdout+stderr and success.
-func kubectl(t *testing.T, stdin string, args ...string) (string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var in []byte
-	if stdin != "" {
-		in = []byte(stdin)
-	}
-	out := h.Kubectl(ctx, in, args...)
-	return strings.TrimSpace(out.Stdout + "\n" + out.Stderr), out.Err == nil
-}
-
 // goList returns `go list -m -f {{.Dir}} module`: the module's directory in the module cache,
 // at the version go.mod requires.
 func moduleDir(t *testing.T, module string) string {

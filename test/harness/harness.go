@@ -229,6 +229,18 @@ func (h *Harness) Kubectl(ctx context.Context, stdin []byte, args ...string) Out
 	return h.run(ctx, "kubectl", stdin, nil, append([]string{"--kubeconfig", h.Kubeconfig, "--cache-dir", filepath.Join(h.workDir, "kube-cache")}, args...)...)
 }
 
+// KubectlText runs bin/kubectl as the admin user with stdin ("": none) for at most a minute,
+// and returns what it printed (stdout, then stderr, trimmed) and whether it exited 0: the form
+// a test compares with what a user sees.
+func (h *Harness) KubectlText(stdin string, args ...string) (string, bool) {
+	var in []byte
+	if stdin != "" {
+		in = []byte(stdin)
+	}
+	out := h.Kubectl(context.Background(), in, args...)
+	return strings.TrimSpace(out.Stdout + "\n" + out.Stderr), out.Err == nil
+}
+
 // Calicoctl runs bin/calicoctl against the API server in Kubernetes-datastore mode
 // (DATASTORE_TYPE=kubernetes, KUBECONFIG) with stdin (may be nil).
 func (h *Harness) Calicoctl(ctx context.Context, stdin []byte, args ...string) Output {

@@ -158,20 +158,11 @@ type replica struct {
 	done                  chan struct{}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // start runs the webhook binary with leader election, its audit every second writing a
 // ClusterPolicyReport; it is killed when the test ends.
 func start(t *testing.T, name, certDir string) *replica {
 	t.Helper()
-	r := &replica{name: name, port: freePort(t), metrics: freePort(t), probes: freePort(t), log: &bytes.Buffer{}, done: make(chan struct{})}
+	r := &replica{name: name, port: harness.FreePortFor(t), metrics: harness.FreePortFor(t), probes: harness.FreePortFor(t), log: &bytes.Buffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(webhookBin,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(r.port), "--cert-dir", certDir,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", r.metrics),

@@ -165,21 +165,11 @@ func cutReview(t *testing.T) []byte {
 	return b
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // firstDecision starts a fresh rrguard server and sends it the cut review until it answers
 // anything but "not ready" (503 or no listener yet): that is its first admission decision.
 func firstDecision(t *testing.T, certDir string, body []byte) (*admissionv1.AdmissionResponse, int) {
 	t.Helper()
-	port := freePort(t)
+	port := harness.FreePortFor(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := webhook.NewServer(ctx, h.Config, webhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: certDir, MetricsAddr: "0", ProbeAddr: "0",
