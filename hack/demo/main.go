@@ -18,7 +18,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rrguard/rrguard/internal/scenario"
@@ -35,7 +34,8 @@ func run() int {
 	defer cancel()
 
 	say("▶ starting etcd and kube-apiserver (bin/) with the Calico CRDs of both API groups …")
-	h, err := harness.Start(harness.Options{})
+	// With the audit's report kind, as config/webhook installs it.
+	h, err := harness.Start(harness.Options{CRDPaths: []string{"config/crd/openreports"}})
 	if err != nil {
 		say("demo: %v", err)
 		return 1
@@ -44,12 +44,6 @@ func run() int {
 		say("▶ stopping the control plane")
 		_ = h.Stop()
 	}()
-
-	// The audit's report kind, as config/webhook installs it.
-	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(h.RootDir, "config", "crd", "openreports")}}); err != nil {
-		say("demo: install the ClusterReport CRD: %v", err)
-		return 1
-	}
 
 	work, err := os.MkdirTemp("", "rrguard-demo-")
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -25,7 +24,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 )
@@ -41,15 +39,13 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	var err error
-	if h, err = harness.Start(harness.Options{}); err != nil {
+	// Both report kinds rrguard writes, as config/crd ships them (test/deploy checks that the
+	// OpenReports one is the module's).
+	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/openreports", "config/crd/wgpolicy"}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer h.Stop()
-	if err := installReportCRDs(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: report CRDs: %v\n", err)
-		return 1
-	}
 	if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
@@ -65,21 +61,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// installReportCRDs installs OpenReports' ClusterReport CRD (from the Go module the types come
-// from) and the wg-policy ClusterPolicyReport CRD rrguard ships in config/crd/wgpolicy.
-func installReportCRDs() error {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api").Output()
-	if err != nil {
-		return fmt.Errorf("find github.com/openreports/reports-api: %w", err)
-	}
-	paths := []string{
-		filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "openreports.io_clusterreports.yaml"),
-		filepath.Join(h.RootDir, "config", "crd", "wgpolicy", "wgpolicyk8s.io_clusterpolicyreports.yaml"),
-	}
-	_, err = envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
-	return err
 }
 
 func objects(t *testing.T, docs string) []*unstructured.Unstructured {

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +52,9 @@ type Options struct {
 	// envtest fills in LocalServingHost, LocalServingPort, LocalServingCertDir and
 	// LocalServingCAData, and points every webhook's clientConfig at https://host:port.
 	Webhooks envtest.WebhookInstallOptions
+	// CRDPaths are more CRD manifests to install at start besides the Calico CRDs: files or
+	// directories, relative to RootDir (e.g. config/crd/openreports, the audit's report kind).
+	CRDPaths []string
 	// APIServerArgs are extra kube-apiserver flags (name without "--" to values).
 	APIServerArgs map[string][]string
 	// Output receives etcd's and kube-apiserver's logs; default discarded.
@@ -110,7 +114,11 @@ func Start(opts Options) (h *Harness, err error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: opts.BinDir,
 		CRDs:                  crds,
+		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: opts.Webhooks,
+	}
+	for _, p := range opts.CRDPaths {
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(opts.RootDir, p))
 	}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		// envtest's 20s default is short on a busy 2-core machine.
@@ -222,6 +230,25 @@ type Output struct {
 	Stdout, Stderr string
 	// Err is nil when the command exited 0; otherwise it wraps the *exec.ExitError.
 	Err error
+}
+
+// LogBuffer collects the output of a process a test runs (its stdout and stderr, written
+// concurrently) for the test's failure messages.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Kubectl runs bin/kubectl as the admin user with stdin (may be nil).

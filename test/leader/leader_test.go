@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,10 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 var (
@@ -56,16 +52,12 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	var err error
-	if h, err = harness.Start(harness.Options{}); err != nil {
+	// The report kind the replicas write (--report-api=wgpolicy).
+	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/wgpolicy"}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer h.Stop()
-	crd := filepath.Join(h.RootDir, "config", "crd", "wgpolicy", "wgpolicyk8s.io_clusterpolicyreports.yaml")
-	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{crd}, ErrorIfPathMissing: true}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: install the ClusterPolicyReport CRD: %v\n", err)
-		return 1
-	}
 	if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
@@ -128,21 +120,7 @@ func bgpPeer(name, nodeSelector string) *unstructured.Unstructured {
 // peerUpdate is the AdmissionReview of the UPDATE of peer to nodeSelector.
 func peerUpdate(t *testing.T, nodeSelector string) []byte {
 	t.Helper()
-	raw := func(u *unstructured.Unstructured) runtime.RawExtension {
-		b, err := json.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return runtime.RawExtension{Raw: b}
-	}
-	review := admissionv1.AdmissionReview{Request: &admissionv1.AdmissionRequest{
-		UID: types.UID("update-" + peer), Operation: admissionv1.Update, Name: peer,
-		Kind:     metav1.GroupVersionKind{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPPeer"},
-		Resource: metav1.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "bgppeers"},
-		Object:   raw(bgpPeer(peer, nodeSelector)), OldObject: raw(bgpPeer(peer, "all()")),
-	}}
-	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	b, err := json.Marshal(review)
+	b, err := harness.UpdateReview("update-"+peer, bgpPeer(peer, "all()"), bgpPeer(peer, nodeSelector), "bgppeers")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +132,7 @@ type replica struct {
 	name                  string
 	cmd                   *exec.Cmd
 	port, metrics, probes int
-	log                   *bytes.Buffer
+	log                   *harness.LogBuffer
 	done                  chan struct{}
 }
 
@@ -162,7 +140,7 @@ type replica struct {
 // ClusterPolicyReport; it is killed when the test ends.
 func start(t *testing.T, name, certDir string) *replica {
 	t.Helper()
-	r := &replica{name: name, port: harness.FreePortFor(t), metrics: harness.FreePortFor(t), probes: harness.FreePortFor(t), log: &bytes.Buffer{}, done: make(chan struct{})}
+	r := &replica{name: name, port: harness.FreePortFor(t), metrics: harness.FreePortFor(t), probes: harness.FreePortFor(t), log: &harness.LogBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(webhookBin,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(r.port), "--cert-dir", certDir,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", r.metrics),
@@ -170,7 +148,7 @@ func start(t *testing.T, name, certDir string) *replica {
 		"--leader-elect", "--leader-election-namespace", namespace,
 		"--audit-interval", "1s", "--report-api", "wgpolicy")
 	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
-	r.cmd.Stdout, r.cmd.Stderr = &lockedWriter{w: r.log}, &lockedWriter{w: r.log}
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -188,17 +166,6 @@ func start(t *testing.T, name, certDir string) *replica {
 func (r *replica) kill() {
 	_ = r.cmd.Process.Signal(syscall.SIGKILL)
 	<-r.done
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

@@ -23,10 +23,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/harness"
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -143,22 +140,7 @@ func createCluster(ctx context.Context, t *testing.T, n int) {
 // session at all, which rrguard refuses (route-propagation) when its model holds cutNode.
 func cutReview(t *testing.T) []byte {
 	t.Helper()
-	raw := func(u *unstructured.Unstructured) runtime.RawExtension {
-		b, err := json.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return runtime.RawExtension{Raw: b}
-	}
-	old, cut := bgpPeer("all()"), bgpPeer("!has(cut)")
-	review := admissionv1.AdmissionReview{Request: &admissionv1.AdmissionRequest{
-		UID: types.UID("cut-" + cutNode), Operation: admissionv1.Update, Name: peer,
-		Kind:     metav1.GroupVersionKind{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPPeer"},
-		Resource: metav1.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "bgppeers"},
-		Object:   raw(cut), OldObject: raw(old),
-	}}
-	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	b, err := json.Marshal(review)
+	b, err := harness.UpdateReview("cut-"+cutNode, bgpPeer("all()"), bgpPeer("!has(cut)"), "bgppeers")
 	if err != nil {
 		t.Fatal(err)
 	}
