@@ -19,9 +19,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/harness"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -41,22 +39,12 @@ func run(m *testing.M) int {
 	var err error
 	// Both report kinds rrguard writes, as config/crd ships them (test/deploy checks that the
 	// OpenReports one is the module's).
-	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/openreports", "config/crd/wgpolicy"}}); err != nil {
+	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/openreports", "config/crd/wgpolicy"}, Namespaces: []string{namespace}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer h.Stop()
-	if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "rrguard-cli-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if cliBin, err = harness.Build(h.RootDir, "./cmd/rrguard", dir); err != nil {
+	if cliBin, err = h.Build("./cmd/rrguard"); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: build rrguard: %v\n", err)
 		return 1
 	}

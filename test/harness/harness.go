@@ -27,6 +27,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -55,6 +56,8 @@ type Options struct {
 	// CRDPaths are more CRD manifests to install at start besides the Calico CRDs: files or
 	// directories, relative to RootDir (e.g. config/crd/openreports, the audit's report kind).
 	CRDPaths []string
+	// Namespaces are created at start (rrguard-system, where rrguard elects its leader).
+	Namespaces []string
 	// APIServerArgs are extra kube-apiserver flags (name without "--" to values).
 	APIServerArgs map[string][]string
 	// Output receives etcd's and kube-apiserver's logs; default discarded.
@@ -157,7 +160,18 @@ func Start(opts Options) (h *Harness, err error) {
 	if err := os.WriteFile(h.Kubeconfig, env.KubeConfig, 0o600); err != nil {
 		return h, err
 	}
+	for _, ns := range opts.Namespaces {
+		if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return h, fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+	}
 	return h, nil
+}
+
+// Build builds the command package pkg of the repository (e.g. "./cmd/rrguard") into the
+// harness's directory and returns the binary's path (see the function Build).
+func (h *Harness) Build(pkg string) (string, error) {
+	return Build(h.RootDir, pkg, h.workDir)
 }
 
 // Stop stops the control plane and removes its files.

@@ -25,8 +25,6 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 	admissionv1 "k8s.io/api/admission/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -53,22 +51,12 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 func run(m *testing.M) int {
 	var err error
 	// The report kind the replicas write (--report-api=wgpolicy).
-	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/wgpolicy"}}); err != nil {
+	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/wgpolicy"}, Namespaces: []string{namespace}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer h.Stop()
-	if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "rrguard-leader-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if webhookBin, err = harness.Build(h.RootDir, "./cmd/webhook", dir); err != nil {
+	if webhookBin, err = h.Build("./cmd/webhook"); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: build the webhook: %v\n", err)
 		return 1
 	}
