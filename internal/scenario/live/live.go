@@ -29,16 +29,6 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 )
 
-// RuleIDs are rrguard's built-in rule IDs (validate.Rules): a runner looks for these, and for
-// every ID a scenario names, in refusals and warnings.
-func RuleIDs() []string {
-	ids := make([]string, 0, len(validate.Rules))
-	for _, r := range validate.Rules {
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
-
 // Observation is what happened when one step was played.
 type Observation struct {
 	Index int // 1-based step number
@@ -81,8 +71,8 @@ type Observation struct {
 //     field another manager (calicoctl) set is overwritten, as client-side apply does.
 type Runner struct {
 	H *harness.Harness
-	// RuleIDs are looked for in refusals and warnings; default RuleIDs(). IDs named by the
-	// scenario being played are always added.
+	// RuleIDs are looked for in refusals and warnings; default validate.RuleIDs(), rrguard's
+	// built-in rules. IDs named by the scenario being played are always added.
 	RuleIDs []string
 }
 
@@ -111,7 +101,7 @@ func (r *Runner) Run(ctx context.Context, s *scenario.Scenario) ([]Observation, 
 func (r *Runner) ruleIDs(s *scenario.Scenario) []string {
 	ids := slices.Clone(r.RuleIDs)
 	if ids == nil {
-		ids = RuleIDs()
+		ids = validate.RuleIDs()
 	}
 	for _, st := range s.Steps {
 		ids = append(ids, st.Deny...)
