@@ -132,11 +132,8 @@ func (t *tally) add(o tally) {
 func play(ctx context.Context, h *harness.Harness, sc *scenario.Scenario) (tally, error) {
 	t := tally{steps: len(sc.Steps)}
 	runner := &live.Runner{H: h}
-	if err := h.Reset(ctx); err != nil {
+	if err := runner.Begin(ctx, sc); err != nil {
 		return t, err
-	}
-	if err := h.Create(ctx, sc.Initial); err != nil {
-		return t, fmt.Errorf("scenario %s: initial objects: %w", sc.Name, err)
 	}
 	out := h.Kubectl(ctx, nil, "get", "nodes", "-L", "route-reflector")
 	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))

@@ -80,11 +80,8 @@ type Runner struct {
 // plays every step in order. Refusals are observations, not errors: an error means the
 // scenario could not be played.
 func (r *Runner) Run(ctx context.Context, s *scenario.Scenario) ([]Observation, error) {
-	if err := r.H.Reset(ctx); err != nil {
+	if err := r.Begin(ctx, s); err != nil {
 		return nil, err
-	}
-	if err := r.H.Create(ctx, s.Initial); err != nil {
-		return nil, fmt.Errorf("scenario %s: initial objects: %w", s.Name, err)
 	}
 	rules := r.ruleIDs(s)
 	var out []Observation
@@ -96,6 +93,18 @@ func (r *Runner) Run(ctx context.Context, s *scenario.Scenario) ([]Observation, 
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// Begin empties the cluster (harness.Reset) and creates the scenario's initial objects
+// directly: where Run starts, for a caller that plays the steps one by one (Step).
+func (r *Runner) Begin(ctx context.Context, s *scenario.Scenario) error {
+	if err := r.H.Reset(ctx); err != nil {
+		return err
+	}
+	if err := r.H.Create(ctx, s.Initial); err != nil {
+		return fmt.Errorf("scenario %s: initial objects: %w", s.Name, err)
+	}
+	return nil
 }
 
 func (r *Runner) ruleIDs(s *scenario.Scenario) []string {
