@@ -174,14 +174,7 @@ func gauge(name string) float64 {
 
 func startServer(t *testing.T, ctx context.Context, api string, leaderElect bool) *webhook.Server {
 	t.Helper()
-	ca, err := harness.NewCA("audit-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := ca.WriteServing(dir); err != nil {
-		t.Fatal(err)
-	}
+	_, dir := harness.ServingDir(t, "audit-test")
 	opts := webhook.Options{Host: "127.0.0.1", Port: harness.FreePortFor(t), CertDir: dir, MetricsAddr: "0", ProbeAddr: "0",
 		Config: validate.DefaultConfig(), LeaderElection: leaderElect, LeaderElectionNamespace: namespace}
 	opts.Audit.Interval, opts.Audit.Debounce, opts.Audit.ReportAPI = 3*time.Second, 200*time.Millisecond, api
@@ -191,21 +184,6 @@ func startServer(t *testing.T, ctx context.Context, api string, leaderElect bool
 	}
 	go func() { _ = srv.Start(ctx) }()
 	return srv
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 func TestAuditReportsAndClears(t *testing.T) {
@@ -228,7 +206,7 @@ func TestAuditReportsAndClears(t *testing.T) {
 			var got []result
 			var summary map[string]int64
 			var report *unstructured.Unstructured
-			eventually(t, "report written", 30*time.Second, func() error {
+			harness.Eventually(t, "report written", 30*time.Second, func() error {
 				var err error
 				got, summary, report, err = reportResults(ctx, api.kind, api.apiVersion, "rrguard")
 				if err != nil {
@@ -278,7 +256,7 @@ func TestAuditReportsAndClears(t *testing.T) {
 			}
 
 			// Events on the objects involved.
-			eventually(t, "events", 15*time.Second, func() error {
+			harness.Eventually(t, "events", 15*time.Second, func() error {
 				var list eventsv1.EventList
 				if err := h.Client.List(ctx, &list); err != nil {
 					return err
@@ -304,7 +282,7 @@ func TestAuditReportsAndClears(t *testing.T) {
 			if err := h.Create(ctx, objects(t, peer("clients", "!has(rr)", "has(rr)"))); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "report cleared", 3*time.Second+5*time.Second, func() error {
+			harness.Eventually(t, "report cleared", 3*time.Second+5*time.Second, func() error {
 				var err error
 				got, summary, report, err = reportResults(ctx, api.kind, api.apiVersion, "rrguard")
 				if err != nil {
@@ -346,13 +324,13 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 	}
 	a := startServer(t, ctx, "openreports", true)
 	b := startServer(t, ctx, "openreports", true)
-	eventually(t, "a leader audits", 60*time.Second, func() error {
+	harness.Eventually(t, "a leader audits", 60*time.Second, func() error {
 		if a.Auditor.Runs()+b.Auditor.Runs() == 0 {
 			return fmt.Errorf("no audit yet")
 		}
 		return nil
 	})
-	eventually(t, "both replicas ready", 30*time.Second, func() error {
+	harness.Eventually(t, "both replicas ready", 30*time.Second, func() error {
 		if !a.Synced() || !b.Synced() {
 			return fmt.Errorf("synced: %v %v", a.Synced(), b.Synced())
 		}

@@ -351,7 +351,7 @@ func webhookAsServiceAccount(t *testing.T) {
 
 	start := time.Now()
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probes)
-	if err := eventually(time.Minute, func() error {
+	if err := harness.Poll(time.Minute, func() error {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -395,7 +395,7 @@ func webhookAsServiceAccount(t *testing.T) {
 	if err := h.RegisterWebhooks(ctx, file, fmt.Sprintf("https://127.0.0.1:%d", port), ca.CertPEM); err != nil {
 		t.Fatal(err)
 	}
-	if err := eventually(30*time.Second, func() error {
+	if err := harness.Poll(30*time.Second, func() error {
 		out, ok := h.KubectlText(badPeer, "apply", "--dry-run=server", "-f", "-")
 		if ok || !strings.Contains(out, "selector-syntax") {
 			return fmt.Errorf("a peer with a broken selector: ok=%v %s", ok, out)
@@ -419,7 +419,7 @@ func webhookAsServiceAccount(t *testing.T) {
 	}
 
 	// The audit: one replica (this one) is elected and writes the report as the ServiceAccount.
-	if err := eventually(time.Minute, func() error {
+	if err := harness.Poll(time.Minute, func() error {
 		report := &unstructured.Unstructured{}
 		report.SetAPIVersion("openreports.io/v1alpha1")
 		report.SetKind("ClusterReport")
@@ -485,7 +485,7 @@ func serviceAccountPermissions(t *testing.T) {
 			return createUpdatePatch(ctx, sa, obj("openreports.io/v1alpha1", "ClusterReport", "", "deploy-test", map[string]any{"source": "rrguard"}))
 		},
 		"write a ClusterPolicyReport": func() error {
-			return eventually(30*time.Second, func() error { // the CRD was just installed
+			return harness.Poll(30*time.Second, func() error { // the CRD was just installed
 				return createUpdatePatch(ctx, sa, obj("wgpolicyk8s.io/v1alpha2", "ClusterPolicyReport", "", "deploy-test", nil))
 			})
 		},
@@ -577,7 +577,7 @@ func emergencySwitch(t *testing.T) {
 	if out, ok := h.KubectlText("", "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "rrguard"); !ok {
 		t.Fatal(out)
 	}
-	if err := eventually(30*time.Second, func() error {
+	if err := harness.Poll(30*time.Second, func() error {
 		if out, ok := h.KubectlText(badPeer, "apply", "--dry-run=server", "-f", "-"); !ok {
 			return errors.New(out)
 		}
@@ -602,7 +602,7 @@ func uninstall(t *testing.T) {
 		if o.GetNamespace() != "" {
 			continue
 		}
-		err := eventually(30*time.Second, func() error {
+		err := harness.Poll(30*time.Second, func() error {
 			got := &unstructured.Unstructured{}
 			got.SetGroupVersionKind(o.GroupVersionKind())
 			err := h.Client.Get(ctx, client.ObjectKeyFromObject(o), got)

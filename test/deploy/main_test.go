@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -157,19 +156,4 @@ func moduleDir(t *testing.T, module string) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// eventually retries f every 100ms until it returns nil or timeout passes.
-func eventually(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v: %w", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

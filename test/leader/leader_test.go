@@ -293,21 +293,6 @@ func holder(l *coordinationv1.Lease) string {
 	return *l.Spec.HolderIdentity
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestOneAuditsBothAnswer runs two replicas: exactly one holds the Lease and audits while both
 // answer admission correctly under concurrent load; when the leader is killed, the other takes
 // the Lease over and audits, and still answers.
@@ -318,16 +303,9 @@ func TestOneAuditsBothAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("created %d Nodes and %d BGPPeers in %v", clients+2, racks+1, time.Since(start0).Round(time.Millisecond))
-	ca, err := harness.NewCA("rrguard-leader-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	if _, err := ca.WriteServing(certDir); err != nil {
-		t.Fatal(err)
-	}
+	_, certDir := harness.ServingDir(t, "rrguard-leader-ca")
 	replicas := []*replica{start(t, "replica-a", certDir), start(t, "replica-b", certDir)}
-	eventually(t, "both replicas ready", 60*time.Second, func() error {
+	harness.Eventually(t, "both replicas ready", 60*time.Second, func() error {
 		for _, r := range replicas {
 			if err := r.ready(); err != nil {
 				return err
@@ -338,7 +316,7 @@ func TestOneAuditsBothAnswer(t *testing.T) {
 
 	// Exactly one leads and audits.
 	var leader, follower *replica
-	eventually(t, "a leader audits", 30*time.Second, func() error {
+	harness.Eventually(t, "a leader audits", 30*time.Second, func() error {
 		leader, follower = nil, nil
 		for i, r := range replicas {
 			if runs, leads := r.audits(t); leads && runs > 0 {
@@ -399,7 +377,7 @@ func TestOneAuditsBothAnswer(t *testing.T) {
 	// (controller-runtime's 15 s lease duration, retried every 2 s) and audits.
 	leader.kill()
 	killed := time.Now()
-	eventually(t, "the follower takes over and audits", 30*time.Second, func() error {
+	harness.Eventually(t, "the follower takes over and audits", 30*time.Second, func() error {
 		l, err := lease(ctx)
 		if err != nil {
 			return err

@@ -217,14 +217,7 @@ func TestFirstDecisionSeesEveryNode(t *testing.T) {
 	start := time.Now()
 	createCluster(ctx, t, nodes)
 	t.Logf("created %d Nodes in %v", nodes+2, time.Since(start).Round(time.Millisecond))
-	ca, err := harness.NewCA("rrguard-readiness-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	if _, err := ca.WriteServing(certDir); err != nil {
-		t.Fatal(err)
-	}
+	_, certDir := harness.ServingDir(t, "rrguard-readiness-ca")
 	body := cutReview(t)
 	partial := 0
 	for i := 0; i < restarts; i++ {
