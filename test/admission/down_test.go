@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rrguard/rrguard/test/harness"
 )
 
 // TestWebhookDown: with rrguard down, Nodes still work (failurePolicy Ignore) and BGP resources
@@ -56,15 +59,12 @@ func TestWebhookDown(t *testing.T) {
 	// The API server picks up the new address asynchronously: wait until it calls the stopped
 	// server (until then the package's rrguard answers, and would allow this peer).
 	probe := "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: down-probe}\nspec: {nodeSelector: \"all()\", peerSelector: \"all()\"}\n"
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, _ := h.KubectlText(probe, "apply", "--dry-run=server", "-f", "-")
-		if strings.Contains(out, down.addr) {
-			break
+	harness.Eventually(t, "the API server calls the stopped rrguard", 30*time.Second, func() error {
+		if out, _ := h.KubectlText(probe, "apply", "--dry-run=server", "-f", "-"); !strings.Contains(out, down.addr) {
+			return fmt.Errorf("kubectl apply: %s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the API server does not call %s within 30s: %s", down.addr, out)
-		}
-	}
+		return nil
+	})
 	var n corev1.Node
 	if err := h.Client.Get(ctx, client.ObjectKey{Name: "down-1"}, &n); err != nil {
 		t.Fatal(err)

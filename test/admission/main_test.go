@@ -193,17 +193,13 @@ func awaitRRGuard(ctx context.Context) error {
 		"metadata": map[string]interface{}{"name": "rrguard-ready-probe"},
 		"spec":     map[string]interface{}{"peerSelector": "has(", "nodeSelector": "all()"},
 	}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return harness.Poll(30*time.Second, func() error {
 		err := h.Client.Create(ctx, probe, client.DryRunAll)
 		if err != nil && strings.Contains(err.Error(), "rrguard") {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rrguard's webhooks not active (last answer: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("rrguard's webhooks not active (the API server answers %v)", err)
+	})
 }
 
 // setCABundle replaces the CA bundle of every rrguard webhook (certificate rotation).
