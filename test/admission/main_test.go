@@ -185,8 +185,9 @@ func withoutWebhooks(ctx context.Context, reset func() error) error {
 	return resetErr
 }
 
-// awaitRRGuard waits until the API server calls rrguard: it picks up webhook configurations
-// asynchronously. A peer with a broken selector is refused by rrguard, and only by it.
+// awaitRRGuard waits until rrguard answers the API server, which picks up webhook
+// configurations asynchronously: a peer with a broken selector is refused by rrguard, and only
+// by it, naming selector-syntax (a webhook that cannot be called is refused naming rrguard too).
 func awaitRRGuard(ctx context.Context) error {
 	probe := &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPPeer",
@@ -195,7 +196,7 @@ func awaitRRGuard(ctx context.Context) error {
 	}}
 	return harness.Poll(30*time.Second, func() error {
 		err := h.Client.Create(ctx, probe, client.DryRunAll)
-		if err != nil && strings.Contains(err.Error(), "rrguard") {
+		if err != nil && strings.Contains(err.Error(), validate.RuleSelectorSyntax) {
 			return nil
 		}
 		return fmt.Errorf("rrguard's webhooks not active (the API server answers %v)", err)
