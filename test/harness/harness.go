@@ -1,7 +1,9 @@
 // Package harness runs a real test control plane for rrguard's live tests: etcd and
 // kube-apiserver (built by `make controlplane` into bin/) started through controller-runtime's
-// envtest, the Calico CRDs of both API groups installed (from the pinned Calico module), a kubeconfig for kubectl and calicoctl,
-// and helpers to run those tools the way a user does.
+// envtest, the Calico CRDs of both API groups installed (from the pinned Calico module), a
+// kubeconfig for kubectl and calicoctl, and helpers to run those tools the way a user does.
+// It is also where the live tests' shared helpers live: free ports, serving certificates
+// (certs.go), AdmissionReviews to post (review.go), waiting for the asynchronous (wait.go).
 //
 // A webhook test registers its webhook configurations in Options.Webhooks (envtest's
 // WebhookInstallOptions: Paths of manifests, or ValidatingWebhooks/MutatingWebhooks objects;
