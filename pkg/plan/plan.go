@@ -206,7 +206,8 @@ func selectorValue(v string) (string, error) {
 // zoneTerm is the selector term for the nodes of a zone.
 func (p *planner) zoneTerm(zone string) (string, error) {
 	if zone == "" {
-		return "!has(" + p.opts.ZoneLabel + ")", nil
+		// Nodes without the label, and nodes with it empty.
+		return "(!has(" + p.opts.ZoneLabel + ") || " + p.opts.ZoneLabel + " == '')", nil
 	}
 	q, err := selectorValue(zone)
 	if err != nil {
