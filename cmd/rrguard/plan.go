@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
@@ -21,6 +22,7 @@ func newPlan() *cobra.Command {
 	var files []string
 	var kubeconfig, kubeContext, configPath, output, outDir, as string
 	var apply bool
+	var pause time.Duration
 	var opts plan.Options
 	var policies policyFlags
 	cmd := &cobra.Command{
@@ -111,7 +113,7 @@ step was refused, 2 usage, input or connection error.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%d steps written to %s\n", len(p.Steps), outDir)
 			case apply:
-				return applyPlan(cmd, c, engine, p)
+				return applyPlan(cmd, c, engine, p, pause)
 			default:
 				if err := plan.Write(cmd.OutOrStdout(), output, p); err != nil {
 					return &exitError{code: exitUsage, err: err}
@@ -128,6 +130,7 @@ step was refused, 2 usage, input or connection error.`,
 	f.StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(plan.Formats, "|"))
 	f.StringVar(&outDir, "out", "", "write one file per step into this (empty or new) directory")
 	f.BoolVar(&apply, "apply", false, "apply the steps to the live cluster in order (server-side apply, field manager "+plan.FieldManager+")")
+	f.DurationVar(&pause, "pause", 10*time.Second, "with --apply, the wait between steps: for calico-node to reconfigure BIRD and the new sessions to come up before the next step relies on them")
 	f.StringVar(&opts.ZoneLabel, "zone-label", plan.DefaultZoneLabel, "node label whose value is the zone")
 	f.IntVar(&opts.ReflectorsPerZone, "reflectors-per-zone", 0, "reflectors per zone, at least minReflectors (default: minReflectors, 2)")
 	f.IntVar(&opts.ClientsPerReflector, "clients-per-reflector", 200, "one more reflector per this many nodes of a zone (0: off)")
@@ -180,13 +183,20 @@ func planError(err error) error {
 }
 
 // applyPlan applies the steps in order, stopping at the first one the API server does not take.
-func applyPlan(cmd *cobra.Command, c client.Client, engine *validate.Engine, p *plan.Plan) error {
+func applyPlan(cmd *cobra.Command, c client.Client, engine *validate.Engine, p *plan.Plan, pause time.Duration) error {
 	out := cmd.OutOrStdout()
 	if len(p.Steps) == 0 {
 		fmt.Fprintln(out, "nothing to do: the cluster already has this design")
 		return nil
 	}
 	for _, s := range p.Steps {
+		if s.Number > 1 {
+			select {
+			case <-cmd.Context().Done():
+				return &exitError{code: exitFindings, err: fmt.Errorf("interrupted after %d of %d steps; run rrguard plan --apply again to resume", s.Number-1, len(p.Steps))}
+			case <-time.After(pause):
+			}
+		}
 		if err := plan.ApplyStep(cmd.Context(), c, s, plan.FieldManager); err != nil {
 			fmt.Fprintf(out, "%d of %d steps applied; run rrguard plan --apply again to resume once the cause is fixed\n", s.Number-1, len(p.Steps))
 			return &exitError{code: exitFindings, err: err}
