@@ -13,7 +13,9 @@ import (
 	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -62,12 +64,8 @@ step was refused, 2 usage, input or connection error.`,
 			if apply && outDir != "" {
 				return &exitError{code: exitUsage, err: errors.New("--apply and --out: choose one")}
 			}
-			if as != "" {
-				n, err := calico.ParseASN(as)
-				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--as: %w", err)}
-				}
-				opts.AS = n
+			if err := parseAS(as, &opts); err != nil {
+				return err
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {
@@ -131,6 +129,13 @@ step was refused, 2 usage, input or connection error.`,
 	f.StringVar(&outDir, "out", "", "write one file per step into this (empty or new) directory")
 	f.BoolVar(&apply, "apply", false, "apply the steps to the live cluster in order (server-side apply, field manager "+plan.FieldManager+")")
 	f.DurationVar(&pause, "pause", 10*time.Second, "with --apply, the wait between steps: for calico-node to reconfigure BIRD and the new sessions to come up before the next step relies on them")
+	registerKnobs(f, &opts, &as)
+	policies.register(f)
+	return cmd
+}
+
+// registerKnobs adds the design's knobs, shared by plan and controller.
+func registerKnobs(f *pflag.FlagSet, opts *plan.Options, as *string) {
 	f.StringVar(&opts.ZoneLabel, "zone-label", plan.DefaultZoneLabel, "node label whose value is the zone")
 	f.IntVar(&opts.ReflectorsPerZone, "reflectors-per-zone", 0, "reflectors per zone, at least minReflectors (default: minReflectors, 2)")
 	f.IntVar(&opts.ClientsPerReflector, "clients-per-reflector", 200, "one more reflector per this many nodes of a zone (0: off)")
@@ -139,18 +144,38 @@ step was refused, 2 usage, input or connection error.`,
 	f.StringVar(&opts.Exclude, "exclude", "", "Calico selector: nodes it selects are never reflectors (e.g. spot nodes)")
 	f.StringVar(&opts.Prefer, "prefer", "", "Calico selector: nodes it selects are chosen first (e.g. infra nodes)")
 	f.StringVar(&opts.ClusterIDs, "cluster-ids", plan.ClusterIDsSharedPerZone, "cluster IDs: "+plan.ClusterIDsSharedPerZone+" or "+plan.ClusterIDsUnique)
-	f.StringVar(&as, "as", "", "AS number of the design (default: the cluster's); every node must speak it")
-	policies.register(f)
-	return cmd
+	f.StringVar(as, "as", "", "AS number of the design (default: the cluster's); every node must speak it")
 }
 
-// liveClient connects to the cluster of a kubeconfig.
-func liveClient(kubeconfig, kubeContext string) (client.Client, error) {
+// parseAS reads --as into the options.
+func parseAS(as string, opts *plan.Options) error {
+	if as == "" {
+		return nil
+	}
+	n, err := calico.ParseASN(as)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--as: %w", err)}
+	}
+	opts.AS = n
+	return nil
+}
+
+// restConfig reads a kubeconfig (the in-cluster configuration when there is none).
+func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: fmt.Errorf("kubeconfig: %w", err)}
+	}
+	return cfg, nil
+}
+
+// liveClient connects to the cluster of a kubeconfig.
+func liveClient(kubeconfig, kubeContext string) (client.Client, error) {
+	cfg, err := restConfig(kubeconfig, kubeContext)
+	if err != nil {
+		return nil, err
 	}
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {

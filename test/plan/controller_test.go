@@ -1,0 +1,211 @@
+package plan
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rrguard/rrguard/test/harness"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const controllerNamespace = "rrguard-system"
+
+// designed resets the cluster to 30 nodes in 3 zones and plans them onto reflectors.
+func designed(t *testing.T) {
+	t.Helper()
+	if err := h.Reset(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Create(t.Context(), zoneNodes(30)); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := rrguard(t, "plan", "--apply", "--pause", "200ms"); code != 0 {
+		t.Fatalf("plan --apply: exit %d\n%s", code, out)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}
+	if err := h.Client.Get(t.Context(), client.ObjectKeyFromObject(ns), ns); err != nil {
+		if err := h.Client.Create(t.Context(), ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startController runs rrguard controller until the test ends; it returns the metrics URL.
+func startController(t *testing.T, args ...string) string {
+	t.Helper()
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"controller", "--namespace", controllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s",
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
+	cmd := exec.Command(rrguardBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		logs <- b.String()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if l := <-logs; t.Failed() {
+			t.Logf("controller log:\n%s", l)
+		}
+	})
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+}
+
+// metric reads one sample of the controller's metrics (NaN-free: -2 when absent).
+func metric(url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -2
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -2
+}
+
+// setReady sets a node's Ready condition, as the node lifecycle controller does.
+func setReady(t *testing.T, name string, status corev1.ConditionStatus) {
+	t.Helper()
+	n, err := h.Node(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			n.Status.Conditions[i].Status = status
+		}
+	}
+	if err := h.Client.Status().Update(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not within %s: %s", what, timeout, state)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func events(t *testing.T, reason string) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := h.Client.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Reason == reason && e.ReportingController == "rrguard-controller" {
+			out = append(out, e.Regarding.Kind+"/"+e.Regarding.Name+": "+e.Note)
+		}
+	}
+	return out
+}
+
+// TestControllerReplacesNotReady: a reflector goes NotReady; the controller peers a
+// replacement in its zone first, then retires it, through the webhook; the audit ends clean.
+func TestControllerReplacesNotReady(t *testing.T) {
+	designed(t)
+	metrics := startController(t)
+	eventually(t, 30*time.Second, "the controller at rest", func() (bool, string) {
+		v := metric(metrics, "rrguard_controller_pending_steps")
+		return v == 0, fmt.Sprintf("pending steps %v", v)
+	})
+	setReady(t, "node-01", corev1.ConditionFalse) // a reflector of zone b
+	eventually(t, 60*time.Second, "node-01 replaced", func() (bool, string) {
+		n, err := h.Node(t.Context(), "node-01")
+		if err != nil {
+			return false, err.Error()
+		}
+		_, stillReflector := n.Annotations["projectcalico.org/RouteReflectorClusterID"]
+		return !stillReflector && metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("node-01 annotations %v", n.Annotations)
+	})
+	checkDesign(t)
+	applied := events(t, "StepApplied")
+	if len(applied) != 2 || !strings.Contains(applied[0]+applied[1], "make node-07 a reflector of zone b") || !strings.Contains(applied[0]+applied[1], "retire reflector node-01") {
+		t.Errorf("StepApplied events: %v", applied)
+	}
+	if v := metric(metrics, "rrguard_controller_steps_applied_total"); v != 2 {
+		t.Errorf("steps applied: %v, want 2", v)
+	}
+}
+
+// TestControllerDryRunAndPause: --dry-run only reports; the pause annotation stops planning.
+func TestControllerDryRunAndPause(t *testing.T) {
+	designed(t)
+	metrics := startController(t, "--dry-run")
+	setReady(t, "node-02", corev1.ConditionFalse) // a reflector of zone c
+	eventually(t, 30*time.Second, "a dry-run report", func() (bool, string) {
+		ev := events(t, "PlannedSteps")
+		return len(ev) > 0 && metric(metrics, "rrguard_controller_pending_steps") == 2, fmt.Sprintf("events %v", ev)
+	})
+	if ev := events(t, "PlannedSteps"); !strings.Contains(ev[0], "dry run: 2 step(s)") || !strings.Contains(ev[0], "retire reflector node-02") {
+		t.Errorf("dry-run event: %v", ev)
+	}
+	n, err := h.Node(t.Context(), "node-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.Annotations["projectcalico.org/RouteReflectorClusterID"]; !ok {
+		t.Error("--dry-run retired node-02")
+	}
+	ns := &corev1.Namespace{}
+	if err := h.Client.Get(t.Context(), client.ObjectKey{Name: controllerNamespace}, ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Annotations = map[string]string{"rrguard.io/controller-paused": "true"}
+	if err := h.Client.Update(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		delete(ns.Annotations, "rrguard.io/controller-paused")
+		_ = h.Client.Update(context.Background(), ns)
+	})
+	eventually(t, 30*time.Second, "paused", func() (bool, string) {
+		v := metric(metrics, "rrguard_controller_paused")
+		return v == 1, fmt.Sprintf("rrguard_controller_paused %v", v)
+	})
+}
