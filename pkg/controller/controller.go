@@ -63,7 +63,7 @@ var (
 	appliedSteps = prometheus.NewCounter(prometheus.CounterOpts{Name: "rrguard_controller_steps_applied_total",
 		Help: "Steps the controller applied."})
 	failedSteps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rrguard_controller_step_failures_total",
-		Help: "Steps the API server did not take, by reason: conflict (a user's edit), refused (admission), error."}, []string{"reason"})
+		Help: "Steps the API server did not take, by reason: conflict (a user's edit), refused (admission), forbidden (RBAC), error."}, []string{"reason"})
 	paused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rrguard_controller_paused",
 		Help: "1 while the pause annotation is set on the controller's namespace."})
 )
@@ -216,7 +216,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		switch {
 		case apierrors.IsConflict(err):
 			reason = "conflict"
-		case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsBadRequest(err):
+		case apierrors.IsForbidden(err):
+			reason = "forbidden"
+		case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 			reason = "refused"
 		}
 		failedSteps.WithLabelValues(reason).Inc()

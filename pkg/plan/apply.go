@@ -43,7 +43,9 @@ func (e *StepError) Error() string {
 	switch {
 	case apierrors.IsConflict(e.Err):
 		what = "conflicts with another field manager (not forced: rrguard never takes a field from a user's edit)"
-	case apierrors.IsInvalid(e.Err), apierrors.IsForbidden(e.Err), apierrors.IsBadRequest(e.Err):
+	case apierrors.IsForbidden(e.Err):
+		what = "is not permitted (RBAC)"
+	case apierrors.IsInvalid(e.Err), apierrors.IsBadRequest(e.Err):
 		what = "was refused"
 	}
 	return fmt.Sprintf("step %d (%s) %s: %v", e.Step.Number, e.Step.Summary, what, e.Err)

@@ -2,11 +2,15 @@ package plan
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,7 +20,11 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -52,7 +60,7 @@ func startController(t *testing.T, args ...string) string {
 	args = append([]string{"controller", "--namespace", controllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s",
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
 	cmd := exec.Command(rrguardBin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+asController(t))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +88,43 @@ func startController(t *testing.T, args ...string) string {
 }
 
 // metric reads one sample of the controller's metrics (NaN-free: -2 when absent).
+// asController installs config/components/controller/rbac.yaml and returns a kubeconfig that
+// acts as its ServiceAccount: the controller runs with the component's permissions only.
+func asController(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(h.RootDir, "config", "components", "controller", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if err := h.Client.Create(t.Context(), u); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+	cfg, err := clientcmd.LoadFromFile(h.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cfg.AuthInfos {
+		a.Impersonate = "system:serviceaccount:" + controllerNamespace + ":rrguard-controller"
+	}
+	path := filepath.Join(t.TempDir(), "controller.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func metric(url, name string) float64 {
 	resp, err := http.Get(url)
 	if err != nil {
