@@ -41,8 +41,10 @@ against the state the steps before it leave, and the state after it is audited: 
 refused, none loses a route, no client drops below minReflectors.
 
 It reads the live cluster (a kubeconfig) or manifests (-f). Output: a numbered table, -o yaml
-(one multi-document stream in step order: kubectl apply --server-side and calicoctl apply take
-it; removals are kubectl commands in comments), -o json, --out DIR (one file per step), or
+(one multi-document stream in step order; core/v1 Nodes carry only the label and annotation the
+plan sets, Calico objects are whole, in the group the cluster serves or projectcalico.org/v3
+from manifests; removals are kubectl commands in comments), -o json, --out DIR (one file per
+step), or
 --apply: server-side apply of each step in order with field manager rrguard-plan, never forced,
 stopping at the first refusal or conflict. Run it again to resume: the plan is recomputed from
 the cluster and steps already done are not repeated.
@@ -85,10 +87,10 @@ step was refused, 2 usage, input or connection error.`,
 				if err != nil {
 					return err
 				}
-				if apply {
-					if opts.Group, err = plan.ServedGroup(c); err != nil {
-						return &exitError{code: exitUsage, err: err}
-					}
+				// New BGPPeers go to the group the cluster serves, so that kubectl apply of
+				// the output works there too.
+				if opts.Group, err = plan.ServedGroup(c); err != nil {
+					return &exitError{code: exitUsage, err: err}
 				}
 				var notes []string
 				objs, notes, err = cluster.LoadLiveObjects(cmd.Context(), c)
