@@ -14,7 +14,6 @@ import (
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,7 +101,7 @@ step was refused, 2 usage, input or connection error.`,
 				}
 				state = calico.NewState(objs)
 			}
-			p, err := plan.Make(cmd.Context(), engine, state, coreNodesOf(objs), opts)
+			p, err := plan.Make(cmd.Context(), engine, state, plan.CoreNodes(objs), opts)
 			if err != nil {
 				return planError(err)
 			}
@@ -184,16 +183,6 @@ func liveClient(kubeconfig, kubeContext string) (client.Client, error) {
 		return nil, &exitError{code: exitUsage, err: fmt.Errorf("connect to %s: %w", cfg.Host, err)}
 	}
 	return c, nil
-}
-
-func coreNodesOf(objs []*calico.Object) []*corev1.Node {
-	var out []*corev1.Node
-	for _, o := range objs {
-		if o.CoreNode != nil {
-			out = append(out, o.CoreNode)
-		}
-	}
-	return out
 }
 
 // planError maps the planner's errors to exit codes: no safe plan is 1, bad knobs are 2.

@@ -165,13 +165,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	var nodes []*corev1.Node
-	for _, o := range objs {
-		if o.CoreNode != nil {
-			nodes = append(nodes, o.CoreNode)
-		}
-	}
-	p, err := plan.Make(ctx, r.Engine, calico.NewState(objs), nodes, r.Opts.Plan)
+	p, err := plan.Make(ctx, r.Engine, calico.NewState(objs), plan.CoreNodes(objs), r.Opts.Plan)
 	var inf *plan.Infeasible
 	switch {
 	case errors.As(err, &inf):

@@ -30,7 +30,7 @@ func BenchmarkPlan(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			state := calico.NewState(bc.objs)
-			nodes := coreNodes(bc.objs)
+			nodes := plan.CoreNodes(bc.objs)
 			b.ReportAllocs()
 			for b.Loop() {
 				p, err := plan.Make(b.Context(), engine, state, nodes, bc.opts)

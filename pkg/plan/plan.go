@@ -192,6 +192,18 @@ func Make(ctx context.Context, engine *validate.Engine, state *calico.State, cor
 	return out, nil
 }
 
+// CoreNodes returns the core/v1 Nodes among objects (their spec.unschedulable marks cordoned
+// nodes; their whole object is what an update of a node sends).
+func CoreNodes(objs []*calico.Object) []*corev1.Node {
+	var out []*corev1.Node
+	for _, o := range objs {
+		if o.CoreNode != nil {
+			out = append(out, o.CoreNode)
+		}
+	}
+	return out
+}
+
 // selectorValue quotes a label value for a Calico selector (no escapes exist in the grammar).
 func selectorValue(v string) (string, error) {
 	switch {

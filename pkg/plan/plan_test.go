@@ -37,21 +37,11 @@ func meshOff() *calico.Object {
 	return &calico.Object{Kind: calico.KindBGPConfiguration, Group: calico.GroupCRD, Name: "default", Config: c}
 }
 
-func coreNodes(objs []*calico.Object) []*corev1.Node {
-	var out []*corev1.Node
-	for _, o := range objs {
-		if o.CoreNode != nil {
-			out = append(out, o.CoreNode)
-		}
-	}
-	return out
-}
-
 var engine = validate.New(validate.Config{})
 
 func makePlan(t testing.TB, objs []*calico.Object, o plan.Options) (*plan.Plan, error) {
 	t.Helper()
-	return plan.Make(t.Context(), engine, calico.NewState(objs), coreNodes(objs), o)
+	return plan.Make(t.Context(), engine, calico.NewState(objs), plan.CoreNodes(objs), o)
 }
 
 // applyStep lays a step over the objects the way the API server would: a server-side apply of
