@@ -434,6 +434,18 @@ func withLabel(objs []*calico.Object, roles map[string]string) []*calico.Object 
 	return out
 }
 
+func withAS(objs []*calico.Object, name, as string) []*calico.Object {
+	out := slices.Clone(objs)
+	for i, o := range out {
+		if o.Name == name {
+			k := o.CoreNode.DeepCopy()
+			k.Annotations[calico.AnnotationASNumber] = as
+			out[i] = calico.NodeObject(k)
+		}
+	}
+	return out
+}
+
 func reflectorNames(p *plan.Plan, zone string) []string {
 	var out []string
 	for _, z := range p.Zones {
@@ -467,6 +479,7 @@ func TestHostileInput(t *testing.T) {
 		"mesh already off and broken":  {objs: append(cluster(9, "a", "b", "c"), meshOff()), want: "the node-to-node mesh is off and nodes already miss routes"},
 		"fewer eligible than required": {objs: cluster(30, "a", "b", "c"), opts: plan.Options{Eligible: "kubernetes.io/hostname == 'node-000'"}, want: "none can be a reflector"},
 		"zone label per host":          {objs: cluster(200, "a"), opts: plan.Options{ZoneLabel: "kubernetes.io/hostname"}, want: "gives 200 zones"},
+		"a node in another AS":         {objs: withAS(cluster(9, "a", "b", "c"), "node-004", "65001"), want: "node node-004 speaks AS 65001 but the plan is for AS 64512"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -254,3 +254,38 @@ func TestControllerDryRunAndPause(t *testing.T) {
 		return v == 1, fmt.Sprintf("rrguard_controller_paused %v", v)
 	})
 }
+
+// TestControllerReportsConflict: the replacement the controller would pick carries a field a
+// user owns with another value; the controller reports the conflict, does not force it, and
+// does not retire the lost reflector without its replacement.
+func TestControllerReportsConflict(t *testing.T) {
+	designed(t)
+	// node-07 is zone b's next candidate; alice owns its cluster-ID annotation, empty.
+	alice := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Node",
+		"metadata": map[string]any{"name": "node-07", "annotations": map[string]any{"projectcalico.org/RouteReflectorClusterID": ""}},
+	}}
+	if err := h.Client.Apply(t.Context(), client.ApplyConfigurationFromUnstructured(alice), client.FieldOwner("alice")); err != nil {
+		t.Fatal(err)
+	}
+	metrics := startController(t)
+	setReady(t, "node-01", corev1.ConditionFalse)
+	eventually(t, 30*time.Second, "a reported conflict", func() (bool, string) {
+		v := metric(metrics, `rrguard_controller_step_failures_total{reason="conflict"}`)
+		return v >= 1, fmt.Sprintf("conflicts %v, events %v", v, events(t, "StepFailed"))
+	})
+	failed := events(t, "StepFailed")
+	if len(failed) == 0 || !strings.Contains(failed[0], "Node/node-07") || !strings.Contains(failed[0], "conflicts with another field manager") {
+		t.Errorf("StepFailed events: %v", failed)
+	}
+	for _, name := range []string{"node-01", "node-07"} {
+		n, err := h.Node(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cid := n.Annotations["projectcalico.org/RouteReflectorClusterID"]
+		if (name == "node-01") != (cid != "") {
+			t.Errorf("%s has cluster ID %q: the lost reflector must stay until its replacement is in, alice's value must stay", name, cid)
+		}
+	}
+}
