@@ -182,6 +182,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.mu.Unlock()
 		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
 	}
+	if p.MeshWasOn {
+		// Leaving the mesh is a migration to decide and watch, not a repair: rrguard plan
+		// --apply does it; the controller keeps the design once the mesh is off.
+		r.reportOnce(ns, nil, "Normal", "MeshOn", fmt.Sprintf("the node-to-node mesh is on: the controller keeps a reflector design once the mesh is off; migrate with rrguard plan --apply (%d steps now)", len(p.Steps)))
+		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
+	}
 	step := p.Steps[0]
 	if r.Opts.DryRun {
 		var lines []string

@@ -42,6 +42,12 @@ func designed(t *testing.T) {
 	if out, code := rrguard(t, "plan", "--apply", "--pause", "200ms"); code != 0 {
 		t.Fatalf("plan --apply: exit %d\n%s", code, out)
 	}
+	ensureNamespace(t)
+}
+
+// ensureNamespace creates the controller's namespace unless it exists.
+func ensureNamespace(t *testing.T) {
+	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}
 	if err := h.Client.Get(t.Context(), client.ObjectKeyFromObject(ns), ns); err != nil {
 		if err := h.Client.Create(t.Context(), ns); err != nil {
@@ -286,6 +292,32 @@ func TestControllerReportsConflict(t *testing.T) {
 		cid := n.Annotations["projectcalico.org/RouteReflectorClusterID"]
 		if (name == "node-01") != (cid != "") {
 			t.Errorf("%s has cluster ID %q: the lost reflector must stay until its replacement is in, alice's value must stay", name, cid)
+		}
+	}
+}
+
+// TestControllerLeavesTheMeshToPlan: with the mesh on, the controller says so and writes
+// nothing; the migration is rrguard plan's.
+func TestControllerLeavesTheMeshToPlan(t *testing.T) {
+	if err := h.Reset(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Create(t.Context(), zoneNodes(9)); err != nil {
+		t.Fatal(err)
+	}
+	ensureNamespace(t)
+	metrics := startController(t)
+	eventually(t, 30*time.Second, "a MeshOn event", func() (bool, string) {
+		ev := events(t, "MeshOn")
+		return len(ev) > 0 && metric(metrics, "rrguard_controller_pending_steps") > 0, fmt.Sprintf("events %v", ev)
+	})
+	state := liveState(t)
+	if len(state.PeerNames()) != 0 || !state.Mesh() {
+		t.Errorf("the controller wrote: peers %v, mesh on %v", state.PeerNames(), state.Mesh())
+	}
+	for _, name := range state.NodeNames() {
+		if state.Node(name).ClusterID != "" {
+			t.Errorf("the controller made %s a reflector", name)
 		}
 	}
 }
