@@ -33,8 +33,9 @@ func newController() *cobra.Command {
 plan describes, with the same knobs: when a Node comes, goes, turns NotReady, is cordoned or
 relabelled, it plans from its informer cache and applies the first step only (server-side apply,
 field manager rrguard-controller, never forced), then waits --cool-down before the next. A
-replacement reflector is peered before the lost one is retired. With --leader-elect one replica
-acts. --dry-run writes nothing and reports the plan as Events and the
+replacement reflector is peered before the lost one is retired. It never leaves the
+node-to-node mesh itself (that migration is rrguard plan --apply's): with the mesh on it only
+reports. With --leader-elect one replica acts. --dry-run writes nothing and reports the plan as Events and the
 rrguard_controller_pending_steps metric. The annotation ` + controller.PauseAnnotation + `=true on its
 namespace pauses it.`,
 		Args: cobra.NoArgs,
