@@ -135,12 +135,7 @@ type Plan struct {
 	Steps          []*Step `json:"steps"`
 	// Notes are warn-level findings of the final state's audit, and anything else to know.
 	Notes []string `json:"notes,omitempty"`
-
-	final *calico.State
 }
-
-// Final returns the state once every step is done.
-func (p *Plan) Final() *calico.State { return p.final }
 
 // planner holds what a plan is made from while it is made.
 type planner struct {
@@ -184,11 +179,11 @@ func Make(ctx context.Context, engine *validate.Engine, state *calico.State, cor
 		return nil, err
 	}
 	out := &Plan{AS: p.as, MeshWasOn: state.Mesh(), ZoneLabel: o.ZoneLabel, ReflectorLabel: p.label, ClusterIDs: o.ClusterIDs, Zones: zones}
-	steps, final, notes, err := p.steps(zones)
+	steps, notes, err := p.steps(zones)
 	if err != nil {
 		return nil, err
 	}
-	out.Steps, out.final, out.Notes = steps, final, notes
+	out.Steps, out.Notes = steps, notes
 	return out, nil
 }
 

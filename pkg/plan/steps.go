@@ -65,14 +65,14 @@ type planState struct {
 }
 
 // steps orders the migration and judges each step against the state before it.
-func (p *planner) steps(zones []*Zone) ([]*Step, *calico.State, []string, error) {
+func (p *planner) steps(zones []*Zone) ([]*Step, []string, error) {
 	ps := &planState{snap: validate.NewSnapshot(p.state), core: maps.Clone(p.core), denied: map[string]bool{}}
 	for _, f := range p.engine.Audit(p.ctx, ps.snap) {
 		if f.Action != validate.Deny {
 			continue
 		}
 		if f.Rule == validate.RuleRoutePropagation && !p.state.Mesh() {
-			return nil, nil, nil, &Infeasible{Reason: "the node-to-node mesh is off and nodes already miss routes (" + f.Message + "): turn the mesh back on first (nodeToNodeMeshEnabled: true restores every route at once, whatever the peers), then plan the way to reflectors from there"}
+			return nil, nil, &Infeasible{Reason: "the node-to-node mesh is off and nodes already miss routes (" + f.Message + "): turn the mesh back on first (nodeToNodeMeshEnabled: true restores every route at once, whatever the peers), then plan the way to reflectors from there"}
 		}
 		ps.denied[findingKey(f)] = true
 	}
@@ -81,35 +81,35 @@ func (p *planner) steps(zones []*Zone) ([]*Step, *calico.State, []string, error)
 		// While the mesh is on, a node that becomes a reflector leaves it: every node must
 		// already peer with it, not only its zone, or the other zones lose its routes.
 		if err := p.peer(ps, ReflectorsPeer, "all()", all, "peer every node with the reflectors while the mesh is still on"); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.reflectors(ps, zones); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.zonePeers(ps, zones); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.retire(ps, zones); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.meshOff(ps); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.peer(ps, ReflectorsPeer, all, all, "narrow to reflector-to-reflector peering: clients keep their zone's reflectors"); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	} else {
 		if err := p.peer(ps, ReflectorsPeer, all, all, "peer the reflectors with one another"); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.zonePeers(ps, zones); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.reflectors(ps, zones); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := p.retire(ps, zones); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
 	var notes, broken []string
@@ -125,14 +125,14 @@ func (p *planner) steps(zones []*Zone) ([]*Step, *calico.State, []string, error)
 		}
 	}
 	if len(broken) > 0 {
-		return nil, nil, nil, &Infeasible{Reason: "the planned design would still have deny-level findings: " + strings.Join(broken, "; ") + "; fix them (rrguard audit lists them) and plan again"}
+		return nil, nil, &Infeasible{Reason: "the planned design would still have deny-level findings: " + strings.Join(broken, "; ") + "; fix them (rrguard audit lists them) and plan again"}
 	}
 	if p.opts.ClusterIDs == ClusterIDsUnique {
 		if n := len(reflectorSet(zones)); n > 8 {
 			notes = append(notes, fmt.Sprintf("%d reflectors with unique cluster IDs all peer with one another: with add-paths every order of reflectors is a path of its own, and real BIRD 1.6 did not settle at 16; prefer --cluster-ids shared-per-zone", n))
 		}
 	}
-	return ps.steps, ps.snap.State, notes, nil
+	return ps.steps, notes, nil
 }
 
 func findingKey(f validate.Finding) string {
