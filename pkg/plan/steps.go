@@ -76,39 +76,30 @@ func (p *planner) steps(zones []*Zone) ([]*Step, []string, error) {
 		}
 		ps.denied[findingKey(f)] = true
 	}
-	all := "has(" + p.label + ")"
+	reflectors := "has(" + p.label + ")"
+	peerReflectors := func(nodeSel, summary string) func(*planState) error {
+		return func(ps *planState) error { return p.peer(ps, ReflectorsPeer, nodeSel, reflectors, summary) }
+	}
+	each := func(do func(*planState, []*Zone) error) func(*planState) error {
+		return func(ps *planState) error { return do(ps, zones) }
+	}
+	var phases []func(*planState) error
 	if p.state.Mesh() {
 		// While the mesh is on, a node that becomes a reflector leaves it: every node must
 		// already peer with it, not only its zone, or the other zones lose its routes.
-		if err := p.peer(ps, ReflectorsPeer, "all()", all, "peer every node with the reflectors while the mesh is still on"); err != nil {
-			return nil, nil, err
-		}
-		if err := p.reflectors(ps, zones); err != nil {
-			return nil, nil, err
-		}
-		if err := p.zonePeers(ps, zones); err != nil {
-			return nil, nil, err
-		}
-		if err := p.retire(ps, zones); err != nil {
-			return nil, nil, err
-		}
-		if err := p.meshOff(ps); err != nil {
-			return nil, nil, err
-		}
-		if err := p.peer(ps, ReflectorsPeer, all, all, "narrow to reflector-to-reflector peering: clients keep their zone's reflectors"); err != nil {
-			return nil, nil, err
+		phases = []func(*planState) error{
+			peerReflectors("all()", "peer every node with the reflectors while the mesh is still on"),
+			each(p.reflectors), each(p.zonePeers), each(p.retire), p.meshOff,
+			peerReflectors(reflectors, "narrow to reflector-to-reflector peering: clients keep their zone's reflectors"),
 		}
 	} else {
-		if err := p.peer(ps, ReflectorsPeer, all, all, "peer the reflectors with one another"); err != nil {
-			return nil, nil, err
+		phases = []func(*planState) error{
+			peerReflectors(reflectors, "peer the reflectors with one another"),
+			each(p.zonePeers), each(p.reflectors), each(p.retire),
 		}
-		if err := p.zonePeers(ps, zones); err != nil {
-			return nil, nil, err
-		}
-		if err := p.reflectors(ps, zones); err != nil {
-			return nil, nil, err
-		}
-		if err := p.retire(ps, zones); err != nil {
+	}
+	for _, phase := range phases {
+		if err := phase(ps); err != nil {
 			return nil, nil, err
 		}
 	}
