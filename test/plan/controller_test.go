@@ -215,6 +215,18 @@ func TestControllerReplacesNotReady(t *testing.T) {
 		return !stillReflector && metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("node-01 annotations %v", n.Annotations)
 	})
 	checkDesign(t)
+	// And the webhook's own periodic audit reports nothing wrong.
+	eventually(t, 30*time.Second, "a clean ClusterReport", func() (bool, string) {
+		r := &unstructured.Unstructured{}
+		r.SetAPIVersion("openreports.io/v1alpha1")
+		r.SetKind("ClusterReport")
+		if err := h.Client.Get(t.Context(), client.ObjectKey{Name: "rrguard"}, r); err != nil {
+			return false, err.Error()
+		}
+		fail, hasFail, _ := unstructured.NestedInt64(r.Object, "summary", "fail")
+		warn, hasWarn, _ := unstructured.NestedInt64(r.Object, "summary", "warn")
+		return hasFail && hasWarn && fail == 0 && warn == 0, fmt.Sprintf("summary %v", r.Object["summary"])
+	})
 	applied := events(t, "StepApplied")
 	if len(applied) != 2 || !strings.Contains(applied[0]+applied[1], "make node-07 a reflector of zone b") || !strings.Contains(applied[0]+applied[1], "retire reflector node-01") {
 		t.Errorf("StepApplied events: %v", applied)

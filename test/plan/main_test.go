@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -49,6 +50,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// The webhook's periodic audit writes the ClusterReport the controller test reads.
+	crd := filepath.Join(h.RootDir, "config", "crd", "openreports", "openreports.io_clusterreports.yaml")
+	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{crd}, ErrorIfPathMissing: true}); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: install the ClusterReport CRD: %v\n", err)
+		return 1
+	}
 	stop, err := startWebhook(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: start rrguard's webhook: %v\n", err)
@@ -89,7 +96,7 @@ func startWebhook(dir string) (stop func(), err error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--cert-dir", certDir,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probes), "--disable-audit")
+		"--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probes), "--audit-interval", "1s")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
 	if os.Getenv("RRGUARD_TEST_LOG") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
