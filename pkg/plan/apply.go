@@ -54,14 +54,17 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() error { return e.Err }
 
 // ApplyStep writes one step: a server-side apply of its object with rrguard's field manager
-// (never forced), or a merge patch that removes a node's reflector label and cluster ID.
+// (never forced), a merge patch that removes a node's reflector label and cluster ID, or one
+// that switches the mesh.
 func ApplyStep(ctx context.Context, c client.Client, s *Step, fieldManager string) error {
 	var err error
-	switch s.Operation {
-	case OpApply:
+	switch {
+	case s.Operation == OpApply && s.Kind == calico.KindBGPConfiguration:
+		err = switchMesh(ctx, c, s, fieldManager)
+	case s.Operation == OpApply:
 		u := &unstructured.Unstructured{Object: s.Object}
 		err = c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager))
-	case OpRemove:
+	case s.Operation == OpRemove:
 		labels, annotations := map[string]any{}, map[string]any{}
 		for _, l := range s.RemoveLabels {
 			labels[l] = nil
@@ -85,4 +88,25 @@ func ApplyStep(ctx context.Context, c client.Client, s *Step, fieldManager strin
 		return &StepError{Step: s, Err: err}
 	}
 	return nil
+}
+
+// switchMesh sets nodeToNodeMeshEnabled of the default BGPConfiguration, and nothing else: a
+// merge patch of that one field, as `calicoctl patch` does, since the field usually belongs to
+// whoever installed Calico (a server-side apply would conflict with it every time). The step's
+// manifest is the whole configuration, for calicoctl apply, which replaces a spec. Without a
+// default configuration, one is created holding only that field.
+func switchMesh(ctx context.Context, c client.Client, s *Step, fieldManager string) error {
+	spec, _ := s.Object["spec"].(map[string]any)
+	mesh := map[string]any{"nodeToNodeMeshEnabled": spec["nodeToNodeMeshEnabled"]}
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": s.Object["apiVersion"], "kind": s.Kind, "metadata": map[string]any{"name": s.Name}}}
+	patch, err := json.Marshal(map[string]any{"spec": mesh})
+	if err != nil {
+		return err
+	}
+	err = c.Patch(ctx, u, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(fieldManager))
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	u.Object["spec"] = mesh
+	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager))
 }

@@ -62,12 +62,20 @@ func TestApplyFromMesh(t *testing.T) {
 	if err := h.Create(t.Context(), zoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
-	// The webhook is live: switching the mesh off now is refused.
-	off := &unstructured.Unstructured{Object: map[string]any{
+	// An existing default BGPConfiguration, written by someone else.
+	cfg := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "projectcalico.org/v3", "kind": "BGPConfiguration", "metadata": map[string]any{"name": "default"},
-		"spec": map[string]any{"nodeToNodeMeshEnabled": false},
+		"spec": map[string]any{"nodeToNodeMeshEnabled": true, "asNumber": 64512, "logSeverityScreen": "Info"},
 	}}
-	if err := h.Client.Create(t.Context(), off, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "mesh-disable-needs-reflectors") {
+	if err := h.Client.Create(t.Context(), cfg, client.FieldOwner("calico-install")); err != nil {
+		t.Fatal(err)
+	}
+	// The webhook is live: switching the mesh off now is refused.
+	off := cfg.DeepCopy()
+	if err := unstructured.SetNestedField(off.Object, false, "spec", "nodeToNodeMeshEnabled"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Client.Update(t.Context(), off, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "mesh-disable-needs-reflectors") {
 		t.Fatalf("mesh off before any reflector: %v, want rrguard's refusal", err)
 	}
 	out, code := rrguard(t, "plan", "--apply", "--pause", "300ms")
@@ -91,6 +99,19 @@ func TestApplyFromMesh(t *testing.T) {
 	}
 	if i := slices.IndexFunc(peer.GetManagedFields(), func(m metav1.ManagedFieldsEntry) bool { return m.Manager == "rrguard-plan" }); i < 0 {
 		t.Errorf("rrguard-zone-a managed by %v, want rrguard-plan", peer.GetManagedFields())
+	}
+	// The plan changed the mesh switch of the configuration (a patch: the installer owns the
+	// field), and no field it found there.
+	if err := h.Client.Get(t.Context(), client.ObjectKey{Name: "default"}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range cfg.GetManagedFields() {
+		if m.Manager == "rrguard-plan" && (m.FieldsV1 == nil || !strings.Contains(string(m.FieldsV1.Raw), "f:nodeToNodeMeshEnabled") || strings.Contains(string(m.FieldsV1.Raw), "f:asNumber")) {
+			t.Errorf("rrguard-plan owns %s of the default BGPConfiguration, want only spec.nodeToNodeMeshEnabled", m.FieldsV1.Raw)
+		}
+	}
+	if as, _, _ := unstructured.NestedInt64(cfg.Object, "spec", "asNumber"); as != 64512 {
+		t.Errorf("asNumber %d after the plan", as)
 	}
 	// Again: nothing left to do.
 	if out, code := rrguard(t, "plan", "--apply"); code != 0 || !strings.Contains(out, "nothing to do") {
