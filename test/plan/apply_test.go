@@ -106,8 +106,15 @@ func TestApplyFromMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range cfg.GetManagedFields() {
-		if m.Manager == "rrguard-plan" && (m.FieldsV1 == nil || !strings.Contains(string(m.FieldsV1.Raw), "f:nodeToNodeMeshEnabled") || strings.Contains(string(m.FieldsV1.Raw), "f:asNumber")) {
-			t.Errorf("rrguard-plan owns %s of the default BGPConfiguration, want only spec.nodeToNodeMeshEnabled", m.FieldsV1.Raw)
+		if m.Manager != "rrguard-plan" {
+			continue
+		}
+		owned := ""
+		if m.FieldsV1 != nil {
+			owned = m.FieldsV1.GetRawString()
+		}
+		if !strings.Contains(owned, "f:nodeToNodeMeshEnabled") || strings.Contains(owned, "f:asNumber") {
+			t.Errorf("rrguard-plan owns %s of the default BGPConfiguration, want only spec.nodeToNodeMeshEnabled", owned)
 		}
 	}
 	if as, _, _ := unstructured.NestedInt64(cfg.Object, "spec", "asNumber"); as != 64512 {
