@@ -103,6 +103,7 @@ namespace pauses it.`,
 	f.DurationVar(&opts.CoolDown, "cool-down", time.Minute, "least time between two writes")
 	f.DurationVar(&opts.Resync, "resync", 5*time.Minute, "how often to look again without a Node change")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "write nothing: report the plan as Events and metrics")
+	f.DurationVar(&opts.Grace, "grace", 2*time.Minute, "how long a reflector must be NotReady or cordoned before it is replaced (a reboot is not a loss)")
 	f.BoolVar(&leaderElect, "leader-elect", false, "elect one replica to act (Lease rrguard-controller in --namespace)")
 	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Prometheus metrics address (0 disables)")
 	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address (0 disables)")

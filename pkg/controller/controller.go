@@ -55,6 +55,9 @@ type Options struct {
 	Resync time.Duration
 	// DryRun reports the plan as Events and metrics and writes nothing.
 	DryRun bool
+	// Grace is how long a reflector must have been NotReady or cordoned before the controller
+	// replaces it: a kubelet restart or a node's reboot in a rolling upgrade is not a loss.
+	Grace time.Duration
 }
 
 var (
@@ -84,6 +87,8 @@ type Reconciler struct {
 	lastWrite  time.Time
 	lastReport string // the last Events sent for a plan that was not acted on, not repeated
 	now        func() time.Time
+	// lostSince is when each reflector was first seen NotReady or cordoned.
+	lostSince map[string]time.Time
 }
 
 // key is the one work item: every Node change asks the same question of the whole cluster.
@@ -101,6 +106,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	r.lostSince = map[string]time.Time{}
 	toKey := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} })
 	return builder.ControllerManagedBy(mgr).Named("rrguard-controller").
 		Watches(&corev1.Node{}, toKey, builder.WithPredicates(predicate.Funcs{
@@ -198,7 +204,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
 	}
 	r.mu.Lock()
-	wait := r.lastWrite.Add(r.Opts.CoolDown).Sub(r.now())
+	wait := max(r.lastWrite.Add(r.Opts.CoolDown).Sub(r.now()), r.graceLeft(objs))
 	r.mu.Unlock()
 	if wait > 0 {
 		return reconcile.Result{RequeueAfter: wait}, nil
@@ -230,6 +236,36 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	r.Recorder.Eventf(regarding, nil, "Normal", "StepApplied", "Reconcile", "%s", truncate(fmt.Sprintf("step 1 of %d: %s", len(p.Steps), step.Summary)))
 	logger.Info("step applied", "step", step.Summary, "remaining", len(p.Steps)-1)
 	return reconcile.Result{RequeueAfter: r.Opts.CoolDown}, nil
+}
+
+// graceLeft records when each reflector was first seen NotReady or cordoned and returns how
+// long the youngest of those losses still has before it counts (0: act now). Call with r.mu held.
+func (r *Reconciler) graceLeft(objs []*calico.Object) time.Duration {
+	now := r.now()
+	lost := map[string]bool{}
+	var left time.Duration
+	for _, o := range objs {
+		k := o.CoreNode
+		if k == nil || o.Node.ClusterID == "" {
+			continue
+		}
+		if status := ready(k); status != corev1.ConditionFalse && status != corev1.ConditionUnknown && !k.Spec.Unschedulable {
+			continue
+		}
+		lost[k.Name] = true
+		since, seen := r.lostSince[k.Name]
+		if !seen {
+			since = now
+			r.lostSince[k.Name] = now
+		}
+		left = max(left, since.Add(r.Opts.Grace).Sub(now))
+	}
+	for name := range r.lostSince {
+		if !lost[name] {
+			delete(r.lostSince, name)
+		}
+	}
+	return left
 }
 
 // regarding is the object an Event about a step belongs to: its Node, if it is a Node's.

@@ -63,7 +63,7 @@ func startController(t *testing.T, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"controller", "--namespace", controllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s",
+	args = append([]string{"controller", "--namespace", controllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s", "--grace", "0s",
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
 	cmd := exec.Command(rrguardBin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+asController(t))
@@ -200,11 +200,13 @@ func events(t *testing.T, reason string) []string {
 // replacement in its zone first, then retires it, through the webhook; the audit ends clean.
 func TestControllerReplacesNotReady(t *testing.T) {
 	designed(t)
-	metrics := startController(t)
+	const grace = 3 * time.Second
+	metrics := startController(t, "--grace", grace.String())
 	eventually(t, 30*time.Second, "the controller at rest", func() (bool, string) {
 		v := metric(metrics, "rrguard_controller_pending_steps")
 		return v == 0, fmt.Sprintf("pending steps %v", v)
 	})
+	lost := time.Now()
 	setReady(t, "node-01", corev1.ConditionFalse) // a reflector of zone b
 	eventually(t, 60*time.Second, "node-01 replaced", func() (bool, string) {
 		n, err := h.Node(t.Context(), "node-01")
@@ -234,6 +236,26 @@ func TestControllerReplacesNotReady(t *testing.T) {
 	if v := metric(metrics, "rrguard_controller_steps_applied_total"); v != 2 {
 		t.Errorf("steps applied: %v, want 2", v)
 	}
+	// Not before the grace period: a reboot is not a loss.
+	if first := firstEventTime(t, "StepApplied"); first.Sub(lost) < grace {
+		t.Errorf("first step %s after node-01 went NotReady, want at least the grace of %s", first.Sub(lost), grace)
+	}
+}
+
+// firstEventTime is when the controller first sent an Event with this reason.
+func firstEventTime(t *testing.T, reason string) time.Time {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := h.Client.List(t.Context(), &list); err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	for _, e := range list.Items {
+		if e.Reason == reason && e.ReportingController == "rrguard-controller" && (first.IsZero() || e.EventTime.Time.Before(first)) {
+			first = e.EventTime.Time
+		}
+	}
+	return first
 }
 
 // TestControllerDryRunAndPause: --dry-run only reports; the pause annotation stops planning.
