@@ -100,3 +100,27 @@ func TestPlanExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanSeedReplacement: the seed's rxgks (made a reflector with calicoctl replace of a v3
+// Node file) goes NotReady: qtwtv takes its place first, then rxgks loses its cluster ID and
+// the label calicoctl keeps in projectcalico.org/labels.
+func TestPlanSeedReplacement(t *testing.T) {
+	dir := copySeed(t, map[string][2]string{"nodes.yaml": {
+		"annotations: {projectcalico.org/IPv4Address: 10.30.0.16/22}",
+		"annotations: {projectcalico.org/IPv4Address: 10.30.0.16/22}\nstatus: {conditions: [{type: Ready, status: \"False\"}]}",
+	}})
+	code, out, errOut := runCLI(t, "", "plan", "-f", dir, "-o", "yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	made := strings.Index(out, "# step 3 [reflector]: make qtwtv a reflector")
+	retire := strings.Index(out, "# step 4 [retire]: retire reflector rxgks")
+	if made < 0 || retire < made {
+		t.Fatalf("want qtwtv made a reflector before rxgks retires:\n%s", out)
+	}
+	for _, want := range []string{"kubectl annotate node rxgks projectcalico.org/RouteReflectorClusterID-", "kubectl annotate node rxgks projectcalico.org/labels-"} {
+		if !strings.Contains(out[retire:], want) {
+			t.Errorf("the retirement lacks %q:\n%s", want, out[retire:])
+		}
+	}
+}

@@ -72,6 +72,9 @@ func ApplyStep(ctx context.Context, c client.Client, s *Step, fieldManager strin
 		for _, a := range s.RemoveAnnotations {
 			annotations[a] = nil
 		}
+		for a, v := range s.SetAnnotations {
+			annotations[a] = v
+		}
 		var patch []byte
 		patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": annotations}})
 		if err == nil {

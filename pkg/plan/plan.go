@@ -7,7 +7,9 @@ package plan
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 
@@ -161,7 +163,9 @@ func Make(ctx context.Context, engine *validate.Engine, state *calico.State, cor
 	p := &planner{ctx: ctx, engine: engine, opts: o, state: state, label: engine.Config().ReflectorLabel,
 		cordoned: map[string]bool{}, core: map[string]*corev1.Node{}}
 	for _, k := range coreNodes {
-		p.core[k.Name] = k
+		if n := state.Node(k.Name); n != nil {
+			p.core[k.Name] = withCalicoFields(k, n)
+		}
 		if k.Spec.Unschedulable {
 			p.cordoned[k.Name] = true
 		}
@@ -194,6 +198,36 @@ func CoreNodes(objs []*calico.Object) []*corev1.Node {
 	for _, o := range objs {
 		if o.CoreNode != nil {
 			out = append(out, o.CoreNode)
+		}
+	}
+	return out
+}
+
+// withCalicoFields returns the core Node as the cluster holds it once a v3 Node manifest laid
+// over it in the input (cluster.Manifests.State) was written by calicoctl: the BGP fields in
+// annotations, the Calico labels in projectcalico.org/labels. A node without such an overlay
+// is returned as it is.
+func withCalicoFields(k *corev1.Node, n *calico.Node) *corev1.Node {
+	c := calico.NodeFromCore(k)
+	if c.IPv4Address == n.IPv4Address && c.IPv6Address == n.IPv6Address && c.ASNumber == n.ASNumber && c.ClusterID == n.ClusterID && maps.Equal(c.CalicoLabels, n.CalicoLabels) {
+		return k
+	}
+	out := k.DeepCopy()
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	for key, v := range map[string]string{calico.AnnotationIPv4Address: n.IPv4Address, calico.AnnotationIPv6Address: n.IPv6Address,
+		calico.AnnotationASNumber: n.ASNumber, calico.AnnotationClusterID: n.ClusterID} {
+		if v == "" {
+			delete(out.Annotations, key)
+		} else {
+			out.Annotations[key] = v
+		}
+	}
+	delete(out.Annotations, calico.AnnotationLabels)
+	if len(n.CalicoLabels) > 0 {
+		if raw, err := json.Marshal(n.CalicoLabels); err == nil {
+			out.Annotations[calico.AnnotationLabels] = string(raw)
 		}
 	}
 	return out

@@ -75,6 +75,7 @@ func applyStep(t *testing.T, objs []*calico.Object, s *plan.Step) ([]*calico.Obj
 			for _, a := range s.RemoveAnnotations {
 				delete(k.Annotations, a)
 			}
+			maps.Copy(k.Annotations, s.SetAnnotations)
 		}
 		next = calico.NodeObject(k)
 	} else {
@@ -319,6 +320,27 @@ func TestReplacement(t *testing.T) {
 				t.Errorf("after the replacement: [%s] %s %s", f.Action, f.Rule, f.Message)
 			}
 		})
+	}
+}
+
+// TestRetireCalicoLabel: calicoctl keeps a node's labels in projectcalico.org/labels; a
+// reflector labelled that way loses the label there when it retires.
+func TestRetireCalicoLabel(t *testing.T) {
+	objs := slices.Clone(planned(t))
+	i := slices.IndexFunc(objs, func(o *calico.Object) bool { return o.Name == "node-001" })
+	k := objs[i].CoreNode.DeepCopy()
+	delete(k.Labels, "route-reflector")
+	k.Annotations[calico.AnnotationLabels] = `{"rack":"r1","route-reflector":"true"}`
+	k.Status.Conditions[0].Status = corev1.ConditionFalse
+	objs[i] = calico.NodeObject(k)
+	p, err := makePlan(t, objs, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := replay(t, objs, p, noWarning)
+	n := final[slices.IndexFunc(final, func(o *calico.Object) bool { return o.Name == "node-001" })].Node
+	if _, ok := n.Labels()["route-reflector"]; ok || n.ClusterID != "" || n.Labels()["rack"] != "r1" {
+		t.Errorf("node-001 after its retirement: labels %v, cluster ID %q", n.Labels(), n.ClusterID)
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -123,6 +125,9 @@ func removeCommands(s *Step) []string {
 	}
 	for _, a := range s.RemoveAnnotations {
 		out = append(out, fmt.Sprintf("kubectl annotate node %s %s-", s.Name, a))
+	}
+	for _, a := range slices.Sorted(maps.Keys(s.SetAnnotations)) {
+		out = append(out, fmt.Sprintf("kubectl annotate --overwrite node %s %s='%s'", s.Name, a, s.SetAnnotations[a]))
 	}
 	return out
 }

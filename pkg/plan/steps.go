@@ -32,8 +32,9 @@ const (
 const (
 	// OpApply is a server-side apply of Object (a `kubectl apply` of it does the same).
 	OpApply = "apply"
-	// OpRemove removes a Node's RemoveLabels and RemoveAnnotations (a merge patch; `kubectl
-	// label NODE KEY-` and `kubectl annotate NODE KEY-` do the same).
+	// OpRemove removes a Node's RemoveLabels and RemoveAnnotations and sets its
+	// SetAnnotations (a merge patch; `kubectl label NODE KEY-` and `kubectl annotate NODE
+	// KEY-` do the same).
 	OpRemove = "remove"
 )
 
@@ -52,6 +53,8 @@ type Step struct {
 	Object            map[string]any `json:"object,omitempty"`
 	RemoveLabels      []string       `json:"removeLabels,omitempty"`
 	RemoveAnnotations []string       `json:"removeAnnotations,omitempty"`
+	// SetAnnotations: the Calico labels without the reflector label, when calicoctl put it there.
+	SetAnnotations map[string]string `json:"setAnnotations,omitempty"`
 	// Warnings are the webhook's warnings for the step (it allows it).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -286,6 +289,24 @@ func (p *planner) nodeStep(ps *planState, name, cid, phase, summary string) erro
 			if _, ok := next.Annotations[calico.AnnotationClusterID]; ok {
 				delete(next.Annotations, calico.AnnotationClusterID)
 				st.RemoveAnnotations = []string{calico.AnnotationClusterID}
+			}
+			// calicoctl keeps a v3 Node's labels in an annotation: the label may be there.
+			if n := calico.NodeFromCore(k); n.CalicoLabelsError == nil {
+				if _, ok := n.CalicoLabels[p.label]; ok {
+					rest := maps.Clone(n.CalicoLabels)
+					delete(rest, p.label)
+					if len(rest) == 0 {
+						delete(next.Annotations, calico.AnnotationLabels)
+						st.RemoveAnnotations = append(st.RemoveAnnotations, calico.AnnotationLabels)
+					} else {
+						raw, err := json.Marshal(rest)
+						if err != nil {
+							return err
+						}
+						next.Annotations[calico.AnnotationLabels] = string(raw)
+						st.SetAnnotations = map[string]string{calico.AnnotationLabels: string(raw)}
+					}
+				}
 			}
 		}
 		return p.judge(ps, st, calico.NodeObject(k), calico.NodeObject(next), next)
