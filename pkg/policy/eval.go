@@ -2,15 +2,14 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
-	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // The operation of an input that is not an admission request but an object of an audited
@@ -195,8 +194,9 @@ func (b *Bound) Policies() []*Policy {
 	return out
 }
 
-// Eval runs every enabled policy on the input, each under the set's timeout. Results come
-// policy by policy, deny before warn, in the order Rego sorts them.
+// Eval runs every enabled policy on an admission request's input, each within the set's
+// step budget and under its per-evaluation deadline (the request must be answered in time).
+// Results come policy by policy, deny before warn, in the order Rego sorts them.
 func (b *Bound) Eval(ctx context.Context, in *Input) []Result {
 	if len(b.queries) == 0 {
 		return nil
@@ -209,12 +209,14 @@ func (b *Bound) Eval(ctx context.Context, in *Input) []Result {
 			out = append(out, Result{Policy: q.policy.Name, Kind: Error, Message: fmt.Sprintf("policy %s could not be given its input: %v", q.policy.Name, err)})
 			continue
 		}
-		out = append(out, b.evalOne(ctx, q, v)...)
+		out = append(out, b.evalOne(ctx, q, v, b.set.timeout)...)
 	}
 	return out
 }
 
-func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value) []Result {
+// evalOne evaluates one policy on one input within the step budget and, when perEval > 0,
+// under a deadline of its own (else until ctx is done).
+func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value, perEval time.Duration) []Result {
 	name := q.policy.Name
 	fail := func(format string, args ...any) []Result {
 		return []Result{{Policy: name, Kind: Error, Message: fmt.Sprintf("policy %s: %s", name, fmt.Sprintf(format, args...))}}
@@ -222,12 +224,19 @@ func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value) []Result
 	if q.err != nil {
 		return fail("cannot be prepared: %v", q.err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.set.timeout)
-	defer cancel()
-	rs, err := q.q.Eval(ctx, rego.EvalParsedInput(input))
+	if perEval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, perEval)
+		defer cancel()
+	}
+	rs, stopped, err := evalBounded(ctx, q.q, input, b.set.maxSteps)
 	switch {
-	case err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || topdown.IsCancel(err)):
-		return fail("did not finish within %v; rrguard reports it rather than let the change through unchecked", b.set.timeout)
+	case stopped == outOfSteps:
+		return fail("%s", b.set.outOfSteps())
+	case stopped == outOfTime && perEval > 0:
+		return fail("did not finish within %v; rrguard reports it rather than let the change through unchecked", perEval)
+	case stopped == outOfTime:
+		return fail("did not finish: %v", context.Cause(ctx))
 	case err != nil:
 		return fail("evaluation failed: %v", err)
 	case len(rs) == 0:
