@@ -25,6 +25,10 @@ type batchQueries struct {
 	// for an AUDIT input of that kind: its result is the empty set whatever the object,
 	// without a rule body evaluated, so such inputs are not given to it.
 	none []map[string]bool
+	// audits[j] is policy j's audit set query, when it defines one (auditErrs[j]: could not
+	// be prepared).
+	audits    []rego.PreparedEvalQuery
+	auditErrs []error
 }
 
 // AuditKinds are the kinds of the objects an audit gives policies.
@@ -39,13 +43,17 @@ var AuditKinds = []string{"Node", "BGPPeer", "BGPConfiguration"}
 // timeout per input (what evaluating them one by one under a deadline each could take at
 // most): if it runs out, every evaluation left reports it.
 //
+// A policy that defines an audit set (see Policy.Audits) is evaluated once over all the
+// inputs when they are all AUDIT ones: input.objects[kind] lists them. When that fails
+// (runs out of steps, fails, or gives an element that is no result on an object of the
+// state), the policy is evaluated input by input instead.
+//
 // Each input is converted once and shared by all policies, and a policy is given up to
-// BatchSize inputs in one query (`with input as item` per input). The step count starts
-// again at each input of a batch, and counts there the batch's own steps too, so an input
-// takes at least as many steps in a batch as alone: a batch in which no input runs out
-// gives the results of one query per input. A batch that fails (an input out of steps
-// included) is evaluated again input by input, so that errors are reported on the input
-// they concern. An AUDIT input of a kind for which the policy's rule index selects
+// BatchSize inputs in one query (`with input as item` per input). A batch gets the steps of
+// one input: an input takes at least as many steps in a batch as alone (the batch counts its
+// own too), so a batch that finishes within them gives the results of one query per input. A
+// batch that does not, or fails, is evaluated again input by input, each within its own
+// steps, so that errors are reported on the input they concern. An AUDIT input of a kind for which the policy's rule index selects
 // no deny or warn rule (`input.kind == "BGPPeer"` for a Node) is not evaluated: the policy
 // would find the empty set without evaluating a rule body.
 func (b *Bound) EvalAll(ctx context.Context, ins []*Input) [][]Result {
@@ -66,16 +74,11 @@ func (b *Bound) evalAll(ctx context.Context, ins []*Input, batchSize int) [][]Re
 	limit := b.set.timeout * time.Duration(len(ins))
 	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("the policies' pass over %d objects ran out of its %v (%v per object)", len(ins), limit, b.set.timeout))
 	defer cancel()
-	values := make([]ast.Value, len(ins))
-	errs := make([]error, len(ins))
-	var ok []int // the inputs that could be converted
-	for i, in := range ins {
-		values[i], errs[i] = in.value()
-		if errs[i] == nil {
-			ok = append(ok, i)
-		}
-	}
+	conv := convert(ins)
+	errs, ok := conv.errs, conv.ok
 	b.batch.once.Do(b.prepareBatch)
+	var whole *auditState // the audit sets' input, built for the first policy that defines one
+	wholeBuilt := false
 	// byPolicy[j][i] is policy j's results on input i.
 	byPolicy := make([][][]Result, len(b.queries))
 	for j := range b.queries {
@@ -85,6 +88,14 @@ func (b *Bound) evalAll(ctx context.Context, ins []*Input, batchSize int) [][]Re
 		for _, i := range failed(len(ins), errs) {
 			res[i] = []Result{{Policy: q.policy.Name, Kind: Error, Message: fmt.Sprintf("policy %s could not be given its input: %v", q.policy.Name, errs[i])}}
 		}
+		if q.policy.audit && q.err == nil && b.batch.auditErrs[j] == nil && batchSize > 1 {
+			if !wholeBuilt {
+				whole, wholeBuilt = newAuditState(conv), true
+			}
+			if whole != nil && b.evalAudit(ctx, j, whole, res) == nil {
+				continue
+			}
+		}
 		var todo []int
 		for _, i := range ok {
 			if q.err != nil || ins[i].Operation != OperationAudit || !b.batch.none[j][ins[i].Kind] {
@@ -93,11 +104,11 @@ func (b *Bound) evalAll(ctx context.Context, ins []*Input, batchSize int) [][]Re
 		}
 		for start := 0; start < len(todo); start += batchSize {
 			chunk := todo[start:min(start+batchSize, len(todo))]
-			if len(chunk) > 1 && q.err == nil && b.batch.errs[j] == nil && b.evalBatch(ctx, j, chunk, values, res) == nil {
+			if len(chunk) > 1 && q.err == nil && b.batch.errs[j] == nil && b.evalBatch(ctx, j, chunk, conv, res) == nil {
 				continue
 			}
 			for _, i := range chunk {
-				res[i] = b.evalOne(ctx, q, values[i], 0)
+				res[i] = b.evalOne(ctx, q, conv.value(i), 0)
 			}
 		}
 	}
@@ -107,6 +118,37 @@ func (b *Bound) evalAll(ctx context.Context, ins []*Input, batchSize int) [][]Re
 		}
 	}
 	return out
+}
+
+// converted holds the inputs of one EvalAll as Rego values: their objects converted up front
+// (the audit sets read them; a conversion error is known before any evaluation), each whole
+// input when an evaluation first needs it.
+type converted struct {
+	ins                []*Input
+	objects, oldObject []ast.Value
+	errs               []error
+	ok                 []int // the inputs that could be converted
+	whole              []ast.Value
+}
+
+func convert(ins []*Input) *converted {
+	c := &converted{ins: ins, objects: make([]ast.Value, len(ins)), oldObject: make([]ast.Value, len(ins)),
+		errs: make([]error, len(ins)), whole: make([]ast.Value, len(ins))}
+	for i, in := range ins {
+		c.objects[i], c.oldObject[i], c.errs[i] = in.objects()
+		if c.errs[i] == nil {
+			c.ok = append(c.ok, i)
+		}
+	}
+	return c
+}
+
+// value is input i as policies see it (i must be in ok).
+func (c *converted) value(i int) ast.Value {
+	if c.whole[i] == nil {
+		c.whole[i] = c.ins[i].valueWith(c.objects[i], c.oldObject[i])
+	}
+	return c.whole[i]
 }
 
 // failed returns the indexes i < n with errs[i] != nil.
@@ -120,13 +162,13 @@ func failed(n int, errs []error) []int {
 	return out
 }
 
-// evalBatch runs policy j's batch query on the inputs chunk (indexes into values) and stores
+// evalBatch runs policy j's batch query on the inputs chunk (indexes into conv) and stores
 // each input's results in res. On error (an input out of steps included) it stores nothing.
-func (b *Bound) evalBatch(ctx context.Context, j int, chunk []int, values []ast.Value, res [][]Result) error {
+func (b *Bound) evalBatch(ctx context.Context, j int, chunk []int, conv *converted, res [][]Result) error {
 	name := b.queries[j].policy.Name
 	items := make([]*ast.Term, len(chunk))
 	for k, i := range chunk {
-		items[k] = ast.NewTerm(values[i])
+		items[k] = ast.NewTerm(conv.value(i))
 	}
 	input := ast.NewObject(ast.Item(ast.StringTerm("items"), ast.ArrayTerm(items...)))
 	rs, _, err := evalBounded(ctx, b.batch.qs[j], input, b.set.maxSteps)
@@ -182,10 +224,20 @@ func (b *Bound) prepareBatch() {
 	b.batch.qs = make([]rego.PreparedEvalQuery, len(b.queries))
 	b.batch.errs = make([]error, len(b.queries))
 	b.batch.none = make([]map[string]bool, len(b.queries))
+	b.batch.audits = make([]rego.PreparedEvalQuery, len(b.queries))
+	b.batch.auditErrs = make([]error, len(b.queries))
 	for j := range b.queries {
 		q := &b.queries[j]
 		if q.err != nil {
 			continue
+		}
+		if q.policy.audit {
+			b.batch.audits[j], b.batch.auditErrs[j] = rego.New(
+				rego.ParsedQuery(q.policy.auditQuery()),
+				rego.Compiler(b.set.compiler),
+				rego.Store(b.store),
+				rego.StrictBuiltinErrors(true),
+			).PrepareForEval(context.Background())
 		}
 		b.batch.none[j] = map[string]bool{}
 		for _, kind := range AuditKinds {
@@ -221,9 +273,6 @@ func (p *Policy) batchQuery() ast.Body {
 		if set.defined {
 			e = ast.Assign.Expr(v, ast.RefTerm(set.ref...))
 			e.With = []*ast.With{{Target: ast.NewTerm(ast.InputRootRef), Value: item}}
-		}
-		if x == 0 {
-			e.Location = &ast.Location{File: itemMarker} // each input's first step (stepBudget)
 		}
 		body.Append(e)
 	}

@@ -46,24 +46,41 @@ type Finding struct {
 }
 
 func (in *Input) value() (ast.Value, error) {
-	items := [][2]*ast.Term{
-		ast.Item(ast.StringTerm("operation"), ast.StringTerm(in.Operation)),
-		ast.Item(ast.StringTerm("kind"), ast.StringTerm(in.Kind)),
-		ast.Item(ast.StringTerm("group"), ast.StringTerm(in.Group)),
-		ast.Item(ast.StringTerm("dryRun"), ast.BooleanTerm(in.DryRun)),
+	obj, old, err := in.objects()
+	if err != nil {
+		return nil, err
 	}
-	for _, o := range []struct {
-		key string
-		v   map[string]any
-	}{{"object", in.Object}, {"oldObject", in.OldObject}} {
-		if o.v == nil {
-			continue
+	return in.valueWith(obj, old), nil
+}
+
+// objects converts input.object and input.oldObject (nil for an absent one).
+func (in *Input) objects() (obj, old ast.Value, err error) {
+	if in.Object != nil {
+		if obj, err = ast.InterfaceToValue(in.Object); err != nil {
+			return nil, nil, fmt.Errorf("object: %w", err)
 		}
-		v, err := ast.InterfaceToValue(o.v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.key, err)
+	}
+	if in.OldObject != nil {
+		if old, err = ast.InterfaceToValue(in.OldObject); err != nil {
+			return nil, nil, fmt.Errorf("oldObject: %w", err)
 		}
-		items = append(items, ast.Item(ast.StringTerm(o.key), ast.NewTerm(v)))
+	}
+	return obj, old, nil
+}
+
+// valueWith is the input with its objects converted already.
+func (in *Input) valueWith(obj, old ast.Value) ast.Value {
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("operation"), ast.StringTerm(in.Operation)),
+		ast.Item(ast.InternedTerm("kind"), ast.StringTerm(in.Kind)),
+		ast.Item(ast.InternedTerm("group"), ast.StringTerm(in.Group)),
+		ast.Item(ast.InternedTerm("dryRun"), ast.InternedTerm(in.DryRun)),
+	}
+	if obj != nil {
+		items = append(items, ast.Item(ast.InternedTerm("object"), ast.NewTerm(obj)))
+	}
+	if old != nil {
+		items = append(items, ast.Item(ast.InternedTerm("oldObject"), ast.NewTerm(old)))
 	}
 	if u := in.UserInfo; u != nil {
 		extra := ast.NewObject()
@@ -86,8 +103,8 @@ func (in *Input) value() (ast.Value, error) {
 			ast.Item(ast.StringTerm("message"), ast.StringTerm(f.Message)),
 		)
 	}
-	items = append(items, ast.Item(ast.StringTerm("findings"), ast.ArrayTerm(findings...)))
-	return ast.NewObject(items...), nil
+	items = append(items, ast.Item(ast.InternedTerm("findings"), ast.ArrayTerm(findings...)))
+	return ast.NewObject(items...)
 }
 
 func stringArray(ss []string) *ast.Term {

@@ -62,7 +62,8 @@ type Policy struct {
 	Shipped bool
 
 	deny, warn bool
-	line       int // of the package clause in Files[0]
+	audit      bool // defines the whole-state audit set (see EvalAll)
+	line       int  // of the package clause in Files[0]
 }
 
 // Defines reports whether the policy has a deny (or warn) set.
@@ -75,6 +76,10 @@ func (p *Policy) Defines(k Kind) bool {
 	}
 	return false
 }
+
+// Audits reports whether the policy defines audit, the set of its findings on a whole state,
+// which an audit evaluates once instead of deny and warn once per object.
+func (p *Policy) Audits() bool { return p.audit }
 
 // Set is a compiled set of policies. It is never changed once built; a reload builds a new one.
 type Set struct {
@@ -269,6 +274,14 @@ func compile(src *sources, opts Options) (*Set, error) {
 		}
 		for _, r := range m.Rules {
 			kind := r.Head.Ref().String()
+			if kind == auditRule {
+				if r.Head.RuleKind() != ast.MultiValue {
+					problems = append(problems, Problem{File: f.name, Line: r.Location.Row,
+						Message: fmt.Sprintf("policy %s: audit must be a set: write `audit contains {\"kind\": ..., \"name\": ..., \"deny\": ...} if { ... }`", name)})
+				}
+				p.audit = true
+				continue
+			}
 			if kind != string(Deny) && kind != string(Warn) {
 				continue
 			}
