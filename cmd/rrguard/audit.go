@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/spf13/cobra"
 )
 
@@ -25,8 +24,8 @@ Calico's data in etcd: export with calicoctl get nodes,bgppeers,bgpconfiguration
 Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or connection error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(report.Formats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(report.Formats, ", "))}
+			if !slices.Contains(findingFormats, output) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(findingFormats, ", "))}
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {
@@ -43,7 +42,7 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context (default: the current one)")
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(findingFormats, "|"))
 	policies.register(cmd.Flags())
 	return cmd
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -20,29 +22,7 @@ const seedDir = "../../examples/seed"
 
 // copySeed copies the seed manifests into a temporary directory and applies edits (file → old → new).
 func copySeed(t *testing.T, edits map[string][2]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	entries, err := os.ReadDir(seedDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join(seedDir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(raw)
-		if ed, ok := edits[e.Name()]; ok {
-			if !strings.Contains(s, ed[0]) {
-				t.Fatalf("%s does not contain %q", e.Name(), ed[0])
-			}
-			s = strings.ReplaceAll(s, ed[0], ed[1])
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return validatetest.CopyWith(t, seedDir, edits)
 }
 
 func TestValidateSeedIsClean(t *testing.T) {
@@ -131,12 +111,21 @@ func TestValidateBadInput(t *testing.T) {
 		"bad flag":    {[]string{"validate", "--nope"}, []string{"--nope"}},
 		"bad config":  {[]string{"validate", "-f", seedDir, "--config", write("rrguard.yaml", "rules: {no-such-rule: warn}\n")}, []string{"no-such-rule"}},
 		"review junk": {[]string{"review", "--state", seedDir, "-f", write("review.json", "{not json")}, []string{"review.json", "AdmissionReview"}},
+		// rrguard graph reads its input with the same code, and draws nothing from bad input.
+		"graph asn": {[]string{"graph", "-f", write("asn.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: crd.projectcalico.org/v1\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {asNumber: \"1.1.1\"}\n")},
+			[]string{"asn.yaml#2", "default", "spec.asNumber"}},
+		"graph malformed":    {[]string{"graph", "-o", "html", "-f", write("bad.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: a\n")}, []string{"bad.yaml#1", "YAML"}},
+		"graph format":       {[]string{"graph", "-f", seedDir, "-o", "png"}, []string{`-o "png"`, "svg, dot, html, json"}},
+		"graph unknown node": {[]string{"graph", "-f", seedDir, "--node", "nope"}, []string{"--node nope"}},
+		"graph review junk":  {[]string{"graph", "-f", seedDir, "--review", write("r.json", "{not json")}, []string{"r.json", "AdmissionReview"}},
+		"graph review without oldObject": {[]string{"graph", "-f", seedDir, "--review", write("del.json", `{"request":{"uid":"u","kind":{"group":"crd.projectcalico.org","version":"v1","kind":"BGPPeer"},"name":"x","operation":"DELETE"}}`)},
+			[]string{"del.json", "oldObject"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", c.args...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2\nstdout %s\nstderr %s", code, out, errOut)
+			if code != 2 || out != "" {
+				t.Errorf("exit %d, want 2 and nothing on stdout\nstdout %.300s\nstderr %s", code, out, errOut)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(errOut, w) {

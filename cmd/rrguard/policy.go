@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -93,34 +92,4 @@ Exit status: 0 every test passed, 1 a test failed (or there are none), 2 a polic
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list every test, with print output")
 	return cmd
-}
-
-// listPolicies adds the shipped policies and those of --policy-dir to `rrguard rules`.
-func listPolicies(w io.Writer, flags policyFlags) error {
-	set, err := policy.Load(validate.PolicyOptions(flags.dirs, flags.timeout))
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
-	}
-	for _, p := range set.Policies() {
-		def := p.Default
-		if def == "" {
-			var kinds []string
-			for _, k := range []policy.Kind{policy.Deny, policy.Warn} {
-				if p.Defines(k) {
-					kinds = append(kinds, string(k))
-				}
-			}
-			def = strings.Join(kinds, "/")
-		}
-		what := p.Title
-		if what == "" {
-			what = "Rego policy"
-		}
-		from := strings.Join(p.Files, ", ")
-		if p.Shipped {
-			from = "shipped"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s (%s)\n", p.Name, def, what, from)
-	}
-	return nil
 }

@@ -34,21 +34,9 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bu
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			var raw []byte
-			if input == "-" {
-				raw, err = cluster.ReadAll("standard input", cmd.InOrStdin())
-			} else {
-				raw, err = cluster.ReadFile(input)
-			}
+			review, err := readReview(cmd, input)
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			var review admissionv1.AdmissionReview
-			if err := json.Unmarshal(raw, &review); err != nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("%s: not an AdmissionReview: %w", input, err)}
-			}
-			if review.Request == nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("%s: the AdmissionReview has no request", input)}
+				return err
 			}
 			reviewer := &webhook.Reviewer{Engine: engine}
 			review.Response = reviewer.Review(cmd.Context(), review.Request, validate.NewSnapshot(m.State()))
@@ -75,4 +63,26 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bu
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml")
 	policies.register(cmd.Flags())
 	return cmd
+}
+
+// readReview reads an AdmissionReview with a request from a file, or - for standard input.
+func readReview(cmd *cobra.Command, input string) (*admissionv1.AdmissionReview, error) {
+	var raw []byte
+	var err error
+	if input == "-" {
+		raw, err = cluster.ReadAll("standard input", cmd.InOrStdin())
+	} else {
+		raw, err = cluster.ReadFile(input)
+	}
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(raw, &review); err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%s: not an AdmissionReview: %w", input, err)}
+	}
+	if review.Request == nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%s: the AdmissionReview has no request", input)}
+	}
+	return &review, nil
 }

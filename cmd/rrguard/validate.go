@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/graph"
 	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
@@ -54,13 +56,34 @@ func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext st
 // finding is deny-level.
 func auditAndReport(cmd *cobra.Command, engine *validate.Engine, snap *validate.Snapshot, output string) error {
 	findings := engine.Audit(cmd.Context(), snap)
-	if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
+	if output == "html" {
+		if err := writeAuditPage(cmd, snap, findings); err != nil {
+			return err
+		}
+	} else if err := report.Write(cmd.OutOrStdout(), output, findings); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	if report.Summarize(findings).Deny > 0 {
 		return &exitError{code: exitFindings}
 	}
 	return nil
+}
+
+// findingFormats are the -o formats of validate and audit: the reports' and the HTML page
+// of rrguard graph with the findings.
+var findingFormats = append(slices.Clone(report.Formats), "html")
+
+// writeAuditPage writes the HTML page: the picture of the whole cluster and the findings.
+func writeAuditPage(cmd *cobra.Command, snap *validate.Snapshot, findings []validate.Finding) error {
+	g, err := graph.Build(snap.Analysis, graph.Options{})
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	w := bufio.NewWriter(cmd.OutOrStdout())
+	if err := g.WriteHTML(w, graph.Page{Title: "rrguard " + cmd.Name(), Findings: findings}); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 func newValidate() *cobra.Command {
@@ -84,8 +107,8 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 			if len(files) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("no input: give manifest files or directories with -f")}
 			}
-			if !slices.Contains(report.Formats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(report.Formats, ", "))}
+			if !slices.Contains(findingFormats, output) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(findingFormats, ", "))}
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {
@@ -100,7 +123,7 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "manifest file or directory (repeatable)")
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml with minReflectors, reflectorLabel, clusterIDPolicy and per-rule actions")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(findingFormats, "|"))
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print notes about skipped objects")
 	policies.register(cmd.Flags())
 	return cmd

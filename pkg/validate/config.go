@@ -44,51 +44,6 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Rule describes a built-in rule.
-type Rule struct {
-	ID      string
-	Default Action
-	Summary string
-}
-
-// The rule IDs: public, documented and configurable.
-const (
-	RuleClusterIDFormat         = "cluster-id-format"
-	RuleClusterIDConsistency    = "cluster-id-consistency"
-	RuleASNumber                = "as-number"
-	RulePeerFields              = "peer-fields"
-	RuleSelectorSyntax          = "selector-syntax"
-	RuleSelectorMatchesNothing  = "selector-matches-nothing"
-	RulePeerTargetsNonReflector = "peer-targets-non-reflector"
-	RuleMeshDisable             = "mesh-disable-needs-reflectors"
-	RuleRoutePropagation        = "route-propagation"
-	RuleReflectorWithoutPeers   = "reflector-without-peers"
-	RuleReflectorRedundancy     = "reflector-redundancy"
-	RuleReflectorRemoval        = "reflector-removal"
-	RuleReflectorLabel          = "reflector-label"
-	RuleReflectorAddress        = "reflector-address"
-	RuleSessionOneSided         = "session-one-sided"
-)
-
-// Rules is the catalogue of built-in rules.
-var Rules = []Rule{
-	{RuleClusterIDFormat, Deny, "routeReflectorClusterID (field or annotation) is not an IPv4 dotted quad, or is a masked CIDR"},
-	{RuleClusterIDConsistency, Deny, "reflectors share a cluster ID while some client does not peer with all of them (projectcalico/calico#2735); clusterIDPolicy shared/unique"},
-	{RuleASNumber, Deny, "AS number 0, reserved (23456, 65535, 4294967295), above 2147483647 on CRD-backed clusters, unparsable; a reflector and its clients in different ASes"},
-	{RulePeerFields, Deny, "Calico's BGPPeer and BGPConfiguration field rules (node xor nodeSelector, peerIP xor peerSelector, default-only fields, ...)"},
-	{RuleSelectorSyntax, Deny, "nodeSelector/peerSelector that does not parse (calico-node would silently match nothing)"},
-	{RuleSelectorMatchesNothing, Warn, "a selector that selects no node, with did-you-mean on near-miss label keys"},
-	{RulePeerTargetsNonReflector, Warn, "with the mesh off, a peerSelector selects nodes without a cluster ID (they will not reflect routes)"},
-	{RuleMeshDisable, Deny, "turning the mesh off with fewer than minReflectors Ready reflectors"},
-	{RuleRoutePropagation, Deny, "some node would not learn some other node's pod routes"},
-	{RuleReflectorWithoutPeers, Warn, "mesh on: a node holds a cluster ID but has no BGP session (it has left the mesh; the middle step of the migration)"},
-	{RuleReflectorRedundancy, Deny, "mesh off: a client is attached to fewer than minReflectors reflectors"},
-	{RuleReflectorRemoval, Deny, "removing a reflector or the BGPPeer that connects clients breaks the rules above"},
-	{RuleReflectorLabel, Warn, "cluster ID and reflector label disagree"},
-	{RuleReflectorAddress, Warn, "a reflector without a BGP IPv4/IPv6 address"},
-	{RuleSessionOneSided, Warn, "a BGP session configured on one end only (reversePeering: Manual without the other side, a peerIP with another AS or port, a localASNumber the other end does not expect): it stays Idle"},
-}
-
 // Cluster-ID policies.
 const (
 	ClusterIDAny    = "any"
@@ -183,10 +138,6 @@ func ParseConfig(raw []byte, name string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("%s: clusterIDPolicy must be any, shared or unique, not %q", name, c.ClusterIDPolicy)
 	}
-	known := map[string]bool{}
-	for _, r := range Rules {
-		known[r.ID] = true
-	}
 	ids := make([]string, 0, len(c.Rules))
 	for id := range c.Rules {
 		ids = append(ids, id)
@@ -194,7 +145,7 @@ func ParseConfig(raw []byte, name string) (Config, error) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		// Other IDs may name Rego policies, which are loaded later: see UnknownRules.
-		if !known[id] && !policy.ValidName(id) {
+		if RuleByID(id) == nil && !policy.ValidName(id) {
 			return Config{}, fmt.Errorf("%s: rules: unknown rule %q (known: see `rrguard rules`)", name, id)
 		}
 		switch c.Rules[id] {
@@ -224,10 +175,8 @@ func (c *Config) ruleAction(rule string) Action {
 	if a, ok := c.Rules[rule]; ok {
 		return a
 	}
-	for _, r := range Rules {
-		if r.ID == rule {
-			return r.Default
-		}
+	if r := RuleByID(rule); r != nil {
+		return r.Default
 	}
 	return Deny
 }

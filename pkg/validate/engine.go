@@ -2,7 +2,6 @@ package validate
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"sync"
 
@@ -60,9 +59,10 @@ type Snapshot struct {
 	Analysis *bgp.Analysis
 	peers    []string // peer names in Topology.Peers order
 
-	// singlePoints of this snapshot, computed once when a decision needs them.
-	singleOnce sync.Once
-	single     map[string]bool
+	// The problems each check finds in this snapshot, computed when a decision against it
+	// first needs them (see index).
+	mu      sync.Mutex
+	indexes map[indexID]*problemIndex
 }
 
 // NewSnapshot analyses a state.
@@ -134,8 +134,8 @@ func Apply(before *calico.State, ch Change) *calico.State {
 }
 
 // Evaluate judges a change against the state before it. It reports what the change
-// introduces or worsens, never what was already wrong, except that a change that turns the
-// node-to-node mesh off is judged on the whole resulting topology.
+// introduces (see introduced), never what was already wrong, except that a change that turns
+// the node-to-node mesh off is judged on the whole resulting topology.
 func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Finding {
 	after := before.after(ch)
 	var out []Finding
@@ -152,27 +152,14 @@ func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Fi
 			}
 		}
 	}
-	meshOff := before.State.Mesh() && !after.State.Mesh()
-	base := before
-	if meshOff {
-		base = nil
-	}
-	topo := e.topologyFindings(after, base)
-	if base != nil && touchesReflection(ch) && !slices.ContainsFunc(topo, func(f Finding) bool { return f.Rule == RuleReflectorRedundancy }) {
-		// A change to the peerings or to a reflector may leave a single point of failure
-		// behind; report the ones it creates.
-		old := before.singlePointKeys(e)
-		for _, f := range e.singlePoints(after) {
-			if !old[f.key] {
-				topo = append(topo, f)
+	j := &judgment{e: e, ch: &ch, whole: before.State.Mesh() && !after.State.Mesh()}
+	topo := j.topology(after, before)
+	for i := range Rules {
+		if explain := Rules[i].change; explain != nil {
+			if f := explain(e, ch, topo); f != nil {
+				topo = append(topo, *f)
 			}
 		}
-	}
-	if meshOff {
-		topo = append(e.meshDisable(after, true), topo...)
-	}
-	if removal := e.removal(ch, topo); removal != nil {
-		topo = append(topo, *removal)
 	}
 	target := ch.target()
 	for _, f := range topo {
@@ -187,46 +174,20 @@ func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Fi
 	return e.evaluatePolicies(ctx, ch, before, e.enforce(out))
 }
 
-// touchesReflection reports whether a change can alter how routes are reflected: a BGPPeer,
-// the BGPConfiguration, or a Node that is or was a reflector.
-func touchesReflection(ch Change) bool {
-	for _, o := range []*calico.Object{ch.Object, ch.Old} {
-		switch {
-		case o == nil:
-		case o.Peer != nil, o.Config != nil:
-			return true
-		case o.Node != nil && o.Node.Model().ClusterID != "":
-			return true
-		}
-	}
-	return false
-}
-
-// singlePointKeys returns the keys of the snapshot's single-point findings (computed once).
-func (s *Snapshot) singlePointKeys(e *Engine) map[string]bool {
-	s.singleOnce.Do(func() {
-		s.single = map[string]bool{}
-		for _, f := range e.singlePoints(s) {
-			s.single[f.key] = true
-		}
-	})
-	return s.single
-}
-
 // changedField names where a change acts on the topology, for findings about the topology.
 func changedField(ch Change) string {
 	switch {
 	case ch.Object == nil:
-		return "metadata.name" // a deletion
+		return metadataNamePath // a deletion
 	case ch.Object.Node != nil:
 		if ch.Old != nil && ch.Old.Node != nil && ch.Old.Node.ClusterID == ch.Object.Node.ClusterID && ch.Old.Node.ASNumber == ch.Object.Node.ASNumber {
-			return "metadata.labels"
+			return labelsPath
 		}
 		return ch.Object.Node.FieldPath("routeReflectorClusterID")
 	case ch.Object.Config != nil:
-		return "spec.nodeToNodeMeshEnabled"
+		return meshPath
 	}
-	return "spec"
+	return specPath.String()
 }
 
 // Audit reports everything wrong in a state.
@@ -248,11 +209,20 @@ func (e *Engine) Audit(ctx context.Context, s *Snapshot) []Finding {
 		c := s.State.Config(name)
 		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})...)
 	}
-	if !s.State.Mesh() {
-		out = append(out, e.meshDisable(s, false)...)
-	}
-	out = append(out, e.topologyFindings(s, nil)...)
+	j := &judgment{e: e, whole: true}
+	out = append(out, j.topology(s, nil)...)
 	return e.auditPolicies(ctx, s, e.enforce(out))
+}
+
+// objectFindings runs the rules that look at one object alone, in catalogue order.
+func (e *Engine) objectFindings(o *calico.Object) []Finding {
+	var out []Finding
+	for i := range Rules {
+		if check := Rules[i].object; check != nil {
+			out = append(out, check(e, o)...)
+		}
+	}
+	return out
 }
 
 // enforce applies the configured action of each rule and drops the rules that are off.

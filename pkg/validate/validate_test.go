@@ -193,12 +193,6 @@ func TestAudit(t *testing.T) {
 // RouteProp shortens the table above.
 const RouteProp = RuleRoutePropagation
 
-func sorted(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	return out
-}
-
 func dump(fs []Finding) string {
 	var b strings.Builder
 	for _, f := range fs {

@@ -36,6 +36,9 @@ type Reviewer struct {
 type Decision struct {
 	Findings []validate.Finding
 	Patch    []mutate.Operation
+	// Change is what was judged: the request's objects, the new one as mutated (zero for a
+	// request of a kind rrguard does not check).
+	Change validate.Change
 }
 
 // Review evaluates one admission request against the state before it as the API server's
@@ -104,6 +107,7 @@ func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest
 	if req.Operation == admissionv1.Delete {
 		ch.Object = nil
 	}
+	d.Change = ch
 	d.Findings = r.Engine.Evaluate(ctx, ch, before)
 	return d, nil
 }

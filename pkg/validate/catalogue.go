@@ -1,0 +1,63 @@
+package validate
+
+// The rule IDs: public, documented and configurable.
+const (
+	RuleClusterIDFormat         = "cluster-id-format"
+	RuleClusterIDConsistency    = "cluster-id-consistency"
+	RuleASNumber                = "as-number"
+	RulePeerFields              = "peer-fields"
+	RuleSelectorSyntax          = "selector-syntax"
+	RuleSelectorMatchesNothing  = "selector-matches-nothing"
+	RulePeerTargetsNonReflector = "peer-targets-non-reflector"
+	RuleMeshDisable             = "mesh-disable-needs-reflectors"
+	RuleRoutePropagation        = "route-propagation"
+	RuleReflectorWithoutPeers   = "reflector-without-peers"
+	RuleReflectorRedundancy     = "reflector-redundancy"
+	RuleReflectorRemoval        = "reflector-removal"
+	RuleReflectorLabel          = "reflector-label"
+	RuleReflectorAddress        = "reflector-address"
+	RuleSessionOneSided         = "session-one-sided"
+)
+
+// Rules is the catalogue of built-in rules, in the order they are documented and evaluated.
+// Each rule is defined, with its documentation, beside its check (rules_*.go).
+var Rules []Rule
+
+// byID indexes Rules.
+var byID map[string]*Rule
+
+func init() {
+	Rules = []Rule{
+		clusterIDFormatRule,
+		clusterIDConsistencyRule,
+		asNumberRule,
+		peerFieldsRule,
+		selectorSyntaxRule,
+		selectorMatchesNothingRule,
+		peerTargetsNonReflectorRule,
+		meshDisableRule,
+		routePropagationRule,
+		reflectorWithoutPeersRule,
+		reflectorRedundancyRule,
+		reflectorRemovalRule,
+		reflectorLabelRule,
+		reflectorAddressRule,
+		sessionOneSidedRule,
+	}
+	byID = make(map[string]*Rule, len(Rules))
+	for i := range Rules {
+		byID[Rules[i].ID] = &Rules[i]
+	}
+}
+
+// RuleByID returns the built-in rule with that ID (nil if none).
+func RuleByID(id string) *Rule { return byID[id] }
+
+// RuleIDs returns the built-in rules' IDs in catalogue order.
+func RuleIDs() []string {
+	out := make([]string, len(Rules))
+	for i := range Rules {
+		out[i] = Rules[i].ID
+	}
+	return out
+}

@@ -1,0 +1,248 @@
+package validate
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// A Rule is one built-in check, whole: its ID, default action, documentation and the check.
+// The catalogue (Rules) is the one place rules are listed; `rrguard rules`, the README's rule
+// table and docs/rules.md are printed from it.
+type Rule struct {
+	ID      string
+	Default Action
+	// Summary is one line (`rrguard rules`, the README); Doc says what the rule protects
+	// against (docs/rules.md); Example is a message it gives.
+	Summary, Doc, Example string
+
+	// object checks one object alone.
+	object func(e *Engine, o *calico.Object) []Finding
+	// checks ask questions of the whole topology (a rule may ask several).
+	checks []check
+	// change explains a change from the findings about it (reflector-removal).
+	change func(e *Engine, ch Change, found []Finding) *Finding
+}
+
+// A check is one question a rule asks of a topology: problems finds what is wrong in a
+// snapshot, render words the parts a judgment reports.
+type check struct {
+	// applies says whether the check runs in a judgment (nil: always).
+	applies func(j *judgment) bool
+	// always: the problems are reported whether or not the state before had them (they say
+	// that the change could not be checked).
+	always   bool
+	problems func(e *Engine, s *Snapshot) []problem
+	render   func(j *judgment, s *Snapshot, parts []part) []Finding
+}
+
+// A problem is one thing a check finds, before it is worded: what is wrong (key) and the
+// classes of nodes it is about. Problems are what admission compares (see introduced).
+type problem struct {
+	// key says what is wrong apart from the nodes: a cause, a cluster ID, a BGPPeer's field.
+	key string
+	// classes are the classes of nodes the problem is about (none: the key says it all).
+	classes []int
+	// silent problems count as present (a change does not introduce them) but are not
+	// reported: another rule words them.
+	silent bool
+	// data is what render needs.
+	data any
+}
+
+// A part is the piece of a problem a judgment reports: per class of the problem, the members.
+type part struct {
+	problem
+	members [][]string
+}
+
+// A judgment is one Evaluate or Audit.
+type judgment struct {
+	e *Engine
+	// ch is the change judged (nil in an audit).
+	ch *Change
+	// whole: the resulting topology is judged whole, not only what the change introduces (an
+	// audit, or a change that turns the node-to-node mesh off).
+	whole bool
+	// found are the topology findings so far, in catalogue order.
+	found []Finding
+}
+
+func (j *judgment) foundRule(id string) bool {
+	return slices.ContainsFunc(j.found, func(f Finding) bool { return f.Rule == id })
+}
+
+// topology runs every rule's checks on s in catalogue order. Unless the judgment is whole,
+// only what s has and base had not is reported.
+func (j *judgment) topology(s, base *Snapshot) []Finding {
+	for r := range Rules {
+		rule := &Rules[r]
+		for c := range rule.checks {
+			ck := &rule.checks[c]
+			if ck.applies != nil && !ck.applies(j) {
+				continue
+			}
+			ps := ck.problems(j.e, s)
+			if len(ps) == 0 {
+				continue
+			}
+			var parts []part
+			if j.whole || ck.always {
+				parts = wholeParts(s, ps)
+			} else {
+				parts = introduced(s, base, ps, base.index(j.e, r, c))
+			}
+			if len(parts) > 0 {
+				j.found = append(j.found, ck.render(j, s, parts)...)
+			}
+		}
+	}
+	return j.found
+}
+
+// wholeParts reports every problem with all its members.
+func wholeParts(s *Snapshot, ps []problem) []part {
+	var out []part
+	for _, p := range ps {
+		if p.silent {
+			continue
+		}
+		pt := part{problem: p, members: make([][]string, len(p.classes))}
+		for i, c := range p.classes {
+			pt.members[i] = members(s, c)
+		}
+		out = append(out, pt)
+	}
+	return out
+}
+
+// introduced returns the parts of the problems of s that base did not have: the one rule of
+// admission ("report what a change introduces"). A problem without classes is new when base
+// has none with its key. A problem about classes is split by the class each member had in
+// base, and a piece is new unless base had the same problem (key) on those classes; members
+// base did not have or that took no part in BGP are new.
+func introduced(s, base *Snapshot, ps []problem, had map[string]bool) []part {
+	var out []part
+	for _, p := range ps {
+		if p.silent {
+			continue
+		}
+		if len(p.classes) == 0 {
+			if !had[p.key] {
+				out = append(out, part{problem: p})
+			}
+			continue
+		}
+		// Members of each class, grouped by their class in base.
+		groups := make([][]baseGroup, len(p.classes))
+		for i, c := range p.classes {
+			groups[i] = groupByBaseClass(base, members(s, c))
+		}
+		var walk func(i int, bc []int, ms [][]string)
+		walk = func(i int, bc []int, ms [][]string) {
+			if i == len(groups) {
+				if !had[indexKey(p.key, bc)] {
+					out = append(out, part{problem: p, members: slices.Clone(ms)})
+				}
+				return
+			}
+			for _, g := range groups[i] {
+				walk(i+1, append(bc, g.class), append(ms, g.names))
+			}
+		}
+		walk(0, nil, nil)
+	}
+	return out
+}
+
+type baseGroup struct {
+	class int // −1: not in base, or taking no part in BGP there
+	names []string
+}
+
+// groupByBaseClass splits node names by their class in base, in order of first appearance.
+func groupByBaseClass(base *Snapshot, names []string) []baseGroup {
+	var out []baseGroup
+	at := map[int]int{}
+	for _, n := range names {
+		c := base.Analysis.Class(n)
+		i, ok := at[c]
+		if !ok {
+			i = len(out)
+			at[c] = i
+			out = append(out, baseGroup{class: c})
+		}
+		out[i].names = append(out[i].names, n)
+	}
+	return out
+}
+
+// indexKey identifies a problem in a snapshot: its key and its classes. A class of −1 never
+// matches (indexKey is only looked up with it).
+func indexKey(key string, classes []int) string {
+	var b strings.Builder
+	b.WriteString(key)
+	for _, c := range classes {
+		b.WriteByte('|')
+		b.WriteString(strconv.Itoa(c))
+	}
+	return b.String()
+}
+
+// index returns the problems check c of rule r finds in s, by indexKey: computed once per
+// snapshot, engine and check, and shared by every decision taken against the snapshot.
+func (s *Snapshot) index(e *Engine, r, c int) map[string]bool {
+	k := indexID{e, r, c}
+	s.mu.Lock()
+	ix, ok := s.indexes[k]
+	if !ok {
+		ix = &problemIndex{}
+		if s.indexes == nil {
+			s.indexes = map[indexID]*problemIndex{}
+		}
+		s.indexes[k] = ix
+	}
+	s.mu.Unlock()
+	ix.once.Do(func() {
+		ix.had = map[string]bool{}
+		for _, p := range Rules[r].checks[c].problems(e, s) {
+			ix.had[indexKey(p.key, p.classes)] = true
+		}
+	})
+	return ix.had
+}
+
+type indexID struct {
+	e    *Engine
+	r, c int
+}
+
+type problemIndex struct {
+	once sync.Once
+	had  map[string]bool
+}
+
+// newFinding is a finding about an object's field; its key is the rule, the field and the
+// message, so that admission reports a finding on an object only when the object before the
+// change did not have it.
+func newFinding(rule string, ref ObjectRef, fld, msg string) Finding {
+	return Finding{Rule: rule, Object: ref, Field: fld, Message: msg, key: rule + "|" + fld + "|" + msg}
+}
+
+// Paths of the fields rules name (a node's BGP fields: calico.Node.FieldPath).
+var (
+	specPath         = field.NewPath("spec")
+	nodeSelectorPath = specPath.Child("nodeSelector").String()
+	peerSelectorPath = specPath.Child("peerSelector").String()
+	peerIPPath       = specPath.Child("peerIP").String()
+	specNodePath     = specPath.Child("node").String()
+	asNumberPath     = specPath.Child("asNumber").String()
+	meshPath         = specPath.Child("nodeToNodeMeshEnabled").String()
+	labelsPath       = field.NewPath("metadata", "labels").String()
+	metadataNamePath = field.NewPath("metadata", "name").String()
+	calicoLabelsPath = field.NewPath("metadata", "annotations").Key(calico.AnnotationLabels).String()
+)

@@ -1,0 +1,460 @@
+package validate
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rrguard/rrguard/pkg/bgp"
+	"github.com/rrguard/rrguard/pkg/calico"
+)
+
+var clusterIDConsistencyRule = Rule{
+	ID: RuleClusterIDConsistency, Default: Deny,
+	Summary: "reflectors sharing a cluster ID while a client peers with only some of them (calico#2735); `clusterIDPolicy: shared/unique`",
+	Doc:     "reflectors that share a cluster ID while a client peers with only some of them: a reflector keeps what another of the same ID reflects but never passes it on to its clients (projectcalico/calico#2735); with `clusterIDPolicy: shared` or `unique`, IDs that break the policy",
+	Example: "c1 peers with only some of the reflectors that share cluster ID 1.0.0.1 (r1, r2): a reflector keeps what another of the same ID reflects but never passes it on to its clients, …",
+	checks: []check{
+		{problems: partialClusterPeerings, render: renderPartialClusterPeerings},
+		{problems: clusterIDPolicyBreaches, render: renderClusterIDPolicyBreaches},
+	},
+}
+
+// partialClusterPeerings: per client class, the cluster IDs whose reflectors it peers with
+// only in part (the projectcalico/calico#2735 partition); key and data: the cluster ID.
+func partialClusterPeerings(_ *Engine, s *Snapshot) []problem {
+	a := s.Analysis
+	var out []problem
+	for c := range a.Classes {
+		if a.Classes[c].ClusterID != "" {
+			continue
+		}
+		some, all := map[string]bool{}, map[string]bool{}
+		for d := range a.Classes {
+			cid := a.Classes[d].ClusterID
+			if cid == "" {
+				continue
+			}
+			if _, seen := all[cid]; !seen {
+				all[cid] = true
+			}
+			if a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d) {
+				some[cid] = true
+			} else {
+				all[cid] = false
+			}
+		}
+		var cids []string
+		for cid := range some {
+			if !all[cid] {
+				cids = append(cids, cid)
+			}
+		}
+		sort.Strings(cids)
+		for _, cid := range cids {
+			out = append(out, problem{key: cid, classes: []int{c}, data: cid})
+		}
+	}
+	return out
+}
+
+func renderPartialClusterPeerings(_ *judgment, s *Snapshot, parts []part) []Finding {
+	byID := reflectorsByClusterID(s)
+	// One finding per client class and cluster ID, whatever the classes its members had before.
+	type at struct {
+		class int
+		cid   string
+	}
+	var order []at
+	nodes := map[at][]string{}
+	for _, p := range parts {
+		k := at{p.classes[0], p.data.(string)}
+		if _, ok := nodes[k]; !ok {
+			order = append(order, k)
+		}
+		nodes[k] = append(nodes[k], p.members[0]...)
+	}
+	var out []Finding
+	for _, k := range order {
+		ns, rr := sorted(nodes[k]), byID[k.cid]
+		out = append(out, Finding{
+			Rule: RuleClusterIDConsistency, Object: nodeRef(ns[0]),
+			Message: fmt.Sprintf("%s %s with only some of the reflectors that share cluster ID %s (%s): a reflector keeps what another of the same ID reflects but never passes it on to its clients, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
+				nameList(ns), verb(ns, "peers", "peer"), k.cid, nameList(rr)),
+		})
+	}
+	return out
+}
+
+// clusterIDPolicyBreaches: with clusterIDPolicy shared, more than one cluster ID (key
+// "shared"); with unique, each ID several reflectors share (key "unique|<id>").
+func clusterIDPolicyBreaches(e *Engine, s *Snapshot) []problem {
+	if e.cfg.ClusterIDPolicy == ClusterIDAny {
+		return nil
+	}
+	byID := reflectorsByClusterID(s)
+	ids := sortedKeys(byID)
+	var out []problem
+	switch e.cfg.ClusterIDPolicy {
+	case ClusterIDShared:
+		if len(ids) > 1 {
+			out = append(out, problem{key: "shared", data: ids})
+		}
+	case ClusterIDUnique:
+		for _, id := range ids {
+			if len(byID[id]) >= 2 {
+				out = append(out, problem{key: "unique|" + id, data: []string{id}})
+			}
+		}
+	}
+	return out
+}
+
+func renderClusterIDPolicyBreaches(j *judgment, s *Snapshot, parts []part) []Finding {
+	byID := reflectorsByClusterID(s)
+	var out []Finding
+	for _, p := range parts {
+		ids := p.data.([]string)
+		if p.key == "shared" {
+			out = append(out, Finding{
+				Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
+				Message: fmt.Sprintf("clusterIDPolicy is shared but reflectors use %d cluster IDs (%s): give them all the same one", len(ids), nameList(ids)),
+			})
+			continue
+		}
+		out = append(out, Finding{
+			Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
+			Message: fmt.Sprintf("clusterIDPolicy is unique but %s share cluster ID %s: give each reflector its own", nameList(byID[ids[0]]), ids[0]),
+		})
+	}
+	return out
+}
+
+// reflectorsByClusterID returns the reflectors (sorted) by cluster ID.
+func reflectorsByClusterID(s *Snapshot) map[string][]string {
+	out := map[string][]string{}
+	for c := range s.Analysis.Classes {
+		if cid := s.Analysis.Classes[c].ClusterID; cid != "" {
+			out[cid] = append(out[cid], members(s, c)...)
+		}
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out
+}
+
+var meshDisableRule = Rule{
+	ID: RuleMeshDisable, Default: Deny,
+	Summary: "mesh turned off with fewer than `minReflectors` Ready reflectors",
+	Doc:     "switching the mesh off with fewer than `minReflectors` (2) Ready reflectors (calico#6922, #9259)",
+	Example: "the node-to-node mesh would be off with no Ready route reflector; at least 2 are needed: give nodes a routeReflectorClusterID and the route-reflector label, create the BGPPeers, then disable the mesh",
+	checks: []check{{
+		// Judged when the mesh is turned off (and in the audit), not on every later change.
+		applies:  func(j *judgment) bool { return j.whole },
+		problems: tooFewReflectors,
+		render:   renderTooFewReflectors,
+	}},
+}
+
+// tooFewReflectors: the mesh is off with fewer than minReflectors Ready reflectors (data:
+// those there are).
+func tooFewReflectors(e *Engine, s *Snapshot) []problem {
+	if s.State.Mesh() {
+		return nil
+	}
+	var ready []string
+	for c := range s.Analysis.Classes {
+		if s.Analysis.Classes[c].ClusterID != "" {
+			ready = append(ready, members(s, c)...)
+		}
+	}
+	if len(ready) >= e.cfg.MinReflectors {
+		return nil
+	}
+	return []problem{{data: sorted(ready)}}
+}
+
+func renderTooFewReflectors(j *judgment, s *Snapshot, parts []part) []Finding {
+	ready := parts[0].data.([]string)
+	have := "no Ready route reflector"
+	if len(ready) > 0 {
+		have = fmt.Sprintf("only %d Ready route reflector (%s)", len(ready), nameList(ready))
+	}
+	state := "is"
+	if j.ch != nil {
+		state = "would be"
+	}
+	return []Finding{{
+		Rule: RuleMeshDisable, Object: defaultConfigRef(s), Field: meshPath,
+		Message: fmt.Sprintf("the node-to-node mesh %s off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh%s", state, have, j.e.cfg.MinReflectors, j.e.cfg.ReflectorLabel, lostReflectors(s)),
+	}}
+}
+
+// lostReflectors names the nodes that hold a cluster ID but take no part in BGP (NotReady, or
+// without an address), as a sentence to append ("" when there are none).
+func lostReflectors(s *Snapshot) string {
+	var lost []string
+	for _, name := range s.State.NodeNames() {
+		m := s.State.Node(name).Model()
+		if m.ClusterID == "" || s.Analysis.Class(name) >= 0 {
+			continue
+		}
+		why := "NotReady"
+		if m.Ready {
+			why = "no BGP address"
+		}
+		lost = append(lost, fmt.Sprintf("%s (%s)", name, why))
+	}
+	if len(lost) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; lost %s: %s: bring %s back or replace %s (give another node the cluster ID and the reflector label)",
+		verb(lost, "reflector", "reflectors"), nameList(lost), themIt(lost), themIt(lost))
+}
+
+var reflectorWithoutPeersRule = Rule{
+	ID: RuleReflectorWithoutPeers, Default: Warn,
+	Summary: "mesh on: a node holds a cluster ID but has no session yet (the migration's middle step)",
+	Doc:     "while the mesh is on, a node that holds a cluster ID but has no session yet (it left the mesh): the normal middle step of the migration, said out loud",
+	Example: "node zyisy holds cluster ID 1.0.0.1, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings",
+	checks:  []check{{problems: isolatedReflectors, render: renderIsolatedReflectors}},
+}
+
+// isolatedReflector: while the mesh is on, a reflector with no session is the normal middle
+// step of the migration, reported as reflector-without-peers instead of route-propagation.
+func isolatedReflector(s *Snapshot, c int) bool {
+	return s.State.Mesh() && s.Analysis.Classes[c].ClusterID != "" && s.Analysis.Isolated(c)
+}
+
+func isolatedReflectors(_ *Engine, s *Snapshot) []problem {
+	var out []problem
+	for c := range s.Analysis.Classes {
+		if isolatedReflector(s, c) {
+			out = append(out, problem{classes: []int{c}})
+		}
+	}
+	return out
+}
+
+func renderIsolatedReflectors(_ *judgment, s *Snapshot, parts []part) []Finding {
+	var out []Finding
+	for _, p := range parts {
+		for _, name := range p.members[0] {
+			n := s.State.Node(name)
+			out = append(out, Finding{
+				Rule: RuleReflectorWithoutPeers, Object: nodeRef(name), Field: n.FieldPath("routeReflectorClusterID"),
+				Message: fmt.Sprintf("node %s holds cluster ID %s, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings", name, n.ClusterID),
+			})
+		}
+	}
+	return out
+}
+
+var reflectorRedundancyRule = Rule{
+	ID: RuleReflectorRedundancy, Default: Deny,
+	Summary: "mesh off: a client attached to fewer than `minReflectors` reflectors; a single reflector whose loss alone cuts routes",
+	Doc:     "with the mesh off, clients attached to fewer than `minReflectors` live reflectors (names the reflectors lost: NotReady, no address); and a single reflector whose loss alone would cut routes, e.g. the only peering between two zones' reflectors (checked in the audit, when the mesh is turned off, and for changes to BGPPeers, the BGPConfiguration or a reflector)",
+	Example: "qtwtv, uqwst, volwl would peer with only 1 route reflector (zyisy) while 2 are required: if it fails, they lose all pod routes …; lost reflector: rxgks (NotReady): bring it back or replace it …",
+	checks: []check{
+		{problems: clientsWithFewReflectors, render: renderClientsWithFewReflectors},
+		{
+			// What-ifs are costly: only where the whole topology is judged, or for a change that
+			// can alter how routes are reflected, and when no client lacks reflectors already.
+			applies: func(j *judgment) bool {
+				return j.e.cfg.MinReflectors >= 2 && !j.foundRule(RuleReflectorRedundancy) && (j.whole || touchesReflection(*j.ch))
+			},
+			problems: singlePointsOfFailure,
+			render:   renderSinglePointsOfFailure,
+		},
+	},
+}
+
+// fewReflectors: with the mesh off, the reflectors of a client class that has some but fewer
+// than minReflectors (nil otherwise).
+func (e *Engine) fewReflectors(s *Snapshot, c int) []string {
+	if s.State.Mesh() || s.Analysis.Classes[c].ClusterID != "" {
+		return nil
+	}
+	rs := s.Analysis.ReflectorsOf(c)
+	if len(rs) == 0 || len(rs) >= e.cfg.MinReflectors {
+		return nil
+	}
+	return rs
+}
+
+func clientsWithFewReflectors(e *Engine, s *Snapshot) []problem {
+	var out []problem
+	for c := range s.Analysis.Classes {
+		if rs := e.fewReflectors(s, c); rs != nil {
+			out = append(out, problem{classes: []int{c}, data: rs})
+		}
+	}
+	return out
+}
+
+func renderClientsWithFewReflectors(j *judgment, s *Snapshot, parts []part) []Finding {
+	// One finding per client class, whatever the classes its members had before.
+	var order []int
+	nodes := map[int][]string{}
+	reflectors := map[int][]string{}
+	for _, p := range parts {
+		c := p.classes[0]
+		if _, ok := nodes[c]; !ok {
+			order = append(order, c)
+		}
+		nodes[c] = append(nodes[c], p.members[0]...)
+		reflectors[c] = p.data.([]string)
+	}
+	min := j.e.cfg.MinReflectors
+	var out []Finding
+	for _, c := range order {
+		ns, rs := sorted(nodes[c]), reflectors[c]
+		out = append(out, Finding{
+			Rule: RuleReflectorRedundancy, Object: nodeRef(ns[0]),
+			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers%s",
+				nameList(ns), len(rs), nameList(rs), min, theyIt(ns), verb(ns, "loses", "lose"), min, lostReflectors(s)),
+		})
+	}
+	return out
+}
+
+// singlePointsOfFailure: with the mesh off, a reflector class whose member's loss alone would
+// cut routes that flow now, although every client has enough reflectors (say, the only
+// peering between two zones' reflectors); data: the nodes that would lose routes. One member
+// per class is tried: the others behave the same. The what-ifs run in parallel.
+func singlePointsOfFailure(e *Engine, s *Snapshot) []problem {
+	if s.State.Mesh() || e.cfg.MinReflectors < 2 {
+		return nil // with minReflectors 1 the user accepts single reflectors
+	}
+	var classes []int
+	for c := range s.Analysis.Classes {
+		if cl := &s.Analysis.Classes[c]; cl.ClusterID != "" && len(cl.Members) > 0 {
+			classes = append(classes, c)
+		}
+	}
+	affected := make([][]string, len(classes))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range min(runtime.GOMAXPROCS(0), len(classes)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(classes) {
+					return
+				}
+				affected[k] = lostWithout(s, classes[k])
+			}
+		})
+	}
+	wg.Wait()
+	var out []problem
+	for k, c := range classes {
+		if len(affected[k]) > 0 {
+			out = append(out, problem{classes: []int{c}, data: affected[k]})
+		}
+	}
+	return out
+}
+
+// lostWithout returns, sorted, the nodes that lose some other node's routes when a member of
+// reflector class c fails, routes that flow while it is up.
+func lostWithout(s *Snapshot, c int) []string {
+	a := s.Analysis
+	lost := a.Classes[c].Members[0]
+	affected := map[string]bool{}
+	for _, g := range a.LostIfDown(c) {
+		if a.Broken(g.From, g.To) {
+			continue // already broken in the other family
+		}
+		for _, m := range append(slices.Clone(a.Classes[g.From].Members), a.Classes[g.To].Members...) {
+			if m != lost {
+				affected[s.Topology.Nodes[m].Name] = true
+			}
+		}
+	}
+	return sortedKeys(affected)
+}
+
+func renderSinglePointsOfFailure(_ *judgment, s *Snapshot, parts []part) []Finding {
+	var out []Finding
+	seen := map[int]bool{}
+	for _, p := range parts {
+		c := p.classes[0]
+		if seen[c] {
+			continue // one finding per class of reflectors
+		}
+		seen[c] = true
+		lost := p.members[0][0]
+		out = append(out, Finding{
+			Rule: RuleReflectorRedundancy, Object: nodeRef(lost), Field: s.State.Node(lost).FieldPath("routeReflectorClusterID"),
+			Message: fmt.Sprintf("reflector %s is a single point of failure: if it fails, %s lose some of one another's pod routes; give those routes a second path (peer more reflectors with each other, or each client with more reflectors)",
+				lost, nameList(p.data.([]string))),
+		})
+	}
+	return out
+}
+
+// touchesReflection reports whether a change can alter how routes are reflected: a BGPPeer,
+// the BGPConfiguration, or a Node that is or was a reflector.
+func touchesReflection(ch Change) bool {
+	for _, o := range []*calico.Object{ch.Object, ch.Old} {
+		switch {
+		case o == nil:
+		case o.Peer != nil, o.Config != nil:
+			return true
+		case o.Node != nil && o.Node.Model().ClusterID != "":
+			return true
+		}
+	}
+	return false
+}
+
+var reflectorRemovalRule = Rule{
+	ID: RuleReflectorRemoval, Default: Deny,
+	Summary: "the removal (cluster ID cleared, reflector deleted, peer deleted) behind such a break",
+	Doc:     "the removal behind a break (a cluster ID cleared, a reflector Node deleted, a BGPPeer deleted or changed): add the replacement first",
+	Example: "deleting BGPPeer node-peer-to-rr breaks the route-reflector topology (see the other findings): when a reflector or its peering must go, first add and peer its replacement …",
+	change:  removal,
+}
+
+// removal explains a change that takes away a reflector or a BGPPeer and thereby breaks the
+// topology: the findings say what breaks, this one says which removal did it.
+func removal(e *Engine, ch Change, found []Finding) *Finding {
+	broken := slices.ContainsFunc(found, func(f Finding) bool {
+		switch f.Rule {
+		case RuleRoutePropagation, RuleReflectorRedundancy, RuleClusterIDConsistency:
+			return e.cfg.ActionFor(f.Rule) == Deny
+		}
+		return false
+	})
+	old := ch.Old
+	if !broken || old == nil {
+		return nil
+	}
+	var what string
+	switch {
+	case old.Node != nil && old.Node.Model().ClusterID != "":
+		switch {
+		case ch.Object == nil:
+			what = fmt.Sprintf("deleting reflector node %s", old.Name)
+		case ch.Object.Node.Model().ClusterID == "":
+			what = fmt.Sprintf("clearing the cluster ID of reflector %s", old.Name)
+		default:
+			what = fmt.Sprintf("changing reflector %s", old.Name)
+		}
+	case old.Peer != nil && ch.Object == nil:
+		what = fmt.Sprintf("deleting BGPPeer %s", old.Name)
+	case old.Peer != nil:
+		what = fmt.Sprintf("changing BGPPeer %s", old.Name)
+	default:
+		return nil
+	}
+	return &Finding{
+		Rule: RuleReflectorRemoval, Object: refOf(old),
+		Message: fmt.Sprintf("%s breaks the route-reflector topology (see the other findings): when a reflector or its peering must go, first add and peer its replacement (at least %d reflectors per client)", what, e.cfg.MinReflectors),
+	}
+}

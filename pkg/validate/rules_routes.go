@@ -1,0 +1,166 @@
+package validate
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/bgp"
+	"github.com/rrguard/rrguard/pkg/calico"
+)
+
+var routePropagationRule = Rule{
+	ID: RuleRoutePropagation, Default: Deny,
+	Summary: "some node would not learn some other node's pod routes",
+	Doc:     "any change after which some node would not learn some other node's pod routes: isolated nodes, reflectors not peered with each other, shared-ID partitions, … (the mesh switched off before the peers exist, PR #4992); past the simulation's budget, a warning that the check could not be done",
+	Example: "rxgks, zyisy would not learn one another's IPv4 pod routes: reflectors of cluster ID 1.0.0.1 (rxgks, zyisy) learn one another's routes only over a direct session (…); if no BGPPeer connects them, add one …",
+	checks: []check{
+		{always: true, problems: undecidedFamilies, render: renderUndecidedFamilies},
+		{problems: routeGaps, render: renderRouteGaps},
+	},
+}
+
+// undecidedFamilies: the families whose simulation stopped at its budget (see bgp.Budget).
+func undecidedFamilies(_ *Engine, s *Snapshot) []problem {
+	var out []problem
+	for _, u := range s.Analysis.Undecided {
+		out = append(out, problem{key: u.Family.String(), data: u})
+	}
+	return out
+}
+
+// renderUndecidedFamilies says that route propagation was not checked: never hang and never
+// refuse on a guess. The other rules still ran.
+func renderUndecidedFamilies(_ *judgment, _ *Snapshot, parts []part) []Finding {
+	var out []Finding
+	for _, p := range parts {
+		u := p.data.(bgp.Undecided)
+		out = append(out, Finding{Rule: RuleRoutePropagation, Object: ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName},
+			Message: fmt.Sprintf("%s route propagation was not checked: %s; rrguard cannot tell whether every node learns every other node's %s pod routes (the other rules ran). This takes many cluster IDs each shared by several reflectors, or many ASes of several nodes, peered in many ways; simplify the peering or check the paths with rrguard sessions",
+				u.Family, u.Reason, u.Family),
+			warnAtMost: true})
+	}
+	return out
+}
+
+// routeGaps: the pairs of classes (from, to) whose routes do not propagate, in some family
+// (data). A gap is the same problem in either family: a change that breaks in IPv6 what was
+// broken in IPv4 introduces nothing. Gaps of a reflector left without sessions while the mesh
+// is on are reflector-without-peers' to report.
+func routeGaps(_ *Engine, s *Snapshot) []problem {
+	out := make([]problem, 0, len(s.Analysis.Gaps))
+	for _, g := range s.Analysis.Gaps {
+		out = append(out, problem{classes: []int{g.From, g.To}, data: g.Family,
+			silent: isolatedReflector(s, g.From) || isolatedReflector(s, g.To)})
+	}
+	return out
+}
+
+// renderRouteGaps words the gaps, one finding per cause: the gaps a cause explains are listed
+// together.
+func renderRouteGaps(j *judgment, s *Snapshot, parts []part) []Finding {
+	type block struct {
+		from, to []string
+		family   bgp.Family
+		fc, tc   int
+	}
+	var blocks []block
+	for _, p := range parts {
+		from, to := p.members[0], p.members[1]
+		if len(from) == 1 && len(to) == 1 && from[0] == to[0] {
+			continue // a node always has its own routes
+		}
+		blocks = append(blocks, block{sorted(from), sorted(to), p.data.(bgp.Family), p.classes[0], p.classes[1]})
+	}
+	sort.SliceStable(blocks, func(i, k int) bool {
+		if blocks[i].to[0] != blocks[k].to[0] {
+			return blocks[i].to[0] < blocks[k].to[0]
+		}
+		return blocks[i].from[0] < blocks[k].from[0]
+	})
+	var out []Finding
+	byCause := map[string]int{}
+	whats := map[int][]string{} // what each finding says is lost, in order
+	for _, b := range blocks {
+		cause, isolated := j.e.diagnose(s, b.fc, b.tc)
+		var what string
+		subject := b.to[0]
+		switch {
+		case isolated != nil:
+			what = fmt.Sprintf("%s would exchange no %s pod routes with any other node", nameList(isolated), b.family)
+			subject = isolated[0]
+		case slices.Equal(b.from, b.to):
+			what = fmt.Sprintf("%s would not learn one another's %s pod routes", nameList(b.to), b.family)
+		default:
+			what = fmt.Sprintf("%s would not learn the %s pod routes of %s", nameList(b.to), b.family, nameList(b.from))
+		}
+		i, ok := byCause[cause]
+		if !ok {
+			i = len(out)
+			byCause[cause] = i
+			out = append(out, Finding{Rule: RuleRoutePropagation, Object: nodeRef(subject)})
+		}
+		if !slices.Contains(whats[i], what) {
+			whats[i] = append(whats[i], what)
+		}
+		out[i].Message = strings.Join(whats[i], "; ") + ": " + cause
+	}
+	return out
+}
+
+// diagnose names the likeliest cause of a gap from class x to class y, and the fix.
+// When the cause is nodes without any session, it returns them too.
+func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
+	a := s.Analysis
+	cx, cy := &a.Classes[x], &a.Classes[y]
+	for _, c := range []int{x, y} {
+		if a.Isolated(c) {
+			names := sorted(members(s, c))
+			if s.State.Mesh() {
+				return fmt.Sprintf("%s (with a cluster ID, out of the mesh) %s no BGP session: create a BGPPeer that selects %s", nameList(names), hasHave(names), themIt(names)), names
+			}
+			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel), names
+		}
+	}
+	reflectorsOf := func(c int) []string {
+		if a.Classes[c].ClusterID != "" {
+			return members(s, c)
+		}
+		return a.ReflectorsOf(c)
+	}
+	rx, ry := reflectorsOf(x), reflectorsOf(y)
+	all := slices.Concat(rx, ry)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if id := sharedClusterID(s, all); id != "" && len(all) >= 2 {
+		if cx.ClusterID != "" && cy.ClusterID != "" {
+			return fmt.Sprintf("reflectors of cluster ID %s (%s) learn one another's routes only over a direct session (what one reflects, the others keep but never pass on to their clients); if no BGPPeer connects them, add one with nodeSelector and peerSelector \"has(%s)\"", id, nameList(all), e.cfg.ReflectorLabel), nil
+		}
+		return fmt.Sprintf("reflectors %s share cluster ID %s: what one reflects, the others keep but never pass on to their clients: peer every client with every reflector of %s, or give each reflector its own cluster ID (projectcalico/calico#2735)", nameList(all), id, id), nil
+	}
+	if cx.ClusterID == "" && cy.ClusterID == "" {
+		if len(rx) > 0 && len(ry) > 0 {
+			return fmt.Sprintf("their reflectors (%s) do not pass routes to each other: peer the reflectors with each other, e.g. nodeSelector and peerSelector \"has(%s)\"", nameList(all), e.cfg.ReflectorLabel), nil
+		}
+		return "a node without a cluster ID does not re-advertise routes learned over iBGP: peer both with the same reflectors", nil
+	}
+	return "no chain of BGP sessions and route reflection carries them (a route crosses iBGP only through a reflector, and an AS appears once per path): check the BGPPeers, cluster IDs and AS numbers", nil
+}
+
+// sharedClusterID returns the cluster ID all the named reflectors share ("" if they differ).
+func sharedClusterID(s *Snapshot, names []string) string {
+	id := ""
+	for _, n := range names {
+		c := s.Analysis.Class(n)
+		if c < 0 {
+			return ""
+		}
+		cid := s.Analysis.Classes[c].ClusterID
+		if id != "" && cid != id {
+			return ""
+		}
+		id = cid
+	}
+	return id
+}
