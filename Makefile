@@ -37,7 +37,7 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 $(filter-out $(LIVE_PKGS),$(shell $(GO) list ./...))
 
-## e2e: the tests that need the control plane (test/admission, test/e2e, …)
+## e2e: the tests that need the control plane (test/admission, test/harnesscheck, …)
 e2e: controlplane
 	$(GO) test -count=1 $(LIVE_PKGS)
 

@@ -2,10 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rrguard/rrguard/pkg/policy/policytest"
 )
 
 // peerNamePolicy refuses BGPPeers whose name does not end in -peer.
@@ -30,19 +31,8 @@ test_good_name if count(deny) == 0 with input as {"kind": "BGPPeer", "object": {
 test_bad_name if count(deny) == 1 with input as {"kind": "BGPPeer", "object": {"metadata": {"name": "rr"}}}
 `
 
-func writeDir(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, src := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestValidateWithPolicies(t *testing.T) {
-	dir := writeDir(t, map[string]string{"naming.rego": peerNamePolicy})
+	dir := policytest.Dir(t, map[string]string{"naming.rego": peerNamePolicy})
 	code, out, errOut := runCLI(t, "", "validate", "-f", seedDir, "--policy-dir", dir, "-o", "json")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (node-peer-to-rr is misnamed)\n%s%s", code, out, errOut)
@@ -64,14 +54,14 @@ func TestValidateWithPolicies(t *testing.T) {
 		t.Errorf("findings on %v, want node-peer-to-rr (rr-to-rr-peer is well named)", names)
 	}
 	// rrguard.yaml sets a policy's action like a built-in rule's.
-	cfg := writeDir(t, map[string]string{"rrguard.yaml": "rules: {peer-naming: warn}\n"})
+	cfg := policytest.Dir(t, map[string]string{"rrguard.yaml": "rules: {peer-naming: warn}\n"})
 	if code, out, errOut := runCLI(t, "", "validate", "-f", seedDir, "--policy-dir", dir, "--config", filepath.Join(cfg, "rrguard.yaml")); code != 0 || !strings.Contains(out, "WARN") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}
 }
 
 func TestValidateShippedPolicyOn(t *testing.T) {
-	cfg := writeDir(t, map[string]string{"rrguard.yaml": "rules: {private-asn: deny}\n"})
+	cfg := policytest.Dir(t, map[string]string{"rrguard.yaml": "rules: {private-asn: deny}\n"})
 	code, out, errOut := runCLI(t, "", "validate", "-f", seedDir, "--config", filepath.Join(cfg, "rrguard.yaml"))
 	if code != 1 || !strings.Contains(out, "private-asn") || !strings.Contains(out, "63400") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
@@ -79,8 +69,8 @@ func TestValidateShippedPolicyOn(t *testing.T) {
 }
 
 func TestPolicyLoadErrors(t *testing.T) {
-	broken := writeDir(t, map[string]string{"naming.rego": "package rrguard.policies.x\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := http.send({\"method\": \"get\", \"url\": \"http://x\"})\n}\n"})
-	review := writeDir(t, map[string]string{"r.json": "{}"})
+	broken := policytest.Dir(t, map[string]string{"naming.rego": "package rrguard.policies.x\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := http.send({\"method\": \"get\", \"url\": \"http://x\"})\n}\n"})
+	review := policytest.Dir(t, map[string]string{"r.json": "{}"})
 	for name, args := range map[string][]string{
 		"validate": {"validate", "-f", seedDir, "--policy-dir", broken},
 		"review":   {"review", "--state", seedDir, "-f", filepath.Join(review, "r.json"), "--policy-dir", broken},
@@ -99,7 +89,7 @@ func TestPolicyLoadErrors(t *testing.T) {
 }
 
 func TestReviewWithPolicies(t *testing.T) {
-	dir := writeDir(t, map[string]string{"naming.rego": peerNamePolicy})
+	dir := policytest.Dir(t, map[string]string{"naming.rego": peerNamePolicy})
 	review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u3","kind":{"group":"crd.projectcalico.org","version":"v1","kind":"BGPPeer"},
 "resource":{"group":"crd.projectcalico.org","version":"v1","resource":"bgppeers"},"name":"extra","operation":"CREATE","userInfo":{"username":"alice"},
 "object":{"apiVersion":"crd.projectcalico.org/v1","kind":"BGPPeer","metadata":{"name":"extra"},"spec":{"nodeSelector":"has(route-reflector)","peerSelector":"has(route-reflector)"}}}}`
@@ -110,14 +100,14 @@ func TestReviewWithPolicies(t *testing.T) {
 }
 
 func TestPolicyTest(t *testing.T) {
-	if code, out, errOut := runCLI(t, "", "policy", "test", writeDir(t, map[string]string{"naming.rego": peerNamePolicy, "naming_test.rego": peerNameTest})); code != 0 || !strings.Contains(out, "PASS: 2/2") {
+	if code, out, errOut := runCLI(t, "", "policy", "test", policytest.Dir(t, map[string]string{"naming.rego": peerNamePolicy, "naming_test.rego": peerNameTest})); code != 0 || !strings.Contains(out, "PASS: 2/2") {
 		t.Errorf("passing tests: exit %d\n%s%s", code, out, errOut)
 	}
 	failing := strings.Replace(peerNameTest, `count(deny) == 1`, `count(deny) == 2`, 1)
-	if code, out, errOut := runCLI(t, "", "policy", "test", writeDir(t, map[string]string{"naming.rego": peerNamePolicy, "naming_test.rego": failing})); code != 1 || !strings.Contains(out, "test_bad_name") || !strings.Contains(out, "FAIL: 1/2") {
+	if code, out, errOut := runCLI(t, "", "policy", "test", policytest.Dir(t, map[string]string{"naming.rego": peerNamePolicy, "naming_test.rego": failing})); code != 1 || !strings.Contains(out, "test_bad_name") || !strings.Contains(out, "FAIL: 1/2") {
 		t.Errorf("failing test: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := runCLI(t, "", "policy", "test", writeDir(t, map[string]string{"naming.rego": peerNamePolicy})); code != 1 || !strings.Contains(errOut, "no tests") {
+	if code, out, errOut := runCLI(t, "", "policy", "test", policytest.Dir(t, map[string]string{"naming.rego": peerNamePolicy})); code != 1 || !strings.Contains(errOut, "no tests") {
 		t.Errorf("no tests: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, out, errOut := runCLI(t, "", "policy", "test"); code != 0 || !strings.Contains(out, "PASS") {
@@ -129,7 +119,7 @@ func TestPolicyTest(t *testing.T) {
 }
 
 func TestRulesListsPolicies(t *testing.T) {
-	dir := writeDir(t, map[string]string{"naming.rego": peerNamePolicy})
+	dir := policytest.Dir(t, map[string]string{"naming.rego": peerNamePolicy})
 	code, out, errOut := runCLI(t, "", "rules", "--policy-dir", dir)
 	if code != 0 {
 		t.Fatalf("exit %d %s", code, errOut)

@@ -204,7 +204,7 @@ func (l *listing) writeTable(w *bufio.Writer, names []string) error {
 			w.WriteByte('\n')
 		}
 		role := "client"
-		if n.ClusterID != "" {
+		if n.IsReflector() {
 			role = "reflector, cluster ID " + n.ClusterID
 		}
 		fmt.Fprintf(w, "%s  AS %d  %s\n", name, l.snap.Topology.NodeAS(n), role)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,12 +18,11 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 	"github.com/rrguard/rrguard/test/harness"
-	"github.com/rrguard/rrguard/test/live"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 func main() { os.Exit(run()) }
@@ -36,7 +34,8 @@ func run() int {
 	defer cancel()
 
 	say("▶ starting etcd and kube-apiserver (bin/) with the Calico CRDs of both API groups …")
-	h, err := harness.Start(harness.Options{})
+	// With the audit's report kind, as config/webhook installs it.
+	h, err := harness.Start(harness.Options{CRDPaths: []string{"config/crd/openreports"}})
 	if err != nil {
 		say("demo: %v", err)
 		return 1
@@ -45,12 +44,6 @@ func run() int {
 		say("▶ stopping the control plane")
 		_ = h.Stop()
 	}()
-
-	// The audit's report kind, as config/webhook installs it.
-	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(h.RootDir, "config", "crd", "openreports")}}); err != nil {
-		say("demo: install the ClusterReport CRD: %v", err)
-		return 1
-	}
 
 	work, err := os.MkdirTemp("", "rrguard-demo-")
 	if err != nil {
@@ -139,11 +132,8 @@ func (t *tally) add(o tally) {
 func play(ctx context.Context, h *harness.Harness, sc *scenario.Scenario) (tally, error) {
 	t := tally{steps: len(sc.Steps)}
 	runner := &live.Runner{H: h}
-	if err := h.Reset(ctx); err != nil {
+	if err := runner.Begin(ctx, sc); err != nil {
 		return t, err
-	}
-	if err := h.Create(ctx, sc.Initial); err != nil {
-		return t, fmt.Errorf("scenario %s: initial objects: %w", sc.Name, err)
 	}
 	out := h.Kubectl(ctx, nil, "get", "nodes", "-L", "route-reflector")
 	say("$ kubectl get nodes -L route-reflector\n%s", indent(out.Stdout))
@@ -213,7 +203,14 @@ func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop fu
 	if _, err := ca.WriteServing(certDir); err != nil {
 		return nil, "", err
 	}
-	port, probe := freePort(), freePort()
+	port, err := harness.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	probe, err := harness.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	logPath := filepath.Join(os.TempDir(), "rrguard-demo-webhook.log")
 	logFile, err := os.Create(logPath)
@@ -279,13 +276,4 @@ func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop fu
 		return errors.Join(reset(), register(ctx))
 	}
 	return stop, addr, nil
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -342,19 +342,10 @@ type webhookProcess struct {
 	started time.Time
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhookProcess, error) {
 	var ports [3]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := harness.FreePort()
 		if err != nil {
 			return nil, err
 		}

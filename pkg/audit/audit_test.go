@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rrguard/rrguard/pkg/validate"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,7 +20,7 @@ func findings(n int) []validate.Finding {
 			a = validate.Deny
 		}
 		out = append(out, validate.Finding{Rule: validate.RuleRoutePropagation, Action: a,
-			Object: validate.ObjectRef{Kind: "Node", Name: "n" + strings.Repeat("x", i%3)}, Message: strings.Repeat("m", 2000)})
+			Object: validate.ObjectRef{Kind: "Node", Name: "n" + strings.Repeat("x", i%3)}, Message: strings.Repeat("é", 1000)}) // 2000 bytes of two-byte characters
 	}
 	return out
 }
@@ -45,6 +46,9 @@ func TestBuildReport(t *testing.T) {
 	first := results[0].(map[string]interface{})
 	if first["result"] != "fail" || first["policy"] != validate.RuleRoutePropagation || len(first["message"].(string)) > MaxMessage {
 		t.Errorf("first result %v", first)
+	}
+	if msg := first["message"].(string); !utf8.ValidString(msg) || !strings.HasSuffix(msg, "…") {
+		t.Errorf("a cut message must stay valid UTF-8 and end in …: %q", msg[len(msg)-8:])
 	}
 	if u.GetKind() != "ClusterReport" || u.GetAPIVersion() != "openreports.io/v1alpha1" || u.Object["source"] != Source {
 		t.Errorf("report kind %s %s source %v", u.GetAPIVersion(), u.GetKind(), u.Object["source"])

@@ -180,7 +180,7 @@ func (a *Auditor) updateMetrics(snap *validate.Snapshot, findings []validate.Fin
 	}
 	total, ready := 0, 0
 	for _, name := range snap.State.NodeNames() {
-		if snap.State.Node(name).Model().ClusterID == "" {
+		if !snap.State.Node(name).Model().IsReflector() {
 			continue
 		}
 		total++
@@ -253,11 +253,7 @@ func (a *Auditor) emitEvents(findings []validate.Finding) {
 		if f.Action == validate.Audit {
 			eventType = corev1.EventTypeNormal
 		}
-		msg := f.Message
-		if len(msg) > MaxMessage {
-			msg = msg[:MaxMessage]
-		}
-		a.Recorder.Eventf(&ref, nil, eventType, reason(f.Rule), "Audit", "%s", msg)
+		a.Recorder.Eventf(&ref, nil, eventType, reason(f.Rule), "Audit", "%s", validate.Truncate(f.Message, MaxMessage))
 		a.told[key] = now
 		sent++
 	}

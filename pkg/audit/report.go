@@ -43,7 +43,7 @@ const (
 	AnnotationLastRun   = "rrguard.io/last-run"
 	// Source is the results' source.
 	Source = "rrguard"
-	// MaxMessage is the longest message kept in a report result.
+	// MaxMessage is the longest message, in bytes, kept in a report result or an Event.
 	MaxMessage = 1024
 )
 
@@ -80,13 +80,9 @@ func BuildReport(api, name string, findings []validate.Finding, maxResults int, 
 		if i >= maxResults {
 			continue
 		}
-		msg := f.Message
-		if len(msg) > MaxMessage {
-			msg = msg[:MaxMessage-len("…")] + "…"
-		}
 		res := openreports.ReportResult{
 			Source: Source, Policy: f.Rule, Result: openreports.Result(result), Severity: openreports.ResultSeverity(severity),
-			Timestamp: ts, Description: msg, Scored: true,
+			Timestamp: ts, Description: validate.Truncate(f.Message, MaxMessage), Scored: true,
 			Subjects:   []corev1.ObjectReference{objectReference(f.Object)},
 			Properties: map[string]string{"action": string(f.Action)},
 		}

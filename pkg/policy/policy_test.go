@@ -13,26 +13,6 @@ import (
 	"github.com/rrguard/rrguard/pkg/policy/policytest"
 )
 
-func writeFiles(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for name, src := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func dirWith(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	writeFiles(t, dir, files)
-	return dir
-}
-
 func TestShippedPolicies(t *testing.T) {
 	var out bytes.Buffer
 	sum, err := RunTests(context.Background(), nil, &out, false)
@@ -79,7 +59,7 @@ func TestLoadRefusesUnsafePolicies(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			dir := dirWith(t, map[string]string{"p.rego": c.src})
+			dir := policytest.Dir(t, map[string]string{"p.rego": c.src})
 			_, err := Load(Options{Dirs: []string{dir}})
 			var le *LoadError
 			if !errors.As(err, &le) {
@@ -100,14 +80,14 @@ func TestLoadRefusesUnsafePolicies(t *testing.T) {
 }
 
 func TestPureNetBuiltinsAllowed(t *testing.T) {
-	dir := dirWith(t, map[string]string{"p.rego": "package rrguard.policies.cidr\n\nimport rego.v1\n\ndeny contains \"x\" if net.cidr_contains(\"244.0.0.0/8\", input.object.spec.bgp.routeReflectorClusterID)\n"})
+	dir := policytest.Dir(t, map[string]string{"p.rego": "package rrguard.policies.cidr\n\nimport rego.v1\n\ndeny contains \"x\" if net.cidr_contains(\"244.0.0.0/8\", input.object.spec.bgp.routeReflectorClusterID)\n"})
 	if _, err := Load(Options{Dirs: []string{dir}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestResults(t *testing.T) {
-	dir := dirWith(t, map[string]string{
+	dir := policytest.Dir(t, map[string]string{
 		"a.rego": `package rrguard.policies.a
 
 import rego.v1
@@ -160,7 +140,7 @@ deny contains {"message": "wrong key"} if true
 }
 
 func TestParamsConflict(t *testing.T) {
-	dir := dirWith(t, map[string]string{"params.yaml": "a: {x: 1}\n", "more.params.json": `{"a": {"x": 2}}`, "ok.rego": okPolicy})
+	dir := policytest.Dir(t, map[string]string{"params.yaml": "a: {x: 1}\n", "more.params.json": `{"a": {"x": 2}}`, "ok.rego": okPolicy})
 	if _, err := Load(Options{Dirs: []string{dir}}); err == nil || !strings.Contains(err.Error(), "already given") {
 		t.Errorf("err %v", err)
 	}
@@ -174,7 +154,7 @@ func TestMissingDirectory(t *testing.T) {
 }
 
 func TestRunTestsReportsFailures(t *testing.T) {
-	dir := dirWith(t, map[string]string{
+	dir := policytest.Dir(t, map[string]string{
 		"ok.rego":      okPolicy,
 		"ok_test.rego": "package rrguard.policies[\"ok\"]\n\nimport rego.v1\n\ntest_no if \"no\" in deny with input as {\"object\": {\"metadata\": {\"name\": \"no\"}}}\n\ntest_wrong if \"no\" in deny with input as {\"object\": {\"metadata\": {\"name\": \"yes\"}}}\n",
 	})
@@ -206,7 +186,7 @@ func (c *configMap) update(files map[string]string) {
 	if err := os.Mkdir(ts, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
-	writeFiles(c.t, ts, files)
+	policytest.Write(c.t, ts, files)
 	tmp := filepath.Join(c.dir, "..data_tmp")
 	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
 		c.t.Fatal(err)
@@ -279,7 +259,7 @@ func TestWatcherFollowsConfigMapUpdates(t *testing.T) {
 // BenchmarkLoad is a reload: read, parse and compile ten policies (seven custom, the three
 // shipped).
 func BenchmarkLoad(b *testing.B) {
-	dir := dirWith(b, policytest.Custom())
+	dir := policytest.Dir(b, policytest.Custom())
 	opts := Options{Dirs: []string{dir}}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -290,7 +270,7 @@ func BenchmarkLoad(b *testing.B) {
 }
 
 func TestWatcherReportsAVanishedDirectoryOnce(t *testing.T) {
-	dir := dirWith(t, map[string]string{"p.rego": okPolicy})
+	dir := policytest.Dir(t, map[string]string{"p.rego": okPolicy})
 	var errs int
 	w, err := NewWatcher(Options{Dirs: []string{dir}}, func(r Reload) {
 		if r.Err != nil {

@@ -200,7 +200,7 @@ func lostReflectors(s *Snapshot) string {
 	var lost []string
 	for _, name := range s.State.NodeNames() {
 		m := s.State.Node(name).Model()
-		if m.ClusterID == "" || s.Analysis.Class(name) >= 0 {
+		if !m.IsReflector() || s.Analysis.Class(name) >= 0 {
 			continue
 		}
 		why := "NotReady"
@@ -406,7 +406,7 @@ func touchesReflection(ch Change) bool {
 		case o == nil:
 		case o.Peer != nil, o.Config != nil:
 			return true
-		case o.Node != nil && o.Node.Model().ClusterID != "":
+		case o.Node != nil && o.Node.Model().IsReflector():
 			return true
 		}
 	}
@@ -437,11 +437,11 @@ func removal(e *Engine, ch Change, found []Finding) *Finding {
 	}
 	var what string
 	switch {
-	case old.Node != nil && old.Node.Model().ClusterID != "":
+	case old.Node != nil && old.Node.Model().IsReflector():
 		switch {
 		case ch.Object == nil:
 			what = fmt.Sprintf("deleting reflector node %s", old.Name)
-		case ch.Object.Node.Model().ClusterID == "":
+		case !ch.Object.Node.Model().IsReflector():
 			what = fmt.Sprintf("clearing the cluster ID of reflector %s", old.Name)
 		default:
 			what = fmt.Sprintf("changing reflector %s", old.Name)

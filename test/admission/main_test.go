@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,12 +28,11 @@ import (
 )
 
 var (
-	h        *harness.Harness
-	ca       *harness.CA
-	certDir  string
-	hookAddr string
-	stopHook context.CancelFunc
-	hookDone chan error
+	h       *harness.Harness
+	ca      *harness.CA
+	certDir string
+	// hook is the rrguard server the webhook configurations point at, for the whole package.
+	hook *server
 )
 
 // policyDir is the server's --policy-dir, empty but while policy_test.go writes its policies.
@@ -49,8 +49,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() {
-		if stopHook != nil {
-			stopHook()
+		if hook != nil {
+			hook.stop()
 		}
 		if err := h.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stop control plane:", err)
@@ -65,7 +65,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: start rrguard: %v\n", err)
 		return 1
 	}
-	if err := h.RegisterWebhooks(context.Background(), filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), "https://"+hookAddr, ca.CertPEM); err != nil {
+	if err := h.RegisterWebhooks(context.Background(), filepath.Join(h.RootDir, "config", "webhook", "webhooks.yaml"), "https://"+hook.addr, ca.CertPEM); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: register rrguard: %v\n", err)
 		return 1
 	}
@@ -89,36 +89,51 @@ func startWebhook() error {
 	if policyDir, err = os.MkdirTemp("", "rrguard-policies-"); err != nil {
 		return err
 	}
-	port, err := freePort()
+	hook, err = serve(certDir)
+	return err
+}
+
+// server is an rrguard webhook server run by the test process.
+type server struct {
+	addr string
+	stop func()
+	done chan error
+}
+
+// serve starts rrguard on a free port of 127.0.0.1 with the serving certificate in certDir
+// and policyDir's policies, and returns once it serves (its informer caches have synced).
+func serve(certDir string) (*server, error) {
+	port, err := harness.FreePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hookAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
-	stopHook = cancel
 	srv, err := webhook.NewServer(ctx, h.Config, webhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: certDir, MetricsAddr: "0", ProbeAddr: "0", Config: validate.DefaultConfig(), AuditDisabled: true,
 		PolicyDirs: []string{policyDir},
 	})
 	if err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
-	hookDone = make(chan error, 1)
-	go func() { hookDone <- srv.Start(ctx) }()
+	s := &server{addr: fmt.Sprintf("127.0.0.1:%d", port), stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Start(ctx) }()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		if srv.Synced() {
-			if _, err := servedSerial(); err == nil {
-				return nil
+			if _, err := servedSerial(s.addr); err == nil {
+				return s, nil
 			}
 		}
 		select {
-		case err := <-hookDone:
-			return fmt.Errorf("webhook stopped: %v", err)
+		case err := <-s.done:
+			cancel()
+			return nil, fmt.Errorf("webhook stopped: %v", err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("webhook not ready within a minute")
+	cancel()
+	return nil, fmt.Errorf("webhook not ready within a minute")
 }
 
 // zapLevel keeps the server quiet in tests unless RRGUARD_TEST_LOG is set.
@@ -129,18 +144,9 @@ func zapLevel() zapcore.Level {
 	return zapcore.ErrorLevel
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// servedSerial returns the serial number of the certificate the webhook serves now.
-func servedSerial() (*big.Int, error) {
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", hookAddr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reading the served certificate only
+// servedSerial returns the serial number of the certificate served on addr now.
+func servedSerial(addr string) (*big.Int, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reading the served certificate only
 	if err != nil {
 		return nil, err
 	}
@@ -173,34 +179,62 @@ func withoutWebhooks(ctx context.Context, reset func() error) error {
 	if err := h.Client.Create(ctx, &v); err != nil {
 		return err
 	}
-	// The API server picks up webhook configurations asynchronously: wait until rrguard
-	// answers again (a peer with a broken selector is refused by rrguard, and only by it).
+	if err := awaitRRGuard(ctx); err != nil {
+		return fmt.Errorf("after reset: %w", err)
+	}
+	return resetErr
+}
+
+// awaitRRGuard waits until rrguard answers the API server, which picks up webhook
+// configurations asynchronously: a peer with a broken selector is refused by rrguard, and only
+// by it, naming selector-syntax (a webhook that cannot be called is refused naming rrguard too).
+func awaitRRGuard(ctx context.Context) error {
 	probe := &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPPeer",
 		"metadata": map[string]interface{}{"name": "rrguard-ready-probe"},
 		"spec":     map[string]interface{}{"peerSelector": "has(", "nodeSelector": "all()"},
 	}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return harness.Poll(30*time.Second, func() error {
 		err := h.Client.Create(ctx, probe, client.DryRunAll)
-		if err != nil && strings.Contains(err.Error(), "rrguard") {
-			return resetErr
+		if err != nil && strings.Contains(err.Error(), validate.RuleSelectorSyntax) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rrguard's webhooks not active again after reset (last answer: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("rrguard's webhooks not active (the API server answers %v)", err)
+	})
 }
 
 // setCABundle replaces the CA bundle of every rrguard webhook (certificate rotation).
 func setCABundle(ctx context.Context, caBundle []byte) error {
+	return editWebhooks(ctx, func(cc *admissionregistrationv1.WebhookClientConfig) error {
+		cc.CABundle = caBundle
+		return nil
+	})
+}
+
+// pointWebhooks points every rrguard webhook at the server on addr (host:port).
+func pointWebhooks(ctx context.Context, addr string) error {
+	return editWebhooks(ctx, func(cc *admissionregistrationv1.WebhookClientConfig) error {
+		u, err := url.Parse(*cc.URL)
+		if err != nil {
+			return err
+		}
+		u.Host = addr
+		to := u.String()
+		cc.URL = &to
+		return nil
+	})
+}
+
+// editWebhooks applies edit to the client configuration of every rrguard webhook.
+func editWebhooks(ctx context.Context, edit func(*admissionregistrationv1.WebhookClientConfig) error) error {
 	var m admissionregistrationv1.MutatingWebhookConfiguration
 	if err := h.Client.Get(ctx, client.ObjectKey{Name: "rrguard"}, &m); err != nil {
 		return err
 	}
 	for i := range m.Webhooks {
-		m.Webhooks[i].ClientConfig.CABundle = caBundle
+		if err := edit(&m.Webhooks[i].ClientConfig); err != nil {
+			return err
+		}
 	}
 	if err := h.Client.Update(ctx, &m); err != nil {
 		return err
@@ -210,16 +244,9 @@ func setCABundle(ctx context.Context, caBundle []byte) error {
 		return err
 	}
 	for i := range v.Webhooks {
-		v.Webhooks[i].ClientConfig.CABundle = caBundle
+		if err := edit(&v.Webhooks[i].ClientConfig); err != nil {
+			return err
+		}
 	}
 	return h.Client.Update(ctx, &v)
-}
-
-// kubectl runs kubectl against the test API server and returns stdout+stderr and success.
-func kubectl(t *testing.T, stdin string, args ...string) (string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out := h.Kubectl(ctx, []byte(stdin), args...)
-	return strings.TrimSpace(out.Stdout + "\n" + out.Stderr), out.Err == nil
 }

@@ -87,7 +87,7 @@ func TestPolicyHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: policy-probe}\nspec: {nodeSelector: \"all()\", peerSelector: \"has(route-reflector)\"}\n"
-	try := func() (string, bool) { return kubectl(t, probe, "create", "--dry-run=server", "-f", "-") }
+	try := func() (string, bool) { return h.KubectlText(probe, "create", "--dry-run=server", "-f", "-") }
 	if out, ok := try(); !ok {
 		t.Fatalf("without the policy the peer is refused: %s", out)
 	}

@@ -66,17 +66,17 @@ func TestOnlyCalicoChangesReachTheWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cordon: spec.unschedulable and a taint, nothing of Calico's.
-	if out, ok := kubectl(t, "", "cordon", "hb-1"); !ok {
+	if out, ok := h.KubectlText("", "cordon", "hb-1"); !ok {
 		t.Fatal(out)
 	}
-	if out, ok := kubectl(t, "", "taint", "node", "hb-1", "dedicated=infra:NoSchedule"); !ok {
+	if out, ok := h.KubectlText("", "taint", "node", "hb-1", "dedicated=infra:NoSchedule"); !ok {
 		t.Fatal(out)
 	}
 	if after := requests(t); after != before {
 		t.Errorf("non-Calico Node updates reached rrguard: %v requests before, %v after", before, after)
 	}
 	// A Calico annotation change does reach it (both webhooks), which shows the count works.
-	if out, ok := kubectl(t, "", "annotate", "node", "hb-1", "projectcalico.org/ASNumber=64600"); !ok {
+	if out, ok := h.KubectlText("", "annotate", "node", "hb-1", "projectcalico.org/ASNumber=64600"); !ok {
 		t.Fatal(out)
 	}
 	if after := requests(t); after < before+2 {
@@ -94,11 +94,11 @@ func TestDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: dry}\nspec: {nodeSelector: \"all()\", peerSelector: \"has(x\"}\n"
-	out, ok := kubectl(t, bad, "apply", "--dry-run=server", "-f", "-")
+	out, ok := h.KubectlText(bad, "apply", "--dry-run=server", "-f", "-")
 	if ok || !strings.Contains(out, "selector-syntax") {
 		t.Errorf("dry run of a bad peer: ok=%v %s", ok, out)
 	}
-	out, ok = kubectl(t, "", "annotate", "--dry-run=server", "node", "dr-1", "projectcalico.org/RouteReflectorClusterID=1.0.0.1")
+	out, ok = h.KubectlText("", "annotate", "--dry-run=server", "node", "dr-1", "projectcalico.org/RouteReflectorClusterID=1.0.0.1")
 	if !ok {
 		t.Fatalf("dry run: %s", out)
 	}
@@ -117,7 +117,7 @@ func TestDryRun(t *testing.T) {
 // TestCertificateRotation: new serving certificates on disk are served without a restart.
 func TestCertificateRotation(t *testing.T) {
 	ctx := context.Background()
-	old, err := servedSerial()
+	old, err := servedSerial(hook.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCertificateRotation(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, err := servedSerial()
+		got, err := servedSerial(hook.addr)
 		if err == nil && got.Cmp(serial) == 0 {
 			break
 		}
@@ -153,7 +153,7 @@ func TestCertificateRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: rot}\nspec: {nodeSelector: \"all()\", peerSelector: \"has(x\"}\n"
-	if out, ok := kubectl(t, bad, "apply", "-f", "-"); ok || !strings.Contains(out, "selector-syntax") {
+	if out, ok := h.KubectlText(bad, "apply", "-f", "-"); ok || !strings.Contains(out, "selector-syntax") {
 		t.Errorf("after rotation the API server did not get rrguard's answer: %s", out)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
-	"github.com/rrguard/rrguard/test/live"
 	"github.com/rrguard/rrguard/test/offline"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 // TestScenariosLive plays every acceptance scenario (scenario.Dirs) through real kubectl and calicoctl
@@ -29,7 +29,7 @@ func TestScenariosLive(t *testing.T) {
 		t.Run(sc.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			r := &live.Runner{H: h, RuleIDs: ruleIDs()}
+			r := &live.Runner{H: h}
 			obs, err := r.Run(ctx, sc)
 			if err != nil {
 				t.Fatal(err)
@@ -57,14 +57,6 @@ func TestScenariosLive(t *testing.T) {
 			}
 		})
 	}
-}
-
-func ruleIDs() []string {
-	var ids []string
-	for _, r := range validate.Rules {
-		ids = append(ids, r.ID)
-	}
-	return ids
 }
 
 func sameSet(a, b []string) bool {

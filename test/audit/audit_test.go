@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -20,12 +19,9 @@ import (
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/harness"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 )
@@ -41,45 +37,18 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	var err error
-	if h, err = harness.Start(harness.Options{}); err != nil {
+	// Both report kinds rrguard writes, as config/crd ships them (test/deploy checks that the
+	// OpenReports one is the module's).
+	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/openreports", "config/crd/wgpolicy"}, Namespaces: []string{namespace}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer h.Stop()
-	if err := installReportCRDs(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: report CRDs: %v\n", err)
-		return 1
-	}
-	if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "rrguard-cli-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if cliBin, err = harness.Build(h.RootDir, "./cmd/rrguard", dir); err != nil {
+	if cliBin, err = h.Build("./cmd/rrguard"); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: build rrguard: %v\n", err)
 		return 1
 	}
 	return m.Run()
-}
-
-// installReportCRDs installs OpenReports' ClusterReport CRD (from the Go module the types come
-// from) and the wg-policy ClusterPolicyReport CRD rrguard ships in config/crd/wgpolicy.
-func installReportCRDs() error {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api").Output()
-	if err != nil {
-		return fmt.Errorf("find github.com/openreports/reports-api: %w", err)
-	}
-	paths := []string{
-		filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "openreports.io_clusterreports.yaml"),
-		filepath.Join(h.RootDir, "config", "crd", "wgpolicy", "wgpolicyk8s.io_clusterpolicyreports.yaml"),
-	}
-	_, err = envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
-	return err
 }
 
 func objects(t *testing.T, docs string) []*unstructured.Unstructured {
@@ -205,15 +174,8 @@ func gauge(name string) float64 {
 
 func startServer(t *testing.T, ctx context.Context, api string, leaderElect bool) *webhook.Server {
 	t.Helper()
-	ca, err := harness.NewCA("audit-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := ca.WriteServing(dir); err != nil {
-		t.Fatal(err)
-	}
-	opts := webhook.Options{Host: "127.0.0.1", Port: freePort(t), CertDir: dir, MetricsAddr: "0", ProbeAddr: "0",
+	_, dir := harness.ServingDir(t, "audit-test")
+	opts := webhook.Options{Host: "127.0.0.1", Port: harness.FreePortFor(t), CertDir: dir, MetricsAddr: "0", ProbeAddr: "0",
 		Config: validate.DefaultConfig(), LeaderElection: leaderElect, LeaderElectionNamespace: namespace}
 	opts.Audit.Interval, opts.Audit.Debounce, opts.Audit.ReportAPI = 3*time.Second, 200*time.Millisecond, api
 	srv, err := webhook.NewServer(ctx, h.Config, opts)
@@ -222,21 +184,6 @@ func startServer(t *testing.T, ctx context.Context, api string, leaderElect bool
 	}
 	go func() { _ = srv.Start(ctx) }()
 	return srv
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 func TestAuditReportsAndClears(t *testing.T) {
@@ -259,7 +206,7 @@ func TestAuditReportsAndClears(t *testing.T) {
 			var got []result
 			var summary map[string]int64
 			var report *unstructured.Unstructured
-			eventually(t, "report written", 30*time.Second, func() error {
+			harness.Eventually(t, "report written", 30*time.Second, func() error {
 				var err error
 				got, summary, report, err = reportResults(ctx, api.kind, api.apiVersion, "rrguard")
 				if err != nil {
@@ -309,7 +256,7 @@ func TestAuditReportsAndClears(t *testing.T) {
 			}
 
 			// Events on the objects involved.
-			eventually(t, "events", 15*time.Second, func() error {
+			harness.Eventually(t, "events", 15*time.Second, func() error {
 				var list eventsv1.EventList
 				if err := h.Client.List(ctx, &list); err != nil {
 					return err
@@ -335,7 +282,7 @@ func TestAuditReportsAndClears(t *testing.T) {
 			if err := h.Create(ctx, objects(t, peer("clients", "!has(rr)", "has(rr)"))); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "report cleared", 3*time.Second+5*time.Second, func() error {
+			harness.Eventually(t, "report cleared", 3*time.Second+5*time.Second, func() error {
 				var err error
 				got, summary, report, err = reportResults(ctx, api.kind, api.apiVersion, "rrguard")
 				if err != nil {
@@ -377,13 +324,13 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 	}
 	a := startServer(t, ctx, "openreports", true)
 	b := startServer(t, ctx, "openreports", true)
-	eventually(t, "a leader audits", 60*time.Second, func() error {
+	harness.Eventually(t, "a leader audits", 60*time.Second, func() error {
 		if a.Auditor.Runs()+b.Auditor.Runs() == 0 {
 			return fmt.Errorf("no audit yet")
 		}
 		return nil
 	})
-	eventually(t, "both replicas ready", 30*time.Second, func() error {
+	harness.Eventually(t, "both replicas ready", 30*time.Second, func() error {
 		if !a.Synced() || !b.Synced() {
 			return fmt.Errorf("synced: %v %v", a.Synced(), b.Synced())
 		}
@@ -394,13 +341,4 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 	if (ra == 0) == (rb == 0) {
 		t.Errorf("audit runs: replica a %d, replica b %d; want exactly one replica auditing", ra, rb)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,7 +79,7 @@ func TestInstall(t *testing.T) {
 // createNamespace applies config/webhook/namespace.yaml alone, docs/install.md's first step: a
 // server-side dry run cannot create the namespace its namespaced objects go into.
 func createNamespace(t *testing.T) {
-	if out, ok := kubectl(t, "", "apply", "--server-side", "-f", filepath.Join(h.RootDir, "config", "webhook", "namespace.yaml")); !ok {
+	if out, ok := h.KubectlText("", "apply", "--server-side", "-f", filepath.Join(h.RootDir, "config", "webhook", "namespace.yaml")); !ok {
 		t.Fatal(out)
 	}
 }
@@ -88,7 +87,7 @@ func createNamespace(t *testing.T) {
 // withoutCertManager: before cert-manager's CRDs exist, config/webhook is refused for its
 // Certificates, and the overlay with the without-cert-manager component is accepted whole.
 func withoutCertManager(t *testing.T) {
-	if out, ok := kubectl(t, "", "apply", "--server-side", "--dry-run=server", "-k", filepath.Join(h.RootDir, "config", "webhook")); ok || !strings.Contains(out, "cert-manager.io/v1") {
+	if out, ok := h.KubectlText("", "apply", "--server-side", "--dry-run=server", "-k", filepath.Join(h.RootDir, "config", "webhook")); ok || !strings.Contains(out, "cert-manager.io/v1") {
 		t.Errorf("config/webhook without cert-manager: ok=%v, want refused for the cert-manager kinds:\n%s", ok, out)
 	}
 	dir := t.TempDir()
@@ -102,7 +101,7 @@ func withoutCertManager(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte("resources: [../config/webhook]\ncomponents: [../config/components/without-cert-manager]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, ok := kubectl(t, "", "apply", "--server-side", "--dry-run=server", "-k", overlay)
+	out, ok := h.KubectlText("", "apply", "--server-side", "--dry-run=server", "-k", overlay)
 	if !ok || strings.Contains(out, "Warning") {
 		t.Errorf("the without-cert-manager overlay: ok=%v\n%s", ok, out)
 	}
@@ -195,7 +194,7 @@ func installWithoutCertManager(t *testing.T, dir string) {
 // dryRun: `kubectl apply --server-side --dry-run=server -k config/webhook` is accepted whole,
 // with no warning (the restricted Pod Security level included).
 func dryRun(t *testing.T) {
-	out, ok := kubectl(t, "", "apply", "--server-side", "--dry-run=server", "-k", filepath.Join(h.RootDir, "config", "webhook"))
+	out, ok := h.KubectlText("", "apply", "--server-side", "--dry-run=server", "-k", filepath.Join(h.RootDir, "config", "webhook"))
 	if !ok || strings.Contains(out, "Warning") {
 		t.Fatalf("dry run: ok=%v\n%s", ok, out)
 	}
@@ -208,7 +207,7 @@ func dryRun(t *testing.T) {
 // to the same version) changes nothing.
 func apply(t *testing.T) {
 	ctx := context.Background()
-	if out, ok := kubectl(t, "", "apply", "--server-side", "-k", filepath.Join(h.RootDir, "config", "webhook")); !ok || strings.Contains(out, "Warning") {
+	if out, ok := h.KubectlText("", "apply", "--server-side", "-k", filepath.Join(h.RootDir, "config", "webhook")); !ok || strings.Contains(out, "Warning") {
 		t.Fatalf("apply: ok=%v\n%s", ok, out)
 	}
 	objs := render(t, "config/webhook")
@@ -222,7 +221,7 @@ func apply(t *testing.T) {
 		}
 		versions[o.GetKind()+"/"+o.GetName()] = got.GetResourceVersion()
 	}
-	out, ok := kubectl(t, "", "apply", "--server-side", "-k", filepath.Join(h.RootDir, "config", "webhook"))
+	out, ok := h.KubectlText("", "apply", "--server-side", "-k", filepath.Join(h.RootDir, "config", "webhook"))
 	if !ok {
 		t.Fatalf("apply again: %s", out)
 	}
@@ -316,7 +315,7 @@ func webhookAsServiceAccount(t *testing.T) {
 		args = append(args, a)
 	}
 	// Ports of its own on loopback (other test packages run at the same time); later flags win.
-	port, metrics, probes := freePort(t), freePort(t), freePort(t)
+	port, metrics, probes := harness.FreePortFor(t), harness.FreePortFor(t), harness.FreePortFor(t)
 	args = append(args, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probes))
 
@@ -330,7 +329,7 @@ func webhookAsServiceAccount(t *testing.T) {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = env
-	logs := &syncBuffer{}
+	logs := &harness.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -352,7 +351,7 @@ func webhookAsServiceAccount(t *testing.T) {
 
 	start := time.Now()
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probes)
-	if err := eventually(time.Minute, func() error {
+	if err := harness.Poll(time.Minute, func() error {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -396,8 +395,8 @@ func webhookAsServiceAccount(t *testing.T) {
 	if err := h.RegisterWebhooks(ctx, file, fmt.Sprintf("https://127.0.0.1:%d", port), ca.CertPEM); err != nil {
 		t.Fatal(err)
 	}
-	if err := eventually(30*time.Second, func() error {
-		out, ok := kubectl(t, badPeer, "apply", "--dry-run=server", "-f", "-")
+	if err := harness.Poll(30*time.Second, func() error {
+		out, ok := h.KubectlText(badPeer, "apply", "--dry-run=server", "-f", "-")
 		if ok || !strings.Contains(out, "selector-syntax") {
 			return fmt.Errorf("a peer with a broken selector: ok=%v %s", ok, out)
 		}
@@ -408,7 +407,7 @@ func webhookAsServiceAccount(t *testing.T) {
 	// Mutation: a node given a cluster ID gets the reflector label, though rrguard may not
 	// write Nodes: the API server applies the webhook's patch.
 	node := "apiVersion: v1\nkind: Node\nmetadata:\n  name: deploy-rr-1\n  annotations:\n    projectcalico.org/IPv4Address: 10.7.0.1/24\n    projectcalico.org/RouteReflectorClusterID: 1.0.0.1\n"
-	if out, ok := kubectl(t, node, "create", "-f", "-"); !ok {
+	if out, ok := h.KubectlText(node, "create", "-f", "-"); !ok {
 		t.Fatal(out)
 	}
 	var n corev1.Node
@@ -420,7 +419,7 @@ func webhookAsServiceAccount(t *testing.T) {
 	}
 
 	// The audit: one replica (this one) is elected and writes the report as the ServiceAccount.
-	if err := eventually(time.Minute, func() error {
+	if err := harness.Poll(time.Minute, func() error {
 		report := &unstructured.Unstructured{}
 		report.SetAPIVersion("openreports.io/v1alpha1")
 		report.SetKind("ClusterReport")
@@ -447,7 +446,7 @@ var webhook struct{ stop func() }
 // forbidden.
 func serviceAccountPermissions(t *testing.T) {
 	ctx := context.Background()
-	if out, ok := kubectl(t, "", "apply", "--server-side", "-k", filepath.Join(h.RootDir, "config", "crd", "wgpolicy")); !ok {
+	if out, ok := h.KubectlText("", "apply", "--server-side", "-k", filepath.Join(h.RootDir, "config", "crd", "wgpolicy")); !ok {
 		t.Fatalf("install the wg-policy CRD: %s", out)
 	}
 	cfg := rest.CopyConfig(h.Config)
@@ -486,7 +485,7 @@ func serviceAccountPermissions(t *testing.T) {
 			return createUpdatePatch(ctx, sa, obj("openreports.io/v1alpha1", "ClusterReport", "", "deploy-test", map[string]any{"source": "rrguard"}))
 		},
 		"write a ClusterPolicyReport": func() error {
-			return eventually(30*time.Second, func() error { // the CRD was just installed
+			return harness.Poll(30*time.Second, func() error { // the CRD was just installed
 				return createUpdatePatch(ctx, sa, obj("wgpolicyk8s.io/v1alpha2", "ClusterPolicyReport", "", "deploy-test", nil))
 			})
 		},
@@ -575,11 +574,11 @@ func createUpdatePatch(ctx context.Context, c client.Client, u *unstructured.Uns
 // emergencySwitch: deleting the two webhook configurations (docs/install.md) takes rrguard out
 // of every request at once, even while it runs.
 func emergencySwitch(t *testing.T) {
-	if out, ok := kubectl(t, "", "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "rrguard"); !ok {
+	if out, ok := h.KubectlText("", "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "rrguard"); !ok {
 		t.Fatal(out)
 	}
-	if err := eventually(30*time.Second, func() error {
-		if out, ok := kubectl(t, badPeer, "apply", "--dry-run=server", "-f", "-"); !ok {
+	if err := harness.Poll(30*time.Second, func() error {
+		if out, ok := h.KubectlText(badPeer, "apply", "--dry-run=server", "-f", "-"); !ok {
 			return errors.New(out)
 		}
 		return nil
@@ -596,14 +595,14 @@ func emergencySwitch(t *testing.T) {
 // --wait=false).
 func uninstall(t *testing.T) {
 	ctx := context.Background()
-	if out, ok := kubectl(t, "", "delete", "-k", filepath.Join(h.RootDir, "config", "webhook"), "--ignore-not-found", "--wait=false"); !ok {
+	if out, ok := h.KubectlText("", "delete", "-k", filepath.Join(h.RootDir, "config", "webhook"), "--ignore-not-found", "--wait=false"); !ok {
 		t.Fatal(out)
 	}
 	for _, o := range render(t, "config/webhook") {
 		if o.GetNamespace() != "" {
 			continue
 		}
-		err := eventually(30*time.Second, func() error {
+		err := harness.Poll(30*time.Second, func() error {
 			got := &unstructured.Unstructured{}
 			got.SetGroupVersionKind(o.GroupVersionKind())
 			err := h.Client.Get(ctx, client.ObjectKeyFromObject(o), got)
@@ -694,17 +693,7 @@ func envValue(t *testing.T, d *appsv1.Deployment, c *corev1.Container, e corev1.
 // removeWebhookConfigurations deletes the applied webhook configurations (they call the
 // Service, which has no Pods in a test control plane).
 func removeWebhookConfigurations(t *testing.T) {
-	if out, ok := kubectl(t, "", "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "rrguard"); !ok {
+	if out, ok := h.KubectlText("", "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "rrguard"); !ok {
 		t.Fatal(out)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -10,14 +10,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -151,70 +147,13 @@ func kinds(objs []*unstructured.Unstructured) map[string]int {
 	return out
 }
 
-// kubectl runs kubectl as the admin and returns stdout+stderr and success.
-func kubectl(t *testing.T, stdin string, args ...string) (string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var in []byte
-	if stdin != "" {
-		in = []byte(stdin)
-	}
-	out := h.Kubectl(ctx, in, args...)
-	return strings.TrimSpace(out.Stdout + "\n" + out.Stderr), out.Err == nil
-}
-
-// goList returns `go list -m -f {{.Dir}} module`: the module's directory in the module cache,
-// at the version go.mod requires.
+// moduleDir is harness.ModuleDir for a test: the module's directory in the module cache, at
+// the version go.mod requires.
 func moduleDir(t *testing.T, module string) string {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
-	cmd.Dir = h.RootDir
-	out, err := cmd.Output()
+	dir, err := harness.ModuleDir(h.RootDir, module)
 	if err != nil {
-		t.Fatalf("go list -m %s: %v", module, err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		cmd := exec.Command("go", "mod", "download", module)
-		cmd.Dir = h.RootDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go mod download %s: %v\n%s", module, err, out)
-		}
-		return moduleDir(t, module)
+		t.Fatal(err)
 	}
 	return dir
-}
-
-// syncBuffer collects a process's output for the test's failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// eventually retries f every 100ms until it returns nil or timeout passes.
-func eventually(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v: %w", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -42,6 +43,22 @@ func NewCA(name string) (*CA, error) {
 		return nil, err
 	}
 	return &CA{cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+// ServingDir makes a CA named name and writes its serving certificate for 127.0.0.1 into a new
+// temporary directory of t (see WriteServing): a webhook's --cert-dir, and the CA whose CertPEM
+// is the caBundle of the webhook configurations.
+func ServingDir(t testing.TB, name string) (*CA, string) {
+	t.Helper()
+	ca, err := NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := ca.WriteServing(dir); err != nil {
+		t.Fatal(err)
+	}
+	return ca, dir
 }
 
 // WriteServing writes tls.crt and tls.key for 127.0.0.1/localhost into dir (atomically, as a
@@ -89,4 +106,14 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePortFor is FreePort for a test, which it fails when no port is free.
+func FreePortFor(t testing.TB) int {
+	t.Helper()
+	p, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -1,13 +1,15 @@
 // Package harness runs a real test control plane for rrguard's live tests: etcd and
 // kube-apiserver (built by `make controlplane` into bin/) started through controller-runtime's
-// envtest, the Calico CRDs of both API groups installed (from the pinned Calico module), a kubeconfig for kubectl and calicoctl,
-// and helpers to run those tools the way a user does.
+// envtest, the Calico CRDs of both API groups installed (from the pinned Calico module), a
+// kubeconfig for kubectl and calicoctl, and helpers to run those tools the way a user does.
+// It is also where the live tests' shared helpers live: free ports, serving certificates
+// (certs.go), AdmissionReviews to post (review.go), waiting for the asynchronous (wait.go).
 //
 // A webhook test registers its webhook configurations in Options.Webhooks (envtest's
 // WebhookInstallOptions: Paths of manifests, or ValidatingWebhooks/MutatingWebhooks objects;
 // service references are rewritten to https://127.0.0.1:<port>/<path> with envtest's CA), then
 // serves the webhook on Harness.Env.WebhookInstallOptions' LocalServingHost, LocalServingPort and
-// LocalServingCertDir before its tests send requests (see test/e2e's TestWebhookPath).
+// LocalServingCertDir before its tests send requests (see test/harnesscheck's TestWebhookPath).
 package harness
 
 import (
@@ -21,11 +23,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -51,6 +55,11 @@ type Options struct {
 	// envtest fills in LocalServingHost, LocalServingPort, LocalServingCertDir and
 	// LocalServingCAData, and points every webhook's clientConfig at https://host:port.
 	Webhooks envtest.WebhookInstallOptions
+	// CRDPaths are more CRD manifests to install at start besides the Calico CRDs: files or
+	// directories, relative to RootDir (e.g. config/crd/openreports, the audit's report kind).
+	CRDPaths []string
+	// Namespaces are created at start (rrguard-system, where rrguard elects its leader).
+	Namespaces []string
 	// APIServerArgs are extra kube-apiserver flags (name without "--" to values).
 	APIServerArgs map[string][]string
 	// Output receives etcd's and kube-apiserver's logs; default discarded.
@@ -110,7 +119,11 @@ func Start(opts Options) (h *Harness, err error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: opts.BinDir,
 		CRDs:                  crds,
+		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: opts.Webhooks,
+	}
+	for _, p := range opts.CRDPaths {
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(opts.RootDir, p))
 	}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		// envtest's 20s default is short on a busy 2-core machine.
@@ -149,7 +162,18 @@ func Start(opts Options) (h *Harness, err error) {
 	if err := os.WriteFile(h.Kubeconfig, env.KubeConfig, 0o600); err != nil {
 		return h, err
 	}
+	for _, ns := range opts.Namespaces {
+		if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return h, fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+	}
 	return h, nil
+}
+
+// Build builds the command package pkg of the repository (e.g. "./cmd/rrguard") into the
+// harness's directory and returns the binary's path (see the function Build).
+func (h *Harness) Build(pkg string) (string, error) {
+	return Build(h.RootDir, pkg, h.workDir)
 }
 
 // Stop stops the control plane and removes its files.
@@ -224,9 +248,40 @@ type Output struct {
 	Err error
 }
 
+// LogBuffer collects the output of a process a test runs (its stdout and stderr, written
+// concurrently) for the test's failure messages.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // Kubectl runs bin/kubectl as the admin user with stdin (may be nil).
 func (h *Harness) Kubectl(ctx context.Context, stdin []byte, args ...string) Output {
 	return h.run(ctx, "kubectl", stdin, nil, append([]string{"--kubeconfig", h.Kubeconfig, "--cache-dir", filepath.Join(h.workDir, "kube-cache")}, args...)...)
+}
+
+// KubectlText runs bin/kubectl as the admin user with stdin ("": none) for at most a minute,
+// and returns what it printed (stdout, then stderr, trimmed) and whether it exited 0: the form
+// a test compares with what a user sees.
+func (h *Harness) KubectlText(stdin string, args ...string) (string, bool) {
+	var in []byte
+	if stdin != "" {
+		in = []byte(stdin)
+	}
+	out := h.Kubectl(context.Background(), in, args...)
+	return strings.TrimSpace(out.Stdout + "\n" + out.Stderr), out.Err == nil
 }
 
 // Calicoctl runs bin/calicoctl against the API server in Kubernetes-datastore mode

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,13 +25,8 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 	admissionv1 "k8s.io/api/admission/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 var (
@@ -56,27 +50,13 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	var err error
-	if h, err = harness.Start(harness.Options{}); err != nil {
+	// The report kind the replicas write (--report-api=wgpolicy).
+	if h, err = harness.Start(harness.Options{CRDPaths: []string{"config/crd/wgpolicy"}, Namespaces: []string{namespace}}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer h.Stop()
-	crd := filepath.Join(h.RootDir, "config", "crd", "wgpolicy", "wgpolicyk8s.io_clusterpolicyreports.yaml")
-	if _, err := envtest.InstallCRDs(h.Config, envtest.CRDInstallOptions{Paths: []string{crd}, ErrorIfPathMissing: true}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: install the ClusterPolicyReport CRD: %v\n", err)
-		return 1
-	}
-	if err := h.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "rrguard-leader-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if webhookBin, err = harness.Build(h.RootDir, "./cmd/webhook", dir); err != nil {
+	if webhookBin, err = h.Build("./cmd/webhook"); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: build the webhook: %v\n", err)
 		return 1
 	}
@@ -128,21 +108,7 @@ func bgpPeer(name, nodeSelector string) *unstructured.Unstructured {
 // peerUpdate is the AdmissionReview of the UPDATE of peer to nodeSelector.
 func peerUpdate(t *testing.T, nodeSelector string) []byte {
 	t.Helper()
-	raw := func(u *unstructured.Unstructured) runtime.RawExtension {
-		b, err := json.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return runtime.RawExtension{Raw: b}
-	}
-	review := admissionv1.AdmissionReview{Request: &admissionv1.AdmissionRequest{
-		UID: types.UID("update-" + peer), Operation: admissionv1.Update, Name: peer,
-		Kind:     metav1.GroupVersionKind{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPPeer"},
-		Resource: metav1.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "bgppeers"},
-		Object:   raw(bgpPeer(peer, nodeSelector)), OldObject: raw(bgpPeer(peer, "all()")),
-	}}
-	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	b, err := json.Marshal(review)
+	b, err := harness.UpdateReview("update-"+peer, bgpPeer(peer, "all()"), bgpPeer(peer, nodeSelector), "bgppeers")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,24 +120,15 @@ type replica struct {
 	name                  string
 	cmd                   *exec.Cmd
 	port, metrics, probes int
-	log                   *bytes.Buffer
+	log                   *harness.LogBuffer
 	done                  chan struct{}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // start runs the webhook binary with leader election, its audit every second writing a
 // ClusterPolicyReport; it is killed when the test ends.
 func start(t *testing.T, name, certDir string) *replica {
 	t.Helper()
-	r := &replica{name: name, port: freePort(t), metrics: freePort(t), probes: freePort(t), log: &bytes.Buffer{}, done: make(chan struct{})}
+	r := &replica{name: name, port: harness.FreePortFor(t), metrics: harness.FreePortFor(t), probes: harness.FreePortFor(t), log: &harness.LogBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(webhookBin,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(r.port), "--cert-dir", certDir,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", r.metrics),
@@ -179,7 +136,7 @@ func start(t *testing.T, name, certDir string) *replica {
 		"--leader-elect", "--leader-election-namespace", namespace,
 		"--audit-interval", "1s", "--report-api", "wgpolicy")
 	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
-	r.cmd.Stdout, r.cmd.Stderr = &lockedWriter{w: r.log}, &lockedWriter{w: r.log}
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -197,17 +154,6 @@ func start(t *testing.T, name, certDir string) *replica {
 func (r *replica) kill() {
 	_ = r.cmd.Process.Signal(syscall.SIGKILL)
 	<-r.done
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -347,21 +293,6 @@ func holder(l *coordinationv1.Lease) string {
 	return *l.Spec.HolderIdentity
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestOneAuditsBothAnswer runs two replicas: exactly one holds the Lease and audits while both
 // answer admission correctly under concurrent load; when the leader is killed, the other takes
 // the Lease over and audits, and still answers.
@@ -372,16 +303,9 @@ func TestOneAuditsBothAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("created %d Nodes and %d BGPPeers in %v", clients+2, racks+1, time.Since(start0).Round(time.Millisecond))
-	ca, err := harness.NewCA("rrguard-leader-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	if _, err := ca.WriteServing(certDir); err != nil {
-		t.Fatal(err)
-	}
+	_, certDir := harness.ServingDir(t, "rrguard-leader-ca")
 	replicas := []*replica{start(t, "replica-a", certDir), start(t, "replica-b", certDir)}
-	eventually(t, "both replicas ready", 60*time.Second, func() error {
+	harness.Eventually(t, "both replicas ready", 60*time.Second, func() error {
 		for _, r := range replicas {
 			if err := r.ready(); err != nil {
 				return err
@@ -392,7 +316,7 @@ func TestOneAuditsBothAnswer(t *testing.T) {
 
 	// Exactly one leads and audits.
 	var leader, follower *replica
-	eventually(t, "a leader audits", 30*time.Second, func() error {
+	harness.Eventually(t, "a leader audits", 30*time.Second, func() error {
 		leader, follower = nil, nil
 		for i, r := range replicas {
 			if runs, leads := r.audits(t); leads && runs > 0 {
@@ -453,7 +377,7 @@ func TestOneAuditsBothAnswer(t *testing.T) {
 	// (controller-runtime's 15 s lease duration, retried every 2 s) and audits.
 	leader.kill()
 	killed := time.Now()
-	eventually(t, "the follower takes over and audits", 30*time.Second, func() error {
+	harness.Eventually(t, "the follower takes over and audits", 30*time.Second, func() error {
 		l, err := lease(ctx)
 		if err != nil {
 			return err

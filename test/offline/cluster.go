@@ -12,10 +12,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rrguard/rrguard/internal/scenario"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
-	"github.com/rrguard/rrguard/test/scenario"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"

@@ -5,9 +5,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/rrguard/rrguard/internal/scenario"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/webhook"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 // TestScenariosOffline plays rrguard's scenarios, and those of $RRGUARD_SCENARIOS, through the

@@ -23,12 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rrguard/rrguard/internal/scenario"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/graph"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
-	"github.com/rrguard/rrguard/test/scenario"
 	"golang.org/x/net/html"
 )
 
@@ -129,7 +129,7 @@ func TestPagesInChromium(t *testing.T) {
 			}
 			text, loadMS := readDOM(t, dom)
 			for _, n := range p.snap.Topology.Nodes {
-				if n.ClusterID != "" && !strings.Contains(text, n.Name) {
+				if n.IsReflector() && !strings.Contains(text, n.Name) {
 					t.Errorf("reflector %s is not in the DOM", n.Name)
 				}
 			}

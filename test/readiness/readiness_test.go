@@ -23,10 +23,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/webhook"
 	"github.com/rrguard/rrguard/test/harness"
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -143,43 +140,18 @@ func createCluster(ctx context.Context, t *testing.T, n int) {
 // session at all, which rrguard refuses (route-propagation) when its model holds cutNode.
 func cutReview(t *testing.T) []byte {
 	t.Helper()
-	raw := func(u *unstructured.Unstructured) runtime.RawExtension {
-		b, err := json.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return runtime.RawExtension{Raw: b}
-	}
-	old, cut := bgpPeer("all()"), bgpPeer("!has(cut)")
-	review := admissionv1.AdmissionReview{Request: &admissionv1.AdmissionRequest{
-		UID: types.UID("cut-" + cutNode), Operation: admissionv1.Update, Name: peer,
-		Kind:     metav1.GroupVersionKind{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPPeer"},
-		Resource: metav1.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "bgppeers"},
-		Object:   raw(cut), OldObject: raw(old),
-	}}
-	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	b, err := json.Marshal(review)
+	b, err := harness.UpdateReview("cut-"+cutNode, bgpPeer("all()"), bgpPeer("!has(cut)"), "bgppeers")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // firstDecision starts a fresh rrguard server and sends it the cut review until it answers
 // anything but "not ready" (503 or no listener yet): that is its first admission decision.
 func firstDecision(t *testing.T, certDir string, body []byte) (*admissionv1.AdmissionResponse, int) {
 	t.Helper()
-	port := freePort(t)
+	port := harness.FreePortFor(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := webhook.NewServer(ctx, h.Config, webhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: certDir, MetricsAddr: "0", ProbeAddr: "0",
@@ -245,14 +217,7 @@ func TestFirstDecisionSeesEveryNode(t *testing.T) {
 	start := time.Now()
 	createCluster(ctx, t, nodes)
 	t.Logf("created %d Nodes in %v", nodes+2, time.Since(start).Round(time.Millisecond))
-	ca, err := harness.NewCA("rrguard-readiness-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	if _, err := ca.WriteServing(certDir); err != nil {
-		t.Fatal(err)
-	}
+	_, certDir := harness.ServingDir(t, "rrguard-readiness-ca")
 	body := cutReview(t)
 	partial := 0
 	for i := 0; i < restarts; i++ {

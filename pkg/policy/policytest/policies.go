@@ -1,5 +1,35 @@
-// Package policytest holds realistic user policies for rrguard's policy tests and benchmarks.
+// Package policytest holds realistic user policies for rrguard's policy tests and benchmarks,
+// and writes policy directories (Rego, params, tests) for them.
 package policytest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Dir writes files (path relative to the directory to content) into a new temporary directory
+// of t and returns it: a --policy-dir.
+func Dir(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	Write(t, dir, files)
+	return dir
+}
+
+// Write writes files (path relative to dir to content) into dir, making subdirectories.
+func Write(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, src := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // Custom returns seven policies of the kind an organisation writes (file name to source);
 // with the three shipped ones turned on they make the ten of the decision benchmarks. The

@@ -1,4 +1,4 @@
-package e2e
+package harnesscheck
 
 import (
 	"context"
@@ -10,12 +10,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/rrguard/rrguard/test/live"
-	"github.com/rrguard/rrguard/test/scenario"
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 )
 
 // probeLabel marks the ConfigMaps the probe webhook judges; nothing else is sent to it.
-const probeLabel = "rrguard-e2e/webhook-probe"
+const probeLabel = "rrguard-harnesscheck/webhook-probe"
 
 // probeWebhookConfiguration registers a webhook the way a rrguard webhook test will: a service
 // reference, which envtest rewrites to https://127.0.0.1:<port>/<path> with its own CA.
@@ -23,9 +23,9 @@ func probeWebhookConfiguration() *admissionv1.ValidatingWebhookConfiguration {
 	path, fail, none := "/probe", admissionv1.Fail, admissionv1.SideEffectClassNone
 	return &admissionv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
-		ObjectMeta: metav1.ObjectMeta{Name: "rrguard-e2e-probe"},
+		ObjectMeta: metav1.ObjectMeta{Name: "rrguard-harnesscheck-probe"},
 		Webhooks: []admissionv1.ValidatingWebhook{{
-			Name:                    "probe.rrguard.e2e",
+			Name:                    "probe.rrguard.harnesscheck",
 			ClientConfig:            admissionv1.WebhookClientConfig{Service: &admissionv1.ServiceReference{Namespace: "default", Name: "probe", Path: &path}},
 			Rules:                   []admissionv1.RuleWithOperations{{Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update}, Rule: admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}},
 			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{probeLabel: "true"}},

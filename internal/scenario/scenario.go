@@ -1,6 +1,6 @@
 // Package scenario reads acceptance scenarios: a user's story, step by step, with the answer
 // rrguard must give (format: test/scenarios/README.md). rrguard's own are in test/scenarios; the
-// offline runner, the live runners and the demo share them.
+// offline runner (test/offline), the live player (package live below) and `make demo` share them.
 package scenario
 
 import (

@@ -1,4 +1,4 @@
-package e2e
+package harnesscheck
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 	"github.com/rrguard/rrguard/pkg/calico"
-	"github.com/rrguard/rrguard/test/live"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 // admissionPolicies stand in for rrguard: ValidatingAdmissionPolicies (built into the API
@@ -27,75 +27,75 @@ import (
 const admissionPolicies = `
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: e2e-nodes-status}
+metadata: {name: harnesscheck-nodes-status}
 spec:
   matchConstraints:
     resourceRules:
     - {apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [nodes/status]}
   validations:
   - expression: "!has(object.metadata.annotations) || object.metadata.annotations[?'projectcalico.org/RouteReflectorClusterID'].orValue('') != '9.9.9.9'"
-    message: "cluster-id-format: the e2e policy on nodes/status refuses 9.9.9.9"
+    message: "cluster-id-format: the stand-in policy on nodes/status refuses 9.9.9.9"
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: e2e-nodes}
+metadata: {name: harnesscheck-nodes}
 spec:
   matchConstraints:
     resourceRules:
     - {apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [nodes]}
   validations:
   - expression: "!has(object.metadata.annotations) || object.metadata.annotations[?'projectcalico.org/RouteReflectorClusterID'].orValue('') != '9.9.9.8'"
-    message: "cluster-id-format: the e2e policy on nodes refuses 9.9.9.8"
+    message: "cluster-id-format: the stand-in policy on nodes refuses 9.9.9.8"
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: e2e-nodes-warn}
+metadata: {name: harnesscheck-nodes-warn}
 spec:
   matchConstraints:
     resourceRules:
     - {apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [nodes, nodes/status]}
   validations:
   - expression: "!has(object.metadata.annotations) || object.metadata.annotations[?'projectcalico.org/RouteReflectorClusterID'].orValue('') != '1.0.0.1'"
-    message: "reflector-without-peers: the e2e policy warns about 1.0.0.1"
+    message: "reflector-without-peers: the stand-in policy warns about 1.0.0.1"
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: e2e-peers}
+metadata: {name: harnesscheck-peers}
 spec:
   matchConstraints:
     resourceRules:
     - {apiGroups: [crd.projectcalico.org, projectcalico.org], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [bgppeers]}
   validations:
   - expression: "!object.spec.?peerSelector.orValue('').endsWith('(route-reflector')"
-    message: "selector-syntax: the e2e policy refuses an unclosed has("
+    message: "selector-syntax: the stand-in policy refuses an unclosed has("
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: e2e-peers-warn}
+metadata: {name: harnesscheck-peers-warn}
 spec:
   matchConstraints:
     resourceRules:
     - {apiGroups: [crd.projectcalico.org, projectcalico.org], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [bgppeers]}
   validations:
   - expression: "!object.spec.?peerSelector.orValue('').contains('router-reflector')"
-    message: "selector-matches-nothing: the e2e policy asks: did you mean route-reflector?"
+    message: "selector-matches-nothing: the stand-in policy asks: did you mean route-reflector?"
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: e2e-peers-delete}
+metadata: {name: harnesscheck-peers-delete}
 spec:
   matchConstraints:
     resourceRules:
     - {apiGroups: [crd.projectcalico.org, projectcalico.org], apiVersions: ["*"], operations: [DELETE], resources: [bgppeers]}
   validations:
-  - expression: "oldObject.metadata.?labels[?'e2e-protected'].orValue('') != 'true'"
-    message: "route-propagation: the e2e policy refuses to delete a protected peer"
+  - expression: "oldObject.metadata.?labels[?'harnesscheck-protected'].orValue('') != 'true'"
+    message: "route-propagation: the stand-in policy refuses to delete a protected peer"
 `
 
 // admissionPolicyBindings bind each policy with the action its name says.
 var admissionPolicyBindings = map[string]string{
-	"e2e-nodes-status": "Deny", "e2e-nodes": "Deny", "e2e-nodes-warn": "Warn",
-	"e2e-peers": "Deny", "e2e-peers-warn": "Warn", "e2e-peers-delete": "Deny",
+	"harnesscheck-nodes-status": "Deny", "harnesscheck-nodes": "Deny", "harnesscheck-nodes-warn": "Warn",
+	"harnesscheck-peers": "Deny", "harnesscheck-peers-warn": "Warn", "harnesscheck-peers-delete": "Deny",
 }
 
 // admissionScenario walks every write path of a scenario step past the policies above.
@@ -143,7 +143,7 @@ steps:
     expect: allow
     warnings: [selector-matches-nothing]
   - name: a protected peer is created
-    object: {apiVersion: crd.projectcalico.org/v1, kind: BGPPeer, metadata: {name: p2, labels: {e2e-protected: "true"}}, spec: {nodeSelector: "!has(route-reflector)", peerSelector: "has(route-reflector)"}}
+    object: {apiVersion: crd.projectcalico.org/v1, kind: BGPPeer, metadata: {name: p2, labels: {harnesscheck-protected: "true"}}, spec: {nodeSelector: "!has(route-reflector)", peerSelector: "has(route-reflector)"}}
     expect: allow
   - name: deleting it is refused
     do: delete
@@ -271,9 +271,9 @@ func waitForPolicies(ctx context.Context, active bool) error {
 		return err
 	}
 	node := &corev1.Node{}
-	node.Name = "e2e-policy-probe"
-	peer := bgpPeer("e2e-policy-probe", "has(route-reflector)")
-	peer.SetLabels(map[string]string{"e2e-protected": "true"})
+	node.Name = "harnesscheck-policy-probe"
+	peer := bgpPeer("harnesscheck-policy-probe", "has(route-reflector)")
+	peer.SetLabels(map[string]string{"harnesscheck-protected": "true"})
 	if err := c.Create(ctx, node); err != nil {
 		return err
 	}
@@ -295,16 +295,16 @@ func waitForPolicies(ctx context.Context, active bool) error {
 	// A probe makes a dry-run request that its policy refuses or warns about, and reports
 	// whether the policy (named in the refusal or warning) acted.
 	probes := map[string]func() error{
-		"e2e-nodes-status": func() error { return c.Status().Update(ctx, withClusterID("9.9.9.9"), client.DryRunAll) },
-		"e2e-nodes":        func() error { return c.Update(ctx, withClusterID("9.9.9.8"), client.DryRunAll) },
-		"e2e-nodes-warn":   func() error { return c.Update(ctx, withClusterID("1.0.0.1"), client.DryRunAll) },
-		"e2e-peers": func() error {
-			return c.Create(ctx, bgpPeer("e2e-policy-probe-2", "has(route-reflector"), client.DryRunAll)
+		"harnesscheck-nodes-status": func() error { return c.Status().Update(ctx, withClusterID("9.9.9.9"), client.DryRunAll) },
+		"harnesscheck-nodes":        func() error { return c.Update(ctx, withClusterID("9.9.9.8"), client.DryRunAll) },
+		"harnesscheck-nodes-warn":   func() error { return c.Update(ctx, withClusterID("1.0.0.1"), client.DryRunAll) },
+		"harnesscheck-peers": func() error {
+			return c.Create(ctx, bgpPeer("harnesscheck-policy-probe-2", "has(route-reflector"), client.DryRunAll)
 		},
-		"e2e-peers-warn": func() error {
-			return c.Create(ctx, bgpPeer("e2e-policy-probe-2", "has(router-reflector)"), client.DryRunAll)
+		"harnesscheck-peers-warn": func() error {
+			return c.Create(ctx, bgpPeer("harnesscheck-policy-probe-2", "has(router-reflector)"), client.DryRunAll)
 		},
-		"e2e-peers-delete": func() error { return c.Delete(ctx, peer.DeepCopy(), client.DryRunAll) },
+		"harnesscheck-peers-delete": func() error { return c.Delete(ctx, peer.DeepCopy(), client.DryRunAll) },
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for name, probe := range probes {

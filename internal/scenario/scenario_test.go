@@ -27,7 +27,7 @@ func TestDirs(t *testing.T) {
 }
 
 func TestLoadDirs(t *testing.T) {
-	own := filepath.Join("..", "scenarios")
+	own := filepath.Join("..", "..", "test", "scenarios")
 	extra := t.TempDir()
 	story := "name: extra\nsteps:\n  - name: s\n    object: {apiVersion: v1, kind: Node, metadata: {name: a}}\n    expect: allow\n"
 	if err := os.WriteFile(filepath.Join(extra, "extra.yaml"), []byte(story), 0o644); err != nil {

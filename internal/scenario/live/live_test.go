@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/rrguard/rrguard/test/scenario"
+	"github.com/rrguard/rrguard/internal/scenario"
 )
 
 func TestSplitWarnings(t *testing.T) {

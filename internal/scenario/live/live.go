@@ -1,7 +1,9 @@
 // Package live plays acceptance scenarios (see package scenario) against a real API server, each
 // step done the way a user does it (calicoctl, kubectl annotate/label, kubectl apply/delete), and
 // returns what the API server answered: allowed or refused, the refusal text and the rule IDs it
-// names, the admission warnings printed. Check compares that with what a step expects.
+// names, the admission warnings printed. Check compares that with what a step expects. The live
+// tests (test/admission, test/harnesscheck) and `make demo` (hack/demo) play scenarios with it on
+// a control plane that test/harness starts.
 package live
 
 import (
@@ -21,21 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rrguard/rrguard/internal/scenario"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/test/harness"
-	"github.com/rrguard/rrguard/test/scenario"
 )
-
-// RuleIDs are rrguard's built-in rule IDs (validate.Rules): a runner looks for these, and for
-// every ID a scenario names, in refusals and warnings.
-func RuleIDs() []string {
-	ids := make([]string, 0, len(validate.Rules))
-	for _, r := range validate.Rules {
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
 
 // Observation is what happened when one step was played.
 type Observation struct {
@@ -79,8 +71,8 @@ type Observation struct {
 //     field another manager (calicoctl) set is overwritten, as client-side apply does.
 type Runner struct {
 	H *harness.Harness
-	// RuleIDs are looked for in refusals and warnings; default RuleIDs(). IDs named by the
-	// scenario being played are always added.
+	// RuleIDs are looked for in refusals and warnings; default validate.RuleIDs(), rrguard's
+	// built-in rules. IDs named by the scenario being played are always added.
 	RuleIDs []string
 }
 
@@ -88,11 +80,8 @@ type Runner struct {
 // plays every step in order. Refusals are observations, not errors: an error means the
 // scenario could not be played.
 func (r *Runner) Run(ctx context.Context, s *scenario.Scenario) ([]Observation, error) {
-	if err := r.H.Reset(ctx); err != nil {
+	if err := r.Begin(ctx, s); err != nil {
 		return nil, err
-	}
-	if err := r.H.Create(ctx, s.Initial); err != nil {
-		return nil, fmt.Errorf("scenario %s: initial objects: %w", s.Name, err)
 	}
 	rules := r.ruleIDs(s)
 	var out []Observation
@@ -106,10 +95,22 @@ func (r *Runner) Run(ctx context.Context, s *scenario.Scenario) ([]Observation, 
 	return out, nil
 }
 
+// Begin empties the cluster (harness.Reset) and creates the scenario's initial objects
+// directly: where Run starts, for a caller that plays the steps one by one (Step).
+func (r *Runner) Begin(ctx context.Context, s *scenario.Scenario) error {
+	if err := r.H.Reset(ctx); err != nil {
+		return err
+	}
+	if err := r.H.Create(ctx, s.Initial); err != nil {
+		return fmt.Errorf("scenario %s: initial objects: %w", s.Name, err)
+	}
+	return nil
+}
+
 func (r *Runner) ruleIDs(s *scenario.Scenario) []string {
 	ids := slices.Clone(r.RuleIDs)
 	if ids == nil {
-		ids = RuleIDs()
+		ids = validate.RuleIDs()
 	}
 	for _, st := range s.Steps {
 		ids = append(ids, st.Deny...)

@@ -1,4 +1,4 @@
-package e2e
+package harnesscheck
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 	"github.com/rrguard/rrguard/pkg/calico"
-	"github.com/rrguard/rrguard/test/live"
-	"github.com/rrguard/rrguard/test/scenario"
 )
 
 // refusedWithoutWebhook lists the steps ("scenario/step name") that the API server (CRD

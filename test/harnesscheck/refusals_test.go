@@ -1,4 +1,4 @@
-package e2e
+package harnesscheck
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/rrguard/rrguard/test/live"
-	"github.com/rrguard/rrguard/test/scenario"
+	"github.com/rrguard/rrguard/internal/scenario"
+	"github.com/rrguard/rrguard/internal/scenario/live"
 )
 
 // TestWithoutWebhook records what the API server (the Calico CRDs' schemas and CEL rules) and
