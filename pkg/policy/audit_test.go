@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/rrguard/rrguard/pkg/policy/policytest"
 )
 
 // auditObjects are the inputs of an audit of n nodes and one BGPPeer.
@@ -62,7 +64,7 @@ audit contains {"kind": "Node", "name": o.metadata.name, "warn": w} if {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			set, err := Load(Options{NoShipped: true, Dirs: []string{dirWith(t, map[string]string{"p.rego": "package rrguard.policies.p\n\nimport rego.v1\n" + perObject + c.audit})}})
+			set, err := Load(Options{NoShipped: true, Dirs: []string{policytest.Dir(t, map[string]string{"p.rego": "package rrguard.policies.p\n\nimport rego.v1\n" + perObject + c.audit})}})
 			if err != nil {
 				t.Fatal(err)
 			}
