@@ -1,7 +1,6 @@
 package selector
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -91,68 +90,5 @@ func BenchmarkMatches(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Matches(l)
-	}
-}
-
-// TestMemo: a Memo answers as the selector does, whatever labels it reads, in any order of
-// label sets.
-func TestMemo(t *testing.T) {
-	sets := []map[string]string{nil, {"zone": "a"}, {"zone": "b", "x": "1"}, {"x": "1"}, {"zone": "a", "route-reflector": "true"},
-		{"zone": "c", "rack": "1"}, {"rack": "2", "x": "2"}, {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}}
-	for _, expr := range []string{"zone == 'a'", "!has(zone)", "has(route-reflector) || zone in {'b','c'}", "x == '1' && !has(zone)",
-		"a == '1' && b == '2' && c == '3' && d == '4' && e == '5'", "all()", "rack starts with '1' || x ends with '2'"} {
-		s, err := Parse(expr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := s.Memo()
-		for round := 0; round < 2; round++ {
-			for _, l := range sets {
-				if got, want := m.Matches(NewLabels(l)), s.Evaluate(l); got != want {
-					t.Errorf("%q on %v: Memo %v, selector %v", expr, l, got, want)
-				}
-			}
-		}
-	}
-	if (Selector{}).Memo().Matches(NewLabels(map[string]string{"a": "b"})) {
-		t.Error("the zero selector matches nothing")
-	}
-}
-
-// BenchmarkMemo is BenchmarkMatches through a Memo on 5,000 label sets that differ in labels
-// the selector does not read.
-func BenchmarkMemo(b *testing.B) {
-	s, err := Parse("!has(route-reflector) && zone in {'a','b','c'}")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sets []Labels
-	for i := range 5000 {
-		sets = append(sets, NewLabels(map[string]string{"zone": string(rune('a' + i%3)), "kubernetes.io/hostname": fmt.Sprint("node-", i), "kubernetes.io/os": "linux"}))
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		m := s.Memo()
-		for _, l := range sets {
-			m.Matches(l)
-		}
-	}
-}
-
-// BenchmarkMemoFloor is BenchmarkMemo's floor: the selector evaluated on each of the 5,000 sets.
-func BenchmarkMemoFloor(b *testing.B) {
-	s, err := Parse("!has(route-reflector) && zone in {'a','b','c'}")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sets []Labels
-	for i := range 5000 {
-		sets = append(sets, NewLabels(map[string]string{"zone": string(rune('a' + i%3)), "kubernetes.io/hostname": fmt.Sprint("node-", i), "kubernetes.io/os": "linux"}))
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, l := range sets {
-			s.Matches(l)
-		}
 	}
 }
