@@ -3,8 +3,10 @@ package bgp
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/selector"
@@ -427,5 +429,29 @@ func TestWithConfigMatchesAnalyze(t *testing.T) {
 	changed.AS = 65001
 	if Analyze(&base).WithConfig(&changed) != nil {
 		t.Error("a new cluster AS must fall back to a full analysis")
+	}
+}
+
+// TestWithPeersConcurrently: analyses derived at once from one analysis (webhook requests
+// judged against one snapshot) share its label index safely and agree.
+func TestWithPeersConcurrently(t *testing.T) {
+	base := seed(t)
+	for i, n := range base.Nodes {
+		n.Labels["rack"] = fmt.Sprint(i % 2)
+	}
+	a := Analyze(&base)
+	changed := base
+	changed.Peers = append(slices.Clone(base.Peers), Peer{Name: "rack", NodeSelector: sel(t, "rack == '1'"), PeerSelector: sel(t, "has(route-reflector)")})
+	want := fmt.Sprint(brokenPairs(Analyze(&changed)))
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for g := range got {
+		wg.Go(func() { got[g] = fmt.Sprint(brokenPairs(a.WithPeers(&changed))) })
+	}
+	wg.Wait()
+	for g := range got {
+		if got[g] != want {
+			t.Errorf("goroutine %d: %s, want %s", g, got[g], want)
+		}
 	}
 }
