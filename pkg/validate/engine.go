@@ -88,11 +88,9 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 		}
 		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, i), peers: s.peers}
 	case target.Kind == calico.KindBGPPeer:
-		// Keep the classes when the peers' selectors were all evaluated already.
+		// The classes are refined by the new selectors, not rebuilt.
 		t := state.Topology()
-		if a := s.Analysis.WithPeers(t); a != nil {
-			return &Snapshot{State: state, Topology: t, Analysis: a, peers: peerNames(t)}
-		}
+		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithPeers(t), peers: peerNames(t)}
 	case target.Kind == calico.KindBGPConfiguration:
 		// The mesh switch keeps the classes; a new cluster AS may not.
 		t := state.Topology()
