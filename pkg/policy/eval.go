@@ -3,7 +3,8 @@ package policy
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -289,7 +290,7 @@ func resultOf(e any) (Result, error) {
 	case map[string]any:
 		msg, ok := x["msg"].(string)
 		if !ok {
-			return Result{}, fmt.Errorf(`an object result needs a string "msg", got %v`, keys(x))
+			return Result{}, fmt.Errorf(`an object result needs a string "msg", got %v`, slices.Sorted(maps.Keys(x)))
 		}
 		r := Result{Message: msg}
 		if f, ok := x["field"]; ok {
@@ -300,15 +301,6 @@ func resultOf(e any) (Result, error) {
 		return r, nil
 	}
 	return Result{}, fmt.Errorf(`an element must be a string or {"msg": ..., "field": ...}, not %v`, e)
-}
-
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Policy returns the named policy of the bound set, or nil.

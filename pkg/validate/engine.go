@@ -2,7 +2,6 @@ package validate
 
 import (
 	"context"
-	"sort"
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
@@ -236,13 +235,4 @@ func (e *Engine) enforce(in []Finding) []Finding {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

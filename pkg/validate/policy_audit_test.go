@@ -112,7 +112,7 @@ func TestAuditBatchesLikeOneByOne(t *testing.T) {
 // on those objects only, batched as one by one: the count starts again at each object of a
 // batch, and whether an object runs out does not depend on the machine's load.
 func TestAuditBatchSteps(t *testing.T) {
-	set, err := policy.Load(policy.Options{Dirs: []string{policyDir(t, map[string]string{"slow.rego": `package rrguard.policies.slow
+	set, err := policy.Load(policy.Options{Dirs: []string{policytest.Dir(t, map[string]string{"slow.rego": `package rrguard.policies.slow
 
 import rego.v1
 

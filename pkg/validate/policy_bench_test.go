@@ -24,7 +24,7 @@ var policyLayouts = []struct {
 
 // tenPolicies is an engine with ten Rego policies on: seven custom ones and the three shipped.
 func tenPolicies(b testing.TB) *Engine {
-	set, err := policy.Load(PolicyOptions([]string{policyDir(b, policytest.Custom())}, 0))
+	set, err := policy.Load(PolicyOptions([]string{policytest.Dir(b, policytest.Custom())}, 0))
 	if err != nil {
 		b.Fatal(err)
 	}
