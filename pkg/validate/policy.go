@@ -74,7 +74,6 @@ func UnknownRules(cfg Config, set *policy.Set) []string {
 	return out
 }
 
-
 // policyAction is what enforcement does with a result of policy p: the action rrguard.yaml
 // sets for the policy, else the one its METADATA asks for, else deny for deny results (and
 // errors), warn for warn results.
