@@ -5,7 +5,7 @@
 #   "per-zone" (the default: reflectors of one topology.kubernetes.io/zone share an ID, other
 #   zones use other IDs), "shared" (one ID for all reflectors) or "unique" (one ID per
 #   reflector). Admission checks a node whose cluster ID (or, per zone, zone) changes against
-#   the other reflectors; the audit checks every reflector.
+#   the other reflectors; the audit checks every reflector (once over the whole state: audit).
 # custom:
 #   default: "off"
 package rrguard.policies["cluster-id-scheme"]
@@ -41,8 +41,8 @@ judged if {
 	lib.changed(zone_path)
 }
 
-# others[r] is the cluster ID of every other reflector.
-others[r] := n.clusterID if {
+# others(name)[r] is the cluster ID of every reflector but name.
+others(name) := {r: n.clusterID |
 	some r in data.rrguard.cluster.reflectors
 	r != name
 	n := data.rrguard.cluster.nodes[r]
@@ -52,40 +52,50 @@ field := "spec.bgp.routeReflectorClusterID"
 
 deny contains {"msg": msg, "field": field} if {
 	judged
+	some msg in problems(name, cid, zone)
+}
+
+# The audit: every reflector.
+audit contains {"kind": "Node", "name": n, "deny": {"msg": msg, "field": field}} if {
+	some o in input.objects.Node
+	c := o.spec.bgp.routeReflectorClusterID
+	c != ""
+	n := o.metadata.name
+	some msg in problems(n, c, object.get(o, zone_path, ""))
+}
+
+# problems(name, cid, zone) is what the scheme says of reflector name with cluster ID cid in zone.
+problems(name, cid, zone) := ((bad_scheme | shared(name, cid)) | unique(name, cid)) | per_zone(name, cid, zone)
+
+bad_scheme := {msg |
 	not scheme in schemes
 	msg := sprintf(`params cluster-id-scheme.scheme is %v: use "per-zone", "shared" or "unique"`, [scheme])
 }
 
-deny contains {"msg": msg, "field": field} if {
-	judged
+shared(name, cid) := {msg |
 	scheme == "shared"
-	ids := {id | some id in others}
+	ids := {id | some id in others(name)}
 	count(ids) > 0
 	not cid in ids
 	msg := sprintf("node %s: cluster ID %s, but the other reflectors use %s (scheme shared: one ID for all)", [name, cid, concat(", ", sort(ids))])
 }
 
-deny contains {"msg": msg, "field": field} if {
-	judged
+unique(name, cid) := {msg |
 	scheme == "unique"
-	same := [r | some r, id in others; id == cid]
+	same := [r | some r, id in others(name); id == cid]
 	count(same) > 0
 	msg := sprintf("node %s: cluster ID %s is already used by %s (scheme unique: one ID per reflector)", [name, cid, concat(", ", sort(same))])
 }
 
-deny contains {"msg": msg, "field": field} if {
-	judged
-	scheme == "per-zone"
-	ids := {id | some r, id in others; data.rrguard.cluster.nodes[r].zone == zone}
+per_zone(name, cid, zone) := {msg | scheme == "per-zone"; some msg in per_zone_problems(name, cid, zone)}
+
+per_zone_problems(name, cid, zone) := {msg |
+	ids := {id | some r, id in others(name); data.rrguard.cluster.nodes[r].zone == zone}
 	count(ids) > 0
 	not cid in ids
 	msg := sprintf("node %s: cluster ID %s, but the reflectors of zone %q use %s (scheme per-zone)", [name, cid, zone, concat(", ", sort(ids))])
-}
-
-deny contains {"msg": msg, "field": field} if {
-	judged
-	scheme == "per-zone"
-	zones := {z | some r, id in others; id == cid; z := data.rrguard.cluster.nodes[r].zone; z != zone}
+} | {msg |
+	zones := {z | some r, id in others(name); id == cid; z := data.rrguard.cluster.nodes[r].zone; z != zone}
 	count(zones) > 0
 	msg := sprintf("node %s: cluster ID %s is used in zone(s) %s too (scheme per-zone: one ID per zone)", [name, cid, concat(", ", sort(zones))])
 }

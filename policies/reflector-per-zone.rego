@@ -6,7 +6,7 @@
 #   its nodes off. Admission refuses turning the mesh off onto a zone without one, and taking
 #   away (clearing the cluster ID, deleting, moving) the last Ready reflector of a zone; it
 #   warns when a node joins a zone that has none. The audit reports every such zone on the
-#   default BGPConfiguration.
+#   default BGPConfiguration (once over the whole state: audit).
 # custom:
 #   default: "off"
 package rrguard.policies["reflector-per-zone"]
@@ -81,10 +81,22 @@ turns_mesh_off if {
 	input.operation == "AUDIT"
 }
 
-deny contains {"msg": msg, "field": "spec.nodeToNodeMeshEnabled"} if {
+deny contains result if {
 	turns_mesh_off
+	some result in zones_without_reflector
+}
+
+zones_without_reflector contains {"msg": msg, "field": "spec.nodeToNodeMeshEnabled"} if {
 	some zone, z in cluster.zones
 	z.nodes > 0
 	count(lib.ready_reflectors(zone)) == 0
 	msg := sprintf("zone %s has %d node(s) and no Ready route reflector: with the mesh off give it one (cluster ID and BGPPeers)", [zone, z.nodes])
+}
+
+# The audit: Nodes are judged only on a change; the default BGPConfiguration with the mesh off.
+audit contains {"kind": "BGPConfiguration", "name": "default", "deny": result} if {
+	some o in input.objects.BGPConfiguration
+	o.metadata.name == "default"
+	o.spec.nodeToNodeMeshEnabled == false
+	some result in zones_without_reflector
 }

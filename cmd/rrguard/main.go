@@ -76,6 +76,6 @@ node's pod routes. The same engine runs as an admission webhook in the cluster.`
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph())
+	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph(), newPlan(), newController())
 	return root
 }

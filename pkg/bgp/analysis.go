@@ -10,6 +10,13 @@ import (
 	"github.com/rrguard/rrguard/pkg/selector"
 )
 
+// ClassID identifies a class of an analysis: an index into Analysis.Classes, or NoClass.
+type ClassID = int
+
+// NoClass is the class of a node that takes part in nothing (NotReady, or without a BGP
+// address).
+const NoClass ClassID = -1
+
 // Class is a set of nodes that calico-node treats identically: same cluster ID, AS, address
 // families, and the same matches for every BGPPeer. Members are indexes into Topology.Nodes.
 type Class struct {
@@ -44,17 +51,18 @@ type Gap struct {
 type Analysis struct {
 	Topology *Topology
 	Classes  []Class
-	// ClassOf maps a node index to its class, -1 for nodes that take part in nothing
+	// ClassOf maps a node index to its class, NoClass for nodes that take part in nothing
 	// (NotReady, or without a BGP address).
-	ClassOf []int
+	ClassOf []ClassID
 	// Gaps lists, per family, the class pairs whose routes do not propagate.
 	Gaps []Gap
 	// Undecided lists the families whose propagation exceeded the budget: for them Gaps
 	// says nothing (no gap is reported, none is ruled out).
 	Undecided []Undecided
 
-	byName    map[string]int
-	keys      map[string]int // class key → class
+	byName    map[string]int     // node name → index into Topology.Nodes
+	keys      map[string]ClassID // class key → a class with that key (see incremental.go)
+	labels    *labelIndex        // the nodes by label value, shared by analyses of the same nodes
 	externals []external
 	// session[f][a][b]: a member of class a has a session with every member of class b
 	// (for a == b: with every other member).
@@ -76,7 +84,7 @@ func Analyze(t *Topology) *Analysis { return AnalyzeWithin(t, DefaultBudget) }
 func AnalyzeWithin(t *Topology, b Budget) *Analysis { return analyzeWith(t, b, false) }
 
 func analyzeWith(t *Topology, b Budget, search bool) *Analysis {
-	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b, search: search}
+	a := &Analysis{Topology: t, ClassOf: make([]ClassID, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b, search: search, labels: &labelIndex{}}
 	a.classify(false)
 	a.finish()
 	return a
@@ -85,7 +93,7 @@ func analyzeWith(t *Topology, b Budget, search bool) *Analysis {
 // analyze with perNode puts every node in a class of its own: the plain per-node simulation
 // that the class reduction must agree with (tests compare the two).
 func analyze(t *Topology, perNode bool) *Analysis {
-	a := &Analysis{Topology: t, ClassOf: make([]int, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: DefaultBudget}
+	a := &Analysis{Topology: t, ClassOf: make([]ClassID, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: DefaultBudget, labels: &labelIndex{}}
 	a.classify(perNode)
 	a.finish()
 	return a
@@ -111,10 +119,10 @@ func (a *Analysis) finish() {
 
 func (a *Analysis) classify(perNode bool) {
 	t := a.Topology
-	a.keys = map[string]int{}
+	a.keys = map[string]ClassID{}
 	var kb, sb strings.Builder
 	sig := newSignatures(t)
-	bySig := map[string]int{}
+	bySig := map[string]ClassID{}
 	for i := range t.Nodes {
 		a.byName[t.Nodes[i].Name] = i
 		if perNode {
@@ -123,7 +131,7 @@ func (a *Analysis) classify(perNode bool) {
 		}
 		// Nodes with the same signature have the same class key: the key is computed once.
 		key := sig.of(t.Nodes[i], &sb)
-		if c, ok := bySig[key]; ok && c >= 0 {
+		if c, ok := bySig[key]; ok && c != NoClass {
 			a.Classes[c].Members = append(a.Classes[c].Members, i)
 			a.ClassOf[i] = c
 			continue
@@ -170,7 +178,7 @@ func newSignatures(t *Topology) *signatures {
 
 func (s *signatures) of(n *Node, b *strings.Builder) string {
 	b.Reset()
-	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
+	if !takesPart(n) {
 		return ""
 	}
 	b.WriteString(n.ClusterID)
@@ -203,12 +211,12 @@ func (s *signatures) of(n *Node, b *strings.Builder) string {
 }
 
 // place puts node i in the class of its key, creating the class if needed, and returns the
-// class (-1 for a node that takes part in nothing).
-func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
+// class (NoClass for a node that takes part in nothing).
+func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) ClassID {
 	t := a.Topology
 	n := t.Nodes[i]
-	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
-		return -1
+	if !takesPart(n) {
+		return NoClass
 	}
 	key := a.nodeKey(t, i, perNode, kb)
 	if c, ok := a.keys[key]; ok {
@@ -233,7 +241,7 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) int {
 // attribute that decides its sessions and how it treats routes.
 func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder) string {
 	n := t.Nodes[i]
-	if !n.Ready || (n.IPv4 == "" && n.IPv6 == "") {
+	if !takesPart(n) {
 		return ""
 	}
 	l := n.prepared()
@@ -268,71 +276,6 @@ func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bo
 	for p := 0; p < peers; p++ {
 		local, remote := bits(p)
 		kb.WriteByte(flag(local) | flag(remote)<<1)
-	}
-}
-
-// WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
-// is replaced (or appended, when i == len(a.Topology.Nodes)); peers, mesh and AS are the
-// same. Only that node is re-classified: the cost of an admission decision on a Node does not
-// grow with the cluster's size beyond copying the class index.
-func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
-	if a.keys == nil {
-		return analyzeWith(t, a.budget, a.search) // a derived analysis (WithPeers) keeps no class keys
-	}
-	if i < len(a.ClassOf) && a.ClassOf[i] >= 0 && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
-		// The common case: a change (a label no selector reads, a tunnel address, …) that
-		// leaves the node in its class changes nothing of the analysis.
-		var kb strings.Builder
-		if c, ok := a.keys[a.nodeKey(t, i, false, &kb)]; ok && c == a.ClassOf[i] {
-			b := *a
-			b.Topology = t
-			return &b
-		}
-	}
-	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget, search: a.search}
-	b.ClassOf = slices.Clone(a.ClassOf)
-	b.Classes = slices.Clone(a.Classes)
-	old := -1
-	if i < len(a.ClassOf) {
-		old = a.ClassOf[i]
-	} else {
-		b.ClassOf = append(b.ClassOf, -1)
-		b.byName = maps.Clone(a.byName)
-		b.byName[t.Nodes[i].Name] = i
-	}
-	if old >= 0 {
-		b.Classes[old].Members = slices.DeleteFunc(slices.Clone(b.Classes[old].Members), func(m int) bool { return m == i })
-	}
-	// Members slices of other classes are shared with a: give the class i joins its own copy.
-	for c := range b.Classes {
-		if c != old {
-			b.Classes[c].Members = b.Classes[c].Members[:len(b.Classes[c].Members):len(b.Classes[c].Members)]
-		}
-	}
-	var kb strings.Builder
-	b.ClassOf[i] = b.place(i, false, &kb)
-	if old >= 0 && len(b.Classes[old].Members) == 0 {
-		b.dropClass(old)
-	}
-	b.finish()
-	return b
-}
-
-// dropClass removes an empty class and renumbers the ones after it.
-func (a *Analysis) dropClass(c int) {
-	a.Classes = slices.Delete(a.Classes, c, c+1)
-	for i, x := range a.ClassOf {
-		if x > c {
-			a.ClassOf[i] = x - 1
-		}
-	}
-	for k, x := range a.keys {
-		switch {
-		case x == c:
-			delete(a.keys, k)
-		case x > c:
-			a.keys[k] = x - 1
-		}
 	}
 }
 
@@ -610,14 +553,18 @@ func (a *Analysis) ReflectorsOf(c int) []string {
 	return out
 }
 
-// Class returns the class of the named node, or -1 if it takes part in nothing.
-func (a *Analysis) Class(name string) int {
+// Class returns the class of the named node, or NoClass if it takes part in nothing.
+func (a *Analysis) Class(name string) ClassID {
 	i, ok := a.byName[name]
 	if !ok {
-		return -1
+		return NoClass
 	}
 	return a.ClassOf[i]
 }
+
+// takesPart reports whether calico-node on n has BGP sessions at all: Ready and with a BGP
+// address.
+func takesPart(n *Node) bool { return n.Ready && (n.IPv4 != "" || n.IPv6 != "") }
 
 // Learns reports whether node to learns the pod routes of node from (in every family both
 // have an address in). Nodes that take part in nothing learn and give nothing: false.
@@ -658,111 +605,3 @@ func (a *Analysis) Selects(p, c int) bool { return a.Classes[c].remote[p] }
 
 // Isolated reports whether members of class c have no BGP session at all.
 func (a *Analysis) Isolated(c int) bool { return a.SessionCount(c) == 0 }
-
-// WithPeers returns the analysis of t, a topology with a.Topology's nodes, mesh and AS but
-// other BGPPeers, when every selector of t's peers was already evaluated for a's peers (the
-// common case: a new or changed peer reuses selectors such as has(route-reflector)). The
-// classes stay as they are: a selector already evaluated is uniform over each class. It
-// returns nil when some peer needs evaluating on every node (a new selector, a node name, a
-// peer IP): then run Analyze.
-func (a *Analysis) WithPeers(t *Topology) *Analysis {
-	if a.keys == nil {
-		return nil
-	}
-	type column struct {
-		p      int
-		remote bool
-	}
-	bySelector := map[string]column{}
-	byName := map[string]int{}
-	for p := range a.Topology.Peers {
-		peer := &a.Topology.Peers[p]
-		byName[peer.Name] = p
-		if peer.Node == "" && peer.NodeSelector != nil && !peer.NodeSelector.IsZero() {
-			bySelector[peer.NodeSelector.String()] = column{p, false}
-		}
-		if peer.PeerSelector != nil && !peer.PeerSelector.IsZero() {
-			bySelector[peer.PeerSelector.String()] = column{p, true}
-		}
-	}
-	// side returns, per class, whether the class matches; nil if it must be evaluated per node.
-	side := func(sel *selector.Selector, fixed bool, hasFixed bool) []bool {
-		out := make([]bool, len(a.Classes))
-		switch {
-		case hasFixed:
-			for c := range out {
-				out[c] = fixed
-			}
-		case sel.IsZero():
-			// A selector that did not parse matches nothing.
-		default:
-			col, ok := bySelector[sel.String()]
-			if !ok {
-				return nil
-			}
-			for c := range a.Classes {
-				if col.remote {
-					out[c] = a.Classes[c].remote[col.p]
-				} else {
-					out[c] = a.Classes[c].local[col.p]
-				}
-			}
-		}
-		return out
-	}
-	local := make([][]bool, len(t.Peers))
-	remote := make([][]bool, len(t.Peers))
-	for q := range t.Peers {
-		peer := &t.Peers[q]
-		if p, ok := byName[peer.Name]; ok && samePeer(peer, &a.Topology.Peers[p]) {
-			local[q], remote[q] = make([]bool, len(a.Classes)), make([]bool, len(a.Classes))
-			for c := range a.Classes {
-				local[q][c], remote[q][c] = a.Classes[c].local[p], a.Classes[c].remote[p]
-			}
-			continue
-		}
-		if peer.Node != "" || peer.PeerIP != "" {
-			return nil
-		}
-		local[q] = side(peer.NodeSelector, true, peer.NodeSelector == nil)
-		if peer.PeerSelector == nil {
-			remote[q] = side(nil, false, true)
-		} else {
-			remote[q] = side(peer.PeerSelector, false, false)
-		}
-		if local[q] == nil || remote[q] == nil {
-			return nil
-		}
-	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes), keys: map[string]int{}, budget: a.budget, search: a.search}
-	for c := range b.Classes {
-		b.Classes[c].local = make([]bool, len(t.Peers))
-		b.Classes[c].remote = make([]bool, len(t.Peers))
-		for q := range t.Peers {
-			b.Classes[c].local[q], b.Classes[c].remote[q] = local[q][c], remote[q][c]
-		}
-		// Two classes may now have the same key (they differed only by a removed peer): the
-		// key then names one of them, and WithNode puts a moved node there; both stay valid.
-		b.keys[b.Classes[c].key()] = c
-	}
-	b.finish()
-	return b
-}
-
-// samePeer reports whether two peers decide the same sessions (their selectors are shared
-// pointers when they come from one parsed BGPPeer).
-func samePeer(x, y *Peer) bool {
-	return x.Node == y.Node && x.PeerIP == y.PeerIP && x.AS == y.AS && x.ReverseManual == y.ReverseManual &&
-		x.NodeSelector == y.NodeSelector && x.PeerSelector == y.PeerSelector
-}
-
-// WithConfig returns the analysis of t, a topology equal to a.Topology but for the mesh
-// setting, keeping the classes; nil when the global AS changes too (nodes may change class).
-func (a *Analysis) WithConfig(t *Topology) *Analysis {
-	if a.keys == nil || t.globalAS() != a.Topology.globalAS() {
-		return nil
-	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget, search: a.search}
-	b.finish()
-	return b
-}

@@ -3,8 +3,10 @@ package bgp
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/selector"
@@ -301,10 +303,13 @@ func TestWithNodeMatchesAnalyze(t *testing.T) {
 	}
 }
 
-// TestWithPeersMatchesAnalyze checks the BGPPeer fast path against a fresh analysis.
+// TestWithPeersMatchesAnalyze checks the BGPPeer path against a fresh analysis: peers whose
+// selectors were evaluated already, and new selectors (of one or several labels, some that
+// vary inside a class), node names and peer IPs, which split classes.
 func TestWithPeersMatchesAnalyze(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
-	pool := []string{"has(route-reflector)", "!has(route-reflector)", "zone == 'a'", "all()", "zone != 'a'", "has(nope"}
+	pool := []string{"has(route-reflector)", "!has(route-reflector)", "zone == 'a'", "all()", "zone != 'a'", "has(nope",
+		"rack == '1'", "rack in {'1', '2'} && zone == 'a'", "!has(rack) || has(route-reflector)", "a == '1' && b == '1' && c == '1' && d == '1' && rack == '1'"}
 	parsed := map[string]*selector.Selector{}
 	get := func(expr string) *selector.Selector {
 		if s, ok := parsed[expr]; ok {
@@ -319,17 +324,30 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 	}
 	randomPeer := func(name string) Peer {
 		p := Peer{Name: name, PeerSelector: get(pool[rng.Intn(len(pool))]), ReverseManual: rng.Intn(6) == 0}
-		if rng.Intn(4) > 0 {
+		switch rng.Intn(6) {
+		case 0:
+			p.Node = []string{"zyisy", "uqwst", "qtwtv", "nope"}[rng.Intn(4)]
+		case 1, 2, 3:
 			p.NodeSelector = get(pool[rng.Intn(len(pool))])
+		}
+		if rng.Intn(6) == 0 {
+			p.PeerSelector, p.PeerIP = nil, []string{"10.30.0.13", "10.30.0.15", "192.0.2.1"}[rng.Intn(3)]
 		}
 		return p
 	}
-	fastPaths := 0
+	splits := 0
 	for iter := 0; iter < 400; iter++ {
 		base := seed(t)
 		base.Mesh = rng.Intn(3) == 0
 		for i, n := range base.Nodes {
 			n.Labels["zone"] = []string{"a", "b"}[(i+iter)%2]
+			if r := rng.Intn(4); r > 0 {
+				n.Labels["rack"] = fmt.Sprint(r)
+			}
+			for _, k := range []string{"a", "b", "c", "d"} {
+				n.Labels[k] = fmt.Sprint(rng.Intn(2))
+			}
+			n.Ready = rng.Intn(8) > 0
 		}
 		base.Peers = nil
 		for i := 0; i < 1+rng.Intn(3); i++ {
@@ -347,10 +365,9 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 			changed.Peers[0] = randomPeer(changed.Peers[0].Name)
 		}
 		got := a.WithPeers(&changed)
-		if got == nil {
-			continue
+		if len(got.Classes) > len(a.Classes) {
+			splits++
 		}
-		fastPaths++
 		want := Analyze(&changed)
 		if g, w := brokenPairs(got), brokenPairs(want); fmt.Sprint(g) != fmt.Sprint(w) {
 			t.Fatalf("iteration %d: WithPeers %v\nAnalyze %v", iter, g, w)
@@ -367,6 +384,12 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 			if gc >= 0 && (got.SessionCount(gc) != want.SessionCount(wc) || fmt.Sprint(got.ReflectorsOf(gc)) != fmt.Sprint(want.ReflectorsOf(wc))) {
 				t.Fatalf("iteration %d: node %s sessions %d/%d", iter, n.Name, got.SessionCount(gc), want.SessionCount(wc))
 			}
+			if g, w := fmt.Sprint(got.NodeSessions(n.Name)), fmt.Sprint(want.NodeSessions(n.Name)); g != w {
+				t.Fatalf("iteration %d: node %s sessions\n%s\nwant %s", iter, n.Name, g, w)
+			}
+		}
+		if g, w := brokenPairs(a), brokenPairs(Analyze(&base)); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("iteration %d: WithPeers changed its base analysis", iter)
 		}
 		// A node change on top of the derived analysis (the single-point what-if does this).
 		i := rng.Intn(len(changed.Nodes))
@@ -380,8 +403,8 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 			t.Fatalf("iteration %d: WithNode after WithPeers %v\nAnalyze %v", iter, g, w)
 		}
 	}
-	if fastPaths < 100 {
-		t.Errorf("the fast path was taken only %d times in 400", fastPaths)
+	if splits < 40 {
+		t.Errorf("only %d changes in 400 split a class", splits)
 	}
 }
 
@@ -406,5 +429,29 @@ func TestWithConfigMatchesAnalyze(t *testing.T) {
 	changed.AS = 65001
 	if Analyze(&base).WithConfig(&changed) != nil {
 		t.Error("a new cluster AS must fall back to a full analysis")
+	}
+}
+
+// TestWithPeersConcurrently: analyses derived at once from one analysis (webhook requests
+// judged against one snapshot) share its label index safely and agree.
+func TestWithPeersConcurrently(t *testing.T) {
+	base := seed(t)
+	for i, n := range base.Nodes {
+		n.Labels["rack"] = fmt.Sprint(i % 2)
+	}
+	a := Analyze(&base)
+	changed := base
+	changed.Peers = append(slices.Clone(base.Peers), Peer{Name: "rack", NodeSelector: sel(t, "rack == '1'"), PeerSelector: sel(t, "has(route-reflector)")})
+	want := fmt.Sprint(brokenPairs(Analyze(&changed)))
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for g := range got {
+		wg.Go(func() { got[g] = fmt.Sprint(brokenPairs(a.WithPeers(&changed))) })
+	}
+	wg.Wait()
+	for g := range got {
+		if got[g] != want {
+			t.Errorf("goroutine %d: %s, want %s", g, got[g], want)
+		}
 	}
 }

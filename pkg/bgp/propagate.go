@@ -270,6 +270,9 @@ func (p *propagation) closure(chunk []int, learned [][]bool) {
 	}
 }
 
+// perSpeaker is how many route states per speaker a search makes room for at its start.
+const perSpeaker = 4
+
 // passWidth is the number of origins one pass over the session graph carries.
 const passWidth = 1024
 
@@ -487,11 +490,19 @@ func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
 // class, which classes' other members learn them.
 func (p *propagation) run(chunk []int, learned [][]bool) error {
 	p.ow = (len(chunk) + 63) / 64
-	p.sets = append(p.sets[:0], make([]uint64, p.words)...) // offset 0: the empty set
-	p.routes = p.routes[:0]
-	p.states = p.states[:0]
-	p.queue = p.queue[:0]
+	// Room for a few states per speaker up front: a small search then grows nothing.
+	room := perSpeaker * len(p.speakers)
+	p.sets = append(slices.Grow(p.sets[:0], (room+1)*p.words), make([]uint64, p.words)...) // offset 0: the empty set
+	p.routes = slices.Grow(p.routes[:0], 2*room*p.ow)
+	p.states = slices.Grow(p.states[:0], room)
+	p.queue = slices.Grow(p.queue[:0], room)
 	p.offer = slices.Grow(p.offer[:0], p.ow)[:p.ow]
+	if len(p.at) > 0 && cap(p.at[0]) == 0 {
+		at := make([]int32, room)
+		for i := range p.at {
+			p.at[i] = at[i*perSpeaker : i*perSpeaker : (i+1)*perSpeaker]
+		}
+	}
 	for i := range p.at {
 		p.at[i] = p.at[i][:0]
 		p.origin[i] = -1

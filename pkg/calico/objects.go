@@ -105,26 +105,38 @@ func Decode(u *unstructured.Unstructured) (*Object, error) {
 	return o, nil
 }
 
-// DecodeJSON reads an object from JSON. A core/v1 Node (the most frequent request) is read in
-// one pass into the few fields rrguard uses: name, labels, annotations and the conditions'
-// type and status (a real Node's status, with its image list, and its managedFields are most
-// of its bytes); other kinds go through Decode.
-func DecodeJSON(raw []byte) (*Object, error) {
-	var n struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name        string            `json:"name"`
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-		Status struct {
-			Conditions []struct {
-				Type   corev1.NodeConditionType `json:"type"`
-				Status corev1.ConditionStatus   `json:"status"`
-			} `json:"conditions"`
-		} `json:"status"`
+// DecodeCoreNodeJSON reads a core/v1 Node from JSON into the fields rrguard uses, as
+// DecodeJSON does; nil when raw is not a well-formed core/v1 Node with a name (Decode then
+// says what is wrong with it).
+func DecodeCoreNodeJSON(raw []byte) *Object {
+	var n coreNodeJSON
+	if json.Unmarshal(raw, &n) != nil || n.APIVersion != "v1" || n.Kind != KindNode || n.Metadata.Name == "" {
+		return nil
 	}
+	return n.object()
+}
+
+// coreNodeJSON is what rrguard reads of a core/v1 Node.
+type coreNodeJSON struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Status     struct {
+		Conditions []corev1.NodeCondition `json:"conditions"`
+	} `json:"status"`
+}
+
+func (n *coreNodeJSON) object() *Object {
+	k := &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindNode}, ObjectMeta: n.Metadata}
+	k.Status.Conditions = n.Status.Conditions
+	return &Object{Kind: KindNode, Name: k.Name, CoreNode: k, Node: NodeFromCore(k)}
+}
+
+// DecodeJSON reads an object from JSON. A core/v1 Node (the most frequent request) is read in
+// one pass into the few fields rrguard uses (a real Node's status, with its image list, is
+// most of its bytes); other kinds go through Decode.
+func DecodeJSON(raw []byte) (*Object, error) {
+	var n coreNodeJSON
 	if err := json.Unmarshal(raw, &n); err != nil {
 		return nil, err
 	}
@@ -132,15 +144,7 @@ func DecodeJSON(raw []byte) (*Object, error) {
 		if n.Metadata.Name == "" {
 			return nil, fmt.Errorf("v1 Node: metadata.name is required")
 		}
-		k := &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindNode},
-			ObjectMeta: metav1.ObjectMeta{Name: n.Metadata.Name, Labels: n.Metadata.Labels, Annotations: n.Metadata.Annotations}}
-		if len(n.Status.Conditions) > 0 {
-			k.Status.Conditions = make([]corev1.NodeCondition, len(n.Status.Conditions))
-			for i, c := range n.Status.Conditions {
-				k.Status.Conditions[i] = corev1.NodeCondition{Type: c.Type, Status: c.Status}
-			}
-		}
-		return &Object{Kind: KindNode, Name: k.Name, CoreNode: k, Node: NodeFromCore(k)}, nil
+		return n.object(), nil
 	}
 	var u unstructured.Unstructured
 	if err := u.UnmarshalJSON(raw); err != nil {

@@ -339,10 +339,15 @@ func (s *State) Topology() *bgp.Topology {
 	return &t
 }
 
-// Model returns the node as calico-node acts on it: invalid values ignored.
+// Model returns the node as calico-node acts on it: invalid values ignored. Its Labels are
+// the node's Kubernetes labels themselves (shared, read only) when it has no Calico labels.
 func (n *Node) Model() *bgp.Node {
+	labels := n.K8sLabels
+	if len(n.CalicoLabels) > 0 {
+		labels = n.Labels()
+	}
 	m := &bgp.Node{
-		Name: n.Name, Labels: n.Labels(), ClusterID: effectiveClusterID(n.ClusterID),
+		Name: n.Name, Labels: labels, ClusterID: effectiveClusterID(n.ClusterID),
 		IPv4: bgpAddress(n.IPv4Address, false), IPv6: bgpAddress(n.IPv6Address, true),
 		Ready: n.Ready == nil || *n.Ready,
 	}

@@ -30,6 +30,16 @@ func LoadLive(ctx context.Context, cfg *rest.Config) (*calico.State, []string, e
 	if err != nil {
 		return nil, nil, err
 	}
+	objs, notes, err := LoadLiveObjects(ctx, c)
+	if err != nil {
+		return nil, notes, err
+	}
+	return calico.NewState(objs), notes, nil
+}
+
+// LoadLiveObjects reads what LoadLive reads as objects: the core/v1 Nodes keep their whole
+// object (spec.unschedulable, every label and annotation), for callers that write them back.
+func LoadLiveObjects(ctx context.Context, c client.Client) ([]*calico.Object, []string, error) {
 	var nodes corev1.NodeList
 	if err := c.List(ctx, &nodes); err != nil {
 		return nil, nil, fmt.Errorf("list Nodes: %w", err)
@@ -60,5 +70,5 @@ func LoadLive(ctx context.Context, cfg *rest.Config) (*calico.State, []string, e
 			objs = append(objs, o)
 		}
 	}
-	return calico.NewState(objs), notes, nil
+	return objs, notes, nil
 }

@@ -5,6 +5,7 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -173,15 +174,29 @@ func (m *Manifests) load(name string, raw []byte) error {
 		if err != nil {
 			return &InputError{Source: source, Err: err}
 		}
-		if len(bytes.TrimSpace(stripComments(chunk))) == 0 {
+		if onlyComments(chunk) {
 			continue
 		}
-		if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
+		if !bytes.Contains(chunk, []byte("Selector")) {
+			// No selector field: the regular expression below has nothing to find.
+		} else if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
 			return &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}
 		}
+		// The document is parsed once (YAML to JSON) and its JSON decoded once: straight into
+		// the few fields rrguard reads for a core/v1 Node, the bulk of any cluster's
+		// manifests, and into a generic object for the rest.
+		j, err := yaml.YAMLToJSON(chunk)
+		if err != nil {
+			return &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error converting YAML to JSON: %w", err)}
+		}
+		if o := calico.DecodeCoreNodeJSON(j); o != nil {
+			objects++
+			m.record(source, o)
+			continue
+		}
 		var obj map[string]interface{}
-		if err := yaml.Unmarshal(chunk, &obj); err != nil {
-			return &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: %w", err)}
+		if err := json.Unmarshal(j, &obj); err != nil {
+			return &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error unmarshaling JSON: while decoding JSON: %w", err)}
 		}
 		if obj == nil {
 			continue
@@ -221,13 +236,18 @@ func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
 	if err != nil {
 		return &InputError{Source: source, Err: err}
 	}
+	m.record(source, o)
+	return nil
+}
+
+// record adds an object read from source.
+func (m *Manifests) record(source string, o *calico.Object) {
 	key := o.Ref()
 	if prev, ok := m.Sources[key]; ok {
 		m.Notes = append(m.Notes, fmt.Sprintf("%s: %s %q was already defined in %s; the later definition is used", source, o.Kind, o.Name, prev))
 	}
 	m.Sources[key] = source
 	m.Objects = append(m.Objects, o)
-	return nil
 }
 
 // calicoctlLabels turns the unquoted label values of a projectcalico.org/v3 object (YAML
@@ -251,28 +271,36 @@ func calicoctlLabels(u *unstructured.Unstructured) {
 	}
 }
 
-// stripComments drops YAML comment lines, so a document of only comments counts as empty.
-func stripComments(b []byte) []byte {
-	var out []byte
-	for _, line := range bytes.Split(b, []byte("\n")) {
+// onlyComments reports whether a document holds nothing but YAML comment lines and blanks,
+// so that it counts as empty.
+func onlyComments(b []byte) bool {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
 		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
-			out = append(out, line...)
-			out = append(out, '\n')
+			return false
 		}
 	}
-	return out
+	return true
 }
 
 // State builds the cluster state the manifests describe. A projectcalico.org/v3 Node file
 // adds its BGP fields and labels to the core/v1 Node of the same name, as calicoctl would.
 func (m *Manifests) State() *calico.State {
-	core := map[string]*calico.Object{}
-	var objs []*calico.Object
+	core, v3 := map[string]*calico.Object{}, map[string]bool{}
 	for _, o := range m.Objects {
-		if o.CoreNode != nil {
+		switch {
+		case o.CoreNode != nil:
 			core[o.Name] = o
+		case o.Node != nil:
+			v3[o.Name] = true
 		}
 	}
+	objs := make([]*calico.Object, 0, len(m.Objects))
 	for _, o := range m.Objects {
 		if o.Node != nil && o.CoreNode == nil {
 			if c, ok := core[o.Name]; ok {
@@ -280,23 +308,12 @@ func (m *Manifests) State() *calico.State {
 				continue
 			}
 		}
-		if o.CoreNode != nil {
-			if _, replaced := findV3(m.Objects, o.Name); replaced {
-				continue
-			}
+		if o.CoreNode != nil && v3[o.Name] {
+			continue // replaced by the merge above
 		}
 		objs = append(objs, o)
 	}
 	return calico.NewState(objs)
-}
-
-func findV3(objs []*calico.Object, name string) (*calico.Object, bool) {
-	for _, o := range objs {
-		if o.Node != nil && o.CoreNode == nil && o.Name == name {
-			return o, true
-		}
-	}
-	return nil, false
 }
 
 // mergeV3 lays a v3 Node's BGP fields and Calico labels over the core Node of the same name.

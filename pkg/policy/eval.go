@@ -2,15 +2,15 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
-	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // The operation of an input that is not an admission request but an object of an audited
@@ -47,24 +47,41 @@ type Finding struct {
 }
 
 func (in *Input) value() (ast.Value, error) {
-	items := [][2]*ast.Term{
-		ast.Item(ast.StringTerm("operation"), ast.StringTerm(in.Operation)),
-		ast.Item(ast.StringTerm("kind"), ast.StringTerm(in.Kind)),
-		ast.Item(ast.StringTerm("group"), ast.StringTerm(in.Group)),
-		ast.Item(ast.StringTerm("dryRun"), ast.BooleanTerm(in.DryRun)),
+	obj, old, err := in.objects()
+	if err != nil {
+		return nil, err
 	}
-	for _, o := range []struct {
-		key string
-		v   map[string]any
-	}{{"object", in.Object}, {"oldObject", in.OldObject}} {
-		if o.v == nil {
-			continue
+	return in.valueWith(obj, old), nil
+}
+
+// objects converts input.object and input.oldObject (nil for an absent one).
+func (in *Input) objects() (obj, old ast.Value, err error) {
+	if in.Object != nil {
+		if obj, err = ast.InterfaceToValue(in.Object); err != nil {
+			return nil, nil, fmt.Errorf("object: %w", err)
 		}
-		v, err := ast.InterfaceToValue(o.v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.key, err)
+	}
+	if in.OldObject != nil {
+		if old, err = ast.InterfaceToValue(in.OldObject); err != nil {
+			return nil, nil, fmt.Errorf("oldObject: %w", err)
 		}
-		items = append(items, ast.Item(ast.StringTerm(o.key), ast.NewTerm(v)))
+	}
+	return obj, old, nil
+}
+
+// valueWith is the input with its objects converted already.
+func (in *Input) valueWith(obj, old ast.Value) ast.Value {
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("operation"), ast.StringTerm(in.Operation)),
+		ast.Item(ast.InternedTerm("kind"), ast.StringTerm(in.Kind)),
+		ast.Item(ast.InternedTerm("group"), ast.StringTerm(in.Group)),
+		ast.Item(ast.InternedTerm("dryRun"), ast.InternedTerm(in.DryRun)),
+	}
+	if obj != nil {
+		items = append(items, ast.Item(ast.InternedTerm("object"), ast.NewTerm(obj)))
+	}
+	if old != nil {
+		items = append(items, ast.Item(ast.InternedTerm("oldObject"), ast.NewTerm(old)))
 	}
 	if u := in.UserInfo; u != nil {
 		extra := ast.NewObject()
@@ -87,8 +104,8 @@ func (in *Input) value() (ast.Value, error) {
 			ast.Item(ast.StringTerm("message"), ast.StringTerm(f.Message)),
 		)
 	}
-	items = append(items, ast.Item(ast.StringTerm("findings"), ast.ArrayTerm(findings...)))
-	return ast.NewObject(items...), nil
+	items = append(items, ast.Item(ast.InternedTerm("findings"), ast.ArrayTerm(findings...)))
+	return ast.NewObject(items...)
 }
 
 func stringArray(ss []string) *ast.Term {
@@ -195,8 +212,9 @@ func (b *Bound) Policies() []*Policy {
 	return out
 }
 
-// Eval runs every enabled policy on the input, each under the set's timeout. Results come
-// policy by policy, deny before warn, in the order Rego sorts them.
+// Eval runs every enabled policy on an admission request's input, each within the set's
+// step budget and under its per-evaluation deadline (the request must be answered in time).
+// Results come policy by policy, deny before warn, in the order Rego sorts them.
 func (b *Bound) Eval(ctx context.Context, in *Input) []Result {
 	if len(b.queries) == 0 {
 		return nil
@@ -209,12 +227,14 @@ func (b *Bound) Eval(ctx context.Context, in *Input) []Result {
 			out = append(out, Result{Policy: q.policy.Name, Kind: Error, Message: fmt.Sprintf("policy %s could not be given its input: %v", q.policy.Name, err)})
 			continue
 		}
-		out = append(out, b.evalOne(ctx, q, v)...)
+		out = append(out, b.evalOne(ctx, q, v, b.set.timeout)...)
 	}
 	return out
 }
 
-func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value) []Result {
+// evalOne evaluates one policy on one input within the step budget and, when perEval > 0,
+// under a deadline of its own (else until ctx is done).
+func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value, perEval time.Duration) []Result {
 	name := q.policy.Name
 	fail := func(format string, args ...any) []Result {
 		return []Result{{Policy: name, Kind: Error, Message: fmt.Sprintf("policy %s: %s", name, fmt.Sprintf(format, args...))}}
@@ -222,12 +242,19 @@ func (b *Bound) evalOne(ctx context.Context, q *query, input ast.Value) []Result
 	if q.err != nil {
 		return fail("cannot be prepared: %v", q.err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.set.timeout)
-	defer cancel()
-	rs, err := q.q.Eval(ctx, rego.EvalParsedInput(input))
+	if perEval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, perEval)
+		defer cancel()
+	}
+	rs, stopped, err := evalBounded(ctx, q.q, input, b.set.maxSteps)
 	switch {
-	case err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || topdown.IsCancel(err)):
-		return fail("did not finish within %v; rrguard reports it rather than let the change through unchecked", b.set.timeout)
+	case stopped == outOfSteps:
+		return fail("%s", b.set.outOfSteps())
+	case stopped == outOfTime && perEval > 0:
+		return fail("did not finish within %v; rrguard reports it rather than let the change through unchecked", perEval)
+	case stopped == outOfTime:
+		return fail("did not finish: %v", context.Cause(ctx))
 	case err != nil:
 		return fail("evaluation failed: %v", err)
 	case len(rs) == 0:
@@ -263,7 +290,7 @@ func resultOf(e any) (Result, error) {
 	case map[string]any:
 		msg, ok := x["msg"].(string)
 		if !ok {
-			return Result{}, fmt.Errorf(`an object result needs a string "msg", got %v`, keys(x))
+			return Result{}, fmt.Errorf(`an object result needs a string "msg", got %v`, slices.Sorted(maps.Keys(x)))
 		}
 		r := Result{Message: msg}
 		if f, ok := x["field"]; ok {
@@ -274,15 +301,6 @@ func resultOf(e any) (Result, error) {
 		return r, nil
 	}
 	return Result{}, fmt.Errorf(`an element must be a string or {"msg": ..., "field": ...}, not %v`, e)
-}
-
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Policy returns the named policy of the bound set, or nil.

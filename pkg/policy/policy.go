@@ -62,7 +62,8 @@ type Policy struct {
 	Shipped bool
 
 	deny, warn bool
-	line       int // of the package clause in Files[0]
+	audit      bool // defines the whole-state audit set (see EvalAll)
+	line       int  // of the package clause in Files[0]
 }
 
 // Defines reports whether the policy has a deny (or warn) set.
@@ -76,12 +77,17 @@ func (p *Policy) Defines(k Kind) bool {
 	return false
 }
 
+// Audits reports whether the policy defines audit, the set of its findings on a whole state,
+// which an audit evaluates once instead of deny and warn once per object.
+func (p *Policy) Audits() bool { return p.audit }
+
 // Set is a compiled set of policies. It is never changed once built; a reload builds a new one.
 type Set struct {
 	policies []*Policy
 	compiler *ast.Compiler
 	params   ast.Value
 	timeout  time.Duration
+	maxSteps int
 	digest   string
 }
 
@@ -90,8 +96,12 @@ type Options struct {
 	// Dirs are the user's policy directories (a mounted ConfigMap works: entries whose names
 	// start with a dot, such as ..data, are skipped, symbolic links are followed).
 	Dirs []string
-	// Timeout bounds one policy's evaluation on one input (DefaultTimeout when zero).
+	// Timeout bounds one policy's evaluation on one admission request (DefaultTimeout when
+	// zero); an audit of n objects runs under n times it as a whole (see EvalAll).
 	Timeout time.Duration
+	// MaxSteps bounds one policy's evaluation on one input in evaluation steps
+	// (DefaultMaxSteps when zero): the limit that decides, the same on every machine.
+	MaxSteps int
 	// Reserved are names no policy may take (rrguard's built-in rule IDs).
 	Reserved []string
 	// NoShipped leaves out the policies shipped with rrguard (the rrguard.lib helpers stay).
@@ -115,8 +125,13 @@ func (s *Set) Policy(name string) *Policy {
 // Current returns s: a fixed set is its own source (see Watcher for a reloading one).
 func (s *Set) Current() *Set { return s }
 
-// Timeout is the per-evaluation deadline.
+// Timeout is the per-evaluation deadline of admission requests.
 func (s *Set) Timeout() time.Duration { return s.timeout }
+
+// outOfSteps is the message of an evaluation that ran out of steps.
+func (s *Set) outOfSteps() string {
+	return fmt.Sprintf("did not finish within %d evaluation steps; rrguard reports it rather than let the change through unchecked", s.maxSteps)
+}
 
 // Problem is one thing wrong in a policy file.
 type Problem struct {
@@ -259,6 +274,14 @@ func compile(src *sources, opts Options) (*Set, error) {
 		}
 		for _, r := range m.Rules {
 			kind := r.Head.Ref().String()
+			if kind == auditRule {
+				if r.Head.RuleKind() != ast.MultiValue {
+					problems = append(problems, Problem{File: f.name, Line: r.Location.Row,
+						Message: fmt.Sprintf("policy %s: audit must be a set: write `audit contains {\"kind\": ..., \"name\": ..., \"deny\": ...} if { ... }`", name)})
+				}
+				p.audit = true
+				continue
+			}
 			if kind != string(Deny) && kind != string(Warn) {
 				continue
 			}
@@ -274,9 +297,12 @@ func compile(src *sources, opts Options) (*Set, error) {
 			}
 		}
 	}
-	out := &Set{compiler: c, timeout: opts.Timeout, digest: src.digest}
+	out := &Set{compiler: c, timeout: opts.Timeout, maxSteps: opts.MaxSteps, digest: src.digest}
 	if out.timeout <= 0 {
 		out.timeout = DefaultTimeout
+	}
+	if out.maxSteps <= 0 {
+		out.maxSteps = DefaultMaxSteps
 	}
 	for _, p := range byName {
 		if !p.deny && !p.warn && !opts.Tests {

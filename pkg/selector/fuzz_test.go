@@ -39,6 +39,17 @@ func FuzzParse(f *testing.F) {
 			if got, want := s.Matches(NewLabels(labels)), s.Evaluate(labels); got != want {
 				t.Fatalf("%q: Matches %v, Evaluate %v on %v", expr, got, want, labels)
 			}
+			// The answer depends only on the labels Keys names (what the label index of
+			// pkg/bgp relies on).
+			read := map[string]string{}
+			for _, k := range s.Keys() {
+				if v, ok := labels[k]; ok {
+					read[k] = v
+				}
+			}
+			if got, want := s.Evaluate(read), s.Evaluate(labels); got != want {
+				t.Fatalf("%q reads more than its keys %v: %v on %v, %v on %v", expr, s.Keys(), got, read, want, labels)
+			}
 		}
 	})
 }

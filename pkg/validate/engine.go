@@ -2,7 +2,6 @@ package validate
 
 import (
 	"context"
-	"sort"
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
@@ -88,11 +87,9 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 		}
 		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, i), peers: s.peers}
 	case target.Kind == calico.KindBGPPeer:
-		// Keep the classes when the peers' selectors were all evaluated already.
+		// The classes are refined by the new selectors, not rebuilt.
 		t := state.Topology()
-		if a := s.Analysis.WithPeers(t); a != nil {
-			return &Snapshot{State: state, Topology: t, Analysis: a, peers: peerNames(t)}
-		}
+		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithPeers(t), peers: peerNames(t)}
 	case target.Kind == calico.KindBGPConfiguration:
 		// The mesh switch keeps the classes; a new cluster AS may not.
 		t := state.Topology()
@@ -241,13 +238,4 @@ func (e *Engine) enforce(in []Finding) []Finding {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -26,11 +26,7 @@ type UserInfo = policy.UserInfo
 // per-evaluation deadline (0: policy.DefaultTimeout), and the built-in rule IDs, which no
 // policy may take as its name.
 func PolicyOptions(dirs []string, timeout time.Duration) policy.Options {
-	reserved := make([]string, len(Rules))
-	for i, r := range Rules {
-		reserved[i] = r.ID
-	}
-	return policy.Options{Dirs: dirs, Timeout: timeout, Reserved: reserved}
+	return policy.Options{Dirs: dirs, Timeout: timeout, Reserved: RuleIDs()}
 }
 
 // policyState is an engine's policies and the set last bound to a snapshot.
@@ -69,17 +65,13 @@ func (e *Engine) Policies() *policy.Set {
 func UnknownRules(cfg Config, set *policy.Set) []string {
 	var out []string
 	for id := range cfg.Rules {
-		if builtinRule(id) || (set != nil && set.Policy(id) != nil) {
+		if RuleByID(id) != nil || (set != nil && set.Policy(id) != nil) {
 			continue
 		}
 		out = append(out, id)
 	}
 	slices.Sort(out)
 	return out
-}
-
-func builtinRule(id string) bool {
-	return slices.ContainsFunc(Rules, func(r Rule) bool { return r.ID == id })
 }
 
 // policyAction is what enforcement does with a result of policy p: the action rrguard.yaml

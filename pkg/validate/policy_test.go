@@ -1,31 +1,18 @@
 package validate
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/policy"
+	"github.com/rrguard/rrguard/pkg/policy/policytest"
 )
-
-// policyDir writes Rego (and params) files into a new directory.
-func policyDir(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, src := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func loadPolicies(t testing.TB, timeout time.Duration, files map[string]string) *policy.Set {
 	t.Helper()
-	set, err := policy.Load(PolicyOptions([]string{policyDir(t, files)}, timeout))
+	set, err := policy.Load(PolicyOptions([]string{policytest.Dir(t, files)}, timeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +263,7 @@ func TestUnknownRules(t *testing.T) {
 }
 
 func TestPolicyNameMayNotBeABuiltinRule(t *testing.T) {
-	_, err := policy.Load(PolicyOptions([]string{policyDir(t, map[string]string{"x.rego": "package rrguard.policies[\"as-number\"]\n\nimport rego.v1\n\ndeny contains \"x\" if false\n"})}, 0))
+	_, err := policy.Load(PolicyOptions([]string{policytest.Dir(t, map[string]string{"x.rego": "package rrguard.policies[\"as-number\"]\n\nimport rego.v1\n\ndeny contains \"x\" if false\n"})}, 0))
 	if err == nil || !strings.Contains(err.Error(), "x.rego:1") || !strings.Contains(err.Error(), "built-in rule ID") {
 		t.Errorf("err %v", err)
 	}

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -96,7 +97,7 @@ func clusterIDPolicyBreaches(e *Engine, s *Snapshot) []problem {
 		return nil
 	}
 	byID := reflectorsByClusterID(s)
-	ids := sortedKeys(byID)
+	ids := slices.Sorted(maps.Keys(byID))
 	var out []problem
 	switch e.cfg.ClusterIDPolicy {
 	case ClusterIDShared:
@@ -376,7 +377,7 @@ func lostWithout(s *Snapshot, c int) []string {
 			}
 		}
 	}
-	return sortedKeys(affected)
+	return slices.Sorted(maps.Keys(affected))
 }
 
 func renderSinglePointsOfFailure(_ *judgment, s *Snapshot, parts []part) []Finding {

@@ -172,8 +172,9 @@ function calico_export_to_bgp_peers(bool internal_peer) {
 
 var parallel = make(chan struct{}, 8)
 
-// check plays one topology on real BIRDs and compares what they learn with rrguard.
-func check(t *testing.T, topo topology) {
+// check plays one topology on real BIRDs and compares what they learn with rrguard; it
+// returns what each speaker learned: "node family" → the nodes whose pod routes it holds.
+func check(t *testing.T, topo topology) map[string][]string {
 	t.Helper()
 	parallel <- struct{}{}
 	defer func() { <-parallel }()
@@ -301,6 +302,11 @@ func check(t *testing.T, topo topology) {
 	if t.Failed() {
 		t.Logf("topology:\n%s", topo.manifests())
 	}
+	out := map[string][]string{}
+	for s, l := range learned {
+		out[s.node+" "+family(s.ipv6)] = l
+	}
+	return out
 }
 
 func family(ipv6 bool) string {

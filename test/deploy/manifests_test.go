@@ -441,6 +441,36 @@ func TestOverlayComponents(t *testing.T) {
 			t.Errorf("tolerations %+v, want the route-reflector taint tolerated", tol)
 		}
 	})
+	t.Run("controller", func(t *testing.T) {
+		objs := renderOverlay(t, "resources: [../config/webhook]\ncomponents: [../config/components/controller]\n", nil)
+		d := find(t, objs, "Deployment", "rrguard-controller")
+		if d == nil {
+			t.Fatal("no rrguard-controller Deployment")
+		}
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		c, _ := containers[0].(map[string]interface{})
+		if cmd, _, _ := unstructured.NestedStringSlice(c, "command"); strings.Join(cmd, " ") != "/rrguard controller" {
+			t.Errorf("the controller runs %v", cmd)
+		}
+		if sa, _, _ := unstructured.NestedString(d.Object, "spec", "template", "spec", "serviceAccountName"); sa != "rrguard-controller" {
+			t.Errorf("the controller runs as %q, want its own ServiceAccount", sa)
+		}
+		// The webhook's RBAC stays read-only on what the controller writes.
+		role := find(t, objs, "ClusterRole", "rrguard-webhook")
+		rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+		for _, r := range rules {
+			m, _ := r.(map[string]interface{})
+			res, _, _ := unstructured.NestedStringSlice(m, "resources")
+			verbs, _, _ := unstructured.NestedStringSlice(m, "verbs")
+			for _, x := range res {
+				if x == "nodes" || x == "bgppeers" || x == "bgpconfigurations" {
+					if strings.Join(verbs, ",") != "get,list,watch" {
+						t.Errorf("the webhook may %v %s", verbs, x)
+					}
+				}
+			}
+		}
+	})
 	t.Run("without-cert-manager", func(t *testing.T) {
 		objs := renderOverlay(t, "resources: [../config/webhook]\ncomponents: [../config/components/without-cert-manager]\n", nil)
 		for _, o := range objs {

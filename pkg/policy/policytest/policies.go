@@ -32,7 +32,8 @@ func Write(t testing.TB, dir string, files map[string]string) {
 }
 
 // Custom returns seven policies of the kind an organisation writes (file name to source);
-// with the three shipped ones turned on they make the ten of the decision benchmarks.
+// with the three shipped ones turned on they make the ten of the decision benchmarks. The
+// four about Nodes also define audit, their findings on a whole state at once.
 func Custom() map[string]string {
 	return map[string]string{
 		"peer-naming.rego": `package rrguard.policies["peer-naming"]
@@ -59,9 +60,15 @@ deny contains {"msg": "a BGPPeer with peerIP must be scoped with node or nodeSel
 
 import rego.v1
 
-warn contains {"msg": sprintf("node %s: label route-reflector should be \"true\", not %q", [input.object.metadata.name, v]), "field": "metadata.labels"} if {
-	input.kind == "Node"
-	v := input.object.metadata.labels["route-reflector"]
+warn contains result(input.object) if input.kind == "Node"
+
+audit contains {"kind": "Node", "name": o.metadata.name, "warn": result(o)} if {
+	some o in input.objects.Node
+	o.metadata.labels["route-reflector"]
+}
+
+result(node) := {"msg": sprintf("node %s: label route-reflector should be \"true\", not %q", [node.metadata.name, v]), "field": "metadata.labels"} if {
+	v := node.metadata.labels["route-reflector"]
 	v != "true"
 }
 `,
@@ -80,12 +87,20 @@ deny contains "only the netops group changes BGPConfigurations" if {
 import data.rrguard.lib
 import rego.v1
 
-deny contains {"msg": sprintf("zone %s already has %d reflectors", [zone, count(rrs)]), "field": "spec.bgp.routeReflectorClusterID"} if {
+deny contains result(input.object) if {
 	input.kind == "Node"
 	input.object.spec.bgp.routeReflectorClusterID
 	lib.changed(["spec", "bgp", "routeReflectorClusterID"])
-	zone := input.object.metadata.labels["topology.kubernetes.io/zone"]
-	rrs := {r | some r in data.rrguard.cluster.zones[zone].reflectors; r != input.object.metadata.name}
+}
+
+audit contains {"kind": "Node", "name": o.metadata.name, "deny": result(o)} if {
+	some o in input.objects.Node
+	o.spec.bgp.routeReflectorClusterID
+}
+
+result(node) := {"msg": sprintf("zone %s already has %d reflectors", [zone, count(rrs)]), "field": "spec.bgp.routeReflectorClusterID"} if {
+	zone := node.metadata.labels["topology.kubernetes.io/zone"]
+	rrs := {r | some r in data.rrguard.cluster.zones[zone].reflectors; r != node.metadata.name}
 	count(rrs) >= 3
 }
 `,
@@ -94,11 +109,18 @@ deny contains {"msg": sprintf("zone %s already has %d reflectors", [zone, count(
 import data.rrguard.lib
 import rego.v1
 
-deny contains {"msg": sprintf("node %s is not Ready: do not make it a reflector", [name]), "field": "spec.bgp.routeReflectorClusterID"} if {
+deny contains result(input.object.metadata.name) if {
 	input.kind == "Node"
-	name := input.object.metadata.name
 	input.object.spec.bgp.routeReflectorClusterID
 	lib.changed(["spec", "bgp", "routeReflectorClusterID"])
+}
+
+audit contains {"kind": "Node", "name": o.metadata.name, "deny": result(o.metadata.name)} if {
+	some o in input.objects.Node
+	o.spec.bgp.routeReflectorClusterID
+}
+
+result(name) := {"msg": sprintf("node %s is not Ready: do not make it a reflector", [name]), "field": "spec.bgp.routeReflectorClusterID"} if {
 	data.rrguard.cluster.nodes[name].ready == false
 }
 `,
@@ -107,14 +129,33 @@ deny contains {"msg": sprintf("node %s is not Ready: do not make it a reflector"
 import data.rrguard.lib
 import rego.v1
 
-warn contains sprintf("node %s peers with %d reflector(s); two are the minimum", [name, n]) if {
+warn contains result(lib.object_name) if {
 	input.kind == "Node"
-	name := lib.object_name
 	data.rrguard.cluster.config.meshEnabled == false
 	not input.object.spec.bgp.routeReflectorClusterID
+}
+
+# The audit counts each class's reflectors once, not once per node.
+audit contains {"kind": "Node", "name": name, "warn": message(name, n)} if {
+	data.rrguard.cluster.config.meshEnabled == false
+	counts := {name: n |
+		some class in data.rrguard.cluster.sessions.classes
+		n := count({r | some r in class.reflectors})
+		some name in class.members
+	}
+	some o in input.objects.Node
+	not o.spec.bgp.routeReflectorClusterID
+	name := o.metadata.name
+	n := object.get(counts, name, 0) # 0: a node that takes part in nothing
+	n < 2
+}
+
+result(name) := message(name, n) if {
 	n := count(lib.reflectors_of(name))
 	n < 2
 }
+
+message(name, n) := sprintf("node %s peers with %d reflector(s); two are the minimum", [name, n])
 `,
 	}
 }

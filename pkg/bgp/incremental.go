@@ -1,0 +1,299 @@
+package bgp
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/rrguard/rrguard/pkg/selector"
+)
+
+// Incremental analyses: the analysis of a topology that differs from an analysed one in one
+// node (WithNode), in its BGPPeers (WithPeers) or in the mesh setting (WithConfig), derived
+// without classifying every node again. Admission judges every change this way, so a
+// decision's cost follows the change, not the cluster.
+//
+// The invariants every analysis keeps, fresh or derived (TestWithNodeMatchesAnalyze,
+// TestWithPeersMatchesAnalyze and TestWithConfigMatchesAnalyze check derived analyses against
+// fresh ones):
+//
+//  1. ClassOf[i] is NoClass exactly for the nodes that take part in nothing (takesPart);
+//     otherwise node i is a member of Classes[ClassOf[i]], and a class's members are exactly
+//     the nodes whose ClassOf names it. No class is empty.
+//  2. A class is uniform: its members agree on cluster ID, AS, listen port, address families
+//     and, for every peer, whether the peer applies to them (local) and selects them
+//     (remote); the class records those. Classes need not be maximal: two classes may
+//     agree on all of it (after a peer that told them apart is removed, or a split). The
+//     model's answers do not depend on how finely uniform nodes are split
+//     (TestClassReductionMatchesPerNode: one class per node gives the same answers).
+//  3. keys maps the key of every class (Class.key) to a class with that key; when two
+//     classes share a key it names one of them, which new members with that key join.
+//  4. byName maps every node's name to its index in Topology.Nodes.
+//  5. labels indexes the labels of exactly Topology.Nodes: an analysis with other nodes (or
+//     other labels on a node) gets an index of its own.
+//  6. A derived analysis shares what it does not change with the analysis it comes from
+//     (ClassOf, byName, keys, Classes' Members and peer columns): shared slices and maps are
+//     never written; what changes is copied first. The analysis derived from is untouched.
+
+// WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
+// is replaced (or appended, when i == len(a.Topology.Nodes)); peers, mesh and AS are the
+// same. Only that node is classified again.
+func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
+	if i < len(a.ClassOf) && a.ClassOf[i] != NoClass && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
+		// The common case: a change (a label no selector reads, a tunnel address, …) that
+		// leaves the node in its class changes nothing of the analysis but the labels.
+		var kb strings.Builder
+		if c, ok := a.keys[a.nodeKey(t, i, false, &kb)]; ok && c == a.ClassOf[i] {
+			b := *a
+			b.Topology, b.labels = t, &labelIndex{}
+			return &b
+		}
+	}
+	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget, search: a.search, labels: &labelIndex{}}
+	b.ClassOf = slices.Clone(a.ClassOf)
+	b.Classes = slices.Clone(a.Classes)
+	old := NoClass
+	if i < len(a.ClassOf) {
+		old = a.ClassOf[i]
+	} else {
+		b.ClassOf = append(b.ClassOf, NoClass)
+		b.byName = maps.Clone(a.byName)
+		b.byName[t.Nodes[i].Name] = i
+	}
+	if old != NoClass {
+		b.Classes[old].Members = slices.DeleteFunc(slices.Clone(b.Classes[old].Members), func(m int) bool { return m == i })
+	}
+	// Members slices of other classes are shared with a: the class i joins must append to
+	// a copy, which a full slice expression forces.
+	for c := range b.Classes {
+		if c != old {
+			b.Classes[c].Members = b.Classes[c].Members[:len(b.Classes[c].Members):len(b.Classes[c].Members)]
+		}
+	}
+	var kb strings.Builder
+	b.ClassOf[i] = b.place(i, false, &kb)
+	if old != NoClass && len(b.Classes[old].Members) == 0 {
+		b.dropClass(old)
+	}
+	b.finish()
+	return b
+}
+
+// dropClass removes an empty class and renumbers the ones after it (in ClassOf and keys,
+// which the caller owns).
+func (a *Analysis) dropClass(c ClassID) {
+	a.Classes = slices.Delete(a.Classes, c, c+1)
+	for i, x := range a.ClassOf {
+		if x > c {
+			a.ClassOf[i] = x - 1
+		}
+	}
+	for k, x := range a.keys {
+		switch {
+		case x == c:
+			delete(a.keys, k)
+		case x > c:
+			a.keys[k] = x - 1
+		}
+	}
+}
+
+// WithPeers returns the analysis of t, a topology with a.Topology's nodes, mesh and AS but
+// other BGPPeers. A peer's sides are taken from the classes where they are known already: the
+// same peer, or a selector another peer uses (a selector already evaluated is uniform over
+// each class). A side not known yet — a new selector, a node name, a peer IP — is evaluated
+// per distinct value of the labels it reads (see labelIndex), and a class whose members it
+// tells apart is split in two. No node is classified again.
+func (a *Analysis) WithPeers(t *Topology) *Analysis {
+	type known struct {
+		p      int
+		remote bool
+	}
+	bySelector := map[string]known{}
+	byName := map[string]int{}
+	for p := range a.Topology.Peers {
+		peer := &a.Topology.Peers[p]
+		byName[peer.Name] = p
+		if peer.Node == "" && peer.NodeSelector != nil && !peer.NodeSelector.IsZero() {
+			bySelector[peer.NodeSelector.String()] = known{p, false}
+		}
+		if peer.PeerSelector != nil && !peer.PeerSelector.IsZero() {
+			bySelector[peer.PeerSelector.String()] = known{p, true}
+		}
+	}
+	r := refinement{a: a, b: &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes),
+		keys: map[string]ClassID{}, budget: a.budget, search: a.search, labels: a.labels}}
+	r.local, r.remote = make([][]bool, len(t.Peers)), make([][]bool, len(t.Peers))
+	// Sides known per class first (they split nothing), then the others, each splitting the
+	// classes it tells apart.
+	type pending struct {
+		q      int
+		remote bool
+	}
+	var perNode []pending
+	column := func(p int, remote bool) []bool {
+		out := make([]bool, len(a.Classes))
+		for c := range a.Classes {
+			if remote {
+				out[c] = a.Classes[c].remote[p]
+			} else {
+				out[c] = a.Classes[c].local[p]
+			}
+		}
+		return out
+	}
+	constant := func(v bool) []bool {
+		out := make([]bool, len(a.Classes))
+		if v {
+			for c := range out {
+				out[c] = true
+			}
+		}
+		return out
+	}
+	side := func(sel *selector.Selector) []bool {
+		if sel.IsZero() {
+			return constant(false) // a selector that did not parse selects nothing
+		}
+		if k, ok := bySelector[sel.String()]; ok {
+			return column(k.p, k.remote)
+		}
+		return nil
+	}
+	for q := range t.Peers {
+		peer := &t.Peers[q]
+		if p, ok := byName[peer.Name]; ok && samePeer(peer, &a.Topology.Peers[p]) {
+			r.local[q], r.remote[q] = column(p, false), column(p, true)
+			continue
+		}
+		switch {
+		case peer.Node != "":
+		case peer.NodeSelector == nil:
+			r.local[q] = constant(true)
+		default:
+			r.local[q] = side(peer.NodeSelector)
+		}
+		switch {
+		case peer.PeerSelector != nil:
+			r.remote[q] = side(peer.PeerSelector)
+		case peer.PeerIP == "":
+			r.remote[q] = constant(false)
+		}
+		if r.local[q] == nil {
+			perNode = append(perNode, pending{q, false})
+		}
+		if r.remote[q] == nil {
+			perNode = append(perNode, pending{q, true})
+		}
+	}
+	for _, s := range perNode {
+		r.refine(s.q, s.remote)
+	}
+	b := r.b
+	for c := range b.Classes {
+		b.Classes[c].local = make([]bool, len(t.Peers))
+		b.Classes[c].remote = make([]bool, len(t.Peers))
+		for q := range t.Peers {
+			b.Classes[c].local[q], b.Classes[c].remote[q] = r.local[q][c], r.remote[q][c]
+		}
+		// Two classes may now have the same key (invariant 3): the key names one of them.
+		b.keys[b.Classes[c].key()] = c
+	}
+	b.finish()
+	return b
+}
+
+// refinement is WithPeers' work in progress: b's classes, and the sides of t's peers per
+// class (nil: not known yet), which grow with every class split.
+type refinement struct {
+	a, b          *Analysis
+	local, remote [][]bool
+	owned         bool // b.ClassOf is b's own copy
+}
+
+// refine evaluates side (local or remote) of peer q per node, splits every class whose
+// members it tells apart, and records the side per class.
+func (r *refinement) refine(q int, remote bool) {
+	b, t := r.b, r.b.Topology
+	peer := &t.Peers[q]
+	var match []bool // per node
+	switch {
+	case !remote && peer.Node != "":
+		match = make([]bool, len(t.Nodes))
+		if i, ok := b.byName[peer.Node]; ok {
+			match[i] = true
+		}
+	case !remote:
+		match = b.labels.matches(t, b.ClassOf, peer.NodeSelector)
+	case peer.PeerSelector != nil:
+		match = b.labels.matches(t, b.ClassOf, peer.PeerSelector)
+	default:
+		match = make([]bool, len(t.Nodes))
+		for i, n := range t.Nodes {
+			match[i] = n.IPv4 == peer.PeerIP || n.IPv6 == peer.PeerIP
+		}
+	}
+	count := make([]int, len(b.Classes))
+	for i, c := range b.ClassOf {
+		if c != NoClass && match[i] {
+			count[c]++
+		}
+	}
+	col := make([]bool, len(b.Classes))
+	for c, n := range count {
+		col[c] = n > 0
+		if n == 0 || n == len(b.Classes[c].Members) {
+			continue
+		}
+		// Split: the members that match stay, the others form a new class that inherits
+		// everything known of c so far.
+		if !r.owned {
+			b.ClassOf, r.owned = slices.Clone(b.ClassOf), true
+		}
+		d := ClassID(len(b.Classes))
+		split := b.Classes[c]
+		var stay, move []int
+		for _, m := range b.Classes[c].Members {
+			if match[m] {
+				stay = append(stay, m)
+			} else {
+				move = append(move, m)
+				b.ClassOf[m] = d
+			}
+		}
+		b.Classes[c].Members, split.Members = stay, move
+		b.Classes = append(b.Classes, split)
+		col = append(col, false)
+		for x := range r.local {
+			if r.local[x] != nil {
+				r.local[x] = append(r.local[x], r.local[x][c])
+			}
+			if r.remote[x] != nil {
+				r.remote[x] = append(r.remote[x], r.remote[x][c])
+			}
+		}
+	}
+	if remote {
+		r.remote[q] = col
+	} else {
+		r.local[q] = col
+	}
+}
+
+// samePeer reports whether two peers decide the same sessions (their selectors are shared
+// pointers when they come from one parsed BGPPeer).
+func samePeer(x, y *Peer) bool {
+	return x.Node == y.Node && x.PeerIP == y.PeerIP && x.AS == y.AS && x.ReverseManual == y.ReverseManual &&
+		x.NodeSelector == y.NodeSelector && x.PeerSelector == y.PeerSelector
+}
+
+// WithConfig returns the analysis of t, a topology equal to a.Topology but for the mesh
+// setting, keeping the classes; nil when the global AS changes too (nodes may change class).
+func (a *Analysis) WithConfig(t *Topology) *Analysis {
+	if t.globalAS() != a.Topology.globalAS() {
+		return nil
+	}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget, search: a.search, labels: a.labels}
+	b.finish()
+	return b
+}
