@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/plan"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
-	"github.com/rrguard/rrguard/pkg/webhook"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,7 +119,7 @@ func applyStep(t *testing.T, objs []*calico.Object, s *plan.Step) ([]*calico.Obj
 // the state after any step, and returns the final objects.
 func replay(t *testing.T, objs []*calico.Object, p *plan.Plan, allowed func(step int, warning string) bool) []*calico.Object {
 	t.Helper()
-	reviewer := &webhook.Reviewer{Engine: engine}
+	reviewer := &admission.Reviewer{Engine: engine}
 	for _, s := range p.Steps {
 		before := validate.NewSnapshot(calico.NewState(objs))
 		var req *admissionv1.AdmissionRequest

@@ -8,10 +8,10 @@ import (
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	libapiv3 "github.com/projectcalico/calico/libcalico-go/lib/apis/v3"
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/mutate"
 	"github.com/rrguard/rrguard/pkg/validate"
-	"github.com/rrguard/rrguard/pkg/webhook"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -383,7 +383,7 @@ func (p *planner) judge(ps *planState, st *Step, old, next *calico.Object, nextR
 		}
 		req.OldObject = runtime.RawExtension{Raw: oldRaw}
 	}
-	reviewer := &webhook.Reviewer{Engine: p.engine}
+	reviewer := &admission.Reviewer{Engine: p.engine}
 	resp := reviewer.Review(p.ctx, req, ps.snap)
 	if !resp.Allowed {
 		msg := "refused"
