@@ -180,7 +180,7 @@ func (a *Auditor) updateMetrics(snap *validate.Snapshot, findings []validate.Fin
 	}
 	total, ready := 0, 0
 	for _, name := range snap.State.NodeNames() {
-		if !snap.State.Node(name).Model().IsReflector() {
+		if !snap.State.Node(name).IsReflector() {
 			continue
 		}
 		total++

@@ -339,6 +339,15 @@ func (s *State) Topology() *bgp.Topology {
 	return &t
 }
 
+// IsReflector reports whether the node holds a cluster ID calico-node uses (Model().IsReflector
+// without building the model and its label index).
+func (n *Node) IsReflector() bool { return effectiveClusterID(n.ClusterID) != "" }
+
+// HasBGPAddress reports whether the node has an IPv4 or IPv6 BGP address calico-node uses.
+func (n *Node) HasBGPAddress() bool {
+	return bgpAddress(n.IPv4Address, false) != "" || bgpAddress(n.IPv6Address, true) != ""
+}
+
 // Model returns the node as calico-node acts on it: invalid values ignored. Its Labels are
 // the node's Kubernetes labels themselves (shared, read only) when it has no Calico labels.
 func (n *Node) Model() *bgp.Node {

@@ -29,7 +29,7 @@ type Operation struct {
 // The patch is empty when nothing needs to change, so applying it again changes nothing.
 func ReflectorLabel(old, node *corev1.Node, label string) []Operation {
 	n := calico.NodeFromCore(node)
-	if n.Model().IsReflector() {
+	if n.IsReflector() {
 		if _, ok := n.Labels()[label]; ok {
 			return nil
 		}
@@ -39,7 +39,7 @@ func ReflectorLabel(old, node *corev1.Node, label string) []Operation {
 		}
 		return []Operation{{Op: "add", Path: "/metadata/labels/" + escape(label), Value: AutoFilledValue}}
 	}
-	if old == nil || !calico.NodeFromCore(old).Model().IsReflector() {
+	if old == nil || !calico.NodeFromCore(old).IsReflector() {
 		return nil
 	}
 	if v, ok := node.Labels[label]; ok && v == AutoFilledValue {

@@ -173,7 +173,7 @@ var reflectorAddressRule = Rule{
 		if n == nil || n.ClusterID == "" {
 			return nil
 		}
-		if m := n.Model(); m.IPv4 == "" && m.IPv6 == "" {
+		if !n.HasBGPAddress() {
 			return []Finding{newFinding(RuleReflectorAddress, refOf(o), n.FieldPath("ipv4Address"), fmt.Sprintf("node %s has cluster ID %s but no valid BGP address (%s): it cannot peer with anyone; calico-node normally sets it at start-up",
 				n.Name, n.ClusterID, n.FieldPath("ipv4Address")))}
 		}

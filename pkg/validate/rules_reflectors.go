@@ -200,12 +200,12 @@ func renderTooFewReflectors(j *judgment, s *Snapshot, parts []part) []Finding {
 func lostReflectors(s *Snapshot) string {
 	var lost []string
 	for _, name := range s.State.NodeNames() {
-		m := s.State.Node(name).Model()
-		if !m.IsReflector() || s.Analysis.Class(name) >= 0 {
+		n := s.State.Node(name)
+		if !n.IsReflector() || s.Analysis.Class(name) >= 0 {
 			continue
 		}
 		why := "NotReady"
-		if m.Ready {
+		if n.Ready == nil || *n.Ready {
 			why = "no BGP address"
 		}
 		lost = append(lost, fmt.Sprintf("%s (%s)", name, why))
@@ -407,7 +407,7 @@ func touchesReflection(ch Change) bool {
 		case o == nil:
 		case o.Peer != nil, o.Config != nil:
 			return true
-		case o.Node != nil && o.Node.Model().IsReflector():
+		case o.Node != nil && o.Node.IsReflector():
 			return true
 		}
 	}
@@ -438,11 +438,11 @@ func removal(e *Engine, ch Change, found []Finding) *Finding {
 	}
 	var what string
 	switch {
-	case old.Node != nil && old.Node.Model().IsReflector():
+	case old.Node != nil && old.Node.IsReflector():
 		switch {
 		case ch.Object == nil:
 			what = fmt.Sprintf("deleting reflector node %s", old.Name)
-		case !ch.Object.Node.Model().IsReflector():
+		case !ch.Object.Node.IsReflector():
 			what = fmt.Sprintf("clearing the cluster ID of reflector %s", old.Name)
 		default:
 			what = fmt.Sprintf("changing reflector %s", old.Name)
