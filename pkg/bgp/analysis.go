@@ -600,6 +600,25 @@ func (a *Analysis) PeerMatches(p int) (local, remote int) {
 	return local, remote
 }
 
+// PeerMatchCounts returns, for every peer (index into Topology.Peers), what PeerMatches
+// returns, in one pass over the classes.
+func (a *Analysis) PeerMatchCounts() (local, remote []int) {
+	n := len(a.Topology.Peers)
+	local, remote = make([]int, n), make([]int, n)
+	for c := range a.Classes {
+		cl := &a.Classes[c]
+		for p := range min(n, len(cl.local), len(cl.remote)) {
+			if cl.local[p] {
+				local[p] += len(cl.Members)
+			}
+			if cl.remote[p] {
+				remote[p] += len(cl.Members)
+			}
+		}
+	}
+	return local, remote
+}
+
 // Selects reports whether peer p selects the members of class c as its remote side.
 func (a *Analysis) Selects(p, c int) bool { return a.Classes[c].remote[p] }
 

@@ -1,6 +1,8 @@
 package validate_test
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -96,5 +98,41 @@ func BenchmarkEvaluatePeerNewSelector(b *testing.B) {
 				e.Evaluate(b.Context(), ch, before)
 			}
 		})
+	}
+}
+
+// racks is 5,000 nodes in 1,000 racks, one BGPPeer per rack peering it with two reflectors:
+// a layout with as many BGPPeers as classes of nodes.
+func racks() []*calico.Object {
+	objs := []*calico.Object{
+		validatetest.Node("rr-1", "10.0.0.1", "zone-0", "1.0.0.1"), validatetest.Node("rr-2", "10.0.0.2", "zone-0", "1.0.0.1"),
+		validatetest.Peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"),
+	}
+	for r := range 1000 {
+		objs = append(objs, validatetest.Peer(fmt.Sprintf("rack-%04d", r), fmt.Sprintf("rack == 'r%d'", r), "has(route-reflector)"))
+	}
+	for i := range 5000 {
+		n := validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.%d.%d.%d", 1+i/65536, (i/256)%256, i%256), "zone-0", "")
+		n.Node.K8sLabels["rack"] = fmt.Sprintf("r%d", i%1000)
+		objs = append(objs, n)
+	}
+	return append(objs, validatetest.Config(false))
+}
+
+// BenchmarkEvaluateRacks is a client's label change with 1,000 rack BGPPeers.
+func BenchmarkEvaluateRacks(b *testing.B) {
+	before := validate.NewSnapshot(calico.NewState(racks()))
+	e := validate.New(validate.Config{})
+	old := before.State.Node("node-00100")
+	changed := *old
+	changed.K8sLabels = maps.Clone(old.K8sLabels)
+	changed.K8sLabels["team"] = "payments"
+	ch := validate.Change{Operation: validate.Update, Old: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: old},
+		Object: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: &changed}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
+			b.Fatalf("findings: %+v", fs)
+		}
 	}
 }

@@ -62,6 +62,9 @@ type Snapshot struct {
 	// first needs them (see index).
 	mu      sync.Mutex
 	indexes map[indexID]*problemIndex
+
+	reflectorsOnce   sync.Once
+	reflectorClasses []int // the classes of reflectors (see reflectorClassesOf)
 }
 
 // NewSnapshot analyses a state.

@@ -80,13 +80,13 @@ func clusterData(s *Snapshot) map[string]any {
 			}
 			sessions[familyKey(f)] = with
 		}
-		reflectorsOf := a.ReflectorsOf(c)
-		if reflectorsOf == nil {
-			reflectorsOf = []string{}
+		rs := reflectorsOf(s, c)
+		if rs == nil {
+			rs = []string{}
 		}
 		classes[c] = map[string]any{
 			"members": members, "clusterID": cl.ClusterID, "asNumber": int64(cl.AS),
-			"ipv4": sessions["ipv4"], "ipv6": sessions["ipv6"], "reflectors": reflectorsOf,
+			"ipv4": sessions["ipv4"], "ipv6": sessions["ipv6"], "reflectors": rs,
 		}
 	}
 	peers := map[string]any{}

@@ -139,19 +139,19 @@ type emptySelector struct {
 // taking part in BGP.
 func selectorsMatchingNothing(_ *Engine, s *Snapshot) []problem {
 	var out []problem
+	local, remote := s.Analysis.PeerMatchCounts()
 	for p, name := range s.peers {
 		peer := s.State.Peer(name)
 		if peer.NodeSelectorErr != nil && peer.PeerSelectorErr != nil {
 			continue
 		}
-		local, remote := s.Analysis.PeerMatches(p)
 		sides := []struct {
 			field, expr string
 			empty       bool
 		}{
-			{specNodePath, peer.Spec.Node, peer.Spec.Node != "" && local == 0},
-			{nodeSelectorPath, peer.Spec.NodeSelector, peer.Spec.NodeSelector != "" && local == 0 && peer.NodeSelectorErr == nil},
-			{peerSelectorPath, peer.Spec.PeerSelector, peer.Spec.PeerSelector != "" && remote == 0 && peer.PeerSelectorErr == nil},
+			{specNodePath, peer.Spec.Node, peer.Spec.Node != "" && local[p] == 0},
+			{nodeSelectorPath, peer.Spec.NodeSelector, peer.Spec.NodeSelector != "" && local[p] == 0 && peer.NodeSelectorErr == nil},
+			{peerSelectorPath, peer.Spec.PeerSelector, peer.Spec.PeerSelector != "" && remote[p] == 0 && peer.PeerSelectorErr == nil},
 		}
 		for _, side := range sides {
 			if side.empty {
@@ -269,31 +269,51 @@ func peersTargetingNonReflectors(e *Engine, s *Snapshot) []problem {
 	if s.State.Mesh() {
 		return nil
 	}
-	var out []problem
 	a := s.Analysis
-	for p, name := range s.peers {
-		if s.Topology.Peers[p].PeerSelector == nil {
+	// One pass over the classes, each asking every peer (the classes' peer flags are
+	// consecutive): per peer, whether it selects reflectors or labelled nodes, and the plain
+	// classes it selects.
+	type selection struct {
+		reflectors, labelled bool
+		plain                []int
+	}
+	sel := make([]selection, len(s.peers))
+	var withSelector []int
+	for p := range s.peers {
+		if s.Topology.Peers[p].PeerSelector != nil {
+			withSelector = append(withSelector, p)
+		}
+	}
+	for c := range a.Classes {
+		cl := &a.Classes[c]
+		if len(cl.Members) == 0 {
 			continue
 		}
-		var plain []string
-		reflectors, labelled := false, false
-		for c := range a.Classes {
+		reflector := cl.ClusterID != ""
+		_, labelled := s.Topology.Nodes[cl.Members[0]].Labels[e.cfg.ReflectorLabel]
+		for _, p := range withSelector {
 			if !a.Selects(p, c) {
 				continue
 			}
-			if a.Classes[c].ClusterID != "" {
-				reflectors = true
+			if reflector {
+				sel[p].reflectors = true
 				continue
 			}
-			plain = append(plain, members(s, c)...)
-			if _, ok := s.Topology.Nodes[a.Classes[c].Members[0]].Labels[e.cfg.ReflectorLabel]; ok {
-				labelled = true
-			}
+			sel[p].plain = append(sel[p].plain, c)
+			sel[p].labelled = sel[p].labelled || labelled
 		}
-		if len(plain) == 0 || (!reflectors && !labelled) {
+	}
+	var out []problem
+	for _, p := range withSelector {
+		if len(sel[p].plain) == 0 || (!sel[p].reflectors && !sel[p].labelled) {
 			continue
 		}
+		var plain []string
+		for _, c := range sel[p].plain {
+			plain = append(plain, members(s, c)...)
+		}
 		sort.Strings(plain)
+		name := s.peers[p]
 		out = append(out, problem{key: name + "|" + strings.Join(plain, ","), data: nonReflectorTarget{peer: name, plain: plain}})
 	}
 	return out

@@ -34,11 +34,8 @@ func partialClusterPeerings(_ *Engine, s *Snapshot) []problem {
 			continue
 		}
 		some, all := map[string]bool{}, map[string]bool{}
-		for d := range a.Classes {
+		for _, d := range reflectorClassesOf(s) {
 			cid := a.Classes[d].ClusterID
-			if cid == "" {
-				continue
-			}
 			if _, seen := all[cid]; !seen {
 				all[cid] = true
 			}
@@ -274,13 +271,44 @@ var reflectorRedundancyRule = Rule{
 	},
 }
 
+// reflectorClassesOf returns the classes of reflectors of s (computed once per snapshot): the
+// rules that pair clients with reflectors loop over these, not over every class.
+func reflectorClassesOf(s *Snapshot) []int {
+	s.reflectorsOnce.Do(func() {
+		for c := range s.Analysis.Classes {
+			if s.Analysis.Classes[c].ClusterID != "" {
+				s.reflectorClasses = append(s.reflectorClasses, c)
+			}
+		}
+	})
+	return s.reflectorClasses
+}
+
+// reflectorsOf returns, sorted, the reflectors client class c has sessions with in its AS (nil
+// for a class of reflectors)
+// (bgp.Analysis.ReflectorsOf over the reflector classes only).
+func reflectorsOf(s *Snapshot, c int) []string {
+	a := s.Analysis
+	if a.Classes[c].ClusterID != "" {
+		return nil
+	}
+	var out []string
+	for _, d := range reflectorClassesOf(s) {
+		if a.Classes[d].AS == a.Classes[c].AS && (a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d)) {
+			out = append(out, members(s, d)...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // fewReflectors: with the mesh off, the reflectors of a client class that has some but fewer
 // than minReflectors (nil otherwise).
 func (e *Engine) fewReflectors(s *Snapshot, c int) []string {
 	if s.State.Mesh() || s.Analysis.Classes[c].ClusterID != "" {
 		return nil
 	}
-	rs := s.Analysis.ReflectorsOf(c)
+	rs := reflectorsOf(s, c)
 	if len(rs) == 0 || len(rs) >= e.cfg.MinReflectors {
 		return nil
 	}

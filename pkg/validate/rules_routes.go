@@ -123,13 +123,13 @@ func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
 			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel), names
 		}
 	}
-	reflectorsOf := func(c int) []string {
+	reflectorsFor := func(c int) []string {
 		if a.Classes[c].ClusterID != "" {
 			return members(s, c)
 		}
-		return a.ReflectorsOf(c)
+		return reflectorsOf(s, c)
 	}
-	rx, ry := reflectorsOf(x), reflectorsOf(y)
+	rx, ry := reflectorsFor(x), reflectorsFor(y)
 	all := slices.Concat(rx, ry)
 	slices.Sort(all)
 	all = slices.Compact(all)

@@ -41,7 +41,8 @@ func Peer(name, nodeSel, peerSel string) *calico.Object {
 	return &calico.Object{Kind: calico.KindBGPPeer, Group: calico.GroupCRD, Name: name, Peer: p}
 }
 
-func config(mesh bool) *calico.Object {
+// Config returns the default BGPConfiguration: AS 63400, the mesh on or off.
+func Config(mesh bool) *calico.Object {
 	as := numorstring.ASNumber(63400)
 	c := &apiv3.BGPConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: apiv3.BGPConfigurationSpec{NodeToNodeMeshEnabled: &mesh, ASNumber: &as}}
 	return &calico.Object{Kind: calico.KindBGPConfiguration, Group: calico.GroupCRD, Name: "default", Config: c}
@@ -74,5 +75,5 @@ func Generate(l Layout) []*calico.Object {
 		}
 		out = append(out, Peer("rr-to-rr-peer", "has(route-reflector)", "has(route-reflector)"))
 	}
-	return append(out, config(false))
+	return append(out, Config(false))
 }
