@@ -37,8 +37,7 @@ func newAuditState(conv *converted) *auditState {
 	index := make(map[objectKey]int, len(conv.ok))
 	for _, i := range conv.ok {
 		in := conv.ins[i]
-		meta, _ := in.Object["metadata"].(map[string]any)
-		name, _ := meta["name"].(string)
+		name := objectName(conv.objects[i])
 		k := objectKey{in.Kind, name}
 		if _, dup := index[k]; in.Operation != OperationAudit || name == "" || dup {
 			return nil
@@ -57,6 +56,23 @@ func newAuditState(conv *converted) *auditState {
 		),
 		index: index,
 	}
+}
+
+// objectName is metadata.name of a converted object ("" when it has none).
+func objectName(obj ast.Value) string {
+	for _, key := range []string{"metadata", "name"} {
+		o, ok := obj.(ast.Object)
+		if !ok {
+			return ""
+		}
+		t := o.Get(ast.InternedTerm(key))
+		if t == nil {
+			return ""
+		}
+		obj = t.Value
+	}
+	name, _ := obj.(ast.String)
+	return string(name)
 }
 
 // evalAudit evaluates policy j's audit set once over the state and stores each object's

@@ -28,8 +28,11 @@ type Input struct {
 	// form (nil when absent): JSON-like values (map[string]any, []any, string, bool, int64,
 	// json.Number, map[string]string, []string).
 	Object, OldObject map[string]any
-	UserInfo          *UserInfo
-	DryRun            bool
+	// Converted is Object converted already (Convert), when the caller keeps converted
+	// objects across evaluations; Object is then not read.
+	Converted *Converted
+	UserInfo  *UserInfo
+	DryRun    bool
 	// Findings are the built-in rules' findings on this object.
 	Findings []Finding
 }
@@ -54,9 +57,24 @@ func (in *Input) value() (ast.Value, error) {
 	return in.valueWith(obj, old), nil
 }
 
+// Converted is an object as policies read it, converted once: it is never modified, so it can
+// be given (Input.Converted) to any number of evaluations, concurrent ones included.
+type Converted struct{ v ast.Value }
+
+// Convert converts an object (a JSON-like value, see Input) for policies to read.
+func Convert(obj map[string]any) (*Converted, error) {
+	v, err := ast.InterfaceToValue(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &Converted{v: v}, nil
+}
+
 // objects converts input.object and input.oldObject (nil for an absent one).
 func (in *Input) objects() (obj, old ast.Value, err error) {
-	if in.Object != nil {
+	if in.Converted != nil {
+		obj = in.Converted.v
+	} else if in.Object != nil {
 		if obj, err = ast.InterfaceToValue(in.Object); err != nil {
 			return nil, nil, fmt.Errorf("object: %w", err)
 		}

@@ -34,6 +34,8 @@ type policyState struct {
 	src   PolicySource
 	mu    sync.Mutex // one binding at a time
 	bound atomic.Pointer[boundPolicies]
+	// objects are the audited objects converted, kept from one audit to the next.
+	objects objectCache
 }
 
 // boundPolicies is a policy set bound to a snapshot's data. Snapshots never change, so the
@@ -154,7 +156,7 @@ func (e *Engine) auditPolicies(ctx context.Context, s *Snapshot, builtin []Findi
 	if b == nil || len(b.Policies()) == 0 {
 		return builtin
 	}
-	objs, ins := auditInputs(s, builtin)
+	objs, ins := auditInputs(s, builtin, &e.pol.objects)
 	out := builtin
 	for i, rs := range b.EvalAll(ctx, ins) {
 		out = e.policyFindings(b, rs, objs[i], out)
@@ -162,19 +164,86 @@ func (e *Engine) auditPolicies(ctx context.Context, s *Snapshot, builtin []Findi
 	return out
 }
 
-// auditInputs are the objects of the state and the policies' input on each in an audit.
-func auditInputs(s *Snapshot, builtin []Finding) ([]*calico.Object, []*policy.Input) {
+// auditInputs are the objects of the state and the policies' input on each in an audit: with
+// each object converted already when cache is not nil (cache.converted), else as a JSON-like
+// value that the evaluation converts.
+func auditInputs(s *Snapshot, builtin []Finding, cache *objectCache) ([]*calico.Object, []*policy.Input) {
 	about := map[string][]policy.Finding{}
 	for _, f := range builtin {
 		k := f.Object.Kind + "/" + f.Object.Name
 		about[k] = append(about[k], inputFindings([]Finding{f})...)
 	}
 	objs := stateObjects(s)
+	var conv []*policy.Converted
+	if cache != nil {
+		conv = cache.converted(objs)
+	}
 	ins := make([]*policy.Input, len(objs))
 	for i, o := range objs {
-		ins[i] = &policy.Input{Operation: policy.OperationAudit, Kind: o.Kind, Group: o.Group, Object: objectData(o), Findings: about[o.Kind+"/"+o.Name]}
+		ins[i] = &policy.Input{Operation: policy.OperationAudit, Kind: o.Kind, Group: o.Group, Findings: about[o.Kind+"/"+o.Name]}
+		if conv != nil && conv[i] != nil {
+			ins[i].Converted = conv[i]
+		} else {
+			ins[i].Object = objectData(o)
+		}
 	}
 	return objs, ins
+}
+
+// objectCache keeps each audited object converted for the policies from one audit to the
+// next: after a cluster change, the new snapshot shares every unchanged object with the last
+// one, and only the changed ones are converted again. It holds the objects of the last audit
+// only (each audit drops the others).
+type objectCache struct {
+	mu sync.Mutex
+	m  map[objectID]*policy.Converted
+}
+
+// objectID is an object's identity: its kind, its name, and the decoded object it was read
+// from (a *calico.Node, *apiv3.BGPPeer or *apiv3.BGPConfiguration). Decoded objects are never
+// modified (a change decodes a new one); snapshots share them while they are unchanged.
+type objectID struct {
+	kind, name string
+	obj        any
+}
+
+func idOf(o *calico.Object) objectID {
+	id := objectID{kind: o.Kind, name: o.Name}
+	switch {
+	case o.Node != nil:
+		id.obj = o.Node
+	case o.Peer != nil:
+		id.obj = o.Peer
+	case o.Config != nil:
+		id.obj = o.Config
+	}
+	return id
+}
+
+// converted returns objs converted (objectData, then policy.Convert), reusing the last
+// audit's conversions; nil for an object that cannot be converted (its evaluations report
+// why) and for one with no decoded object.
+func (c *objectCache) converted(objs []*calico.Object) []*policy.Converted {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*policy.Converted, len(objs))
+	next := make(map[objectID]*policy.Converted, len(objs))
+	for i, o := range objs {
+		id := idOf(o)
+		if id.obj == nil {
+			continue
+		}
+		v, ok := c.m[id]
+		if !ok {
+			var err error
+			if v, err = policy.Convert(objectData(o)); err != nil {
+				continue
+			}
+		}
+		next[id], out[i] = v, v
+	}
+	c.m = next
+	return out
 }
 
 // stateObjects lists the objects of a state as Audit visits them: nodes, peers, configurations.

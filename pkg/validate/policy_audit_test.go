@@ -17,7 +17,7 @@ import (
 // object, each object a query of its own (policy.Bound.EvalEach).
 func (e *Engine) auditOneByOne(s *Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(s)
-	objs, ins := auditInputs(s, builtin)
+	objs, ins := auditInputs(s, builtin, nil)
 	out := builtin
 	for i, rs := range b.EvalEach(context.Background(), ins) {
 		out = e.policyFindings(b, rs, objs[i], out)

@@ -1,7 +1,9 @@
 package validate
 
 import (
+	"maps"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -141,6 +143,98 @@ func BenchmarkAuditPoliciesFloor(b *testing.B) {
 					}
 					items[i] = ast.NewTerm(v)
 				}
+				input := ast.NewObject(ast.Item(ast.StringTerm("objects"), ast.ArrayTerm(items...)))
+				for range 10 {
+					if _, err := q.Eval(b.Context(), rego.EvalParsedInput(input)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// changedNode returns node name of s as a new decoded object with a label rev=rev, and asn as
+// its AS number when not "".
+func changedNode(s *Snapshot, name, rev, asn string) *calico.Object {
+	n := *s.State.Node(name)
+	n.K8sLabels = maps.Clone(n.K8sLabels)
+	if n.K8sLabels == nil {
+		n.K8sLabels = map[string]string{}
+	}
+	n.K8sLabels["rev"] = rev
+	if asn != "" {
+		n.ASNumber = asn
+	}
+	group := calico.GroupCore
+	if !n.FromCore {
+		group = calico.GroupV3
+	}
+	return &calico.Object{Kind: calico.KindNode, Group: group, Name: name, Node: &n}
+}
+
+// BenchmarkAuditPoliciesAfterChange is the webhook's audit after a cluster change: one node
+// changed (a new decoded object, its label rev new), so a new snapshot sharing every other
+// object with the last one, its policies bound (data.rrguard.cluster built and loaded, the
+// queries prepared) and audited. Each iteration changes the node of the same base snapshot
+// (an overlay of depth one, as the store's).
+func BenchmarkAuditPoliciesAfterChange(b *testing.B) {
+	for _, lt := range policyLayouts {
+		b.Run(lt.name, func(b *testing.B) {
+			base := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			e := tenPolicies(b)
+			e.Audit(b.Context(), base)
+			b.ReportAllocs()
+			b.ResetTimer()
+			rev := 0
+			for b.Loop() {
+				rev++
+				s := base.WithNode("node-00100", changedNode(base, "node-00100", strconv.Itoa(rev), ""))
+				e.Audit(b.Context(), s)
+			}
+		})
+	}
+}
+
+// BenchmarkAuditPoliciesAfterChangeFloor is BenchmarkAuditPoliciesAfterChange's floor: what
+// any audit with ten Rego policies does at least after one node changed — the new snapshot,
+// its built-in audit, the changed object converted to a Rego value (the others' values kept
+// from the last audit), and ten evaluations of a trivial prepared query on all of them.
+func BenchmarkAuditPoliciesAfterChangeFloor(b *testing.B) {
+	for _, lt := range policyLayouts {
+		b.Run(lt.name, func(b *testing.B) {
+			base := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			e := New(Config{})
+			q, err := rego.New(rego.Query("x := 1")).PrepareForEval(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			objs := stateObjects(base)
+			items := make([]*ast.Term, len(objs))
+			changed := -1
+			for i, o := range objs {
+				v, err := ast.InterfaceToValue(objectData(o))
+				if err != nil {
+					b.Fatal(err)
+				}
+				items[i] = ast.NewTerm(v)
+				if o.Name == "node-00100" && o.Kind == calico.KindNode {
+					changed = i
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			rev := 0
+			for b.Loop() {
+				rev++
+				o := changedNode(base, "node-00100", strconv.Itoa(rev), "")
+				s := base.WithNode("node-00100", o)
+				e.Audit(b.Context(), s)
+				v, err := ast.InterfaceToValue(objectData(o))
+				if err != nil {
+					b.Fatal(err)
+				}
+				items[changed] = ast.NewTerm(v)
 				input := ast.NewObject(ast.Item(ast.StringTerm("objects"), ast.ArrayTerm(items...)))
 				for range 10 {
 					if _, err := q.Eval(b.Context(), rego.EvalParsedInput(input)); err != nil {

@@ -1,0 +1,63 @@
+package validate
+
+import (
+	"maps"
+	"reflect"
+	"testing"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/policy/policytest"
+	"github.com/rrguard/rrguard/pkg/validate/validatetest"
+)
+
+// TestAuditCacheAfterChange: an audit after cluster changes, reusing the objects an earlier
+// audit converted, finds exactly what an audit converting every object finds (a fresh
+// engine's, and the uncached inputs' one by one); and the changes show in its findings.
+func TestAuditCacheAfterChange(t *testing.T) {
+	files := policytest.Custom()
+	maps.Copy(files, noisyPolicies)
+	set := loadPolicies(t, 0, files)
+	rules := map[string]Action{"private-asn": Deny, "reflector-per-zone": Deny, "cluster-id-scheme": Warn}
+	s0 := NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 1200, Reflectors: 6, Zones: 3})))
+	e := New(Config{Rules: rules}).WithPolicies(set)
+	first := e.Audit(t.Context(), s0)
+	if n := len(e.pol.objects.m); n != len(stateObjects(s0)) {
+		t.Fatalf("cache holds %d objects, the state %d", n, len(stateObjects(s0)))
+	}
+	// A public AS number on one node (private-asn denies it), and a node removed.
+	s1 := s0.WithNode("node-00100", changedNode(s0, "node-00100", "1", "63400"))
+	s1 = s1.WithNode("node-00107", nil)
+	got := e.Audit(t.Context(), s1)
+	if n := len(e.pol.objects.m); n != len(stateObjects(s1)) {
+		t.Errorf("cache holds %d objects after the change, the state %d", n, len(stateObjects(s1)))
+	}
+	fresh := New(Config{Rules: rules}).WithPolicies(set).Audit(t.Context(), s1)
+	if !reflect.DeepEqual(got, fresh) {
+		t.Fatalf("audit after a change: %d findings, a fresh engine's: %d", len(got), len(fresh))
+	}
+	builtin := New(Config{Rules: rules}).Audit(t.Context(), s1)
+	if uncached := e.auditOneByOne(s1, builtin); !reflect.DeepEqual(got, uncached) {
+		t.Fatalf("audit after a change: %d findings, uncached one by one: %d", len(got), len(uncached))
+	}
+	about := func(fs []Finding, rule, name string) int {
+		n := 0
+		for _, f := range fs {
+			if f.Rule == rule && f.Object.Name == name {
+				n++
+			}
+		}
+		return n
+	}
+	if about(first, "private-asn", "node-00100") != 0 || about(got, "private-asn", "node-00100") != 1 {
+		t.Errorf("private-asn on node-00100: %d findings before the change, %d after (want 0, 1)",
+			about(first, "private-asn", "node-00100"), about(got, "private-asn", "node-00100"))
+	}
+	if about(first, "noisy", "node-00107") == 0 || about(got, "noisy", "node-00107") != 0 {
+		t.Errorf("noisy on node-00107: %d findings before its removal, %d after (want some, 0)",
+			about(first, "noisy", "node-00107"), about(got, "noisy", "node-00107"))
+	}
+	// Back to the first state: the same findings as at first.
+	if again := e.Audit(t.Context(), s0); !reflect.DeepEqual(again, first) {
+		t.Errorf("audit of the first state again: %d findings, at first %d", len(again), len(first))
+	}
+}
