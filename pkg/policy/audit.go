@@ -37,7 +37,7 @@ func newAuditState(conv *converted) *auditState {
 	index := make(map[objectKey]int, len(conv.ok))
 	for _, i := range conv.ok {
 		in := conv.ins[i]
-		name := objectName(conv.objects[i])
+		name := conv.names[i]
 		k := objectKey{in.Kind, name}
 		if _, dup := index[k]; in.Operation != OperationAudit || name == "" || dup {
 			return nil

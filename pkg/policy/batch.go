@@ -126,6 +126,7 @@ func (b *Bound) evalAll(ctx context.Context, ins []*Input, batchSize int) [][]Re
 type converted struct {
 	ins                []*Input
 	objects, oldObject []ast.Value
+	names              []string // the objects' metadata.name
 	errs               []error
 	ok                 []int // the inputs that could be converted
 	whole              []ast.Value
@@ -133,11 +134,17 @@ type converted struct {
 
 func convert(ins []*Input) *converted {
 	c := &converted{ins: ins, objects: make([]ast.Value, len(ins)), oldObject: make([]ast.Value, len(ins)),
-		errs: make([]error, len(ins)), whole: make([]ast.Value, len(ins))}
+		names: make([]string, len(ins)), errs: make([]error, len(ins)), whole: make([]ast.Value, len(ins))}
 	for i, in := range ins {
 		c.objects[i], c.oldObject[i], c.errs[i] = in.objects()
-		if c.errs[i] == nil {
-			c.ok = append(c.ok, i)
+		if c.errs[i] != nil {
+			continue
+		}
+		c.ok = append(c.ok, i)
+		if in.Converted != nil {
+			c.names[i] = in.Converted.name
+		} else {
+			c.names[i] = objectName(c.objects[i])
 		}
 	}
 	return c

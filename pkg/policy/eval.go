@@ -59,15 +59,42 @@ func (in *Input) value() (ast.Value, error) {
 
 // Converted is an object as policies read it, converted once: it is never modified, so it can
 // be given (Input.Converted) to any number of evaluations, concurrent ones included.
-type Converted struct{ v ast.Value }
+type Converted struct {
+	v    ast.Value
+	name string // metadata.name ("" when it has none)
+}
 
-// Convert converts an object (a JSON-like value, see Input) for policies to read.
+// Convert converts an object (a JSON-like value, see Input; parts of it may be converted
+// already) for policies to read.
 func Convert(obj map[string]any) (*Converted, error) {
-	v, err := ast.InterfaceToValue(obj)
+	v, err := toValue(obj)
 	if err != nil {
 		return nil, err
 	}
-	return &Converted{v: v}, nil
+	return &Converted{v: v, name: objectName(v)}, nil
+}
+
+// toValue converts a JSON-like value (see Input) in which a value of a map[string]any may be
+// a *Converted: that one is taken as it is.
+func toValue(x any) (ast.Value, error) {
+	switch x := x.(type) {
+	case *Converted:
+		if x == nil {
+			return ast.Null{}, nil
+		}
+		return x.v, nil
+	case map[string]any:
+		items := make([][2]*ast.Term, 0, len(x))
+		for k, v := range x {
+			tv, err := toValue(v)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, ast.Item(ast.StringTerm(k), ast.NewTerm(tv)))
+		}
+		return ast.NewObject(items...), nil
+	}
+	return ast.InterfaceToValue(x)
 }
 
 // objects converts input.object and input.oldObject (nil for an absent one).
@@ -150,10 +177,10 @@ type query struct {
 	err    error
 }
 
-// Bind loads cluster (a JSON-like document, see Input for the types) into a store as
-// data.rrguard.cluster, with the set's parameters as data.rrguard.params, and prepares the
-// policies enabled says to run. A policy that cannot be prepared reports an Error result on
-// every evaluation.
+// Bind loads cluster (a JSON-like document, see Input for the types, any part of which may
+// be a *Converted) into a store as data.rrguard.cluster, with the set's parameters as
+// data.rrguard.params, and prepares the policies enabled says to run. A policy that cannot be
+// prepared reports an Error result on every evaluation.
 func (s *Set) Bind(cluster map[string]any, enabled func(*Policy) bool) *Bound {
 	b := &Bound{set: s}
 	var run []*Policy
@@ -183,7 +210,7 @@ func (s *Set) Bind(cluster map[string]any, enabled func(*Policy) bool) *Bound {
 }
 
 func (s *Set) store(cluster map[string]any) (storage.Store, error) {
-	v, err := ast.InterfaceToValue(cluster)
+	v, err := toValue(cluster)
 	if err != nil {
 		return nil, fmt.Errorf("cluster data: %w", err)
 	}

@@ -34,8 +34,10 @@ type policyState struct {
 	src   PolicySource
 	mu    sync.Mutex // one binding at a time
 	bound atomic.Pointer[boundPolicies]
-	// objects are the audited objects converted, kept from one audit to the next.
+	// objects are the audited objects converted, kept from one audit to the next; nodes the
+	// nodes' entries of the cluster data, from one binding to the next.
 	objects objectCache
+	nodes   nodeDataCache
 }
 
 // boundPolicies is a policy set bound to a snapshot's data. Snapshots never change, so the
@@ -117,7 +119,7 @@ func (e *Engine) bindPolicies(s *Snapshot) *policy.Bound {
 	}
 	var b *policy.Bound
 	if slices.ContainsFunc(set.Policies(), e.policyEnabled) {
-		b = set.Bind(clusterData(s), e.policyEnabled)
+		b = set.Bind(clusterData(s, &e.pol.nodes), e.policyEnabled)
 	} else {
 		b = set.Bind(nil, e.policyEnabled)
 	}

@@ -87,14 +87,14 @@ func BenchmarkBindPolicies(b *testing.B) {
 			var m0, m1 runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&m0)
-			kept := set.Bind(clusterData(s), e.policyEnabled)
+			kept := set.Bind(clusterData(s, nil), e.policyEnabled)
 			runtime.GC()
 			runtime.ReadMemStats(&m1)
 			runtime.KeepAlive(kept)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				set.Bind(clusterData(s), e.policyEnabled)
+				set.Bind(clusterData(s, nil), e.policyEnabled)
 			}
 			b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20), "store-MB")
 		})

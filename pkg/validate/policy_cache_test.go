@@ -10,12 +10,22 @@ import (
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 )
 
+// mirrorPolicy warns on each node with its entry of data.rrguard.cluster, so that audits
+// compare every entry.
+const mirrorPolicy = `package rrguard.policies.mirror
+
+import rego.v1
+
+warn contains json.marshal(data.rrguard.cluster.nodes[input.object.metadata.name]) if input.kind == "Node"
+`
+
 // TestAuditCacheAfterChange: an audit after cluster changes, reusing the objects an earlier
 // audit converted, finds exactly what an audit converting every object finds (a fresh
 // engine's, and the uncached inputs' one by one); and the changes show in its findings.
 func TestAuditCacheAfterChange(t *testing.T) {
 	files := policytest.Custom()
 	maps.Copy(files, noisyPolicies)
+	files["mirror.rego"] = mirrorPolicy
 	set := loadPolicies(t, 0, files)
 	rules := map[string]Action{"private-asn": Deny, "reflector-per-zone": Deny, "cluster-id-scheme": Warn}
 	s0 := NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 1200, Reflectors: 6, Zones: 3})))
@@ -55,6 +65,18 @@ func TestAuditCacheAfterChange(t *testing.T) {
 	if about(first, "noisy", "node-00107") == 0 || about(got, "noisy", "node-00107") != 0 {
 		t.Errorf("noisy on node-00107: %d findings before its removal, %d after (want some, 0)",
 			about(first, "noisy", "node-00107"), about(got, "noisy", "node-00107"))
+	}
+	// The same objects analysed from scratch (the classes numbered anew), then the cluster's
+	// AS number changed (every node's asNumber in the cluster data).
+	s2 := NewSnapshot(calico.NewState(stateObjects(s1)))
+	cfg := validatetest.Config(false)
+	cfg.Config.Spec.ASNumber = asn(64512)
+	s3 := NewSnapshot(s2.State.With(cfg))
+	for _, s := range []*Snapshot{s2, s3} {
+		got := e.Audit(t.Context(), s)
+		if fresh := New(Config{Rules: rules}).WithPolicies(set).Audit(t.Context(), s); !reflect.DeepEqual(got, fresh) {
+			t.Fatalf("audit after a change: %d findings, a fresh engine's: %d", len(got), len(fresh))
+		}
 	}
 	// Back to the first state: the same findings as at first.
 	if again := e.Audit(t.Context(), s0); !reflect.DeepEqual(again, first) {

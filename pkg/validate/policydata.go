@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"sync"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/policy"
 )
 
 // ZoneLabel is the label that names a node's zone in the policies' cluster data.
@@ -14,10 +16,20 @@ const ZoneLabel = "topology.kubernetes.io/zone"
 
 // clusterData is data.rrguard.cluster: the state as policies see it (see docs/policies.md).
 // Sessions are given per class of interchangeable nodes (bgp.Analysis), never per node pair,
-// so that the document stays linear in the cluster's size.
-func clusterData(s *Snapshot) map[string]any {
+// so that the document stays linear in the cluster's size. With a cache (nil: none), each
+// node's entry is converted for the policies once and kept while the node, its AS number and
+// its class stay the same.
+func clusterData(s *Snapshot, cache *nodeDataCache) map[string]any {
+	if cache != nil {
+		cache.mu.Lock()
+		defer cache.mu.Unlock()
+	}
 	t, a := s.Topology, s.Analysis
 	names := s.State.NodeNames()
+	var next map[nodeDataKey]nodeDataEntry
+	if cache != nil {
+		next = make(map[nodeDataKey]nodeDataEntry, len(names))
+	}
 	nodes := make(map[string]any, len(names))
 	type zone struct {
 		nodes      int64
@@ -33,14 +45,28 @@ func clusterData(s *Snapshot) map[string]any {
 		if i < len(a.ClassOf) {
 			class = a.ClassOf[i]
 		}
-		labels := m.Labels
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		nodes[name] = map[string]any{
-			"name": name, "labels": labels, "clusterID": m.ClusterID, "asNumber": int64(t.NodeAS(m)),
-			"ipv4Address": m.IPv4, "ipv6Address": m.IPv6, "zone": z, "ready": m.Ready,
-			"reflector": m.ClusterID != "", "class": int64(class),
+		as := int64(t.NodeAS(m))
+		key := nodeDataKey{name, s.State.Node(name)}
+		if e, ok := cache.get(key); ok && e.as == as && e.class == int64(class) {
+			nodes[name] = e.v
+			next[key] = e
+		} else {
+			labels := m.Labels
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			doc := map[string]any{
+				"name": name, "labels": labels, "clusterID": m.ClusterID, "asNumber": as,
+				"ipv4Address": m.IPv4, "ipv6Address": m.IPv6, "zone": z, "ready": m.Ready,
+				"reflector": m.ClusterID != "", "class": int64(class),
+			}
+			nodes[name] = doc
+			if cache != nil {
+				if v, err := policy.Convert(doc); err == nil {
+					nodes[name] = v
+					next[key] = nodeDataEntry{as: as, class: int64(class), v: v}
+				}
+			}
 		}
 		if m.ClusterID != "" {
 			reflectors = append(reflectors, name)
@@ -99,6 +125,9 @@ func clusterData(s *Snapshot) map[string]any {
 		c := s.State.Config(name)
 		configs[name] = objectData(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})
 	}
+	if cache != nil {
+		cache.m = next
+	}
 	return map[string]any{
 		"nodes":          nodes,
 		"zones":          zoneDoc,
@@ -108,6 +137,35 @@ func clusterData(s *Snapshot) map[string]any {
 		"config":         map[string]any{"meshEnabled": s.State.Mesh(), "asNumber": int64(s.State.GlobalAS())},
 		"sessions":       map[string]any{"classes": classes},
 	}
+}
+
+// nodeDataCache keeps the nodes' entries of data.rrguard.cluster converted for the policies
+// from one snapshot to the next (the snapshots after a change share the unchanged nodes). It
+// holds the nodes of the last snapshot only.
+type nodeDataCache struct {
+	mu sync.Mutex
+	m  map[nodeDataKey]nodeDataEntry
+}
+
+// nodeDataKey is a node's identity: its name and the decoded node, which is never modified.
+type nodeDataKey struct {
+	name string
+	node *calico.Node
+}
+
+// nodeDataEntry is a node's entry converted, with the AS number and class it was built with
+// (they depend on the rest of the state too).
+type nodeDataEntry struct {
+	as, class int64
+	v         *policy.Converted
+}
+
+func (c *nodeDataCache) get(k nodeDataKey) (nodeDataEntry, bool) {
+	if c == nil {
+		return nodeDataEntry{}, false
+	}
+	e, ok := c.m[k]
+	return e, ok
 }
 
 func familyKey(f bgp.Family) string {
