@@ -3,6 +3,7 @@ package validate
 import (
 	"maps"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -78,8 +79,14 @@ func TestAuditCacheAfterChange(t *testing.T) {
 			t.Fatalf("audit after a change: %d findings, a fresh engine's: %d", len(got), len(fresh))
 		}
 	}
-	// Back to the first state: the same findings as at first.
+	// Back to the first state: the same findings as at first, also while audits of another
+	// state run at the same time and share the converted objects (go test -race).
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { e.Audit(t.Context(), s1) })
+	}
 	if again := e.Audit(t.Context(), s0); !reflect.DeepEqual(again, first) {
 		t.Errorf("audit of the first state again: %d findings, at first %d", len(again), len(first))
 	}
+	wg.Wait()
 }
