@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,8 +22,8 @@ Calico's data in etcd: export with calicoctl get nodes,bgppeers,bgpconfiguration
 Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or connection error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(findingFormats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(findingFormats, ", "))}
+			if err := checkOutput(output, findingFormats); err != nil {
+				return err
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {

@@ -42,8 +42,8 @@ Exit status: 0 drawn, 2 usage, input or connection error.`,
   rrguard graph -f my-calico/ -o dot | dot -Tpng > cluster.png`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(graph.Formats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(graph.Formats, ", "))}
+			if err := checkOutput(output, graph.Formats); err != nil {
+				return err
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {

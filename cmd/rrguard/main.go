@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -78,4 +80,12 @@ node's pod routes. The same engine runs as an admission webhook in the cluster.`
 	})
 	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph(), newPlan(), newController())
 	return root
+}
+
+// checkOutput refuses an -o value that is not one of formats (exit 2).
+func checkOutput(output string, formats []string) error {
+	if !slices.Contains(formats, output) {
+		return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(formats, ", "))}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,8 +55,8 @@ step was refused, 2 usage, input or connection error.`,
   rrguard plan --context prod --apply`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(plan.Formats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(plan.Formats, ", "))}
+			if err := checkOutput(output, plan.Formats); err != nil {
+				return err
 			}
 			if apply && len(files) > 0 {
 				return &exitError{code: exitUsage, err: errors.New("--apply writes to a live cluster: drop -f (or print the plan with -o yaml and apply it yourself)")}

@@ -25,6 +25,9 @@ every Rego policy loaded (shipped ones and those of --policy-dir).
 and docs/rules.md's tables are generated from the same catalogue).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, ruleFormats); err != nil {
+				return err
+			}
 			set, err := policy.Load(validate.PolicyOptions(policies.dirs, policies.timeout))
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -38,17 +41,19 @@ and docs/rules.md's tables are generated from the same catalogue).`,
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"rules": entries})
-			case "markdown":
+			default: // markdown
 				_, err := io.WriteString(w, rulesMarkdown(entries, false))
 				return err
 			}
-			return &exitError{code: exitUsage, err: fmt.Errorf("-o %s: use table, json or markdown", output)}
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or markdown")
 	policies.register(cmd.Flags())
 	return cmd
 }
+
+// ruleFormats are the outputs of `rrguard rules`.
+var ruleFormats = []string{"table", "json", "markdown"}
 
 // catalogueEntry is one rule or policy as `rrguard rules` lists it.
 type catalogueEntry struct {

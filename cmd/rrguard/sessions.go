@@ -64,8 +64,8 @@ Exit status: 0 listed, 2 usage, input or connection error.`,
   rrguard sessions -f my-calico/ --node worker-7 -o bird`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(sessionFormats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(sessionFormats, ", "))}
+			if err := checkOutput(output, sessionFormats); err != nil {
+				return err
 			}
 			snap, err := loadSnapshot(cmd, files, kubeconfig, kubeContext, output != "table")
 			if err != nil {

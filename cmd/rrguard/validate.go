@@ -107,8 +107,8 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 			if len(files) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("no input: give manifest files or directories with -f")}
 			}
-			if !slices.Contains(findingFormats, output) {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: use one of %s", output, strings.Join(findingFormats, ", "))}
+			if err := checkOutput(output, findingFormats); err != nil {
+				return err
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {
