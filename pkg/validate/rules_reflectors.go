@@ -88,7 +88,8 @@ func renderPartialClusterPeerings(_ *judgment, s *Snapshot, parts []part) []Find
 }
 
 // clusterIDPolicyBreaches: with clusterIDPolicy shared, more than one cluster ID (key
-// "shared"); with unique, each ID several reflectors share (key "unique|<id>").
+// "shared"); with unique, each ID several reflectors share (key "unique|<id>"). Its problems
+// carry their finding (data): there is nothing a judgment leaves out of one.
 func clusterIDPolicyBreaches(e *Engine, s *Snapshot) []problem {
 	if e.cfg.ClusterIDPolicy == ClusterIDAny {
 		return nil
@@ -99,34 +100,28 @@ func clusterIDPolicyBreaches(e *Engine, s *Snapshot) []problem {
 	switch e.cfg.ClusterIDPolicy {
 	case ClusterIDShared:
 		if len(ids) > 1 {
-			out = append(out, problem{key: "shared", data: ids})
+			out = append(out, problem{key: "shared", data: Finding{
+				Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
+				Message: fmt.Sprintf("clusterIDPolicy is shared but reflectors use %d cluster IDs (%s): give them all the same one", len(ids), nameList(ids)),
+			}})
 		}
 	case ClusterIDUnique:
 		for _, id := range ids {
-			if len(byID[id]) >= 2 {
-				out = append(out, problem{key: "unique|" + id, data: []string{id}})
+			if rs := byID[id]; len(rs) >= 2 {
+				out = append(out, problem{key: "unique|" + id, data: Finding{
+					Rule: RuleClusterIDConsistency, Object: nodeRef(rs[0]),
+					Message: fmt.Sprintf("clusterIDPolicy is unique but %s share cluster ID %s: give each reflector its own", nameList(rs), id),
+				}})
 			}
 		}
 	}
 	return out
 }
 
-func renderClusterIDPolicyBreaches(j *judgment, s *Snapshot, parts []part) []Finding {
-	byID := reflectorsByClusterID(s)
-	var out []Finding
-	for _, p := range parts {
-		ids := p.data.([]string)
-		if p.key == "shared" {
-			out = append(out, Finding{
-				Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
-				Message: fmt.Sprintf("clusterIDPolicy is shared but reflectors use %d cluster IDs (%s): give them all the same one", len(ids), nameList(ids)),
-			})
-			continue
-		}
-		out = append(out, Finding{
-			Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
-			Message: fmt.Sprintf("clusterIDPolicy is unique but %s share cluster ID %s: give each reflector its own", nameList(byID[ids[0]]), ids[0]),
-		})
+func renderClusterIDPolicyBreaches(_ *judgment, _ *Snapshot, parts []part) []Finding {
+	out := make([]Finding, len(parts))
+	for i, p := range parts {
+		out[i] = p.data.(Finding)
 	}
 	return out
 }
