@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -237,20 +236,15 @@ func startWebhook(ctx context.Context, h *harness.Harness, work string) (stop fu
 		}
 		logFile.Close()
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probe))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probe)
+	if err := harness.Poll(time.Minute, func() error {
+		if ctx.Err() != nil {
+			return nil // interrupted: the next step stops
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			stop()
-			return nil, "", fmt.Errorf("rrguard not ready within a minute (see %s)", logPath)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return harness.Ready(readyz)
+	}); err != nil || ctx.Err() != nil {
+		stop()
+		return nil, "", fmt.Errorf("rrguard not ready within a minute (see %s): %v", logPath, err)
 	}
 	say("▶ rrguard is ready (its informer caches have synced); registering config/webhook/webhooks.yaml")
 	register := func(ctx context.Context) error {

@@ -22,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -386,18 +385,11 @@ func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhoo
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(readyz)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
+	if err := harness.Poll(3*time.Minute, func() error { return harness.Ready(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])) }); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("bin/webhook not ready (log: %s): %w", p.log.Name(), err)
 	}
-	p.stop()
-	return nil, fmt.Errorf("bin/webhook not ready within 3 minutes (log: %s)", p.log.Name())
+	return p, nil
 }
 
 func (p *webhookProcess) stop() {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -358,15 +357,7 @@ func webhookAsServiceAccount(t *testing.T) {
 			return fmt.Errorf("webhook exited: %v", err)
 		default:
 		}
-		resp, err := http.Get(readyz)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
+		return harness.Ready(readyz)
 	}); err != nil {
 		t.Fatalf("webhook not ready (%s): %v", readyz, err)
 	}

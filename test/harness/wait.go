@@ -2,6 +2,8 @@ package harness
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -28,4 +30,18 @@ func Eventually(t testing.TB, what string, timeout time.Duration, check func() e
 	if err := Poll(timeout, check); err != nil {
 		t.Fatalf("%s: did not happen %v", what, err)
 	}
+}
+
+// Ready is nil when url (a readiness probe such as http://127.0.0.1:PORT/readyz) answers 200.
+func Ready(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: HTTP %d: %s", url, resp.StatusCode, b)
+	}
+	return nil
 }

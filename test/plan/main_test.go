@@ -7,7 +7,6 @@ package plan
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,20 +107,9 @@ func startWebhook(dir string) (stop func(), err error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probes))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("webhook not ready within a minute")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := harness.Poll(time.Minute, func() error { return harness.Ready(fmt.Sprintf("http://127.0.0.1:%d/readyz", probes)) }); err != nil {
+		stop()
+		return nil, fmt.Errorf("webhook not ready: %w", err)
 	}
 	hookURL, caPEM = fmt.Sprintf("https://127.0.0.1:%d", port), ca.CertPEM
 	if err := register(context.Background()); err != nil {
