@@ -75,21 +75,29 @@ var annotationOf = map[string]string{
 
 // NodeFromCore reads the Calico node stored on a core/v1 Node.
 func NodeFromCore(k *corev1.Node) *Node {
-	a := k.Annotations
+	var ready *bool
+	for _, c := range k.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			r := c.Status == corev1.ConditionTrue
+			ready = &r
+		}
+	}
+	return NodeFromCoreFields(k.Name, k.Labels, k.Annotations, ready)
+}
+
+// NodeFromCoreFields reads the Calico node stored on a core/v1 Node from the parts of it
+// NodeFromCore reads: name, labels, annotations and the Ready condition's status (nil: none).
+// The node keeps labels as its K8sLabels.
+func NodeFromCoreFields(name string, labels, annotations map[string]string, ready *bool) *Node {
+	a := annotations
 	n := &Node{
-		Name: k.Name, FromCore: true, K8sLabels: k.Labels,
+		Name: name, FromCore: true, K8sLabels: labels,
 		IPv4Address: a[AnnotationIPv4Address], IPv6Address: a[AnnotationIPv6Address],
-		ASNumber: a[AnnotationASNumber], ClusterID: a[AnnotationClusterID],
+		ASNumber: a[AnnotationASNumber], ClusterID: a[AnnotationClusterID], Ready: ready,
 	}
 	if raw, ok := a[AnnotationLabels]; ok && raw != "" {
 		if err := json.Unmarshal([]byte(raw), &n.CalicoLabels); err != nil {
 			n.CalicoLabelsError = err
-		}
-	}
-	for _, c := range k.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			ready := c.Status == corev1.ConditionTrue
-			n.Ready = &ready
 		}
 	}
 	return n

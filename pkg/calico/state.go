@@ -2,6 +2,7 @@ package calico
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -134,15 +135,42 @@ func NewState(objs []*Object) *State {
 		}
 	}
 	names := slices.Sorted(maps.Keys(s.nodes))
-	t := &bgp.Topology{Nodes: make([]*bgp.Node, 0, len(names))}
+	t := &bgp.Topology{Nodes: make([]*bgp.Node, len(names))}
+	models(t.Nodes, names, s.nodes)
 	s.nodeIndex = make(map[string]int, len(names))
 	for i, name := range names {
-		t.Nodes = append(t.Nodes, s.nodes[name].Model())
 		s.nodeIndex[name] = i
 	}
 	s.topo = t
 	s.peerNames = slices.Sorted(maps.Keys(s.peers))
 	return s
+}
+
+// models sets out[i] to the model of nodes[names[i]], on every core for a large cluster.
+func models(out []*bgp.Node, names []string, nodes map[string]*Node) {
+	const chunk = 4096
+	if len(names) <= chunk {
+		for i, name := range names {
+			out[i] = nodes[name].Model()
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for lo := range next {
+				for i := lo; i < min(lo+chunk, len(names)); i++ {
+					out[i] = nodes[names[i]].Model()
+				}
+			}
+		})
+	}
+	for lo := 0; lo < len(names); lo += chunk {
+		next <- lo
+	}
+	close(next)
+	wg.Wait()
 }
 
 // With returns the state with o created or replaced.
