@@ -124,3 +124,30 @@ func TestPlanSeedReplacement(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanCordonedFromFiles: a node cordoned in the manifests (spec.unschedulable) is never
+// made a reflector: the plan reads each core Node whole from files, as from the cluster.
+func TestPlanCordonedFromFiles(t *testing.T) {
+	dir := meshCluster(t, 12)
+	path := filepath.Join(dir, "nodes.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(raw), "---\n")
+	for i, d := range docs {
+		if strings.Contains(d, "name: node-00\n") || strings.Contains(d, "name: node-03\n") {
+			docs[i] = strings.Replace(d, "status:\n", "spec:\n  unschedulable: true\nstatus:\n", 1)
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(docs, "---\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "plan", "-f", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "node-00 244") || strings.Contains(out, "node-03 244") || !strings.Contains(out, "node-06 244.0.0.1, node-09 244.0.0.1") {
+		t.Errorf("a cordoned node is made a reflector:\n%s", out)
+	}
+}

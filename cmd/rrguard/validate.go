@@ -16,7 +16,7 @@ import (
 
 // loadManifests reads manifest files into an analysed state, printing notes unless quiet.
 func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*validate.Snapshot, error) {
-	m, err := cluster.LoadFiles(files)
+	m, err := cluster.LoadFiles(files, cluster.LoadOptions{})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

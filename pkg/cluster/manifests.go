@@ -13,11 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	yaml2 "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -33,6 +36,8 @@ type Manifests struct {
 	Notes []string
 	// Sources maps "Kind/name" to where the object was read ("file.yaml#2").
 	Sources map[string]string
+
+	whole bool // LoadOptions.WholeNodes
 }
 
 // InputError is bad input: the CLI exits 2 on it.
@@ -48,46 +53,61 @@ func (e *InputError) Unwrap() error { return e.Err }
 // silently vanishes (the peer becomes global).
 var yamlTagSelector = regexp.MustCompile(`(?m)^\s*(nodeSelector|peerSelector)\s*:\s*!`)
 
+// LoadOptions says what LoadFiles keeps of what it reads.
+type LoadOptions struct {
+	// WholeNodes keeps each core/v1 Node whole in Object.CoreNode, for writing it back (rrguard
+	// plan). Without it a core/v1 Node keeps only what rrguard judges (Object.Node): loading
+	// 100,000 Nodes then takes a fraction of the memory.
+	WholeNodes bool
+}
+
 // LoadFiles reads YAML/JSON files and directories (recursively; *.yaml, *.yml, *.json),
-// multi-document, and decodes the objects rrguard checks.
-func LoadFiles(paths []string) (*Manifests, error) {
-	m := &Manifests{Sources: map[string]string{}}
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, &InputError{Source: p, Err: errors.Unwrap(err)}
-		}
-		if !info.IsDir() {
-			if err := checkRegular(p, info); err != nil {
-				return nil, err
-			}
-			if err := m.loadFile(p); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var files []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+// multi-document, and decodes the objects rrguard checks. Documents are decoded on every
+// core; objects, notes and the first error come in the order of the input.
+func LoadFiles(paths []string, opts LoadOptions) (*Manifests, error) {
+	m := &Manifests{Sources: map[string]string{}, whole: opts.WholeNodes}
+	err := m.run(func(l *loader) bool {
+		for _, p := range paths {
+			info, err := os.Stat(p)
 			if err != nil {
-				return err
+				return l.fail(&InputError{Source: p, Err: errors.Unwrap(err)})
 			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				if !d.IsDir() {
-					files = append(files, path)
+			if !info.IsDir() {
+				if err := checkRegular(p, info); err != nil {
+					return l.fail(err)
+				}
+				if !l.file(p) {
+					return false
+				}
+				continue
+			}
+			var files []string
+			err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				switch strings.ToLower(filepath.Ext(path)) {
+				case ".yaml", ".yml", ".json":
+					if !d.IsDir() {
+						files = append(files, path)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return l.fail(&InputError{Source: p, Err: err})
+			}
+			sort.Strings(files)
+			for _, f := range files {
+				if !l.file(f) {
+					return false
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, &InputError{Source: p, Err: err}
 		}
-		sort.Strings(files)
-		for _, f := range files {
-			if err := m.loadFile(f); err != nil {
-				return nil, err
-			}
-		}
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -98,19 +118,24 @@ func (m *Manifests) LoadReader(name string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return m.load(name, raw)
+	return m.run(func(l *loader) bool { return l.input(name, raw) })
 }
 
 // ReadAll reads an input named name of at most MaxFileSize bytes.
 func ReadAll(name string, r io.Reader) ([]byte, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
-	if err != nil {
+	return readAll(name, r, 0)
+}
+
+// readAll reads an input named name of at most MaxFileSize bytes, expecting about size.
+func readAll(name string, r io.Reader, size int64) ([]byte, error) {
+	b := bytes.NewBuffer(make([]byte, 0, min(size, MaxFileSize)+bytes.MinRead))
+	if _, err := b.ReadFrom(io.LimitReader(r, MaxFileSize+1)); err != nil {
 		return nil, &InputError{Source: name, Err: err}
 	}
-	if len(raw) > MaxFileSize {
+	if b.Len() > MaxFileSize {
 		return nil, &InputError{Source: name, Err: fmt.Errorf("larger than the limit of %d MiB: split it into smaller files", MaxFileSize>>20)}
 	}
-	return raw, nil
+	return b.Bytes(), nil
 }
 
 // ReadFile reads a regular file of at most MaxFileSize bytes.
@@ -127,7 +152,7 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, &InputError{Source: path, Err: errors.Unwrap(err)}
 	}
 	defer f.Close()
-	return ReadAll(path, f)
+	return readAll(path, f, info.Size())
 }
 
 // checkRegular refuses what is not a regular file: reading a named pipe or a device blocks
@@ -148,67 +173,304 @@ func checkRegular(path string, info fs.FileInfo) error {
 	return &InputError{Source: path, Err: fmt.Errorf("%s: rrguard reads only regular files (give - to read standard input)", what)}
 }
 
-func (m *Manifests) loadFile(path string) error {
+// loader hands the documents of the input, in order and in batches, to the workers that
+// decode them and to the merge that adds what they decoded to the manifests.
+type loader struct {
+	jobs  chan<- *batch // to the workers
+	order chan<- *batch // every batch, in the order of the input
+	stop  <-chan struct{}
+	cur   *batch
+}
+
+// batchSize is the most documents a batch holds: enough that handing them over costs
+// nothing next to decoding them.
+const batchSize = 64
+
+// batch is a run of documents of the input and what follows them: an error of the input, or
+// the end of a file.
+type batch struct {
+	docs []document
+	err  error  // an error of the input after docs
+	end  string // the end of the file named, after docs: it must have held a document
+	done chan struct{}
+}
+
+// document is one document of the input and, once a worker decoded it, what it holds.
+type document struct {
+	source string
+	chunk  []byte
+	decoded
+}
+
+// decoded is what a document holds: objects and notes in the order they were met.
+type decoded struct {
+	entries []entry
+	counted bool // the document was not empty
+	err     error
+}
+
+type entry struct {
+	source string
+	obj    *calico.Object // or
+	note   string
+}
+
+// run decodes the documents produce hands to the loader, on every core, and adds them in
+// order; it stops at the first error of the input (in the input's order) and returns it.
+func (m *Manifests) run(produce func(*loader) bool) error {
+	workers := runtime.GOMAXPROCS(0)
+	jobs, order, stop := make(chan *batch, 4*workers), make(chan *batch, 64), make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var in interner
+			for b := range jobs {
+				for i := range b.docs {
+					d := &b.docs[i]
+					d.decoded, d.chunk = decodeDocument(d.source, d.chunk, m.whole, &in), nil
+				}
+				close(b.done)
+			}
+		})
+	}
+	go func() {
+		l := &loader{jobs: jobs, order: order, stop: stop}
+		if produce(l) {
+			l.flush()
+		}
+		close(jobs)
+		close(order)
+	}()
+	err := m.merge(order)
+	close(stop)
+	for range order {
+		// Let the producer finish: it stops at its next batch.
+	}
+	wg.Wait()
+	return err
+}
+
+// merge adds the decoded documents in order, until the first error.
+func (m *Manifests) merge(order <-chan *batch) error {
+	objects := 0
+	for b := range order {
+		<-b.done
+		for _, d := range b.docs {
+			if d.err != nil {
+				return d.err
+			}
+			if d.counted {
+				objects++
+			}
+			for _, e := range d.entries {
+				if e.obj != nil {
+					m.record(e.source, e.obj)
+				} else {
+					m.Notes = append(m.Notes, e.note)
+				}
+			}
+		}
+		if b.err != nil {
+			return b.err
+		}
+		if b.end != "" {
+			if objects == 0 {
+				return &InputError{Source: b.end, Err: errors.New("no YAML or JSON document in it: give manifest files with apiVersion and kind")}
+			}
+			objects = 0
+		}
+	}
+	return nil
+}
+
+// add queues a document.
+func (l *loader) add(source string, chunk []byte) bool {
+	if l.cur == nil {
+		l.cur = &batch{docs: make([]document, 0, batchSize)}
+	}
+	l.cur.docs = append(l.cur.docs, document{source: source, chunk: chunk})
+	if len(l.cur.docs) == batchSize {
+		return l.flush()
+	}
+	return true
+}
+
+// flush hands the queued documents on; false once the merge stopped.
+func (l *loader) flush() bool {
+	b := l.cur
+	if b == nil {
+		return true
+	}
+	l.cur = nil
+	b.done = make(chan struct{})
+	select {
+	case l.jobs <- b:
+	case <-l.stop:
+		return false
+	}
+	select {
+	case l.order <- b:
+		return true
+	case <-l.stop:
+		return false
+	}
+}
+
+// fail hands on an error of the input after the queued documents; the merge stops there.
+func (l *loader) fail(err error) bool {
+	if l.cur == nil {
+		l.cur = &batch{}
+	}
+	l.cur.err = err
+	l.flush()
+	return false
+}
+
+// file hands on the documents of the file at path.
+func (l *loader) file(path string) bool {
 	raw, err := ReadFile(path)
 	if err != nil {
-		return err
+		return l.fail(err)
 	}
-	return m.load(path, raw)
+	return l.input(path, raw)
 }
 
-func (m *Manifests) load(name string, raw []byte) error {
+// input hands on the documents of raw, an input named name, and its end.
+func (l *loader) input(name string, raw []byte) bool {
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
-		return &InputError{Source: name, Err: fmt.Errorf("NUL byte at offset %d: not a YAML or JSON file", i)}
+		return l.fail(&InputError{Source: name, Err: fmt.Errorf("NUL byte at offset %d: not a YAML or JSON file", i)})
 	}
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	objects := 0
-	for doc := 1; ; doc++ {
-		chunk, err := reader.Read()
-		if err == io.EOF {
-			if objects == 0 {
-				return &InputError{Source: name, Err: errors.New("no YAML or JSON document in it: give manifest files with apiVersion and kind")}
+	doc, stopped := 0, false
+	next := func(chunk []byte) bool {
+		doc++
+		if !onlyComments(chunk) && !l.add(name+"#"+strconv.Itoa(doc), chunk) {
+			stopped = true
+		}
+		return !stopped
+	}
+	if splitDocuments(raw, next) {
+		if stopped {
+			return false
+		}
+	} else {
+		// What splitDocuments leaves to the reader kubectl uses: carriage returns, a
+		// separator line it refuses.
+		reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+		for {
+			chunk, err := reader.Read()
+			if err == io.EOF {
+				break
 			}
-			return nil
-		}
-		source := fmt.Sprintf("%s#%d", name, doc)
-		if err != nil {
-			return &InputError{Source: source, Err: err}
-		}
-		if onlyComments(chunk) {
-			continue
-		}
-		if !bytes.Contains(chunk, []byte("Selector")) {
-			// No selector field: the regular expression below has nothing to find.
-		} else if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
-			return &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}
-		}
-		// The document is parsed once (YAML to JSON) and its JSON decoded once: straight into
-		// the few fields rrguard reads for a core/v1 Node, the bulk of any cluster's
-		// manifests, and into a generic object for the rest.
-		j, err := yaml.YAMLToJSON(chunk)
-		if err != nil {
-			return &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error converting YAML to JSON: %w", err)}
-		}
-		if o := calico.DecodeCoreNodeJSON(j); o != nil {
-			objects++
-			m.record(source, o)
-			continue
-		}
-		var obj map[string]interface{}
-		if err := json.Unmarshal(j, &obj); err != nil {
-			return &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error unmarshaling JSON: while decoding JSON: %w", err)}
-		}
-		if obj == nil {
-			continue
-		}
-		objects++
-		if err := m.add(source, &unstructured.Unstructured{Object: obj}); err != nil {
-			return err
+			if err != nil {
+				return l.fail(&InputError{Source: fmt.Sprintf("%s#%d", name, doc+1), Err: err})
+			}
+			if !next(chunk) {
+				return false
+			}
 		}
 	}
+	if l.cur == nil {
+		l.cur = &batch{}
+	}
+	l.cur.end = name
+	return l.flush()
 }
 
-func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
+// splitDocuments calls doc with each document of raw, as utilyaml.YAMLReader splits them
+// (FuzzSplitDocuments), without copying them; it stops when doc returns false. It returns
+// false, before calling doc, for what it leaves to that reader: an input with a carriage
+// return (the reader drops it before a line feed) or a "---" line followed by other than a
+// comment (the reader refuses it).
+func splitDocuments(raw []byte, doc func([]byte) bool) bool {
+	if bytes.IndexByte(raw, '\r') >= 0 {
+		return false
+	}
+	// First pass: check every separator line, so that nothing is handed on for an input the
+	// reader refuses.
+	for rest := raw; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if after, ok := bytes.CutPrefix(line, []byte("---")); ok {
+			if t := bytes.TrimSpace(after); len(t) > 0 && t[0] != '#' {
+				return false
+			}
+		}
+	}
+	start := 0
+	for pos := 0; pos < len(raw); {
+		end := len(raw)
+		if i := bytes.IndexByte(raw[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
+		}
+		if bytes.HasPrefix(raw[pos:end], []byte("---")) && pos > start {
+			// A separator ends the document before it and is dropped; one that starts a
+			// document (nothing before it) is kept, as the reader does.
+			if !doc(raw[start:pos]) {
+				return true
+			}
+			start = end
+		}
+		pos = end
+	}
+	if start < len(raw) {
+		last := raw[start:]
+		if last[len(last)-1] != '\n' {
+			// The reader ends every line with a line feed, the last one too.
+			last = append(last[:len(last):len(last)], '\n')
+		}
+		doc(last)
+	}
+	return true
+}
+
+// decodeDocument decodes one document named source. Without whole, a core/v1 Node keeps only
+// what rrguard judges, its labels interned by in.
+func decodeDocument(source string, chunk []byte, whole bool, in *interner) decoded {
+	if !bytes.Contains(chunk, []byte("Selector")) {
+		// No selector field: the regular expression below has nothing to find.
+	} else if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
+		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}}
+	}
+	if !whole {
+		// The bulk of any cluster's manifests: a core/v1 Node, read straight from the parse.
+		var y interface{}
+		if yaml2.Unmarshal(chunk, &y) == nil {
+			if n, ok := coreNodeFromYAML(y, in); ok {
+				return decoded{counted: true, entries: []entry{{source: source, obj: &calico.Object{Kind: calico.KindNode, Name: n.Name, Node: n}}}}
+			}
+		}
+	}
+	// Anything else is parsed once (YAML to JSON) and its JSON decoded once: into the few
+	// fields rrguard reads for a core/v1 Node, and into a generic object for the rest.
+	j, err := yaml.YAMLToJSON(chunk)
+	if err != nil {
+		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error converting YAML to JSON: %w", err)}}
+	}
+	if !whole {
+		if o := calico.DecodeCoreNodeJSON(j); o != nil {
+			o.CoreNode = nil
+			return decoded{counted: true, entries: []entry{{source: source, obj: o}}}
+		}
+	}
+	var obj map[string]interface{}
+	if err := json.Unmarshal(j, &obj); err != nil {
+		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error unmarshaling JSON: while decoding JSON: %w", err)}}
+	}
+	if obj == nil {
+		return decoded{}
+	}
+	var d decoded
+	d.counted = true
+	d.err = add(&d, source, &unstructured.Unstructured{Object: obj})
+	return d
+}
+
+// add decodes u, read from source, into d.
+func add(d *decoded, source string, u *unstructured.Unstructured) error {
 	if u.GetAPIVersion() == "" || u.GetKind() == "" {
 		return &InputError{Source: source, Err: errors.New("apiVersion and kind are required")}
 	}
@@ -218,10 +480,10 @@ func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
 			return &InputError{Source: source, Err: err}
 		}
 		if len(list.Items) == 0 {
-			m.Notes = append(m.Notes, fmt.Sprintf("%s: %s %s has no items", source, u.GetAPIVersion(), u.GetKind()))
+			d.entries = append(d.entries, entry{note: fmt.Sprintf("%s: %s %s has no items", source, u.GetAPIVersion(), u.GetKind())})
 		}
 		for i := range list.Items {
-			if err := m.add(fmt.Sprintf("%s[%d]", source, i), &list.Items[i]); err != nil {
+			if err := add(d, fmt.Sprintf("%s[%d]", source, i), &list.Items[i]); err != nil {
 				return err
 			}
 		}
@@ -230,13 +492,13 @@ func (m *Manifests) add(source string, u *unstructured.Unstructured) error {
 	calicoctlLabels(u)
 	o, err := calico.Decode(u)
 	if errors.Is(err, calico.ErrUnknownKind) {
-		m.Notes = append(m.Notes, fmt.Sprintf("%s: skipped %s %s %q (not a kind rrguard checks)", source, u.GetAPIVersion(), u.GetKind(), u.GetName()))
+		d.entries = append(d.entries, entry{note: fmt.Sprintf("%s: skipped %s %s %q (not a kind rrguard checks)", source, u.GetAPIVersion(), u.GetKind(), u.GetName())})
 		return nil
 	}
 	if err != nil {
 		return &InputError{Source: source, Err: err}
 	}
-	m.record(source, o)
+	d.entries = append(d.entries, entry{source: source, obj: o})
 	return nil
 }
 
@@ -294,7 +556,7 @@ func (m *Manifests) State() *calico.State {
 	core, v3 := map[string]*calico.Object{}, map[string]bool{}
 	for _, o := range m.Objects {
 		switch {
-		case o.CoreNode != nil:
+		case o.Node != nil && o.Node.FromCore:
 			core[o.Name] = o
 		case o.Node != nil:
 			v3[o.Name] = true
@@ -302,13 +564,13 @@ func (m *Manifests) State() *calico.State {
 	}
 	objs := make([]*calico.Object, 0, len(m.Objects))
 	for _, o := range m.Objects {
-		if o.Node != nil && o.CoreNode == nil {
+		if o.Node != nil && !o.Node.FromCore {
 			if c, ok := core[o.Name]; ok {
 				objs = append(objs, mergeV3(c, o))
 				continue
 			}
 		}
-		if o.CoreNode != nil && v3[o.Name] {
+		if o.Node != nil && o.Node.FromCore && v3[o.Name] {
 			continue // replaced by the merge above
 		}
 		objs = append(objs, o)

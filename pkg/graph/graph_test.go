@@ -29,7 +29,7 @@ var seedNodes = []string{"zyisy", "uqwst", "volwl", "rxgks", "qtwtv"}
 
 func load(t testing.TB, dir string) *validate.Snapshot {
 	t.Helper()
-	m, err := cluster.LoadFiles([]string{dir})
+	m, err := cluster.LoadFiles([]string{dir}, cluster.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

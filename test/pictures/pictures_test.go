@@ -274,7 +274,7 @@ func readDOM(t testing.TB, dom string) (text, loadMS string) {
 
 func loadDir(t *testing.T, dir string) *validate.Snapshot {
 	t.Helper()
-	m, err := cluster.LoadFiles([]string{dir})
+	m, err := cluster.LoadFiles([]string{dir}, cluster.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
