@@ -64,7 +64,7 @@ bench-compare:
 ## fuzz: each fuzz target for FUZZTIME (default 60s); new failures land in testdata/fuzz. `make test`
 ## and `make unit` replay the seed corpora (f.Add and testdata/fuzz) as ordinary tests.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./pkg/selector:FuzzParse ./pkg/cluster:FuzzLoadReader ./pkg/cluster:FuzzCoreNodeFromYAML ./pkg/cluster:FuzzSplitDocuments ./pkg/webhook:FuzzReviewBytes ./pkg/webhook:FuzzCalicoChange
+FUZZ_TARGETS := ./pkg/selector:FuzzParse ./pkg/cluster:FuzzLoadReader ./pkg/cluster:FuzzCoreNodeFromYAML ./pkg/cluster:FuzzSplitDocuments ./pkg/cluster:FuzzJSONFromParse ./pkg/webhook:FuzzReviewBytes ./pkg/webhook:FuzzCalicoChange
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

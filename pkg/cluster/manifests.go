@@ -435,18 +435,26 @@ func decodeDocument(source string, chunk []byte, whole bool, in *interner) decod
 	} else if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
 		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}}
 	}
-	if !whole {
-		// The bulk of any cluster's manifests: a core/v1 Node, read straight from the parse.
-		var y interface{}
-		if yaml2.Unmarshal(chunk, &y) == nil {
-			if n, ok := coreNodeFromYAML(y, in); ok {
-				return decoded{counted: true, entries: []entry{{source: source, obj: &calico.Object{Kind: calico.KindNode, Name: n.Name, Node: n}}}}
-			}
+	// Each document is parsed once (go.yaml.in/yaml/v2, as sigs.k8s.io/yaml does). The bulk
+	// of any cluster's manifests, a core/v1 Node, is read straight from the parse.
+	var y interface{}
+	parsed := yaml2.Unmarshal(chunk, &y) == nil
+	if parsed && !whole {
+		if n, ok := coreNodeFromYAML(y, in); ok {
+			return decoded{counted: true, entries: []entry{{source: source, obj: &calico.Object{Kind: calico.KindNode, Name: n.Name, Node: n}}}}
 		}
 	}
-	// Anything else is parsed once (YAML to JSON) and its JSON decoded once: into the few
-	// fields rrguard reads for a core/v1 Node, and into a generic object for the rest.
-	j, err := yaml.YAMLToJSON(chunk)
+	// Anything else goes through JSON, as kubectl reads it: written from the parse when it
+	// converts as it is (sigs.k8s.io/yaml.YAMLToJSON would write the same), else by
+	// YAMLToJSON itself, which says what is wrong; then decoded once, into the few fields
+	// rrguard reads for a core/v1 Node, or into a generic object.
+	var j []byte
+	var err error
+	if parsed && jsonable(y) {
+		j, err = json.Marshal(jsonValue(y))
+	} else {
+		j, err = yaml.YAMLToJSON(chunk)
+	}
 	if err != nil {
 		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("not valid YAML/JSON: error converting YAML to JSON: %w", err)}}
 	}

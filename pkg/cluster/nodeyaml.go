@@ -170,6 +170,25 @@ func jsonable(v interface{}) bool {
 	return true
 }
 
+// jsonValue is a jsonable value with its maps keyed by string, as json.Marshal takes it.
+func jsonValue(v interface{}) interface{} {
+	switch v := v.(type) {
+	case map[interface{}]interface{}:
+		out := make(map[string]interface{}, len(v))
+		for k, x := range v {
+			out[k.(string)] = jsonValue(x)
+		}
+		return out
+	case []interface{}:
+		out := make([]interface{}, len(v))
+		for i, x := range v {
+			out[i] = jsonValue(x)
+		}
+		return out
+	}
+	return v
+}
+
 // stringMap reads a map of strings (nil for null), its keys and values interned by in
 // unless nil; ok is false for anything else.
 func stringMap(v interface{}, in *interner) (map[string]string, bool) {

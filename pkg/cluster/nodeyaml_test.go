@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -242,5 +243,49 @@ func FuzzSplitDocuments(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkSplit(t, raw)
+	})
+}
+
+// checkJSONFromParse fails t when the JSON rrguard writes from a document's parse differs
+// from sigs.k8s.io/yaml.YAMLToJSON's.
+func checkJSONFromParse(t *testing.T, doc []byte) bool {
+	t.Helper()
+	var y interface{}
+	if yaml2.Unmarshal(doc, &y) != nil || !jsonable(y) {
+		return false
+	}
+	got, err := json.Marshal(jsonValue(y))
+	if err != nil {
+		t.Fatalf("%q: %v", doc, err)
+	}
+	want, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		t.Fatalf("%q: written from the parse, YAMLToJSON refuses it: %v", doc, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%q:\nfrom the parse %s\nYAMLToJSON     %s", doc, got, want)
+	}
+	return true
+}
+
+func TestJSONFromParse(t *testing.T) {
+	n := 0
+	for _, doc := range append(nodeDocs, "apiVersion: v1\nkind: List\nitems: [{a: 1.5, b: [x, 2, true, null]}, {c: 1e3, d: '<&>'}]\n", "x: 18446744073709551615\n", "- 1\n- a\n", "a: .inf\n", "~: 1\n", "1: a\n") {
+		if checkJSONFromParse(t, []byte(doc)) {
+			n++
+		}
+	}
+	if n < len(nodeDocs)/2 {
+		t.Errorf("%d documents written from the parse", n)
+	}
+}
+
+// FuzzJSONFromParse: what a document's parse is written as equals YAMLToJSON's output.
+func FuzzJSONFromParse(f *testing.F) {
+	for _, doc := range nodeDocs {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		checkJSONFromParse(t, doc)
 	})
 }
