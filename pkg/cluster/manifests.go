@@ -283,13 +283,19 @@ func (m *Manifests) merge(order <-chan *batch) error {
 	return nil
 }
 
-// add queues a document.
-func (l *loader) add(source string, chunk []byte) bool {
+// batch is the batch being filled.
+func (l *loader) batch() *batch {
 	if l.cur == nil {
 		l.cur = &batch{docs: make([]document, 0, batchSize)}
 	}
-	l.cur.docs = append(l.cur.docs, document{source: source, chunk: chunk})
-	if len(l.cur.docs) == batchSize {
+	return l.cur
+}
+
+// add queues a document.
+func (l *loader) add(source string, chunk []byte) bool {
+	b := l.batch()
+	b.docs = append(b.docs, document{source: source, chunk: chunk})
+	if len(b.docs) == batchSize {
 		return l.flush()
 	}
 	return true
@@ -318,10 +324,7 @@ func (l *loader) flush() bool {
 
 // fail hands on an error of the input after the queued documents; the merge stops there.
 func (l *loader) fail(err error) bool {
-	if l.cur == nil {
-		l.cur = &batch{}
-	}
-	l.cur.err = err
+	l.batch().err = err
 	l.flush()
 	return false
 }
@@ -369,10 +372,7 @@ func (l *loader) input(name string, raw []byte) bool {
 			}
 		}
 	}
-	if l.cur == nil {
-		l.cur = &batch{}
-	}
-	l.cur.end = name
+	l.batch().end = name
 	return l.flush()
 }
 
@@ -435,10 +435,11 @@ func decodeDocument(source string, chunk []byte, whole bool, in *interner) decod
 	} else if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
 		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}}
 	}
-	// Each document is parsed once (go.yaml.in/yaml/v2, as sigs.k8s.io/yaml does). The bulk
-	// of any cluster's manifests, a core/v1 Node, is read straight from the parse.
+	// Each document is parsed once (go.yaml.in/yaml/v2, as sigs.k8s.io/yaml does); parsed:
+	// and it converts to JSON as it is. The bulk of any cluster's manifests, a core/v1 Node,
+	// is then read straight from the parse.
 	var y interface{}
-	parsed := yaml2.Unmarshal(chunk, &y) == nil
+	parsed := yaml2.Unmarshal(chunk, &y) == nil && jsonable(y)
 	if parsed && !whole {
 		if n, ok := coreNodeFromYAML(y, in); ok {
 			return decoded{counted: true, entries: []entry{{source: source, obj: &calico.Object{Kind: calico.KindNode, Name: n.Name, Node: n}}}}
@@ -450,7 +451,7 @@ func decodeDocument(source string, chunk []byte, whole bool, in *interner) decod
 	// rrguard reads for a core/v1 Node, or into a generic object.
 	var j []byte
 	var err error
-	if parsed && jsonable(y) {
+	if parsed {
 		j, err = json.Marshal(jsonValue(y))
 	} else {
 		j, err = yaml.YAMLToJSON(chunk)

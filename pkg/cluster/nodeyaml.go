@@ -9,14 +9,14 @@ import (
 	"github.com/rrguard/rrguard/pkg/calico"
 )
 
-// coreNodeFromYAML reads a core/v1 Node from a document as go.yaml.in/yaml/v2 decodes it (y:
-// the parse sigs.k8s.io/yaml.YAMLToJSON starts from), into what the JSON path
+// coreNodeFromYAML reads a core/v1 Node from a jsonable document as go.yaml.in/yaml/v2
+// decodes it (y: the parse sigs.k8s.io/yaml.YAMLToJSON starts from), into what the JSON path
 // (YAMLToJSON, then calico.DecodeCoreNodeJSON) would read, without writing and reading the
 // JSON in between: most of the cost of loading a cluster's Node manifests.
 //
 // ok is false when the document is not a core/v1 Node with a name, or when it holds anything
-// that path could read differently or refuse: a key that is not a string, a value that is not
-// a string where rrguard reads one, an infinite or NaN number (JSON has none), a field name
+// that path could read differently or refuse (a document that is not jsonable, the caller
+// leaves to it): a value that is not a string where rrguard reads one, a field name
 // in other case (encoding/json matches names case-insensitively), a metadata field this
 // function does not check. The JSON path then decides, so that both read every document the
 // same (FuzzCoreNodeFromYAML).
@@ -25,13 +25,14 @@ import (
 // copies of "kubernetes.io/os", "linux" and the like.
 func coreNodeFromYAML(y interface{}, in *interner) (*calico.Node, bool) {
 	top, ok := y.(map[interface{}]interface{})
-	if !ok || !jsonable(top) {
+	if !ok {
 		return nil, false
 	}
 	var meta, status map[interface{}]interface{}
 	apiVersion, kind := false, false
 	for k, v := range top {
-		switch k := k.(string); k {
+		k, _ := k.(string)
+		switch k {
 		case "apiVersion":
 			apiVersion = v == "v1"
 		case "kind":
@@ -56,7 +57,7 @@ func coreNodeFromYAML(y interface{}, in *interner) (*calico.Node, bool) {
 	var name string
 	var labels, annotations map[string]string
 	for k, v := range meta {
-		switch k.(string) {
+		switch k, _ := k.(string); k {
 		case "name":
 			if name, ok = v.(string); !ok || !utf8.ValidString(name) {
 				return nil, false
@@ -96,7 +97,8 @@ func coreNodeFromYAML(y interface{}, in *interner) (*calico.Node, bool) {
 func readyOf(status map[interface{}]interface{}) (ready *bool, ok bool) {
 	var conditions []interface{}
 	for k, v := range status {
-		switch k := k.(string); k {
+		k, _ := k.(string)
+		switch k {
 		case "conditions":
 			if v != nil {
 				if conditions, ok = v.([]interface{}); !ok {
@@ -116,7 +118,8 @@ func readyOf(status map[interface{}]interface{}) (ready *bool, ok bool) {
 		}
 		var typ, st string
 		for k, v := range c {
-			switch k := k.(string); k {
+			k, _ := k.(string)
+			switch k {
 			case "type", "status", "reason", "message":
 				s, ok := v.(string)
 				if (!ok && v != nil) || !utf8.ValidString(s) {
@@ -201,9 +204,9 @@ func stringMap(v interface{}, in *interner) (map[string]string, bool) {
 	}
 	out := make(map[string]string, len(m))
 	for k, x := range m {
-		k := k.(string)
+		k, kok := k.(string)
 		s, ok := x.(string)
-		if !ok || !utf8.ValidString(k) || !utf8.ValidString(s) {
+		if !kok || !ok || !utf8.ValidString(k) || !utf8.ValidString(s) {
 			return nil, false
 		}
 		if in != nil {
