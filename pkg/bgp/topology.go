@@ -51,10 +51,10 @@ type Node struct {
 	Ready bool
 	// Prepared is Labels prepared for selector evaluation (see selector.NewLabels); built
 	// on first use when nil. Build it once per node when the node is reused across analyses.
-	Prepared selector.Labels
+	Prepared *selector.Labels
 }
 
-func (n *Node) prepared() selector.Labels {
+func (n *Node) prepared() *selector.Labels {
 	if n.Prepared == nil {
 		return selector.NewLabels(n.Labels)
 	}
@@ -154,7 +154,7 @@ func (t *Topology) globalAS() uint32 {
 }
 
 // appliesTo reports whether the peer is configured on node n (its local side).
-func (p *Peer) appliesTo(n *Node, l selector.Labels) bool {
+func (p *Peer) appliesTo(n *Node, l *selector.Labels) bool {
 	switch {
 	case p.Node != "":
 		return p.Node == n.Name
@@ -166,7 +166,7 @@ func (p *Peer) appliesTo(n *Node, l selector.Labels) bool {
 }
 
 // selects reports whether the peer names node n as its remote side (by selector or address).
-func (p *Peer) selects(n *Node, l selector.Labels) bool {
+func (p *Peer) selects(n *Node, l *selector.Labels) bool {
 	switch {
 	case p.PeerSelector != nil:
 		return p.PeerSelector.Matches(l)

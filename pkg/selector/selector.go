@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/projectcalico/calico/lib/std/uniquestr"
 	"github.com/projectcalico/calico/libcalico-go/lib/selector/parser"
@@ -51,7 +52,7 @@ func (s Selector) Evaluate(labels map[string]string) bool {
 }
 
 // Matches is Evaluate on a prepared label set: the fast path for many evaluations.
-func (s Selector) Matches(l Labels) bool {
+func (s Selector) Matches(l *Labels) bool {
 	if s.sel == nil {
 		return false
 	}
@@ -72,22 +73,70 @@ func (s Selector) Keys() []string { return s.keys }
 // IsZero reports whether s is the zero Selector (nothing parsed).
 func (s Selector) IsZero() bool { return s.sel == nil }
 
-// Labels is a label set prepared for repeated evaluation.
-type Labels map[uniquestr.Handle]uniquestr.Handle
+// Labels is a label set prepared for repeated evaluation, safe for concurrent use. Calico's
+// evaluator compares interned strings (uniquestr.Handle): keys are interned once, and each
+// value the first time a selector reads it, so that a value no selector reads (a node's
+// hostname, say) is never interned: interning a string met for the first time is the
+// expensive part of preparing a label set.
+type Labels struct {
+	entries []labelEntry
+	// index finds an entry by key in a large label set (nil: entries are searched in order).
+	index map[uniquestr.Handle]int
+}
+
+type labelEntry struct {
+	key    uniquestr.Handle
+	value  string
+	handle atomic.Pointer[uniquestr.Handle] // value, interned on first read
+}
+
+// indexedLabels is the most labels a label set is searched in order for.
+const indexedLabels = 16
 
 // NewLabels prepares a label set.
-func NewLabels(m map[string]string) Labels {
-	l := make(Labels, len(m))
+func NewLabels(m map[string]string) *Labels {
+	l := &Labels{entries: make([]labelEntry, len(m))}
+	i := 0
 	for k, v := range m {
-		l[uniquestr.Make(k)] = uniquestr.Make(v)
+		l.entries[i].key, l.entries[i].value = uniquestr.Make(k), v
+		i++
+	}
+	if len(m) > indexedLabels {
+		l.index = make(map[uniquestr.Handle]int, len(m))
+		for i := range l.entries {
+			l.index[l.entries[i].key] = i
+		}
 	}
 	return l
 }
 
 // GetHandle implements Calico's parser.Labels.
-func (l Labels) GetHandle(name uniquestr.Handle) (uniquestr.Handle, bool) {
-	v, ok := l[name]
-	return v, ok
+func (l *Labels) GetHandle(name uniquestr.Handle) (uniquestr.Handle, bool) {
+	e := l.entry(name)
+	if e == nil {
+		return uniquestr.Handle{}, false
+	}
+	if h := e.handle.Load(); h != nil {
+		return *h, true
+	}
+	h := uniquestr.Make(e.value)
+	e.handle.CompareAndSwap(nil, &h)
+	return h, true
+}
+
+func (l *Labels) entry(name uniquestr.Handle) *labelEntry {
+	if l.index != nil {
+		if i, ok := l.index[name]; ok {
+			return &l.entries[i]
+		}
+		return nil
+	}
+	for i := range l.entries {
+		if l.entries[i].key == name {
+			return &l.entries[i]
+		}
+	}
+	return nil
 }
 
 type keyCollector map[string]struct{}

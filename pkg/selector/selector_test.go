@@ -1,8 +1,10 @@
 package selector
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -90,5 +92,45 @@ func BenchmarkMatches(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Matches(l)
+	}
+}
+
+// TestMatchesPrepared: a prepared label set answers as the plain map does, small (searched in
+// order) or large (indexed), read by many goroutines at once as the webhook's requests read a
+// node's labels (run with -race), and every time after its values are first interned.
+func TestMatchesPrepared(t *testing.T) {
+	exprs := []string{
+		"has(route-reflector)", "!has(route-reflector)", "zone == 'b'", "zone in {'a','b'}",
+		"label-30 == 'value-30'", "label-30 starts with 'value'", "label-7 != 'x' && has(label-39)",
+		"missing not in {'x'}", "kubernetes.io/hostname ends with '-1'",
+	}
+	var sels []Selector
+	for _, e := range exprs {
+		s, err := Parse(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sels = append(sels, s)
+	}
+	small := map[string]string{"zone": "b", "kubernetes.io/hostname": "node-1"}
+	large := map[string]string{"route-reflector": "true", "zone": "c", "kubernetes.io/hostname": "node-2"}
+	for i := range 40 {
+		large[fmt.Sprintf("label-%d", i)] = fmt.Sprintf("value-%d", i)
+	}
+	for _, labels := range []map[string]string{nil, small, large} {
+		l := NewLabels(labels)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for round := range 3 {
+					for k, s := range sels {
+						if got, want := s.Matches(l), s.Evaluate(labels); got != want {
+							t.Errorf("round %d, %q on %d labels: Matches %v, Evaluate %v", round, exprs[k], len(labels), got, want)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
