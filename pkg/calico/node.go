@@ -57,6 +57,16 @@ func (n *Node) Labels() map[string]string {
 	return out
 }
 
+// Label returns the value of one label of the Calico label set (see Labels), without merging
+// the two label maps.
+func (n *Node) Label(key string) (string, bool) {
+	if v, ok := n.K8sLabels[key]; ok {
+		return v, true
+	}
+	v, ok := n.CalicoLabels[key]
+	return v, ok
+}
+
 // FieldPath returns where a BGP field of this node is written: an annotation on a core Node,
 // spec.bgp.<field> on a v3 Node. field is the v3 JSON name (e.g. routeReflectorClusterID).
 func (n *Node) FieldPath(field string) string {

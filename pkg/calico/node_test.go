@@ -116,3 +116,16 @@ func TestParseASN(t *testing.T) {
 		}
 	}
 }
+
+// TestLabel: one label of the Calico label set, the Kubernetes label winning over a
+// projectcalico.org/labels one of the same key, as in Labels.
+func TestLabel(t *testing.T) {
+	n := &Node{K8sLabels: map[string]string{"zone": "a", "k8s": "1"}, CalicoLabels: map[string]string{"zone": "calico", "calico": "2"}}
+	for _, key := range []string{"zone", "k8s", "calico", "missing"} {
+		v, ok := n.Label(key)
+		want, wantOK := n.Labels()[key]
+		if v != want || ok != wantOK {
+			t.Errorf("Label(%q) = %q, %v; Labels() has %q, %v", key, v, ok, want, wantOK)
+		}
+	}
+}

@@ -51,6 +51,8 @@ type State struct {
 	topo      *bgp.Topology // nodes only; peers, mesh and AS are filled in by Topology
 	nodeIndex map[string]int
 	peerNames []string
+	// names are the node names, sorted (the root state's only).
+	names []string
 	// list is the copy of the parent's node list this overlay patched (nil: it copied
 	// nothing), which Release gives back.
 	list *nodeList
@@ -123,7 +125,7 @@ func (s *State) Release() {
 // NewState builds a state from decoded objects; a later object of the same kind and name
 // replaces an earlier one.
 func NewState(objs []*Object) *State {
-	s := &State{nodes: map[string]*Node{}, peers: map[string]*Peer{}, configs: map[string]*Config{}}
+	s := &State{nodes: make(map[string]*Node, len(objs)), peers: map[string]*Peer{}, configs: map[string]*Config{}}
 	for _, o := range objs {
 		switch {
 		case o.Node != nil:
@@ -134,7 +136,12 @@ func NewState(objs []*Object) *State {
 			s.configs[o.Name] = &Config{Group: o.Group, BGPConfiguration: o.Config}
 		}
 	}
-	names := slices.Sorted(maps.Keys(s.nodes))
+	names := make([]string, 0, len(s.nodes))
+	for name := range s.nodes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	s.names = names
 	t := &bgp.Topology{Nodes: make([]*bgp.Node, len(names))}
 	models(t.Nodes, names, s.nodes)
 	s.nodeIndex = make(map[string]int, len(names))
@@ -252,8 +259,27 @@ func (s *State) Config(name string) *Config {
 
 // NodeNames returns the node names, sorted.
 func (s *State) NodeNames() []string {
-	names := make([]string, 0, len(s.nodeIndex))
-	for name := range s.nodeIndex {
+	root := s
+	for root.parent != nil {
+		root = root.parent
+	}
+	if s == root {
+		return slices.Clone(s.names)
+	}
+	// The root's names, with the nodes the overlays touched decided by the overlays.
+	touched := map[string]bool{}
+	for o := s; o.parent != nil; o = o.parent {
+		if o.kind == KindNode {
+			touched[o.name] = true
+		}
+	}
+	names := make([]string, 0, len(root.names)+len(touched))
+	for _, name := range root.names {
+		if !touched[name] {
+			names = append(names, name)
+		}
+	}
+	for name := range touched {
 		if s.Node(name) != nil {
 			names = append(names, name)
 		}

@@ -90,3 +90,32 @@ func TestReleaseRecyclesOnlyTheOverlaysList(t *testing.T) {
 		t.Errorf("the base state changed:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestNodeNames: the names of the nodes a state holds, sorted, through overlays that add,
+// replace and remove nodes, laid over each other; the root state's list is the caller's own.
+func TestNodeNames(t *testing.T) {
+	base := NewState([]*Object{stateNode("c", "10.0.0.3", nil), stateNode("a", "10.0.0.1", nil), stateNode("b", "10.0.0.2", nil)})
+	for _, c := range []struct {
+		name string
+		s    *State
+		want string
+	}{
+		{"root", base, "a,b,c"},
+		{"added", base.With(stateNode("bb", "10.0.0.4", nil)), "a,b,bb,c"},
+		{"replaced", base.With(stateNode("b", "10.0.0.9", nil)), "a,b,c"},
+		{"removed", base.Without(KindNode, "a"), "b,c"},
+		{"removed unknown", base.Without(KindNode, "zz"), "a,b,c"},
+		{"added then removed", base.With(stateNode("d", "10.0.0.4", nil)).Without(KindNode, "d"), "a,b,c"},
+		{"removed then added back", base.Without(KindNode, "c").With(stateNode("c", "10.0.0.3", nil)), "a,b,c"},
+		{"under a peer overlay", base.Without(KindNode, "b").Without(KindBGPPeer, "p"), "a,c"},
+	} {
+		if got := strings.Join(c.s.NodeNames(), ","); got != c.want {
+			t.Errorf("%s: NodeNames() = %s, want %s", c.name, got, c.want)
+		}
+	}
+	names := base.NodeNames()
+	names[0] = "changed"
+	if got := strings.Join(base.NodeNames(), ","); got != "a,b,c" {
+		t.Errorf("changing the returned list changed the state's: %s", got)
+	}
+}

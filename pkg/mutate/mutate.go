@@ -30,7 +30,7 @@ type Operation struct {
 func ReflectorLabel(old, node *corev1.Node, label string) []Operation {
 	n := calico.NodeFromCore(node)
 	if n.IsReflector() {
-		if _, ok := n.Labels()[label]; ok {
+		if _, ok := n.Label(label); ok {
 			return nil
 		}
 		if len(node.Labels) == 0 {

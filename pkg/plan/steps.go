@@ -138,7 +138,7 @@ func (p *planner) reflectors(ps *planState, zones []*Zone) error {
 	for _, z := range zones {
 		for _, r := range z.Reflectors {
 			n := ps.snap.State.Node(r.Node)
-			if _, labelled := n.Labels()[p.label]; labelled && n.ClusterID == r.ClusterID {
+			if _, labelled := n.Label(p.label); labelled && n.ClusterID == r.ClusterID {
 				continue
 			}
 			verb := "make " + r.Node + " a reflector"

@@ -150,7 +150,7 @@ var reflectorLabelRule = Rule{
 			out = append(out, newFinding(RuleReflectorLabel, ref, calicoLabelsPath,
 				fmt.Sprintf("node %s: %s is not a JSON map of strings (%v): Calico ignores these labels", n.Name, calico.AnnotationLabels, n.CalicoLabelsError)))
 		}
-		_, labelled := n.Labels()[e.cfg.ReflectorLabel]
+		_, labelled := n.Label(e.cfg.ReflectorLabel)
 		switch {
 		case n.ClusterID != "" && calico.ClusterIDProblem(n.ClusterID) == "" && !labelled && !*e.cfg.AutoFillLabel:
 			out = append(out, newFinding(RuleReflectorLabel, ref, labelsPath, fmt.Sprintf("node %s has cluster ID %s but not the label %s: BGPPeers that select reflectors by that label will not peer with it; run kubectl label node %s %s=true",
