@@ -1,10 +1,10 @@
 package bgp
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rrguard/rrguard/pkg/selector"
@@ -120,7 +120,8 @@ func (a *Analysis) finish() {
 func (a *Analysis) classify(perNode bool) {
 	t := a.Topology
 	a.keys = map[string]ClassID{}
-	var kb, sb strings.Builder
+	var kb strings.Builder
+	var sb []byte
 	sig := newSignatures(t)
 	bySig := map[string]ClassID{}
 	for i := range t.Nodes {
@@ -130,14 +131,14 @@ func (a *Analysis) classify(perNode bool) {
 			continue
 		}
 		// Nodes with the same signature have the same class key: the key is computed once.
-		key := sig.of(t.Nodes[i], &sb)
-		if c, ok := bySig[key]; ok && c != NoClass {
+		sb = sig.of(t.Nodes[i], sb)
+		if c, ok := bySig[string(sb)]; ok && c != NoClass {
 			a.Classes[c].Members = append(a.Classes[c].Members, i)
 			a.ClassOf[i] = c
 			continue
 		}
 		a.ClassOf[i] = a.place(i, perNode, &kb)
-		bySig[key] = a.ClassOf[i]
+		bySig[string(sb)] = a.ClassOf[i]
 	}
 }
 
@@ -151,6 +152,8 @@ type signatures struct {
 	names map[string]bool
 	ips   map[string]bool
 	hits  []string
+	// sorted are the keys, sorted.
+	sorted []string
 }
 
 func newSignatures(t *Topology) *signatures {
@@ -173,41 +176,56 @@ func newSignatures(t *Topology) *signatures {
 			s.ips[t.Peers[p].PeerIP] = true
 		}
 	}
+	s.sorted = slices.Sorted(maps.Keys(s.keys))
 	return s
 }
 
-func (s *signatures) of(n *Node, b *strings.Builder) string {
-	b.Reset()
+func (s *signatures) of(n *Node, b []byte) []byte {
+	b = b[:0]
 	if !takesPart(n) {
-		return ""
+		return b
 	}
-	b.WriteString(n.ClusterID)
-	fmt.Fprintf(b, "|%d|%d|%v|%v|", s.t.NodeAS(n), s.t.listenPort(n), n.IPv4 != "", n.IPv6 != "")
+	b = append(b, n.ClusterID...)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(s.t.NodeAS(n)), 10)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(s.t.listenPort(n)), 10)
+	b = append(b, '|', flag(n.IPv4 != "")|flag(n.IPv6 != "")<<1, '|')
 	if s.names[n.Name] {
-		b.WriteString("name=" + n.Name)
+		b = append(b, "name="...)
+		b = append(b, n.Name...)
 	}
-	b.WriteByte(0)
+	b = append(b, 0)
 	if s.ips[n.IPv4] {
-		b.WriteString(n.IPv4)
+		b = append(b, n.IPv4...)
 	}
-	b.WriteByte(0)
+	b = append(b, 0)
 	if s.ips[n.IPv6] {
-		b.WriteString(n.IPv6)
+		b = append(b, n.IPv6...)
 	}
-	s.hits = s.hits[:0]
-	for k := range n.Labels {
-		if s.keys[k] {
-			s.hits = append(s.hits, k)
+	// The values of the labels some selector reads, in key order.
+	hits := s.sorted
+	if len(s.sorted) > len(n.Labels) {
+		s.hits = s.hits[:0]
+		for k := range n.Labels {
+			if s.keys[k] {
+				s.hits = append(s.hits, k)
+			}
 		}
+		sort.Strings(s.hits)
+		hits = s.hits
 	}
-	sort.Strings(s.hits)
-	for _, k := range s.hits {
-		b.WriteByte(0)
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(n.Labels[k])
+	for _, k := range hits {
+		v, ok := n.Labels[k]
+		if !ok {
+			continue
+		}
+		b = append(b, 0)
+		b = append(b, k...)
+		b = append(b, 0)
+		b = append(b, v...)
 	}
-	return b.String()
+	return b
 }
 
 // place puts node i in the class of its key, creating the class if needed, and returns the
