@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -562,6 +563,9 @@ func onlyComments(b []byte) bool {
 // State builds the cluster state the manifests describe. A projectcalico.org/v3 Node file
 // adds its BGP fields and labels to the core/v1 Node of the same name, as calicoctl would.
 func (m *Manifests) State() *calico.State {
+	if !slices.ContainsFunc(m.Objects, func(o *calico.Object) bool { return o.Node != nil && !o.Node.FromCore }) {
+		return calico.NewState(m.Objects) // no v3 Node to lay over a core one
+	}
 	core, v3 := map[string]*calico.Object{}, map[string]bool{}
 	for _, o := range m.Objects {
 		switch {
