@@ -1,0 +1,83 @@
+// Package gcfloor keeps the garbage collector from running while the heap is small. A batch
+// job that allocates much and keeps little at first, such as parsing 100,000 manifest
+// documents, otherwise collects every few megabytes until what it keeps has grown: most of
+// its collections come when they free the least.
+package gcfloor
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// minHeap is the runtime's smallest heap goal at GOGC=100 (4 MB), the live heap it assumes
+// before its first collection.
+const minHeap = 4 << 20
+
+// Set makes the heap goal at least floor bytes until the returned stop is called: after each
+// collection it sets GOGC to the percentage that puts the next goal at floor, given the heap
+// the collection left live, never below the percentage in effect (100 unless GOGC says
+// otherwise). Once the live heap is over half the floor, the goal is the usual one: the
+// floor never adds more than floor bytes to what the program would use anyway. It does
+// nothing when GOGC is set in the environment (the user chose) or collection is off.
+func Set(floor uint64) (stop func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	base := debug.SetGCPercent(100)
+	debug.SetGCPercent(base)
+	if base <= 0 {
+		return func() {}
+	}
+	t := &tuner{floor: floor, base: base, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	t.tune(minHeap)
+	t.arm()
+	return t.stop
+}
+
+type tuner struct {
+	floor  uint64
+	base   int
+	sample []metrics.Sample
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// sentinel is allocated for each collection to find its end: its cleanup runs once a
+// collection found it unreachable. It is too large for the tiny allocator, which would keep
+// it alive with its neighbours.
+type sentinel struct{ _ [32]byte }
+
+func (t *tuner) arm() {
+	runtime.AddCleanup(new(sentinel), func(t *tuner) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.stopped {
+			return
+		}
+		metrics.Read(t.sample)
+		t.tune(max(t.sample[0].Value.Uint64(), minHeap))
+		t.arm()
+	}, t)
+}
+
+// tune sets the percentage for a live heap of live bytes; t.mu held or not yet shared.
+func (t *tuner) tune(live uint64) {
+	p := t.base
+	if live < t.floor/2 {
+		p = max(p, int((t.floor-live)*100/live))
+	}
+	debug.SetGCPercent(p)
+}
+
+func (t *tuner) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		debug.SetGCPercent(t.base)
+	}
+}

@@ -1,0 +1,103 @@
+package gcfloor
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+// cycles is the number of collections so far.
+func cycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// percent is the GOGC in effect.
+func percent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+var sink []byte
+
+// churn allocates total bytes of garbage in 64 KiB pieces and returns the collections it took.
+func churn(total int) uint64 {
+	before := cycles()
+	for range total / (64 << 10) {
+		sink = make([]byte, 64<<10)
+	}
+	sink = nil
+	return cycles() - before
+}
+
+// TestFewerCollections: over a small live heap, GOGC is raised so that the heap grows to the
+// floor between collections: 256 MiB of garbage takes a handful of collections with a 64
+// MiB floor, where GOGC=100 would take one per 4 MiB. Stopping puts GOGC back.
+func TestFewerCollections(t *testing.T) {
+	stop := Set(64 << 20)
+	runtime.GC()
+	if p := percent(); p < 1000 {
+		t.Errorf("GOGC is %d over a small live heap with a 64 MiB floor, want about 1500", p)
+	}
+	if c := churn(256 << 20); c > 8 {
+		t.Errorf("256 MiB of garbage took %d collections with a 64 MiB floor", c)
+	}
+	stop()
+	if p := percent(); p != 100 {
+		t.Errorf("GOGC after stop is %d, want 100", p)
+	}
+	stop() // a second stop changes nothing
+	runtime.GC()
+	time.Sleep(20 * time.Millisecond)
+	if p := percent(); p != 100 {
+		t.Errorf("GOGC after a second stop and a collection is %d, want 100", p)
+	}
+}
+
+var kept [][]byte
+
+// TestLargeLiveHeap: with more than half the floor live, GOGC is the usual one after a
+// collection: the floor adds nothing to a program that already holds much.
+func TestLargeLiveHeap(t *testing.T) {
+	stop := Set(64 << 20)
+	defer stop()
+	for range 40 {
+		kept = append(kept, make([]byte, 1<<20))
+	}
+	defer func() { kept = nil }()
+	deadline := time.Now().Add(5 * time.Second)
+	for percent() != 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is %d with 40 MiB live and a 64 MiB floor, want 100", percent())
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	// And raised again once the heap is small.
+	kept = nil
+	for percent() == 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC stayed 100 with a small live heap and a 64 MiB floor")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGOGCFromTheEnvironment: a GOGC the user set is left alone: collections over a small
+// live heap do not raise it.
+func TestGOGCFromTheEnvironment(t *testing.T) {
+	t.Setenv("GOGC", "100")
+	stop := Set(64 << 20)
+	defer stop()
+	for range 5 {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+		if p := percent(); p != 100 {
+			t.Fatalf("GOGC is %d with GOGC=100 in the environment", p)
+		}
+	}
+}
