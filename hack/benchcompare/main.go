@@ -232,9 +232,12 @@ func pair(dir string, results map[string]*result) []row {
 		}
 		var extra []string
 		for _, unit := range sortedKeys(r.extra) {
+			v := median(r.extra[unit])
 			if fv := fl.extra[unit]; len(fv) > 0 && median(fv) != 0 {
-				v, f := median(r.extra[unit]), median(fv)
+				f := median(fv)
 				extra = append(extra, fmt.Sprintf("%s %.0f vs %.0f (%.2fx)", unit, v, f, v/f))
+			} else {
+				extra = append(extra, fmt.Sprintf("%s %.0f", unit, v))
 			}
 		}
 		rows = append(rows, row{name: filepath.ToSlash(dir) + " " + strings.TrimPrefix(name, "Benchmark"),

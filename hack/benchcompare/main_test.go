@@ -42,6 +42,8 @@ BenchmarkH/serial-2         	    5757	    400000 ns/op	   64109 B/op	     261 al
 BenchmarkHFloor/serial-2    	    8522	    100000 ns/op	   15725 B/op	     158 allocs/op
 BenchmarkH/serial-2         	    5757	    220000 ns/op	   64109 B/op	     261 allocs/op
 BenchmarkHFloor/serial-2    	    8522	    110000 ns/op	   15725 B/op	     158 allocs/op
+BenchmarkP-2                	       3	3000000000 ns/op	       283.5 MiB-peak-RSS	   1000 B/op	      45 allocs/op
+BenchmarkPFloor-2           	       3	2000000000 ns/op	  1800000000 B/op	31300000 allocs/op
 BenchmarkAlone-2            	    8522	    110000 ns/op
 PASS
 `)
@@ -49,6 +51,8 @@ PASS
 	want := []row{
 		{name: "pkg/p H/parallel", ns: 150000, floorNs: 100000, allocs: 261, floorAll: 158, extra: "reviews/s 5000 vs 10000 (0.50x)"},
 		{name: "pkg/p H/serial", ns: 220000, floorNs: 100000, allocs: 261, floorAll: 158},
+		// A measure the floor does not have is shown alone.
+		{name: "pkg/p P", ns: 3e9, floorNs: 2e9, allocs: 45, floorAll: 31300000, extra: "MiB-peak-RSS 284"},
 	}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("rows\n%+v\nwant\n%+v", rows, want)
