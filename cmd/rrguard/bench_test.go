@@ -3,7 +3,6 @@ package main
 import (
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 
@@ -16,7 +15,7 @@ import (
 func BenchmarkValidateManifests(b *testing.B) {
 	dir := validatetest.NodeManifests(b, 100000)
 	bin := filepath.Join(b.TempDir(), "rrguard")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
