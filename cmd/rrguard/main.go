@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rrguard/rrguard/internal/gcfloor"
 	"github.com/spf13/cobra"
 )
 
@@ -33,13 +32,7 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
-// heapFloor is the heap the CLI lets grow before it collects garbage (see gcfloor): reading
-// 100,000 manifest documents then takes a fifth less time, and its peak memory stays what
-// the state it builds needs (under 300 MB). GOGC in the environment turns it off.
-const heapFloor = 192 << 20
-
 func main() {
-	gcfloor.Set(heapFloor)
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -10,26 +10,36 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
 
 // minHeap is the runtime's smallest heap goal at GOGC=100 (4 MB), the live heap it assumes
 // before its first collection.
 const minHeap = 4 << 20
 
+// active is set while a floor is: floors do not nest.
+var active atomic.Bool
+
 // Set makes the heap goal at least floor bytes until the returned stop is called: after each
 // collection it sets GOGC to the percentage that puts the next goal at floor, given the heap
 // the collection left live, never below the percentage in effect (100 unless GOGC says
 // otherwise). Once the live heap is over half the floor, the goal is the usual one: the
 // floor never adds more than floor bytes to what the program would use anyway. It does
-// nothing when GOGC is set in the environment (the user chose) or collection is off.
+// nothing when GOGC is set in the environment (the user chose), when collection is off,
+// when floor is no more than the runtime's own smallest goal, or while another floor is set.
 func Set(floor uint64) (stop func()) {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return func() {}
+	nothing := func() {}
+	if _, set := os.LookupEnv("GOGC"); set || floor <= 2*minHeap {
+		return nothing
+	}
+	if !active.CompareAndSwap(false, true) {
+		return nothing
 	}
 	base := debug.SetGCPercent(100)
 	debug.SetGCPercent(base)
 	if base <= 0 {
-		return func() {}
+		active.Store(false)
+		return nothing
 	}
 	t := &tuner{floor: floor, base: base, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.tune(minHeap)
@@ -79,5 +89,6 @@ func (t *tuner) stop() {
 	if !t.stopped {
 		t.stopped = true
 		debug.SetGCPercent(t.base)
+		active.Store(false)
 	}
 }

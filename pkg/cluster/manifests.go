@@ -82,23 +82,10 @@ func LoadFiles(paths []string, opts LoadOptions) (*Manifests, error) {
 				}
 				continue
 			}
-			var files []string
-			err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				switch strings.ToLower(filepath.Ext(path)) {
-				case ".yaml", ".yml", ".json":
-					if !d.IsDir() {
-						files = append(files, path)
-					}
-				}
-				return nil
-			})
+			files, err := manifestFiles(p)
 			if err != nil {
 				return l.fail(&InputError{Source: p, Err: err})
 			}
-			sort.Strings(files)
 			for _, f := range files {
 				if !l.file(f) {
 					return false
@@ -111,6 +98,50 @@ func LoadFiles(paths []string, opts LoadOptions) (*Manifests, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// manifestFiles lists the manifest files under dir (*.yaml, *.yml, *.json), sorted.
+func manifestFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			if !d.IsDir() {
+				files = append(files, path)
+			}
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+// InputSize is the number of bytes LoadFiles would read from paths (what it can stat of
+// them: LoadFiles reports the rest).
+func InputSize(paths []string) int64 {
+	var n int64
+	add := func(path string) {
+		if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		switch {
+		case err != nil:
+		case !info.IsDir():
+			add(p)
+		default:
+			files, _ := manifestFiles(p)
+			for _, f := range files {
+				add(f)
+			}
+		}
+	}
+	return n
 }
 
 // LoadReader reads one multi-document YAML/JSON stream named name.
