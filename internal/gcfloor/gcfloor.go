@@ -5,6 +5,7 @@
 package gcfloor
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -24,13 +25,25 @@ var active atomic.Bool
 // collection it sets GOGC to the percentage that puts the next goal at floor, given the heap
 // the collection left live, never below the percentage in effect (100 unless GOGC says
 // otherwise). Once the live heap is over half the floor, the goal is the usual one: the
-// floor never adds more than floor bytes to what the program would use anyway. It does
-// nothing when GOGC is set in the environment (the user chose), when collection is off,
-// when floor is no more than the runtime's own smallest goal, or while another floor is set.
+// floor never adds more than floor bytes to what the program would use anyway.
+//
+// While the floor raises GOGC it also sets the memory limit a quarter over the floor, so that
+// a percentage set for a smaller live heap cannot put the goal far past the floor when the
+// live heap grows before the next setting (a collection the setting misses, or one that comes
+// first on a busy machine).
+//
+// It does nothing when GOGC or GOMEMLIMIT is set in the environment (the user chose), when
+// collection is off, when floor is no more than the runtime's own smallest goal, or while
+// another floor is set.
 func Set(floor uint64) (stop func()) {
 	nothing := func() {}
-	if _, set := os.LookupEnv("GOGC"); set || floor <= 2*minHeap {
+	if floor <= 2*minHeap || floor > math.MaxInt64/2 {
 		return nothing
+	}
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		if _, set := os.LookupEnv(env); set {
+			return nothing
+		}
 	}
 	if !active.CompareAndSwap(false, true) {
 		return nothing
@@ -41,16 +54,17 @@ func Set(floor uint64) (stop func()) {
 		active.Store(false)
 		return nothing
 	}
-	t := &tuner{floor: floor, base: base, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	t := &tuner{floor: floor, base: base, baseLimit: debug.SetMemoryLimit(-1), sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.tune(minHeap)
 	t.arm()
 	return t.stop
 }
 
 type tuner struct {
-	floor  uint64
-	base   int
-	sample []metrics.Sample
+	floor     uint64
+	base      int   // GOGC before
+	baseLimit int64 // the memory limit before
+	sample    []metrics.Sample
 
 	mu      sync.Mutex
 	stopped bool
@@ -74,13 +88,16 @@ func (t *tuner) arm() {
 	}, t)
 }
 
-// tune sets the percentage for a live heap of live bytes; t.mu held or not yet shared.
+// tune sets the percentage and the limit for a live heap of live bytes; t.mu held or not yet
+// shared.
 func (t *tuner) tune(live uint64) {
-	p := t.base
-	if live < t.floor/2 {
-		p = max(p, int((t.floor-live)*100/live))
+	if live >= t.floor/2 {
+		debug.SetGCPercent(t.base)
+		debug.SetMemoryLimit(t.baseLimit)
+		return
 	}
-	debug.SetGCPercent(p)
+	debug.SetMemoryLimit(min(int64(t.floor+t.floor/4), t.baseLimit))
+	debug.SetGCPercent(max(t.base, int((t.floor-live)*100/live)))
 }
 
 func (t *tuner) stop() {
@@ -89,6 +106,7 @@ func (t *tuner) stop() {
 	if !t.stopped {
 		t.stopped = true
 		debug.SetGCPercent(t.base)
+		debug.SetMemoryLimit(t.baseLimit)
 		active.Store(false)
 	}
 }

@@ -1,7 +1,9 @@
 package gcfloor
 
 import (
+	"math"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"time"
@@ -57,6 +59,33 @@ func TestFewerCollections(t *testing.T) {
 	}
 }
 
+// TestStalePercentage: a percentage set for a smaller live heap, as when the setting after a
+// collection comes late, does not let the heap grow far past the floor: the memory limit, a
+// quarter over it, holds it, and stopping takes the limit away.
+func TestStalePercentage(t *testing.T) {
+	stop := Set(64 << 20)
+	runtime.GC()
+	time.Sleep(20 * time.Millisecond) // the setting after that collection is made
+	debug.SetGCPercent(1 << 20)       // what a live heap of 6 KiB would get
+	if c := churn(256 << 20); c < 3 {
+		t.Errorf("256 MiB of garbage under a 64 MiB floor with a stale GOGC took %d collections, want 4 or so", c)
+	}
+	if l := limit(); l != 80<<20 {
+		t.Errorf("memory limit %d under a 64 MiB floor, want 80 MiB", l)
+	}
+	stop()
+	if l := limit(); l != math.MaxInt64 {
+		t.Errorf("memory limit after stop is %d, want none", l)
+	}
+}
+
+// limit is the memory limit in effect.
+func limit() int64 {
+	s := []metrics.Sample{{Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
 var kept [][]byte
 
 // TestLargeLiveHeap: with more than half the floor live, GOGC is the usual one after a
@@ -69,9 +98,9 @@ func TestLargeLiveHeap(t *testing.T) {
 	}
 	defer func() { kept = nil }()
 	deadline := time.Now().Add(5 * time.Second)
-	for percent() != 100 {
+	for percent() != 100 || limit() != math.MaxInt64 {
 		if time.Now().After(deadline) {
-			t.Fatalf("GOGC is %d with 40 MiB live and a 64 MiB floor, want 100", percent())
+			t.Fatalf("GOGC is %d and the memory limit %d with 40 MiB live and a 64 MiB floor, want 100 and none", percent(), limit())
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
@@ -87,18 +116,22 @@ func TestLargeLiveHeap(t *testing.T) {
 	}
 }
 
-// TestGOGCFromTheEnvironment: a GOGC the user set is left alone: collections over a small
-// live heap do not raise it.
+// TestGOGCFromTheEnvironment: a GOGC or GOMEMLIMIT the user set leaves the floor off:
+// collections over a small live heap raise neither GOGC nor the limit.
 func TestGOGCFromTheEnvironment(t *testing.T) {
-	t.Setenv("GOGC", "100")
-	stop := Set(64 << 20)
-	defer stop()
-	for range 5 {
-		runtime.GC()
-		time.Sleep(20 * time.Millisecond)
-		if p := percent(); p != 100 {
-			t.Fatalf("GOGC is %d with GOGC=100 in the environment", p)
-		}
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, map[string]string{"GOGC": "100", "GOMEMLIMIT": "off"}[env])
+			stop := Set(64 << 20)
+			defer stop()
+			for range 5 {
+				runtime.GC()
+				time.Sleep(20 * time.Millisecond)
+				if p, l := percent(), limit(); p != 100 || l != math.MaxInt64 {
+					t.Fatalf("GOGC is %d and the memory limit %d with %s in the environment", p, l, env)
+				}
+			}
+		})
 	}
 }
 
