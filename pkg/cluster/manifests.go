@@ -21,7 +21,6 @@ import (
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/calico"
-	yaml2 "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -255,12 +254,9 @@ func (m *Manifests) run(produce func(*loader) bool) error {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			var in interner
+			var w worker
 			for b := range jobs {
-				for i := range b.docs {
-					d := &b.docs[i]
-					d.decoded, d.chunk = decodeDocument(d.source, d.chunk, m.whole, &in), nil
-				}
+				w.decode(b.docs, m.whole)
 				close(b.done)
 			}
 		})
@@ -459,20 +455,55 @@ func splitDocuments(raw []byte, doc func([]byte) bool) bool {
 	return true
 }
 
-// decodeDocument decodes one document named source. Without whole, a core/v1 Node keeps only
-// what rrguard judges, its labels interned by in.
-func decodeDocument(source string, chunk []byte, whole bool, in *interner) decoded {
-	if !bytes.Contains(chunk, []byte("Selector")) {
-		// No selector field: the regular expression below has nothing to find.
-	} else if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
-		return decoded{err: &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}}
+// worker decodes batches of documents.
+type worker struct {
+	in     interner
+	parser docParser
+	chunks [][]byte
+	parsed []parsed
+}
+
+// decode decodes docs. Without whole, a core/v1 Node keeps only what rrguard judges, its
+// labels interned.
+func (w *worker) decode(docs []document, whole bool) {
+	w.chunks = w.chunks[:0]
+	for i := range docs {
+		w.chunks = append(w.chunks, docs[i].chunk)
+		docs[i].err = selectorTagError(docs[i].source, docs[i].chunk)
 	}
-	// Each document is parsed once (go.yaml.in/yaml/v2, as sigs.k8s.io/yaml does); parsed:
-	// and it converts to JSON as it is. The bulk of any cluster's manifests, a core/v1 Node,
-	// is then read straight from the parse.
-	var y interface{}
-	parsed := yaml2.Unmarshal(chunk, &y) == nil && jsonable(y)
-	if parsed && !whole {
+	w.parsed = slices.Grow(w.parsed[:0], len(docs))[:len(docs)]
+	clear(w.parsed)
+	w.parser.parse(w.chunks, func(i int) bool { return docs[i].err != nil }, w.parsed)
+	for i := range docs {
+		d := &docs[i]
+		if d.err == nil {
+			d.decoded = decodeParsed(d.source, d.chunk, w.parsed[i], whole, &w.in)
+		}
+		d.chunk = nil
+	}
+	clear(w.chunks)
+	clear(w.parsed)
+}
+
+// selectorTagError is the error for a document with an unquoted selector starting with "!".
+func selectorTagError(source string, chunk []byte) error {
+	if !bytes.Contains(chunk, []byte("Selector")) {
+		return nil // no selector field: the regular expression below has nothing to find
+	}
+	if loc := yamlTagSelector.FindSubmatch(chunk); loc != nil {
+		return &InputError{Source: source, Err: fmt.Errorf("spec.%s: an unquoted selector starting with ! is a YAML tag, so the field is dropped and the BGPPeer silently applies to every node: quote it, e.g. %s: \"!has(route-reflector)\"", loc[1], loc[1])}
+	}
+	return nil
+}
+
+// decodeParsed decodes a document named source from chunk and its parse p (yaml2.Unmarshal's,
+// as sigs.k8s.io/yaml does).
+func decodeParsed(source string, chunk []byte, p parsed, whole bool, in *interner) decoded {
+	// A document that converts to JSON as it is and is a core/v1 Node, the bulk of any
+	// cluster's manifests, is read straight from the parse.
+	y := p.y
+	asIs := p.ok && jsonable(y)
+	if asIs && !whole {
 		if n, ok := coreNodeFromYAML(y, in); ok {
 			return decoded{counted: true, entries: []entry{{source: source, obj: &calico.Object{Kind: calico.KindNode, Name: n.Name, Node: n}}}}
 		}
@@ -483,7 +514,7 @@ func decodeDocument(source string, chunk []byte, whole bool, in *interner) decod
 	// rrguard reads for a core/v1 Node, or into a generic object.
 	var j []byte
 	var err error
-	if parsed {
+	if asIs {
 		j, err = json.Marshal(jsonValue(y))
 	} else {
 		j, err = yaml.YAMLToJSON(chunk)
