@@ -62,13 +62,16 @@ bench-compare:
 	fi
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s); new failures land in testdata/fuzz. `make test`
-## and `make unit` replay the seed corpora (f.Add and testdata/fuzz) as ordinary tests.
+## and `make unit` replay the seed corpora (f.Add and testdata/fuzz) as ordinary tests. Each input
+## that finds new code is shrunk for at most FUZZMINIMIZETIME (Go's default, 60s, can take a
+## target's whole time).
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./pkg/selector:FuzzParse ./pkg/cluster:FuzzLoadReader ./pkg/cluster:FuzzCoreNodeFromYAML ./pkg/cluster:FuzzSplitDocuments ./pkg/cluster:FuzzJSONFromParse ./pkg/webhook:FuzzReviewBytes ./pkg/webhook:FuzzCalicoChange
+FUZZMINIMIZETIME ?= 10s
+FUZZ_TARGETS := ./pkg/selector:FuzzParse ./pkg/cluster:FuzzLoadReader ./pkg/cluster:FuzzCoreNodeFromYAML ./pkg/cluster:FuzzSplitDocuments ./pkg/cluster:FuzzJSONFromParse ./pkg/cluster:FuzzParseDocuments ./pkg/webhook:FuzzReviewBytes ./pkg/webhook:FuzzCalicoChange
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
 	done
 
 lint:
