@@ -28,10 +28,7 @@ func documentsOf(raw []byte) [][]byte {
 	if splitDocuments(raw, func(d []byte) bool { docs = append(docs, d); return true }) {
 		return docs
 	}
-	for _, d := range bytes.Split(raw, []byte("\n---")) {
-		docs = append(docs, d)
-	}
-	return docs
+	return bytes.Split(raw, []byte("\n---"))
 }
 
 // checkParse fails t when docParser parses docs (but those skip names) other than
