@@ -20,9 +20,13 @@ type parsed struct {
 	ok bool
 }
 
+// streamMax is the largest document read in a stream: a larger one pays for its parser
+// setup itself, and copying it into the stream would cost more than the setup saved.
+const streamMax = 16 << 10
+
 // parse parses each of docs into out (len(docs) long), skipping the documents skip names.
-// The documents that are streamable are read by one yaml2.Decoder in a row; the others, and
-// any the decoder refuses, alone.
+// The documents that are streamable and at most streamMax bytes are read by one yaml2.Decoder
+// in a row; the others, and any the decoder refuses, alone.
 func (p *docParser) parse(docs [][]byte, skip func(int) bool, out []parsed) {
 	var inStream []int
 	p.stream.Reset()
@@ -31,7 +35,7 @@ func (p *docParser) parse(docs [][]byte, skip func(int) bool, out []parsed) {
 			continue
 		}
 		explicit, ok := streamable(doc)
-		if !ok {
+		if !ok || len(doc) > streamMax {
 			out[i] = parseAlone(doc)
 			continue
 		}
