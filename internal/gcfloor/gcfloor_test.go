@@ -9,19 +9,24 @@ import (
 	"time"
 )
 
-// cycles is the number of collections so far.
-func cycles() uint64 {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+// metric reads the runtime metric named name.
+func metric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
 
+// cycles is the number of collections so far.
+func cycles() uint64 { return metric("/gc/cycles/total:gc-cycles") }
+
 // percent is the GOGC in effect.
-func percent() int {
-	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
-	metrics.Read(s)
-	return int(s[0].Value.Uint64())
-}
+func percent() int { return int(metric("/gc/gogc:percent")) }
+
+// goal is the heap goal in effect.
+func goal() uint64 { return metric("/gc/heap/goal:bytes") }
+
+// limit is the memory limit in effect.
+func limit() int64 { return int64(metric("/gc/gomemlimit:bytes")) }
 
 var sink []byte
 
@@ -81,20 +86,6 @@ func TestStalePercentage(t *testing.T) {
 	if g := goal(); g > 64<<20 {
 		t.Errorf("heap goal %d MiB after stop", g>>20)
 	}
-}
-
-// goal is the heap goal in effect.
-func goal() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// limit is the memory limit in effect.
-func limit() int64 {
-	s := []metrics.Sample{{Name: "/gc/gomemlimit:bytes"}}
-	metrics.Read(s)
-	return int64(s[0].Value.Uint64())
 }
 
 var kept [][]byte
