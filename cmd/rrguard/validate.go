@@ -23,8 +23,8 @@ const maxHeapFloor = 192 << 20
 // maxHeapFloor, before the garbage collector runs, until done is called (see gcfloor).
 // Reading manifests allocates several times their size and keeps a fraction of it: 100,000
 // Node documents (48 MB) are read in a fifth less time, within the memory the state they
-// describe needs anyway, and a small input keeps a small heap. GOGC in the environment
-// turns it off.
+// describe needs anyway, and a small input keeps a small heap. GOGC or GOMEMLIMIT in the
+// environment turns it off.
 func readingFiles(files []string) (done func()) {
 	return gcfloor.Set(min(maxHeapFloor, 4*uint64(cluster.InputSize(files))))
 }
