@@ -28,7 +28,12 @@ type Class struct {
 	has        [2]bool
 	local      []bool // per peer: the peer is configured on these nodes
 	remote     []bool // per peer: the peer selects these nodes as remote
+	// routes are the route groups the members originate, per family (sorted).
+	routes [2][]int
 }
+
+// Routes returns the route groups (see Analysis.Group) the members originate in family f.
+func (c *Class) Routes(f Family) []int { return c.routes[f] }
 
 // HasFamily reports whether members have a BGP address of family f.
 func (c *Class) HasFamily(f Family) bool { return c.has[f] }
@@ -69,12 +74,23 @@ type Analysis struct {
 	session [2][][]bool
 	extSess [][]bool // [class][external]
 	// oneSided[f] holds the class pairs (a, b) where a member of a configures a session of
-	// family f to a member of b that does not come up (see OneSided).
-	oneSided [2]map[[2]int]bool
-	gapSet   map[Gap]bool
-	props    [2]*propagation // the session graph of each family, kept for LostIfDown
-	budget   Budget
-	search   bool // tests: always search, never the closure
+	// family f to a member of b that does not come up, and why (see OneSided).
+	oneSided [2]map[[2]int]OneSidedReason
+	// claim[f][a][b] is the peer (index into Topology.Peers) whose peering a member of a
+	// configures toward a member of b in family f: the one whose filters and password that
+	// end uses; noClaim when the pair has a mesh session or none.
+	claim [2][][]int32
+	// extClaim[c][x] is the peer that gives class c its session with external x.
+	extClaim [][]int32
+	// groups are the route groups of the nodes' routes.
+	groups *routeGroups
+	gapSet map[Gap]bool
+	// missing[f] maps a class pair (from, to) to the route groups of from that to's members
+	// do not learn (whatever carries them), for the pairs with any.
+	missing [2]map[[2]int][]int
+	graphs  [2]*sessionGraph // the session graph of each family, kept for LostIfDown
+	budget  Budget
+	search  bool // tests: always search, never the closure
 }
 
 // Analyze expands sessions and simulates route propagation.
@@ -108,7 +124,7 @@ func (a *Analysis) finish() {
 		a.expandSessions(f, [2][][]int{local, remote}, down)
 	}
 	a.gapSet = map[Gap]bool{}
-	a.Gaps, a.Undecided, a.props = nil, nil, [2]*propagation{}
+	a.Gaps, a.Undecided, a.graphs, a.missing = nil, nil, [2]*sessionGraph{}, [2]map[[2]int][]int{}
 	if a.budget == (Budget{}) {
 		a.budget = DefaultBudget
 	}
@@ -120,9 +136,12 @@ func (a *Analysis) finish() {
 func (a *Analysis) classify(perNode bool) {
 	t := a.Topology
 	a.keys = map[string]ClassID{}
+	if a.groups == nil {
+		a.groups = newRouteGroups(t)
+	}
 	var kb strings.Builder
 	var sb []byte
-	sig := newSignatures(t)
+	sig := newSignatures(t, a.groups)
 	bySig := map[string]ClassID{}
 	for i := range t.Nodes {
 		a.byName[t.Nodes[i].Name] = i
@@ -147,17 +166,18 @@ func (a *Analysis) classify(perNode bool) {
 // AS, addresses' presence, the values of the labels some selector reads, and the name and
 // addresses where a peer names them.
 type signatures struct {
-	t     *Topology
-	keys  map[string]bool
-	names map[string]bool
-	ips   map[string]bool
-	hits  []string
+	t      *Topology
+	groups *routeGroups
+	keys   map[string]bool
+	names  map[string]bool
+	ips    map[string]bool
+	hits   []string
 	// sorted are the keys, sorted.
 	sorted []string
 }
 
-func newSignatures(t *Topology) *signatures {
-	s := &signatures{t: t, keys: map[string]bool{}, names: map[string]bool{}, ips: map[string]bool{}}
+func newSignatures(t *Topology, groups *routeGroups) *signatures {
+	s := &signatures{t: t, groups: groups, keys: map[string]bool{}, names: map[string]bool{}, ips: map[string]bool{}}
 	add := func(sel *selector.Selector) {
 		if sel == nil {
 			return
@@ -175,6 +195,9 @@ func newSignatures(t *Topology) *signatures {
 		if t.Peers[p].PeerIP != "" {
 			s.ips[t.Peers[p].PeerIP] = true
 		}
+	}
+	for i := range t.PoolList() {
+		add(t.PoolList()[i].NodeSelector)
 	}
 	s.sorted = slices.Sorted(maps.Keys(s.keys))
 	return s
@@ -202,6 +225,21 @@ func (s *signatures) of(n *Node, b []byte) []byte {
 	b = append(b, 0)
 	if s.ips[n.IPv6] {
 		b = append(b, n.IPv6...)
+	}
+	// The routes of the blocks it holds (those of the pools that select it follow from the
+	// labels below).
+	if len(n.Blocks) > 0 {
+		groups, held := s.groups.blockGroups(s.t, n)
+		slices.Sort(groups)
+		slices.Sort(held)
+		b = append(b, 0, 'g')
+		for _, g := range slices.Compact(groups) {
+			b = strconv.AppendInt(append(b, ','), int64(g), 10)
+		}
+		b = append(b, 0, 'h')
+		for _, p := range slices.Compact(held) {
+			b = strconv.AppendInt(append(b, ','), int64(p), 10)
+		}
 	}
 	// The values of the labels some selector reads, in key order.
 	hits := s.sorted
@@ -246,7 +284,7 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) ClassID {
 	c := len(a.Classes)
 	a.keys[key] = c
 	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
-		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers))}
+		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers)), routes: a.groups.nodeRoutes(t, n, l)}
 	for p := range t.Peers {
 		cl.local[p] = t.Peers[p].appliesTo(n, l)
 		cl.remote[p] = t.Peers[p].selects(n, l)
@@ -270,18 +308,18 @@ func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder
 	}
 	writeKey(kb, n.ClusterID, t.NodeAS(n), t.listenPort(n), n.IPv4 != "", n.IPv6 != "", len(t.Peers), func(p int) (bool, bool) {
 		return t.Peers[p].appliesTo(n, l), t.Peers[p].selects(n, l)
-	})
+	}, a.groups.nodeRoutes(t, n, l))
 	return kb.String()
 }
 
 // key is the class key its members have (see nodeKey).
 func (c *Class) key() string {
 	var kb strings.Builder
-	writeKey(&kb, c.ClusterID, c.AS, c.ListenPort, c.has[IPv4], c.has[IPv6], len(c.local), func(p int) (bool, bool) { return c.local[p], c.remote[p] })
+	writeKey(&kb, c.ClusterID, c.AS, c.ListenPort, c.has[IPv4], c.has[IPv6], len(c.local), func(p int) (bool, bool) { return c.local[p], c.remote[p] }, c.routes)
 	return kb.String()
 }
 
-func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bool, peers int, bits func(p int) (local, remote bool)) {
+func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bool, peers int, bits func(p int) (local, remote bool), routes [2][]int) {
 	kb.WriteString(cid)
 	kb.WriteByte('|')
 	kb.WriteByte(byte(port >> 8))
@@ -294,6 +332,13 @@ func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bo
 	for p := 0; p < peers; p++ {
 		local, remote := bits(p)
 		kb.WriteByte(flag(local) | flag(remote)<<1)
+	}
+	for f := range routes {
+		kb.WriteByte('|')
+		for _, g := range routes[f] {
+			kb.WriteString(strconv.Itoa(g))
+			kb.WriteByte(',')
+		}
 	}
 }
 
@@ -309,6 +354,7 @@ func (a *Analysis) findExternals(down []bool) {
 	t := a.Topology
 	a.externals = nil
 	a.extSess = make([][]bool, len(a.Classes))
+	a.extClaim = make([][]int32, len(a.Classes))
 	if !slices.ContainsFunc(t.Peers, func(p Peer) bool { return p.PeerIP != "" }) {
 		return
 	}
@@ -341,20 +387,26 @@ func (a *Analysis) findExternals(down []bool) {
 	}
 	for c := range a.Classes {
 		a.extSess[c] = make([]bool, len(a.externals))
+		a.extClaim[c] = make([]int32, len(a.externals))
 		if down[c] {
 			continue
 		}
 		for x, e := range a.externals {
+			a.extClaim[c][x] = noClaim
 			if !a.Classes[c].has[e.f] {
 				continue
 			}
-			for p, peer := range t.Peers {
-				as := peer.AS
-				if as == 0 {
-					as = t.globalAS()
-				}
-				if a.Classes[c].local[p] && peer.PeerIP == e.ip && as == e.as {
-					a.extSess[c][x] = true
+			// confd's order: global peers first; the first peering to an address wins.
+			for _, global := range []bool{true, false} {
+				for p, peer := range t.Peers {
+					as := peer.AS
+					if as == 0 {
+						as = t.globalAS()
+					}
+					if peer.global() == global && a.Classes[c].local[p] && peer.PeerIP == e.ip && as == e.as && !a.extSess[c][x] {
+						a.extSess[c][x] = true
+						a.extClaim[c][x] = int32(p)
+					}
 				}
 			}
 		}
@@ -396,19 +448,39 @@ func (a *Analysis) peerSides() (local, remote [][]int) {
 	return local, remote
 }
 
+// noClaim is the claim of a class pair that has a mesh session or no peering.
+const noClaim int32 = -1
+
+// OneSidedReason says why a session one end configures does not come up.
+type OneSidedReason uint8
+
+// The reasons.
+const (
+	// NotConfiguredBack: the other end does not configure the session, or not with the AS
+	// and port in use.
+	NotConfiguredBack OneSidedReason = iota + 1
+	// PasswordsDiffer: both ends configure it, with passwords from different sources.
+	PasswordsDiffer
+)
+
 // expandSessions fills session[f]: calico-node on a member of class x configures a session
-// of family f to a member of class y, and BGP needs both ends configured; and oneSided[f],
-// the sessions configured that do not come up. The work is per peer over the classes it
-// applies to and selects, not over every pair of classes.
+// of family f to a member of class y, and BGP needs both ends configured with the same
+// password; claim[f], the peer whose peering each end uses; and oneSided[f], the sessions
+// configured that do not come up. The work is per peer over the classes it applies to and
+// selects, not over every pair of classes.
 func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	t := a.Topology
 	k := len(a.Classes)
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		// No node of this family: every row is the same row of falses, shared (read only).
 		none := make([]bool, k)
-		a.session[f], a.oneSided[f] = make([][]bool, k), nil
+		nobody := make([]int32, k)
+		for y := range nobody {
+			nobody[y] = noClaim
+		}
+		a.session[f], a.claim[f], a.oneSided[f] = make([][]bool, k), make([][]int32, k), nil
 		for x := range k {
-			a.session[f][x] = none
+			a.session[f][x], a.claim[f][x] = none, nobody
 		}
 		return
 	}
@@ -416,26 +488,21 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	for x := range conf {
 		conf[x] = make([]bool, k)
 	}
-	var plain []int
-	for c := range a.Classes {
-		if a.Classes[c].ClusterID == "" {
-			plain = append(plain, c)
-		}
-	}
-	if t.Mesh {
-		for _, x := range plain {
-			for _, y := range plain {
-				conf[x][y] = true
-			}
-		}
+	mesh := func(x, y int) bool {
+		return t.Mesh && a.Classes[x].ClusterID == "" && a.Classes[y].ClusterID == ""
 	}
 	// confd emits one peering per node and peer address, the first that claims it: global
 	// peers (no node, no nodeSelector) first, then node-scoped ones, then the implied reverse
 	// sessions. Where two peers of one pass claim the same address confd's order is a map's;
 	// rrguard takes them by name. A peering whose AS is not the remote node's never comes up.
 	claimed := make([][]bool, k)
+	claim := make([][]int32, k)
 	for x := range claimed {
 		claimed[x] = make([]bool, k)
+		claim[x] = make([]int32, k)
+		for y := range claim[x] {
+			claim[x][y] = noClaim
+		}
 	}
 	var local, remote []int
 	members := func(p int) { local, remote = sides[0][p], sides[1][p] }
@@ -455,9 +522,10 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 						continue
 					}
 					claimed[x][y] = true
+					claim[x][y] = int32(p)
 					// The other end expects the node's own AS: a localASNumber that differs
 					// is refused.
-					conf[x][y] = conf[x][y] || ((peer.PeerSelector != nil || peer.AS == cy.AS) && (peer.LocalAS == 0 || peer.LocalAS == cx.AS))
+					conf[x][y] = (peer.PeerSelector != nil || peer.AS == cy.AS) && (peer.LocalAS == 0 || peer.LocalAS == cx.AS)
 				}
 			}
 		}
@@ -475,44 +543,64 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			for _, x := range local {
 				if !claimed[y][x] {
 					claimed[y][x] = true
+					claim[y][x] = int32(p)
 					conf[y][x] = true
 				}
 			}
 		}
 	}
+	// The mesh: its sessions are the pair's whatever a peer also claims (BIRD then has a
+	// second protocol for the same neighbour, which stays down), with no filters and the
+	// mesh's password on both ends.
+	password := func(x, y int) string {
+		if c := claim[x][y]; c != noClaim {
+			return t.Peers[c].Password
+		}
+		return ""
+	}
 	s := make([][]bool, k)
+	why := map[[2]int]OneSidedReason{}
 	for x := range s {
 		s[x] = make([]bool, k)
 		if !a.Classes[x].has[f] || down[x] {
 			continue
 		}
 		for y := range s[x] {
-			// BGP needs both ends configured.
-			s[x][y] = a.Classes[y].has[f] && conf[x][y] && conf[y][x] && !down[y]
-		}
-	}
-	a.session[f] = s
-	// Sessions one end configures (matching or not) that do not come up.
-	a.oneSided[f] = nil
-	for x := range conf {
-		if !a.Classes[x].has[f] || down[x] {
-			continue
-		}
-		for y := range conf[x] {
-			if (conf[x][y] || claimed[x][y]) && !s[x][y] && a.Classes[y].has[f] && !down[y] && (x != y || len(a.Classes[x].Members) > 1) {
-				if a.oneSided[f] == nil {
-					a.oneSided[f] = map[[2]int]bool{}
-				}
-				a.oneSided[f][[2]int{x, y}] = true
+			if !a.Classes[y].has[f] || down[y] {
+				continue
+			}
+			if mesh(x, y) {
+				s[x][y] = true
+				claim[x][y] = noClaim
+				continue
+			}
+			// BGP needs both ends configured, with the same password.
+			switch {
+			case conf[x][y] && conf[y][x] && password(x, y) == password(y, x):
+				s[x][y] = true
+			case conf[x][y] && conf[y][x]:
+				why[[2]int{x, y}] = PasswordsDiffer
+			case (conf[x][y] || claimed[x][y]) && (x != y || len(a.Classes[x].Members) > 1):
+				why[[2]int{x, y}] = NotConfiguredBack
 			}
 		}
+	}
+	a.session[f], a.claim[f] = s, claim
+	// Sessions one end configures (matching or not) that do not come up.
+	a.oneSided[f] = nil
+	if len(why) > 0 {
+		a.oneSided[f] = why
 	}
 }
 
 // OneSided reports whether members of class x configure a session of family f to members
 // of class y that does not come up: y's do not configure it back, or not with the AS and
 // port x's use. BIRD keeps it Idle/Active and it carries no routes.
-func (a *Analysis) OneSided(f Family, x, y int) bool { return a.oneSided[f][[2]int{x, y}] }
+func (a *Analysis) OneSided(f Family, x, y int) bool { return a.oneSided[f][[2]int{x, y}] != 0 }
+
+// OneSidedWhy says why the session of OneSided(f, x, y) does not come up (0: it is not
+// one-sided).
+func (a *Analysis) OneSidedWhy(f Family, x, y int) OneSidedReason { return a.oneSided[f][[2]int{x, y}] }
 
 // OneSidedPairs lists the class pairs (x, y) of OneSided in family f, sorted.
 func (a *Analysis) OneSidedPairs(f Family) [][2]int {

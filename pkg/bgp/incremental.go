@@ -49,7 +49,7 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 			return &b
 		}
 	}
-	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget, search: a.search, labels: &labelIndex{}}
+	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget, search: a.search, labels: &labelIndex{}, groups: a.groups}
 	b.ClassOf = slices.Clone(a.ClassOf)
 	b.Classes = slices.Clone(a.Classes)
 	old := NoClass
@@ -122,7 +122,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 		}
 	}
 	r := refinement{a: a, b: &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes),
-		keys: map[string]ClassID{}, budget: a.budget, search: a.search, labels: a.labels}}
+		keys: map[string]ClassID{}, budget: a.budget, search: a.search, labels: a.labels, groups: a.groups}}
 	r.local, r.remote = make([][]bool, len(t.Peers)), make([][]bool, len(t.Peers))
 	// Sides known per class first (they split nothing), then the others, each splitting the
 	// classes it tells apart.
@@ -293,7 +293,7 @@ func (a *Analysis) WithConfig(t *Topology) *Analysis {
 	if t.globalAS() != a.Topology.globalAS() {
 		return nil
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget, search: a.search, labels: a.labels}
+	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget, search: a.search, labels: a.labels, groups: a.groups}
 	b.finish()
 	return b
 }

@@ -30,6 +30,10 @@ type Session struct {
 	// Passive: calico-node waits for the peer to connect (calico-node peers with the higher
 	// address, compared as text, wait).
 	Passive bool
+	// Filters are the BGPFilters this end applies (the BGPPeer's spec.filters; none on the
+	// mesh); Password where its password comes from ("" none, see PasswordSource).
+	Filters  []string
+	Password string
 }
 
 // NodeSessions lists the sessions calico-node configures on the named node, sorted by
@@ -48,7 +52,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 	seen := map[string]bool{}
 	// add records a session to address ip; j is the index of the node behind it, -1 for a
 	// router outside the cluster. The first session to an address and port wins.
-	add := func(f Family, ip string, port uint16, j int, as, local uint32, source string) {
+	add := func(f Family, ip string, port uint16, j int, as, local uint32, source string, peer *Peer) {
 		key := fmt.Sprint(f, "|", ip, "|", port)
 		if ip == "" || ip == n.Address(f) || seen[key] {
 			return
@@ -57,7 +61,10 @@ func (a *Analysis) NodeSessions(name string) []Session {
 		if local == 0 {
 			local = localAS
 		}
-		s := Session{Family: f, PeerIP: ip, Port: port, PeerAS: as, LocalAS: local, Source: source, Established: true}
+		s := Session{Family: f, PeerIP: ip, Port: port, PeerAS: as, LocalAS: local, Source: source, Established: true, Password: t.MeshPassword}
+		if peer != nil {
+			s.Filters, s.Password = peer.Filters, peer.Password
+		}
 		peerCID := ""
 		if j >= 0 {
 			peer := t.Nodes[j]
@@ -84,7 +91,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 		}
 		if t.Mesh && n.ClusterID == "" {
 			each(func(d int) bool { return a.Classes[d].ClusterID == "" }, func(j int, m *Node) {
-				add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), 0, "mesh")
+				add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), 0, "mesh", nil)
 			})
 		}
 		// confd's order (see expandSessions): global peers, node-scoped ones, then the
@@ -97,7 +104,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 				}
 				if peer.PeerSelector != nil {
 					each(func(d int) bool { return a.Classes[d].remote[p] }, func(j int, m *Node) {
-						add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), peer.LocalAS, peer.Name)
+						add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), peer.LocalAS, peer.Name, peer)
 					})
 					continue
 				}
@@ -111,7 +118,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 				} else if as == 0 {
 					as = t.globalAS() // an external peer (see findExternals)
 				}
-				add(f, peer.PeerIP, port, j, as, peer.LocalAS, peer.Name)
+				add(f, peer.PeerIP, port, j, as, peer.LocalAS, peer.Name, peer)
 			}
 		}
 		for p := range t.Peers {
@@ -123,7 +130,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 				continue
 			}
 			each(func(d int) bool { return a.Classes[d].local[p] }, func(j int, m *Node) {
-				add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), 0, peer.Name)
+				add(f, m.Address(f), t.listenPort(m), j, t.NodeAS(m), 0, peer.Name, peer)
 			})
 		}
 	}
@@ -136,15 +143,27 @@ func (a *Analysis) NodeSessions(name string) []Session {
 	return out
 }
 
-// LearnsIn reports whether node to learns the pod routes of node from in family f (both
-// must have an address of f and take part).
+// LearnsIn reports whether node to learns every pod route node from originates in family f
+// (both must have an address of f and take part, and from must originate some route in f).
+// Unlike Gaps it counts every route, those felix routes without BGP included: it is what
+// BIRD's tables hold.
 func (a *Analysis) LearnsIn(f Family, from, to string) bool {
 	x, y := a.Class(from), a.Class(to)
-	if x < 0 || y < 0 || !a.Classes[x].has[f] || !a.Classes[y].has[f] {
+	if x < 0 || y < 0 || !a.Classes[x].has[f] || !a.Classes[y].has[f] || len(a.Classes[x].routes[f]) == 0 {
 		return false
 	}
-	return !a.gapSet[Gap{Family: f, From: x, To: y}]
+	return len(a.missing[f][[2]int{x, y}]) == 0
 }
+
+// Missing returns the route groups of class from that members of class to do not learn in
+// family f (see Group), whatever carries them.
+func (a *Analysis) Missing(f Family, from, to int) []int { return a.missing[f][[2]int{from, to}] }
+
+// Group returns route group g (an ID from Class.Routes or Missing).
+func (a *Analysis) Group(g int) *RouteGroup { return a.groups.at(g) }
+
+// ViaBGP reports whether routes of group g reach pods only through BGP (see Pool.ViaBGP).
+func (a *Analysis) ViaBGP(g int) bool { return a.Topology.viaBGP(a.groups.at(g)) }
 
 // Decided reports whether route propagation of family f was decided within the budget.
 func (a *Analysis) Decided(f Family) bool {

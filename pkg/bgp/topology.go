@@ -52,6 +52,8 @@ type Node struct {
 	// Prepared is Labels prepared for selector evaluation (see selector.NewLabels); built
 	// on first use when nil. Build it once per node when the node is reused across analyses.
 	Prepared *selector.Labels
+	// Blocks are the IPAM blocks the node holds (its block affinities).
+	Blocks []Block
 }
 
 func (n *Node) prepared() *selector.Labels {
@@ -93,6 +95,11 @@ type Peer struct {
 	// LocalAS is localASNumber: the AS the nodes the peer applies to speak on its sessions
 	// (0: their own).
 	LocalAS uint32
+	// Filters are the names of the BGPFilters of its peerings (spec.filters), in order; confd
+	// puts them on both ends of every peering the peer gives, reverse ones included.
+	Filters []string
+	// Password is where its peerings' password comes from ("" none; see PasswordSource).
+	Password string
 }
 
 // Topology is the cluster state that decides BGP sessions.
@@ -107,6 +114,36 @@ type Topology struct {
 	// ones (0 / absent: not set; BIRD then listens on 179).
 	ListenPort  uint16
 	ListenPorts map[string]uint16
+	// Pools are the IPPools (AssumedPools when the state has none).
+	Pools []Pool
+	// Filters are the BGPFilters by name.
+	Filters map[string]*Filter
+	// MeshPassword is where the mesh sessions' password comes from ("" none).
+	MeshPassword string
+}
+
+// PasswordSource names a password by where it is read from, a Secret's key: two ends that
+// read their password from the same key agree, whatever its content; rrguard never reads it.
+func PasswordSource(secret, key string) string {
+	if secret == "" && key == "" {
+		return ""
+	}
+	return "secret " + secret + " key " + key
+}
+
+// filters returns the BGPFilters of peer p (index into Peers; -1: the mesh, which has none)
+// that exist, in order; confd skips a name with no BGPFilter.
+func (t *Topology) filters(p int) []*Filter {
+	if p < 0 {
+		return nil
+	}
+	var out []*Filter
+	for _, name := range t.Peers[p].Filters {
+		if fl := t.Filters[name]; fl != nil {
+			out = append(out, fl)
+		}
+	}
+	return out
 }
 
 // listenPort is the port calico-node renders for sessions toward node n (0: none, 179).

@@ -1,0 +1,270 @@
+package bgp
+
+import "slices"
+
+// standinsPerClass is how many members stand for a class in the session graph: the first
+// originates the class's routes, the others show whether the rest of the class learns them.
+// Two besides the originator keep every path of the full graph (members of a class are
+// interchangeable: a path through several members of one class needs at most two of them
+// besides the origin), and LostIfDown leaves the last of them out to play a failed member.
+const standinsPerClass = 3
+
+// sessionGraph is a family's sessions between stand-ins, built once per analysis and read
+// (never written) by every propagation over it, what-ifs included.
+type sessionGraph struct {
+	f        Family
+	speakers []speaker
+	arcs     [][]arc
+	// standins[c] are the speakers standing for class c (at most standinsPerClass; none for
+	// a class without an address of the family); standins[c][0] originates its routes.
+	standins [][]int
+	// words is the length of a tracked colour set (0: nothing is tracked); cidMask has the
+	// bits of the cluster-ID colours (the others are AS colours).
+	words   int
+	cidMask []uint64
+	// origins are the origins of the family's routes; own[s] the origins speaker s originates.
+	origins []origin
+	own     [][]int
+	// policies are the distinct filter pairs of the arcs (arc.policy), and pass[policy][g]
+	// whether a route of group g crosses (bit 0: the sender's own, bit 1: learnt).
+	policies []policy
+	pass     [][]uint8
+	// firstHopNarrower: some session lets a group's learnt routes through and not the
+	// sender's own ones, so the origin must be kept apart (the search does, the closure
+	// cannot).
+	firstHopNarrower bool
+	// before is what the whole graph's propagation found: learned[o][d].
+	before [][]bool
+}
+
+type speaker struct {
+	as      uint32
+	cid     string // "" for a speaker that is no reflector
+	cidBit  int    // tracked colour of (AS, cluster ID), -1 if untracked
+	asBit   int    // tracked colour of the AS, -1 if untracked
+	reflect bool
+}
+
+// arc is a session seen from one end: speaker from may advertise to speaker to.
+type arc struct {
+	to       int32
+	policy   int32 // index into sessionGraph.policies
+	ebgp     bool
+	toClient bool // from marks to as rr client
+	asClient bool // to marks from as rr client
+}
+
+// policy is what a route meets crossing an arc: the sender's BGPFilters and
+// calico_export_to_bgp_peers (unless the sender is a router outside the cluster, whose
+// policy rrguard cannot see and takes as passing everything), then the receiver's BGPFilters.
+type policy struct {
+	exp, imp []*Filter
+	external bool
+}
+
+// policyKey identifies a policy by the peers whose filters it takes.
+type policyKey struct {
+	out, in  int32
+	external bool
+}
+
+// buildGraph lays out the stand-ins, their colours, the sessions between them and what
+// crosses each.
+func (a *Analysis) buildGraph(f Family) *sessionGraph {
+	t := a.Topology
+	g := &sessionGraph{f: f}
+	g.standins = make([][]int, len(a.Classes))
+	for c := range a.Classes {
+		cc := &a.Classes[c]
+		if !cc.has[f] {
+			continue
+		}
+		for i := 0; i < min(len(cc.Members), standinsPerClass); i++ {
+			g.standins[c] = append(g.standins[c], len(g.speakers))
+			g.speakers = append(g.speakers, speaker{as: cc.AS, cid: cc.ClusterID, reflect: cc.ClusterID != ""})
+		}
+	}
+	g.own = make([][]int, len(g.speakers))
+	for c := range a.Classes {
+		if !a.Classes[c].has[f] {
+			continue
+		}
+		for _, grp := range a.Classes[c].routes[f] {
+			g.own[g.standins[c][0]] = append(g.own[g.standins[c][0]], len(g.origins))
+			g.origins = append(g.origins, origin{class: c, group: grp})
+		}
+	}
+	firstExt := len(g.speakers)
+	var extIdx []int
+	for x, e := range a.externals {
+		if e.f != f {
+			continue
+		}
+		// An external iBGP peer is assumed to reflect for everyone: rrguard cannot see its
+		// configuration, so it gives it the benefit of the doubt.
+		g.speakers = append(g.speakers, speaker{as: e.as, cid: "external/" + e.ip, reflect: true})
+		g.own = append(g.own, nil)
+		extIdx = append(extIdx, x)
+	}
+	g.colour()
+
+	byKey := map[policyKey]int32{}
+	policyOf := func(k policyKey) int32 {
+		if id, ok := byKey[k]; ok {
+			return id
+		}
+		id := int32(len(g.policies))
+		byKey[k] = id
+		pol := policy{exp: t.filters(int(k.out)), imp: t.filters(int(k.in)), external: k.external}
+		if k.external {
+			pol.exp = nil
+		}
+		g.policies = append(g.policies, pol)
+		return id
+	}
+	g.arcs = make([][]arc, len(g.speakers))
+	link := func(u, v int, uv, vu policyKey) {
+		su, sv := &g.speakers[u], &g.speakers[v]
+		same := su.as == sv.as
+		g.arcs[u] = append(g.arcs[u], arc{to: int32(v), policy: policyOf(uv), ebgp: !same, toClient: same && marks(su, sv), asClient: same && marks(sv, su)})
+		g.arcs[v] = append(g.arcs[v], arc{to: int32(u), policy: policyOf(vu), ebgp: !same, toClient: same && marks(sv, su), asClient: same && marks(su, sv)})
+	}
+	claim := a.claim[f]
+	for c := range a.Classes {
+		for d := c; d < len(a.Classes); d++ {
+			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || !a.session[f][c][d] {
+				continue
+			}
+			// The sender's end exports with the filters of its peering, the receiver's end
+			// imports with those of its own.
+			cd := policyKey{out: claim[c][d], in: claim[d][c]}
+			dc := policyKey{out: claim[d][c], in: claim[c][d]}
+			for i, u := range g.standins[c] {
+				for j, v := range g.standins[d] {
+					if c == d && j <= i {
+						continue
+					}
+					link(u, v, cd, dc)
+				}
+			}
+		}
+		for i, x := range extIdx {
+			if len(g.standins[c]) > 0 && a.extSess[c][x] {
+				p := a.extClaim[c][x]
+				for _, u := range g.standins[c] {
+					link(u, firstExt+i, policyKey{out: p, in: noClaim}, policyKey{out: noClaim, in: p, external: true})
+				}
+			}
+		}
+	}
+	g.decidePasses(t, a.groups)
+	return g
+}
+
+// colour gives the colours held by two or more speakers a bit each: only those are tracked.
+func (g *sessionGraph) colour() {
+	type cidKey struct {
+		as  uint32
+		cid string
+	}
+	cidCount, asCount := map[cidKey]int{}, map[uint32]int{}
+	for i := range g.speakers {
+		s := &g.speakers[i]
+		if s.cid != "" {
+			cidCount[cidKey{s.as, s.cid}]++
+		}
+		asCount[s.as]++
+	}
+	ebgp := len(asCount) > 1
+	cidBits, asBits := map[cidKey]int{}, map[uint32]int{}
+	next := 0
+	for i := range g.speakers {
+		s := &g.speakers[i]
+		s.cidBit, s.asBit = -1, -1
+		if k := (cidKey{s.as, s.cid}); s.cid != "" && cidCount[k] > 1 {
+			b, ok := cidBits[k]
+			if !ok {
+				b = next
+				next++
+				cidBits[k] = b
+			}
+			s.cidBit = b
+		}
+	}
+	nCID := next
+	for i := range g.speakers {
+		s := &g.speakers[i]
+		if ebgp && asCount[s.as] > 1 {
+			b, ok := asBits[s.as]
+			if !ok {
+				b = next
+				next++
+				asBits[s.as] = b
+			}
+			s.asBit = b
+		}
+	}
+	g.words = (next + 63) / 64
+	g.cidMask = make([]uint64, g.words)
+	for b := 0; b < nCID; b++ {
+		set(g.cidMask, b)
+	}
+}
+
+// Bits of sessionGraph.pass.
+const (
+	passOwn    = 1 << 0
+	passLearnt = 1 << 1
+)
+
+// decidePasses fills pass for the groups the family's origins carry.
+func (g *sessionGraph) decidePasses(t *Topology, groups *routeGroups) {
+	g.pass = make([][]uint8, len(g.policies))
+	var used []int
+	for _, o := range g.origins {
+		if !slices.Contains(used, o.group) {
+			used = append(used, o.group)
+		}
+	}
+	most := slices.Max(append(slices.Clone(used), -1))
+	for i := range g.policies {
+		pol := &g.policies[i]
+		g.pass[i] = make([]uint8, most+1)
+		for _, grp := range used {
+			rg := groups.at(grp)
+			var bits uint8
+			if pol.crosses(t, rg, true) {
+				bits |= passOwn
+			}
+			if pol.crosses(t, rg, false) {
+				bits |= passLearnt
+			}
+			if bits == passLearnt {
+				g.firstHopNarrower = true
+			}
+			g.pass[i][grp] = bits
+		}
+	}
+}
+
+// crosses reports whether a route of group rg crosses the policy (own: the sender's own
+// block).
+func (pol *policy) crosses(t *Topology, rg *RouteGroup, own bool) bool {
+	if pol.external {
+		return passes(t, nil, pol.imp, rg, own, true)
+	}
+	return passes(t, pol.exp, pol.imp, rg, own, false)
+}
+
+// crosses reports whether a route of group grp held as k crosses arc e.
+func (g *sessionGraph) crosses(e *arc, grp int, k kind) bool {
+	bit := uint8(passLearnt)
+	if k == originated {
+		bit = passOwn
+	}
+	return g.pass[e.policy][grp]&bit != 0
+}
+
+// marks reports whether speaker u marks its session with v as rr client: u is a reflector
+// and v's cluster ID differs (same AS is checked by the caller).
+func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
