@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/projectcalico/api/pkg/lib/numorstring"
@@ -21,6 +22,10 @@ const (
 	KindNode             = "Node"
 	KindBGPPeer          = "BGPPeer"
 	KindBGPConfiguration = "BGPConfiguration"
+	KindBGPFilter        = "BGPFilter"
+	KindIPPool           = "IPPool"
+	// KindBlockAffinity is read, never judged: which IPAM blocks each node holds.
+	KindBlockAffinity = "BlockAffinity"
 )
 
 // The API groups Calico resources come in.
@@ -35,13 +40,59 @@ const (
 // ErrUnknownKind is returned for objects rrguard has nothing to say about.
 var ErrUnknownKind = errors.New("not a kind rrguard checks")
 
-// Object is one decoded resource.
+// Object is one decoded resource: one of its kind's fields is set.
 type Object struct {
 	Kind, Group, Name string
 	Node              *Node
 	CoreNode          *corev1.Node // the core/v1 Node a Calico Node came from
 	Peer              *apiv3.BGPPeer
 	Config            *apiv3.BGPConfiguration
+	Filter            *apiv3.BGPFilter
+	Pool              *apiv3.IPPool
+	Affinity          *Affinity
+}
+
+// Affinity is a BlockAffinity: node Node holds the IPAM block CIDR.
+type Affinity struct {
+	Node, CIDR string
+	// State is confirmed, pending or pendingDeletion; Deleted marks one Calico is removing.
+	State   string
+	Deleted bool
+}
+
+// affinityJSON is what rrguard reads of a BlockAffinity (crd.projectcalico.org/v1 writes
+// spec.deleted as a string, projectcalico.org/v3 as a boolean).
+type affinityJSON struct {
+	Spec struct {
+		Node    string          `json:"node"`
+		CIDR    string          `json:"cidr"`
+		State   string          `json:"state"`
+		Deleted json.RawMessage `json:"deleted"`
+	} `json:"spec"`
+}
+
+func decodeAffinity(raw []byte) (*Affinity, error) {
+	var a affinityJSON
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, err
+	}
+	out := &Affinity{Node: a.Spec.Node, CIDR: a.Spec.CIDR, State: a.Spec.State}
+	switch d := strings.Trim(string(a.Spec.Deleted), `"`); d {
+	case "", "null", "false":
+	case "true":
+		out.Deleted = true
+	default:
+		return nil, fmt.Errorf("spec.deleted: %s is not true or false", validateQuote(d))
+	}
+	return out, nil
+}
+
+// validateQuote quotes a value for an error, cut short.
+func validateQuote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // Ref names the object as users write it: "BGPPeer.crd.projectcalico.org/rr-to-rr-peer".
@@ -99,6 +150,24 @@ func Decode(u *unstructured.Unstructured) (*Object, error) {
 			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
 		}
 		o.Config = &c
+	case (gvk.Group == GroupCRD || gvk.Group == GroupV3) && gvk.Kind == KindBGPFilter:
+		var f apiv3.BGPFilter
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		o.Filter = &f
+	case (gvk.Group == GroupCRD || gvk.Group == GroupV3) && gvk.Kind == KindIPPool:
+		var p apiv3.IPPool
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		o.Pool = &p
+	case (gvk.Group == GroupCRD || gvk.Group == GroupV3) && gvk.Kind == KindBlockAffinity:
+		a, err := decodeAffinity(raw)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		o.Affinity = a
 	default:
 		return nil, fmt.Errorf("%s %s %q: %w", gvk.GroupVersion(), gvk.Kind, o.Name, ErrUnknownKind)
 	}

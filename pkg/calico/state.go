@@ -31,13 +31,19 @@ type Config struct {
 	*apiv3.BGPConfiguration
 }
 
-// State is a cluster state: every Calico Node, BGPPeer and BGPConfiguration, by name.
-// A State is not changed once built. With and Without return a State that lays one change
-// over its parent without copying it, so an admission decision costs no more than the change.
+// State is a cluster state: every Calico Node, BGPPeer, BGPConfiguration, BGPFilter, IPPool
+// and BlockAffinity, by name. A State is not changed once built. With and Without return a
+// State that lays one change over its parent without copying it, so an admission decision
+// costs no more than the change.
 type State struct {
-	nodes   map[string]*Node
-	peers   map[string]*Peer
-	configs map[string]*Config
+	nodes      map[string]*Node
+	peers      map[string]*Peer
+	configs    map[string]*Config
+	pools      map[string]*Pool
+	filters    map[string]*Filter
+	affinities map[string]*Affinity
+	// blocks are the IPAM blocks of each node (from affinities).
+	blocks map[string][]bgp.Block
 
 	// An overlay: parent with the object kind/name replaced by obj (nil obj: removed).
 	parent *State
@@ -125,7 +131,8 @@ func (s *State) Release() {
 // NewState builds a state from decoded objects; a later object of the same kind and name
 // replaces an earlier one.
 func NewState(objs []*Object) *State {
-	s := &State{nodes: make(map[string]*Node, len(objs)), peers: map[string]*Peer{}, configs: map[string]*Config{}}
+	s := &State{nodes: make(map[string]*Node, len(objs)), peers: map[string]*Peer{}, configs: map[string]*Config{},
+		pools: map[string]*Pool{}, filters: map[string]*Filter{}, affinities: map[string]*Affinity{}}
 	for _, o := range objs {
 		switch {
 		case o.Node != nil:
@@ -134,8 +141,15 @@ func NewState(objs []*Object) *State {
 			s.peers[o.Name] = NewPeer(o.Group, o.Peer)
 		case o.Config != nil:
 			s.configs[o.Name] = &Config{Group: o.Group, BGPConfiguration: o.Config}
+		case o.Pool != nil:
+			s.pools[o.Name] = NewPool(o.Group, o.Pool)
+		case o.Filter != nil:
+			s.filters[o.Name] = NewFilter(o.Group, o.Filter)
+		case o.Affinity != nil:
+			s.affinities[o.Name] = o.Affinity
 		}
 	}
+	s.blocks = blocksOf(s.affinities)
 	names := make([]string, 0, len(s.nodes))
 	for name := range s.nodes {
 		names = append(names, name)
@@ -143,7 +157,7 @@ func NewState(objs []*Object) *State {
 	slices.Sort(names)
 	s.names = names
 	t := &bgp.Topology{Nodes: make([]*bgp.Node, len(names))}
-	models(t.Nodes, names, s.nodes)
+	models(t.Nodes, names, s.nodes, s.blocks)
 	s.nodeIndex = make(map[string]int, len(names))
 	for i, name := range names {
 		s.nodeIndex[name] = i
@@ -153,12 +167,14 @@ func NewState(objs []*Object) *State {
 	return s
 }
 
-// models sets out[i] to the model of nodes[names[i]], on every core for a large cluster.
-func models(out []*bgp.Node, names []string, nodes map[string]*Node) {
+// models sets out[i] to the model of nodes[names[i]] with its blocks, on every core for a
+// large cluster.
+func models(out []*bgp.Node, names []string, nodes map[string]*Node, blocks map[string][]bgp.Block) {
 	const chunk = 4096
 	if len(names) <= chunk {
 		for i, name := range names {
 			out[i] = nodes[name].Model()
+			out[i].Blocks = blocks[name]
 		}
 		return
 	}
@@ -169,6 +185,7 @@ func models(out []*bgp.Node, names []string, nodes map[string]*Node) {
 			for lo := range next {
 				for i := lo; i < min(lo+chunk, len(names)); i++ {
 					out[i] = nodes[names[i]].Model()
+					out[i].Blocks = blocks[names[i]]
 				}
 			}
 		})
@@ -187,6 +204,10 @@ func (s *State) With(o *Object) *State { return s.overlay(o.Kind, o.Name, o) }
 func (s *State) Without(kind, name string) *State { return s.overlay(kind, name, nil) }
 
 func (s *State) overlay(kind, name string, o *Object) *State {
+	if kind == KindBlockAffinity {
+		// Blocks change nodes' models: rare enough (admission never sees one) to rebuild.
+		return s.rebuilt(kind, name, o)
+	}
 	n := &State{parent: s, kind: kind, name: name, obj: o, topo: s.topo, nodeIndex: s.nodeIndex, peerNames: s.peerNames}
 	switch kind {
 	case KindNode:
@@ -206,6 +227,50 @@ func (s *State) overlay(kind, name string, o *Object) *State {
 		}
 	}
 	return n
+}
+
+// rebuilt returns a new root state: s's objects with the object of that kind and name
+// replaced by o (nil: removed).
+func (s *State) rebuilt(kind, name string, o *Object) *State {
+	var objs []*Object
+	for _, n := range s.NodeNames() {
+		if kind != KindNode || n != name {
+			objs = append(objs, &Object{Kind: KindNode, Name: n, Node: s.Node(n)})
+		}
+	}
+	for _, n := range s.PeerNames() {
+		if p := s.Peer(n); kind != KindBGPPeer || n != name {
+			objs = append(objs, &Object{Kind: KindBGPPeer, Group: p.Group, Name: n, Peer: p.BGPPeer})
+		}
+	}
+	for _, n := range s.ConfigNames() {
+		if c := s.Config(n); kind != KindBGPConfiguration || n != name {
+			objs = append(objs, &Object{Kind: KindBGPConfiguration, Group: c.Group, Name: n, Config: c.BGPConfiguration})
+		}
+	}
+	for _, n := range s.PoolNames() {
+		if p := s.Pool(n); kind != KindIPPool || n != name {
+			objs = append(objs, &Object{Kind: KindIPPool, Group: p.Group, Name: n, Pool: p.IPPool})
+		}
+	}
+	for _, n := range s.FilterNames() {
+		if f := s.Filter(n); kind != KindBGPFilter || n != name {
+			objs = append(objs, &Object{Kind: KindBGPFilter, Group: f.Group, Name: n, Filter: f.BGPFilter})
+		}
+	}
+	root := s
+	for root.parent != nil {
+		root = root.parent
+	}
+	for n, a := range root.affinities {
+		if kind != KindBlockAffinity || n != name {
+			objs = append(objs, &Object{Kind: KindBlockAffinity, Name: n, Affinity: a})
+		}
+	}
+	if o != nil {
+		objs = append(objs, o)
+	}
+	return NewState(objs)
 }
 
 // Node returns the named Calico node, or nil.
@@ -257,6 +322,103 @@ func (s *State) Config(name string) *Config {
 	return nil
 }
 
+// Pool returns the named IPPool, or nil.
+func (s *State) Pool(name string) *Pool {
+	for ; s != nil; s = s.parent {
+		if s.parent == nil {
+			return s.pools[name]
+		}
+		if s.kind == KindIPPool && s.name == name {
+			if s.obj == nil {
+				return nil
+			}
+			return NewPool(s.obj.Group, s.obj.Pool)
+		}
+	}
+	return nil
+}
+
+// Filter returns the named BGPFilter, or nil.
+func (s *State) Filter(name string) *Filter {
+	for ; s != nil; s = s.parent {
+		if s.parent == nil {
+			return s.filters[name]
+		}
+		if s.kind == KindBGPFilter && s.name == name {
+			if s.obj == nil {
+				return nil
+			}
+			return NewFilter(s.obj.Group, s.obj.Filter)
+		}
+	}
+	return nil
+}
+
+// PoolNames returns the IPPool names, sorted.
+func (s *State) PoolNames() []string {
+	return s.names_(KindIPPool, func(r *State) []string { return slices.Collect(maps.Keys(r.pools)) }, func(n string) bool { return s.Pool(n) != nil })
+}
+
+// FilterNames returns the BGPFilter names, sorted.
+func (s *State) FilterNames() []string {
+	return s.names_(KindBGPFilter, func(r *State) []string { return slices.Collect(maps.Keys(r.filters)) }, func(n string) bool { return s.Filter(n) != nil })
+}
+
+// Affinities returns the BlockAffinities by name (read only).
+func (s *State) Affinities() map[string]*Affinity {
+	for s.parent != nil {
+		s = s.parent
+	}
+	return s.affinities
+}
+
+// Blocks returns the IPAM blocks node name holds (read only).
+func (s *State) Blocks(name string) []bgp.Block {
+	for s.parent != nil {
+		s = s.parent
+	}
+	return s.blocks[name]
+}
+
+// names_ lists the names of one kind: the root's (of rootNames) and those overlays add,
+// those exists keeps, sorted.
+func (s *State) names_(kind string, rootNames func(*State) []string, exists func(string) bool) []string {
+	root := s
+	for root.parent != nil {
+		root = root.parent
+	}
+	var names []string
+	for _, name := range rootNames(root) {
+		if exists(name) {
+			names = append(names, name)
+		}
+	}
+	for o := s; o.parent != nil; o = o.parent {
+		if o.kind == kind && o.obj != nil && !slices.Contains(names, o.name) {
+			names = append(names, o.name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// gonePools lists the pools this state's overlays delete: their blocks stay with the nodes
+// that hold them (Calico does not take blocks back from nodes when a pool goes).
+func (s *State) gonePools() []bgp.Pool {
+	var out []bgp.Pool
+	for o := s; o.parent != nil; o = o.parent {
+		if o.kind != KindIPPool || o.obj != nil || s.Pool(o.name) != nil {
+			continue
+		}
+		if p := o.parent.Pool(o.name); p != nil && p.Err == nil && !slices.ContainsFunc(out, func(g bgp.Pool) bool { return g.Name == o.name }) {
+			m := p.Model()
+			m.Gone = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // NodeNames returns the node names, sorted.
 func (s *State) NodeNames() []string {
 	root := s
@@ -293,23 +455,7 @@ func (s *State) PeerNames() []string { return s.peerNames }
 
 // ConfigNames returns the BGPConfiguration names, sorted.
 func (s *State) ConfigNames() []string {
-	root := s
-	for root.parent != nil {
-		root = root.parent
-	}
-	var names []string
-	for name := range root.configs {
-		if s.Config(name) != nil {
-			names = append(names, name)
-		}
-	}
-	for o := s; o.parent != nil; o = o.parent {
-		if o.kind == KindBGPConfiguration && o.obj != nil && !slices.Contains(names, o.name) {
-			names = append(names, o.name)
-		}
-	}
-	slices.Sort(names)
-	return names
+	return s.names_(KindBGPConfiguration, func(r *State) []string { return slices.Collect(maps.Keys(r.configs)) }, func(n string) bool { return s.Config(n) != nil })
 }
 
 // patchNode derives the topology of this state with one node replaced (nil: removed),
@@ -327,9 +473,11 @@ func (s *State) patchNode(name string, node *Node) (*bgp.Topology, map[string]in
 	switch {
 	case node != nil && exists:
 		t.Nodes[i] = node.Model()
+		t.Nodes[i].Blocks = s.Blocks(name)
 	case node != nil:
 		i = len(t.Nodes)
 		t.Nodes = append(t.Nodes, node.Model())
+		t.Nodes[i].Blocks = s.Blocks(name)
 		idx = maps.Clone(idx)
 		idx[name] = i
 	default:
@@ -390,6 +538,25 @@ func (s *State) Topology() *bgp.Topology {
 	for _, name := range s.peerNames {
 		t.Peers = append(t.Peers, s.Peer(name).model)
 	}
+	t.Pools = nil
+	for _, name := range s.PoolNames() {
+		if p := s.Pool(name); p.Err == nil {
+			t.Pools = append(t.Pools, p.Model())
+		}
+	}
+	t.Pools = append(t.Pools, s.gonePools()...)
+	t.Filters = nil
+	for _, name := range s.FilterNames() {
+		if t.Filters == nil {
+			t.Filters = map[string]*bgp.Filter{}
+		}
+		t.Filters[name] = s.Filter(name).Model()
+	}
+	t.MeshPassword = ""
+	if d := s.Default(); d != nil && d.Spec.NodeMeshPassword != nil && d.Spec.NodeMeshPassword.SecretKeyRef != nil {
+		ref := d.Spec.NodeMeshPassword.SecretKeyRef
+		t.MeshPassword = bgp.PasswordSource(ref.Name, ref.Key)
+	}
 	return &t
 }
 
@@ -430,6 +597,10 @@ func NewPeer(group string, p *apiv3.BGPPeer) *Peer {
 	m := bgp.Peer{Name: p.Name, Node: s.Node, AS: uint32(s.ASNumber)}
 	if s.LocalASNumber != nil {
 		m.LocalAS = uint32(*s.LocalASNumber)
+	}
+	m.Filters = s.Filters
+	if s.Password != nil && s.Password.SecretKeyRef != nil {
+		m.Password = bgp.PasswordSource(s.Password.SecretKeyRef.Name, s.Password.SecretKeyRef.Key)
 	}
 	if s.ReversePeering != nil && *s.ReversePeering == apiv3.ReversePeeringManual {
 		m.ReverseManual = true
