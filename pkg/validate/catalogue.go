@@ -17,6 +17,7 @@ const (
 	RuleReflectorLabel          = "reflector-label"
 	RuleReflectorAddress        = "reflector-address"
 	RuleSessionOneSided         = "session-one-sided"
+	RuleFilterNotFound          = "filter-not-found"
 )
 
 // Rules is the catalogue of built-in rules, in the order they are documented and evaluated.
@@ -43,6 +44,7 @@ func init() {
 		reflectorLabelRule,
 		reflectorAddressRule,
 		sessionOneSidedRule,
+		filterNotFoundRule,
 	}
 	byID = make(map[string]*Rule, len(Rules))
 	for i := range Rules {

@@ -100,6 +100,7 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 			return &Snapshot{State: state, Topology: t, Analysis: a, peers: s.peers}
 		}
 	}
+	// IPPools and BGPFilters change the routes of every node: analysed afresh.
 	return NewSnapshot(state)
 }
 
@@ -189,6 +190,10 @@ func changedField(ch Change) string {
 		return ch.Object.Node.FieldPath("routeReflectorClusterID")
 	case ch.Object.Config != nil:
 		return meshPath
+	case ch.Object.Pool != nil:
+		return poolChangedField(ch)
+	case ch.Object.Filter != nil:
+		return filterChangedField(ch)
 	}
 	return specPath.String()
 }
@@ -196,21 +201,8 @@ func changedField(ch Change) string {
 // Audit reports everything wrong in a state.
 func (e *Engine) Audit(ctx context.Context, s *Snapshot) []Finding {
 	var out []Finding
-	for _, name := range s.State.NodeNames() {
-		n := s.State.Node(name)
-		group := calico.GroupCore
-		if !n.FromCore {
-			group = calico.GroupV3
-		}
-		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindNode, Group: group, Name: name, Node: n})...)
-	}
-	for _, name := range s.State.PeerNames() {
-		p := s.State.Peer(name)
-		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPPeer, Group: p.Group, Name: name, Peer: p.BGPPeer})...)
-	}
-	for _, name := range s.State.ConfigNames() {
-		c := s.State.Config(name)
-		out = append(out, e.objectFindings(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})...)
+	for _, o := range stateObjects(s) {
+		out = append(out, e.objectFindings(o)...)
 	}
 	j := &judgment{e: e, whole: true}
 	out = append(out, j.topology(s, nil)...)

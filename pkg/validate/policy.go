@@ -218,6 +218,10 @@ func idOf(o *calico.Object) objectID {
 		id.obj = o.Peer
 	case o.Config != nil:
 		id.obj = o.Config
+	case o.Filter != nil:
+		id.obj = o.Filter
+	case o.Pool != nil:
+		id.obj = o.Pool
 	}
 	return id
 }
@@ -266,6 +270,14 @@ func stateObjects(s *Snapshot) []*calico.Object {
 	for _, name := range s.State.ConfigNames() {
 		c := s.State.Config(name)
 		out = append(out, &calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})
+	}
+	for _, name := range s.State.FilterNames() {
+		f := s.State.Filter(name)
+		out = append(out, &calico.Object{Kind: calico.KindBGPFilter, Group: f.Group, Name: name, Filter: f.BGPFilter})
+	}
+	for _, name := range s.State.PoolNames() {
+		p := s.State.Pool(name)
+		out = append(out, &calico.Object{Kind: calico.KindIPPool, Group: p.Group, Name: name, Pool: p.IPPool})
 	}
 	return out
 }

@@ -125,6 +125,16 @@ func clusterData(s *Snapshot, cache *nodeDataCache) map[string]any {
 		c := s.State.Config(name)
 		configs[name] = objectData(&calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})
 	}
+	filters := map[string]any{}
+	for _, name := range s.State.FilterNames() {
+		f := s.State.Filter(name)
+		filters[name] = objectData(&calico.Object{Kind: calico.KindBGPFilter, Group: f.Group, Name: name, Filter: f.BGPFilter})
+	}
+	pools := map[string]any{}
+	for _, name := range s.State.PoolNames() {
+		p := s.State.Pool(name)
+		pools[name] = objectData(&calico.Object{Kind: calico.KindIPPool, Group: p.Group, Name: name, Pool: p.IPPool})
+	}
 	if cache != nil {
 		cache.m = next
 	}
@@ -134,6 +144,8 @@ func clusterData(s *Snapshot, cache *nodeDataCache) map[string]any {
 		"reflectors":     reflectors,
 		"peers":          peers,
 		"configurations": configs,
+		"filters":        filters,
+		"pools":          pools,
 		"config":         map[string]any{"meshEnabled": s.State.Mesh(), "asNumber": int64(s.State.GlobalAS())},
 		"sessions":       map[string]any{"classes": classes},
 	}
@@ -214,6 +226,16 @@ func objectData(o *calico.Object) map[string]any {
 		spec = jsonObject(o.Config.Spec)
 		if len(o.Config.Labels) > 0 {
 			meta["labels"] = o.Config.Labels
+		}
+	case o.Filter != nil:
+		spec = jsonObject(o.Filter.Spec)
+		if len(o.Filter.Labels) > 0 {
+			meta["labels"] = o.Filter.Labels
+		}
+	case o.Pool != nil:
+		spec = jsonObject(o.Pool.Spec)
+		if len(o.Pool.Labels) > 0 {
+			meta["labels"] = o.Pool.Labels
 		}
 	}
 	return map[string]any{"apiVersion": "projectcalico.org/v3", "kind": o.Kind, "metadata": meta, "spec": spec}

@@ -39,6 +39,15 @@ func peerFieldFindings(_ *Engine, o *calico.Object) []Finding {
 	ref := refOf(o)
 	var out []Finding
 	switch {
+	case o.Filter != nil:
+		out = filterFieldFindings(o)
+	case o.Pool != nil:
+		for _, ce := range calicoErrors(calicovalidator.Validate(o.Pool)) {
+			if ce.field == specPath.Child("nodeSelector").String() {
+				continue // selector-syntax says it better
+			}
+			out = append(out, newFinding(RulePeerFields, ref, ce.field, fmt.Sprintf("IPPool %s: %s", o.Name, ce.msg)))
+		}
 	case o.Config != nil:
 		if o.Name != calico.DefaultConfigName {
 			for _, d := range defaultOnly {
@@ -99,6 +108,17 @@ var selectorSyntaxRule = Rule{
 	Doc:     "a selector that does not parse or has a line break: calico-node logs it and matches nothing",
 	Example: `BGPPeer node-peer-to-rr: spec.peerSelector: selector "has(route-reflector" does not parse: no closing ')' after has(; …`,
 	object: func(_ *Engine, o *calico.Object) []Finding {
+		if o.Pool != nil {
+			p := calico.NewPool(o.Group, o.Pool)
+			path := specPath.Child("nodeSelector").String()
+			switch {
+			case len(o.Pool.Spec.NodeSelector) > selector.MaxLength:
+				return []Finding{newFinding(RuleSelectorSyntax, refOf(o), path, fmt.Sprintf("IPPool %s: %s is %d characters long; Calico allows %d", o.Name, path, len(o.Pool.Spec.NodeSelector), selector.MaxLength))}
+			case p.NodeSelectorErr != nil:
+				return []Finding{newFinding(RuleSelectorSyntax, refOf(o), path, fmt.Sprintf("IPPool %s: %s: %v; no node would be given blocks of it", o.Name, path, p.NodeSelectorErr))}
+			}
+			return nil
+		}
 		if o.Peer == nil {
 			return nil
 		}
@@ -341,29 +361,55 @@ var sessionOneSidedRule = Rule{
 	checks:  []check{{problems: oneSidedSessions, render: renderOneSidedSessions}},
 }
 
-// oneSidedSessions: per family, the pairs of classes whose session only the first configures.
+// oneSidedSessions: per family, the pairs of classes whose session only the first
+// configures, or both with passwords from different sources.
 func oneSidedSessions(_ *Engine, s *Snapshot) []problem {
 	var out []problem
 	for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {
 		for _, pair := range s.Analysis.OneSidedPairs(f) {
-			out = append(out, problem{key: f.String(), classes: []int{pair[0], pair[1]}, data: f})
+			why := s.Analysis.OneSidedWhy(f, pair[0], pair[1])
+			out = append(out, problem{key: fmt.Sprint(f, why), classes: []int{pair[0], pair[1]}, data: oneSided{f, why}})
 		}
 	}
 	return out
 }
 
-func renderOneSidedSessions(_ *judgment, _ *Snapshot, parts []part) []Finding {
+type oneSided struct {
+	family bgp.Family
+	why    bgp.OneSidedReason
+}
+
+func renderOneSidedSessions(_ *judgment, s *Snapshot, parts []part) []Finding {
 	var out []Finding
 	for _, p := range parts {
-		f := p.data.(bgp.Family)
+		d := p.data.(oneSided)
 		from, to := sorted(p.members[0]), sorted(p.members[1])
-		out = append(out, Finding{
-			Rule: RuleSessionOneSided, Object: nodeRef(from[0]),
-			Message: fmt.Sprintf("%s %s a BGP session (%s) to %s, which %s not configure it back with the AS and port in use: the session stays Idle and carries no routes. Check the BGPPeers between them: reversePeering: Manual needs a BGPPeer for the other side; a peerIP's asNumber and port must be the node's; a localASNumber other than the node's AS is refused",
-				nameList(from), verb(from, "configures", "configure"), f, nameList(to), verb(to, "does", "do")),
-		})
+		msg := fmt.Sprintf("%s %s a BGP session (%s) to %s, which %s not configure it back with the AS and port in use: the session stays Idle and carries no routes. Check the BGPPeers between them: reversePeering: Manual needs a BGPPeer for the other side; a peerIP's asNumber and port must be the node's; a localASNumber other than the node's AS is refused",
+			nameList(from), verb(from, "configures", "configure"), d.family, nameList(to), verb(to, "does", "do"))
+		if d.why == bgp.PasswordsDiffer {
+			msg = fmt.Sprintf("%s and %s configure their BGP session (%s) with passwords from different sources (%s): TCP-MD5 authentication fails and the session never establishes; give the BGPPeers of both ends the same spec.password.secretKeyRef",
+				nameList(from), nameList(to), d.family, passwordSources(s, d.family, p.classes[0], p.classes[1]))
+		}
+		out = append(out, Finding{Rule: RuleSessionOneSided, Object: nodeRef(from[0]), Message: msg})
 	}
 	return out
+}
+
+// passwordSources says where each end of a session takes its password from.
+func passwordSources(s *Snapshot, f bgp.Family, x, y int) string {
+	name := func(c, d int) string {
+		for _, ss := range s.Analysis.NodeSessions(members(s, c)[0]) {
+			if ss.Family == f && s.Analysis.Class(ss.PeerNode) == d {
+				src := "none"
+				if ss.Password != "" {
+					src = ss.Password
+				}
+				return fmt.Sprintf("%s: %s, from BGPPeer %s", members(s, c)[0], src, ss.Source)
+			}
+		}
+		return members(s, c)[0] + ": none"
+	}
+	return name(x, y) + "; " + name(y, x)
 }
 
 // sorted returns a sorted copy of names.

@@ -156,8 +156,8 @@ var meshDisableRule = Rule{
 // tooFewReflectors: the mesh is off with fewer than minReflectors Ready reflectors (data:
 // those there are).
 func tooFewReflectors(e *Engine, s *Snapshot) []problem {
-	if s.State.Mesh() {
-		return nil
+	if s.State.Mesh() || !routesViaBGP(s) {
+		return nil // VXLAN pools only: felix routes the pods, BGP carries none of it
 	}
 	var ready []string
 	for c := range s.Analysis.Classes {

@@ -83,7 +83,7 @@ func renderRouteGaps(j *judgment, s *Snapshot, parts []part) []Finding {
 	byCause := map[string]int{}
 	whats := map[int][]string{} // what each finding says is lost, in order
 	for _, b := range blocks {
-		cause, isolated := j.e.diagnose(s, b.fc, b.tc)
+		cause, isolated := j.e.diagnose(s, b.family, b.fc, b.tc)
 		var what string
 		subject := b.to[0]
 		switch {
@@ -109,9 +109,9 @@ func renderRouteGaps(j *judgment, s *Snapshot, parts []part) []Finding {
 	return out
 }
 
-// diagnose names the likeliest cause of a gap from class x to class y, and the fix.
-// When the cause is nodes without any session, it returns them too.
-func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
+// diagnose names the likeliest cause of a gap from class x to class y in family f, and the
+// fix. When the cause is nodes without any session, it returns them too.
+func (e *Engine) diagnose(s *Snapshot, f bgp.Family, x, y int) (string, []string) {
 	a := s.Analysis
 	cx, cy := &a.Classes[x], &a.Classes[y]
 	for _, c := range []int{x, y} {
@@ -122,6 +122,9 @@ func (e *Engine) diagnose(s *Snapshot, x, y int) (string, []string) {
 			}
 			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel), names
 		}
+	}
+	if cause := e.routeCause(s, f, x, y); cause != "" {
+		return cause, nil
 	}
 	reflectorsFor := func(c int) []string {
 		if a.Classes[c].ClusterID != "" {

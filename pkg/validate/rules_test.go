@@ -61,6 +61,45 @@ func bgpConfig(name string, spec apiv3.BGPConfigurationSpec) *calico.Object {
 	return &calico.Object{Kind: calico.KindBGPConfiguration, Group: calico.GroupCRD, Name: name, Config: &apiv3.BGPConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}}
 }
 
+// bgpFilter is a crd.projectcalico.org/v1 BGPFilter.
+func bgpFilter(name string, spec apiv3.BGPFilterSpec) *calico.Object {
+	return &calico.Object{Kind: calico.KindBGPFilter, Group: calico.GroupCRD, Name: name, Filter: &apiv3.BGPFilter{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}}
+}
+
+// noTransit is Calico's own example of a filter that stops transit (projectcalico/calico#8149).
+func noTransit() *calico.Object {
+	return bgpFilter("no-transit", apiv3.BGPFilterSpec{ExportV4: []apiv3.BGPFilterRuleV4{{Action: apiv3.Reject, Source: apiv3.BGPFilterSourceRemotePeers}}})
+}
+
+// ipPool is a crd.projectcalico.org/v1 IPPool (IPIP Always unless spec says otherwise).
+func ipPool(name, cidr string, opts ...func(*apiv3.IPPoolSpec)) *calico.Object {
+	spec := apiv3.IPPoolSpec{CIDR: cidr, IPIPMode: apiv3.IPIPModeAlways}
+	for _, o := range opts {
+		o(&spec)
+	}
+	return &calico.Object{Kind: calico.KindIPPool, Group: calico.GroupCRD, Name: name, Pool: &apiv3.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}}
+}
+
+func noExport(s *apiv3.IPPoolSpec) { s.DisableBGPExport = true }
+func vxlan(s *apiv3.IPPoolSpec)    { s.IPIPMode, s.VXLANMode = apiv3.IPIPModeNever, apiv3.VXLANModeAlways }
+
+// affinity is a confirmed BlockAffinity: node holds block cidr.
+func affinity(node, cidr string) *calico.Object {
+	return &calico.Object{Kind: calico.KindBlockAffinity, Group: calico.GroupCRD, Name: node + "-" + cidr, Affinity: &calico.Affinity{Node: node, CIDR: cidr, State: "confirmed"}}
+}
+
+func withFilters(o *calico.Object, names ...string) *calico.Object {
+	p := *o.Peer
+	p.Spec.Filters = names
+	return &calico.Object{Kind: o.Kind, Group: o.Group, Name: o.Name, Peer: &p}
+}
+
+func withPassword(o *calico.Object, secret string) *calico.Object {
+	p := *o.Peer
+	p.Spec.Password = &apiv3.BGPPassword{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "password"}}
+	return &calico.Object{Kind: o.Kind, Group: o.Group, Name: o.Name, Peer: &p}
+}
+
 func mesh(on bool) *calico.Object {
 	as := numorstring.ASNumber(64512)
 	return bgpConfig("default", apiv3.BGPConfigurationSpec{NodeToNodeMeshEnabled: &on, ASNumber: &as})
@@ -244,6 +283,11 @@ var ruleTests = map[string]func(t *testing.T){
 					{RulePeerFields, "deny", "BGPPeer.crd.projectcalico.org/both", "spec.asNumber", "ASNumber field must be empty when PeerSelector is specified"}}},
 			"mesh switch outside default": {state: with(seed(), bgpConfig("node.c1", apiv3.BGPConfigurationSpec{NodeToNodeMeshEnabled: new(true)})),
 				want: []want{{RulePeerFields, "deny", "BGPConfiguration.crd.projectcalico.org/node.c1", "spec.nodeToNodeMeshEnabled", "may only be set in the BGPConfiguration named default"}}},
+			"BGPFilter CIDR with host bits (BIRD refuses the configuration)": {state: with(seed(), bgpFilter("f", apiv3.BGPFilterSpec{ExportV4: []apiv3.BGPFilterRuleV4{{Action: apiv3.Reject, CIDR: "10.0.0.1/8", MatchOperator: apiv3.In}}})),
+				want: []want{{RulePeerFields, "deny", "BGPFilter.crd.projectcalico.org/f", "spec.exportV4[0].cidr", `BGPFilter f: spec.exportV4[0].cidr: "10.0.0.1/8" is not a network of the rule's family with its host bits clear`}}},
+			"BGPFilter CIDR without operator": {state: with(seed(), bgpFilter("f", apiv3.BGPFilterSpec{ExportV4: []apiv3.BGPFilterRuleV4{{Action: apiv3.Reject, CIDR: "10.0.0.0/8"}}})),
+				want: []want{{RulePeerFields, "deny", "BGPFilter.crd.projectcalico.org/f", "spec.exportV4[0].cidr", "MatchOperator cannot be empty when CIDR is not"}}},
+			"IPPool": {state: with(seed(), ipPool("pods", "192.168.0.0/16"))},
 		})
 	},
 	RuleSelectorSyntax: func(t *testing.T) {
@@ -285,6 +329,10 @@ var ruleTests = map[string]func(t *testing.T){
 			"admission: a NotReady reflector is lost": {state: with(seed(), reflector("r2", "10.0.0.2", "1.0.0.1", notReady), mesh(true)), change: update(mesh(true), mesh(false)),
 				want: []want{{RuleMeshDisable, "deny", "BGPConfiguration.crd.projectcalico.org/default", "spec.nodeToNodeMeshEnabled", "lost reflector: r2 (NotReady)"}}},
 			"minReflectors 1": {cfg: Config{MinReflectors: 1}, state: one, change: update(mesh(true), mesh(false))},
+			// felix routes VXLAN pools: BGP carries no pod route that matters.
+			"admission: VXLAN pools only, no reflector": {state: with(without(seed(), "r1", "r2", "clients", "reflectors"), ipPool("pods", "10.244.0.0/16", vxlan), mesh(true)), change: update(mesh(true), mesh(false))},
+			"admission: VXLAN pool beside an IPIP one, one reflector": {state: with(one, ipPool("pods", "10.244.0.0/16", vxlan), ipPool("ipip", "10.245.0.0/16")), change: update(mesh(true), mesh(false)),
+				want: []want{{RuleMeshDisable, "deny", "BGPConfiguration.crd.projectcalico.org/default", "spec.nodeToNodeMeshEnabled", "would be off with only 1 Ready route reflector (r1)"}}},
 			"admission: mesh already off (judged by the other rules)": {state: seed(), change: remove(reflector("r2", "10.0.0.2", "1.0.0.1"))},
 		})
 	},
@@ -299,6 +347,25 @@ var ruleTests = map[string]func(t *testing.T){
 			"admission: deleting the client peer": {state: seed(), change: remove(selPeer("clients", "!has(route-reflector)", "has(route-reflector)")),
 				want: []want{{RuleRoutePropagation, "deny", "BGPPeer.crd.projectcalico.org/clients", "metadata.name", "c1, c2, c3 would exchange no IPv4 pod routes with any other node"}}},
 			"admission: already broken, unrelated node": {state: without(seed(), "reflectors"), change: update(node("c1", "10.0.0.11"), node("c1", "10.0.0.11", label("team", "x")))},
+			"no-transit filter on the client peering (calico#8149)": {state: with(seed(), withFilters(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), "no-transit"), noTransit()),
+				want: []want{{RuleRoutePropagation, "deny", "Node/c1", "", "c1, c2, c3 would not learn one another's IPv4 pod routes: BGPFilter no-transit exportV4 rule 0 (Reject RemotePeers) on BGPPeer clients: reflectors r1, r2 stop passing clients' routes on"}}},
+			"admission: attaching no-transit to the client peering": {state: with(seed(), noTransit()),
+				change: update(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), withFilters(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), "no-transit")),
+				want:   []want{{RuleRoutePropagation, "deny", "BGPPeer.crd.projectcalico.org/clients", "spec", "BGPFilter no-transit exportV4 rule 0 (Reject RemotePeers) on BGPPeer clients"}}},
+			"admission: creating the filter a peering names": {state: with(seed(), withFilters(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), "no-transit")),
+				change: create(noTransit()),
+				want:   []want{{RuleRoutePropagation, "deny", "BGPFilter.crd.projectcalico.org/no-transit", "spec.exportV4[0]", "reflectors r1, r2 stop passing clients' routes on"}}},
+			"admission: a CIDR filter on the client peering": {state: with(seed(), bgpFilter("pods", apiv3.BGPFilterSpec{ExportV4: []apiv3.BGPFilterRuleV4{{Action: apiv3.Reject, CIDR: "192.168.0.0/16", MatchOperator: apiv3.In}}})),
+				change: update(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), withFilters(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), "pods")),
+				want:   []want{{RuleRoutePropagation, "deny", "BGPPeer.crd.projectcalico.org/clients", "spec", "BGPFilter pods exportV4 rule 0 (Reject In 192.168.0.0/16) on BGPPeer clients"}}},
+			"admission: no-transit on a peering with an outside router": {state: with(seed(), noTransit()),
+				change: create(bgpPeer("tor", apiv3.BGPPeerSpec{NodeSelector: "has(route-reflector)", PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transit"}}))},
+			"admission: disableBGPExport on the only pool": {state: with(seed(), ipPool("pods", "192.168.0.0/16")), change: update(ipPool("pods", "192.168.0.0/16"), ipPool("pods", "192.168.0.0/16", noExport)),
+				want: []want{{RuleRoutePropagation, "deny", "IPPool.crd.projectcalico.org/pods", "spec.disableBGPExport", "IPPool pods has disableBGPExport: true, so no node exports its blocks"}}},
+			"admission: disableBGPExport on a VXLAN pool": {state: with(seed(), ipPool("pods", "192.168.0.0/16", vxlan)), change: update(ipPool("pods", "192.168.0.0/16", vxlan), ipPool("pods", "192.168.0.0/16", vxlan, noExport))},
+			"admission: deleting the pool nodes hold blocks of": {state: with(seed(), ipPool("pods", "192.168.0.0/16"), affinity("c1", "192.168.1.0/26")), change: remove(ipPool("pods", "192.168.0.0/16")),
+				want: []want{{RuleRoutePropagation, "deny", "IPPool.crd.projectcalico.org/pods", "metadata.name", "are in no IPPool"}}},
+			"VXLAN pool, mesh off, no peers": {state: with(without(seed(), "clients", "reflectors"), ipPool("pods", "192.168.0.0/16", vxlan))},
 			"admission: a new client joins a broken cluster": {state: without(seed(), "clients", "reflectors"), change: create(node("c4", "10.0.0.14")),
 				want: []want{
 					// c4 and the reflectors lose each other's routes: both sides are isolated.
@@ -372,6 +439,16 @@ var ruleTests = map[string]func(t *testing.T){
 				want: []want{{RuleReflectorAddress, "warn", "Node/r2", "metadata.annotations[projectcalico.org/IPv4Address]", "no valid BGP address"}}},
 		})
 	},
+	RuleFilterNotFound: func(t *testing.T) {
+		runRuleCases(t, RuleFilterNotFound, map[string]ruleCase{
+			"the filter exists": {state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transit"}}))},
+			"a typo": {state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transti"}})),
+				want: []want{{RuleFilterNotFound, "warn", "BGPPeer.crd.projectcalico.org/tor", "spec.filters[0]", `names BGPFilter "no-transti", which does not exist: calico-node skips it and applies no filter in its place; did you mean "no-transit"?`}}},
+			"admission: deleting a filter in use": {state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transit"}})),
+				change: remove(noTransit()),
+				want:   []want{{RuleFilterNotFound, "warn", "BGPFilter.crd.projectcalico.org/no-transit", "metadata.name", `BGPPeer tor: spec.filters[0] names BGPFilter "no-transit", which does not exist`}}},
+		})
+	},
 	RuleSessionOneSided: func(t *testing.T) {
 		manual := []*calico.Object{node("w1", "10.0.0.1"), node("w2", "10.0.0.2"),
 			bgpPeer("w1-w2", apiv3.BGPPeerSpec{Node: "w1", PeerSelector: "kubernetes.io/hostname == 'w2'", ReversePeering: new(apiv3.ReversePeeringManual)}), mesh(false)}
@@ -382,6 +459,12 @@ var ruleTests = map[string]func(t *testing.T){
 			"reversePeering Manual with the other side": {state: append(manual, bgpPeer("w2-w1", apiv3.BGPPeerSpec{Node: "w2", PeerSelector: "kubernetes.io/hostname == 'w1'", ReversePeering: new(apiv3.ReversePeeringManual)}))},
 			"peerIP with another AS": {state: []*calico.Object{node("w1", "10.0.0.1"), node("w2", "10.0.0.2"), bgpPeer("to-w2", apiv3.BGPPeerSpec{Node: "w1", PeerIP: "10.0.0.2", ASNumber: 65001}), mesh(false)},
 				want: []want{{RuleSessionOneSided, "warn", "Node/w1", "", "w1 configures a BGP session (IPv4) to w2"}}},
+			"same password on both ends": {state: with(seed(), withPassword(selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), "bgp"))},
+			"passwords from different sources": {state: []*calico.Object{node("w1", "10.0.0.1"), node("w2", "10.0.0.2"),
+				withPassword(bgpPeer("w1-w2", apiv3.BGPPeerSpec{Node: "w1", PeerSelector: "kubernetes.io/hostname == 'w2'", ReversePeering: new(apiv3.ReversePeeringManual)}), "one"),
+				bgpPeer("w2-w1", apiv3.BGPPeerSpec{Node: "w2", PeerSelector: "kubernetes.io/hostname == 'w1'", ReversePeering: new(apiv3.ReversePeeringManual)}), mesh(false)},
+				want: []want{{RuleSessionOneSided, "warn", "Node/w1", "", "w1 and w2 configure their BGP session (IPv4) with passwords from different sources (w1: secret one key password, from BGPPeer w1-w2; w2: none, from BGPPeer w2-w1)"},
+					{RuleSessionOneSided, "warn", "Node/w2", "", "w2 and w1 configure their BGP session (IPv4) with passwords from different sources"}}},
 		})
 	},
 }
