@@ -124,9 +124,18 @@ func checked(gvk metav1.GroupVersionKind) bool {
 	case calico.GroupCore:
 		return gvk.Kind == calico.KindNode
 	case calico.GroupCRD:
-		return gvk.Kind == calico.KindBGPPeer || gvk.Kind == calico.KindBGPConfiguration
+		return judged(gvk.Kind)
 	case calico.GroupV3:
-		return gvk.Kind == calico.KindNode || gvk.Kind == calico.KindBGPPeer || gvk.Kind == calico.KindBGPConfiguration
+		return gvk.Kind == calico.KindNode || judged(gvk.Kind)
+	}
+	return false
+}
+
+// judged reports whether rrguard judges changes to a Calico kind (BlockAffinities it only reads).
+func judged(kind string) bool {
+	switch kind {
+	case calico.KindBGPPeer, calico.KindBGPConfiguration, calico.KindBGPFilter, calico.KindIPPool:
+		return true
 	}
 	return false
 }

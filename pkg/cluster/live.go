@@ -15,12 +15,19 @@ import (
 )
 
 // CalicoKinds are the Calico resources rrguard reads, in whichever of the two groups are
-// installed.
+// installed: what calico-node reads that decides routes (BlockAffinities: the IPAM blocks each
+// node holds).
 var CalicoKinds = []schema.GroupVersionKind{
 	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPPeer},
 	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPConfiguration},
+	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBGPFilter},
+	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindIPPool},
+	{Group: calico.GroupCRD, Version: "v1", Kind: calico.KindBlockAffinity},
 	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPPeer},
 	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPConfiguration},
+	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBGPFilter},
+	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindIPPool},
+	{Group: calico.GroupV3, Version: "v3", Kind: calico.KindBlockAffinity},
 }
 
 // LoadLive reads the cluster state from an API server: every Node, and the BGPPeers and

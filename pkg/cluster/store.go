@@ -133,6 +133,12 @@ func sameForBGP(a, b *calico.Object) bool {
 		return a.Group == b.Group && reflect.DeepEqual(a.Peer.Spec, b.Peer.Spec)
 	case a.Config != nil && b.Config != nil:
 		return a.Group == b.Group && reflect.DeepEqual(a.Config.Spec, b.Config.Spec)
+	case a.Filter != nil && b.Filter != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Filter.Spec, b.Filter.Spec)
+	case a.Pool != nil && b.Pool != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Pool.Spec, b.Pool.Spec)
+	case a.Affinity != nil && b.Affinity != nil:
+		return *a.Affinity == *b.Affinity
 	}
 	return false
 }

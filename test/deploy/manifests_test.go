@@ -358,11 +358,11 @@ func TestClusterRoleIsExactlyWhatRrguardUses(t *testing.T) {
 	}
 	read := []string{"get", "list", "watch"}
 	write := []string{"get", "list", "watch", "create", "update", "patch"}
-	add([]string{""}, []string{"nodes"}, read)                                                                   // the model
-	add([]string{"crd.projectcalico.org", "projectcalico.org"}, []string{"bgppeers", "bgpconfigurations"}, read) // the model
-	add([]string{"openreports.io"}, []string{"clusterreports"}, write)                                           // audit report (default)
-	add([]string{"wgpolicyk8s.io"}, []string{"clusterpolicyreports"}, write)                                     // audit report (--report-api=wgpolicy)
-	add([]string{"", "events.k8s.io"}, []string{"events"}, []string{"create", "patch"})                          // audit and leader-election Events
+	add([]string{""}, []string{"nodes"}, read)                                                                                                               // the model
+	add([]string{"crd.projectcalico.org", "projectcalico.org"}, []string{"bgppeers", "bgpconfigurations", "bgpfilters", "ippools", "blockaffinities"}, read) // the model
+	add([]string{"openreports.io"}, []string{"clusterreports"}, write)                                                                                       // audit report (default)
+	add([]string{"wgpolicyk8s.io"}, []string{"clusterpolicyreports"}, write)                                                                                 // audit report (--report-api=wgpolicy)
+	add([]string{"", "events.k8s.io"}, []string{"events"}, []string{"create", "patch"})                                                                      // audit and leader-election Events
 
 	objs := render(t, "config/webhook")
 	roles := 0
@@ -463,7 +463,7 @@ func TestOverlayComponents(t *testing.T) {
 			res, _, _ := unstructured.NestedStringSlice(m, "resources")
 			verbs, _, _ := unstructured.NestedStringSlice(m, "verbs")
 			for _, x := range res {
-				if x == "nodes" || x == "bgppeers" || x == "bgpconfigurations" {
+				if x == "nodes" || x == "bgppeers" || x == "bgpconfigurations" || x == "bgpfilters" || x == "ippools" || x == "blockaffinities" {
 					if strings.Join(verbs, ",") != "get,list,watch" {
 						t.Errorf("the webhook may %v %s", verbs, x)
 					}
