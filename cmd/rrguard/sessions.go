@@ -27,8 +27,26 @@ type nodeSessionsJSON struct {
 	AS        uint32        `json:"as"`
 	ClusterID string        `json:"clusterID"`
 	Sessions  []sessionJSON `json:"sessions"`
-	// Learns lists, per family, the nodes whose pod routes this node learns.
+	// Routes are the pod routes the node originates (its blocks, and a block of each pool
+	// that may give it one); Learns lists, per family, the nodes whose every pod route this
+	// node learns.
+	Routes []routeJSON          `json:"routes"`
 	Learns map[string][]string `json:"learns"`
+}
+
+type routeJSON struct {
+	Family string `json:"family"`
+	CIDR   string `json:"cidr"`
+	Pool   string `json:"pool"`
+	// Held is false for a block the node may be given but does not hold yet (the pool's first
+	// block stands for it).
+	Held bool `json:"held"`
+	// Assumed: the input has no IPPool; Pool is the one Calico creates by default.
+	Assumed bool `json:"assumed,omitempty"`
+	// Exported: the node's export function accepts it (BGPFilters aside); ViaBGP: BIRD
+	// routes it (IPIP or no encapsulation), unlike VXLAN pools, which felix routes.
+	Exported bool `json:"exported"`
+	ViaBGP   bool `json:"viaBGP"`
 }
 
 type sessionJSON struct {
@@ -41,6 +59,10 @@ type sessionJSON struct {
 	RRClient    bool   `json:"rrClient"`
 	Source      string `json:"source"`
 	Established bool   `json:"established"`
+	// Filters are the BGPFilters this end applies; Password names where its password comes
+	// from (a Secret and key, never the password), "" for none.
+	Filters  []string `json:"filters"`
+	Password string   `json:"password"`
 }
 
 var sessionFormats = []string{"table", "json", "bird", "bird6"}
@@ -160,13 +182,16 @@ func (l *listing) writeJSON(w *bufio.Writer, names []string) error {
 	fmt.Fprint(w, `{"nodes":[`)
 	for i, name := range names {
 		n := l.byName[name]
-		nj := nodeSessionsJSON{Name: name, AS: l.snap.Topology.NodeAS(n), ClusterID: n.ClusterID, Sessions: []sessionJSON{}, Learns: map[string][]string{}}
+		nj := nodeSessionsJSON{Name: name, AS: l.snap.Topology.NodeAS(n), ClusterID: n.ClusterID, Sessions: []sessionJSON{}, Routes: []routeJSON{}, Learns: map[string][]string{}}
+		for _, r := range l.snap.Analysis.NodeRoutes(name) {
+			nj.Routes = append(nj.Routes, routeJSON{Family: r.Family.String(), CIDR: r.CIDR.String(), Pool: r.Pool, Held: r.Held, Assumed: r.Assumed, Exported: r.Exported, ViaBGP: r.ViaBGP})
+		}
 		for f, list := range l.learns(name) {
 			nj.Learns[f.String()] = list
 		}
 		for _, s := range l.snap.Analysis.NodeSessions(name) {
 			nj.Sessions = append(nj.Sessions, sessionJSON{Family: s.Family.String(), PeerIP: s.PeerIP, Port: int(s.Port), PeerNode: s.PeerNode, PeerAS: s.PeerAS,
-				LocalAS: s.LocalAS, RRClient: s.RRClient, Source: s.Source, Established: s.Established})
+				LocalAS: s.LocalAS, RRClient: s.RRClient, Source: s.Source, Established: s.Established, Filters: append([]string{}, s.Filters...), Password: s.Password})
 		}
 		b, err := json.Marshal(nj)
 		if err != nil {
@@ -223,7 +248,35 @@ func (l *listing) writeTable(w *bufio.Writer, names []string) error {
 			if peer == "" {
 				peer = "(outside the cluster)"
 			}
-			fmt.Fprintf(w, "  %-6s %-28s %-20s %-10d %-10d %-9s %-11s %s\n", s.Family, s.PeerIP, peer, s.PeerAS, s.LocalAS, yesNo(s.RRClient), yesNo(s.Established), s.Source)
+			source := s.Source
+			if len(s.Filters) > 0 {
+				source += " filters " + strings.Join(s.Filters, ",")
+			}
+			if s.Password != "" {
+				source += " password from " + s.Password
+			}
+			fmt.Fprintf(w, "  %-6s %-28s %-20s %-10d %-10d %-9s %-11s %s\n", s.Family, s.PeerIP, peer, s.PeerAS, s.LocalAS, yesNo(s.RRClient), yesNo(s.Established), source)
+		}
+		for _, r := range l.snap.Analysis.NodeRoutes(name) {
+			var what []string
+			switch {
+			case r.Assumed:
+				what = append(what, "Calico's default pool, assumed: the input has no IPPool")
+			case r.Pool != "":
+				what = append(what, "pool "+r.Pool)
+			default:
+				what = append(what, "in no pool")
+			}
+			if !r.Held {
+				what = append(what, "a block it may be given")
+			}
+			if !r.Exported {
+				what = append(what, "not exported")
+			}
+			if !r.ViaBGP {
+				what = append(what, "VXLAN: felix routes it")
+			}
+			fmt.Fprintf(w, "  originates %s (%s)\n", r.CIDR, strings.Join(what, ", "))
 		}
 		learns := l.learns(name)
 		for _, f := range families {

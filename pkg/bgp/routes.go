@@ -546,3 +546,75 @@ func (a *Analysis) Rejections(f Family, grp int) []Rejection {
 	}
 	return out
 }
+
+// OriginRoute is a pod route a node originates, as `rrguard sessions` lists it.
+type OriginRoute struct {
+	Family Family
+	CIDR   netip.Prefix
+	// Pool is the IPPool that covers it ("" none); Held is false for a block the node may be
+	// given (a pool selects it) but does not hold yet, of which CIDR is the pool's first.
+	Pool string
+	Held bool
+	// Assumed: no IPPool was given; Pool is Calico's default of the family.
+	Assumed bool
+	// Exported: the node's calico_export_to_bgp_peers accepts it (filters aside); ViaBGP:
+	// BIRD routes it (not VXLAN).
+	Exported, ViaBGP bool
+}
+
+// NodeRoutes lists the routes node name originates, per family (see nodeRoutes), sorted.
+func (a *Analysis) NodeRoutes(name string) []OriginRoute {
+	i, ok := a.byName[name]
+	if !ok {
+		return nil
+	}
+	t := a.Topology
+	n := t.Nodes[i]
+	pools := t.PoolList()
+	var out []OriginRoute
+	_, held := a.groups.blockGroups(t, n)
+	add := func(cidr netip.Prefix, confirmed, isHeld bool, pool int) {
+		f := IPv4
+		if !cidr.Addr().Is4() {
+			f = IPv6
+		}
+		r := OriginRoute{Family: f, CIDR: cidr, Held: isHeld, ViaBGP: pool < 0 || pools[pool].ViaBGP}
+		g := RouteGroup{Family: f, Pool: pool, Example: cidr, Confirmed: confirmed}
+		r.Exported = calicoExport(t, &g, true)
+		if pool >= 0 {
+			r.Pool, r.Assumed = pools[pool].Name, pools[pool].Assumed
+		}
+		out = append(out, r)
+	}
+	for _, b := range n.Blocks {
+		f := IPv4
+		if !b.CIDR.Addr().Is4() {
+			f = IPv6
+		}
+		if b.CIDR.Bits() < b.CIDR.Addr().BitLen() && n.Address(f) != "" {
+			add(b.CIDR, b.Confirmed, true, poolOf(t, b.CIDR))
+		}
+	}
+	for j := range pools {
+		p := &pools[j]
+		f := IPv4
+		if !p.CIDR.Addr().Is4() {
+			f = IPv6
+		}
+		if !p.Allocates || n.Address(f) == "" || slices.Contains(held, j) || !p.selects(n.prepared()) {
+			continue
+		}
+		pool := j
+		if p.Gone {
+			pool = -1
+		}
+		add(FirstBlock(p), true, false, pool)
+	}
+	slices.SortFunc(out, func(x, y OriginRoute) int {
+		if x.Family != y.Family {
+			return int(x.Family) - int(y.Family)
+		}
+		return strings.Compare(x.CIDR.String(), y.CIDR.String())
+	})
+	return out
+}

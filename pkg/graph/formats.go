@@ -69,6 +69,10 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 		if s.OneSided {
 			attrs = append(attrs, "style=dashed", `color="#b36b00"`)
 		}
+		if len(s.Filters) > 0 {
+			attrs[0] = "label=" + q(strings.Join(s.Sources, ", ")+" [filters "+strings.Join(s.Filters, ", ")+"]")
+			attrs = append(attrs, "penwidth=2.5")
+		}
 		switch s.Change {
 		case Added:
 			attrs = append(attrs, `color="#1a7f37"`, "penwidth=3")

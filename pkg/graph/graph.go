@@ -115,8 +115,10 @@ type Session struct {
 	Families []string `json:"families"`
 	// OneSided: one end configures the sessions, the other does not (or not with the AS and
 	// port used): they stay Idle and carry no routes.
-	OneSided bool   `json:"oneSided,omitempty"`
-	Change   string `json:"change,omitempty"`
+	OneSided bool `json:"oneSided,omitempty"`
+	// Filters are the BGPFilters the ends apply (BGPPeers' spec.filters).
+	Filters []string `json:"filters,omitempty"`
+	Change  string   `json:"change,omitempty"`
 }
 
 // Missing says that the members of To do not learn the pod routes of the members of From.
@@ -376,8 +378,8 @@ type sessionKey struct {
 }
 
 type sessionAcc struct {
-	sources, families map[string]bool
-	rrClient          bool
+	sources, families, filters map[string]bool
+	rrClient                   bool
 }
 
 // sessions draws the sessions of one member per box (members of a class are
@@ -404,11 +406,14 @@ func (b *builder) sessions() {
 				}
 				x := acc[key]
 				if x == nil {
-					x = &sessionAcc{sources: map[string]bool{}, families: map[string]bool{}}
+					x = &sessionAcc{sources: map[string]bool{}, families: map[string]bool{}, filters: map[string]bool{}}
 					acc[key] = x
 				}
 				x.sources[se.Source] = true
 				x.families[se.Family.String()] = true
+				for _, f := range se.Filters {
+					x.filters[f] = true
+				}
 				x.rrClient = x.rrClient || se.RRClient
 			}
 		}
@@ -441,7 +446,7 @@ func (b *builder) sessions() {
 			kind = KindMesh
 		}
 		b.g.Sessions = append(b.g.Sessions, &Session{From: k.lo, To: k.hi, Kind: kind, Sources: slices.Sorted(maps.Keys(x.sources)),
-			Families: slices.Sorted(maps.Keys(x.families)), OneSided: !k.established, Change: change})
+			Families: slices.Sorted(maps.Keys(x.families)), OneSided: !k.established, Filters: slices.Sorted(maps.Keys(x.filters)), Change: change})
 	}
 }
 

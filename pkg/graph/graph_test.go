@@ -705,3 +705,32 @@ func TestRandomClustersDraw(t *testing.T) {
 		}
 	}
 }
+
+func TestFilteredSessionsAreMarked(t *testing.T) {
+	// Calico's "no transit" filter on the client peering: confd applies it at both ends, and
+	// the reflectors stop passing clients' routes on.
+	dir := seedWith(t, "peer.yaml", `peerSelector: "has(route-reflector)"`, "peerSelector: \"has(route-reflector)\"\n  filters: [no-transit]\n---\n"+
+		"apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: no-transit}\nspec:\n  exportV4: [{action: Reject, source: RemotePeers}]")
+	g, err := graph.Build(load(t, dir).Analysis, graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filtered := 0
+	for _, s := range g.Sessions {
+		if len(s.Filters) > 0 {
+			filtered++
+			if !slices.Equal(s.Filters, []string{"no-transit"}) || !slices.Equal(s.Sources, []string{"node-peer-to-rr"}) {
+				t.Errorf("filtered session from %v with %v", s.Sources, s.Filters)
+			}
+		}
+	}
+	if filtered != 6 {
+		t.Errorf("%d filtered session lines, want 6 (3 clients × 2 reflectors)", filtered)
+	}
+	if !bytes.Contains(svgOf(t, g), []byte(`class="s rr-client filtered"`)) {
+		t.Error("no filtered line in the SVG")
+	}
+	if b := g.Box(graph.NodeID("uqwst")); b.Misses != 2 {
+		t.Errorf("uqwst misses %d nodes' routes, want 2 (the other clients)", b.Misses)
+	}
+}

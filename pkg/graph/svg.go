@@ -30,6 +30,7 @@ text{font-family:"DejaVu Sans",Verdana,sans-serif;fill:#1f2328}
 .s.bgppeer{stroke:#2b5797}
 .s.rr-client{stroke:#7b3fa0}
 .s.onesided{stroke-dasharray:7 5;stroke:#b36b00}
+.s.filtered{stroke-width:3;stroke-dasharray:10 2 2 2}
 .dense .sessions .s{stroke-width:1;stroke-opacity:.5}
 .s.added,.dense .sessions .s.added{stroke:#1a7f37;stroke-width:4;stroke-opacity:1}
 .s.removed,.dense .sessions .s.removed{stroke:#d00000;stroke-width:4;stroke-opacity:1}
@@ -117,6 +118,9 @@ func (g *Graph) svg(b *strings.Builder, memberLink func(*Box) string) {
 		if s.OneSided {
 			cls += " onesided"
 		}
+		if len(s.Filters) > 0 {
+			cls += " filtered"
+		}
 		if s.Change != "" {
 			cls += " " + s.Change
 		}
@@ -126,6 +130,9 @@ func (g *Graph) svg(b *strings.Builder, memberLink func(*Box) string) {
 		}
 		if s.OneSided {
 			title += "; one-sided: the other end does not configure them back, they stay Idle"
+		}
+		if len(s.Filters) > 0 {
+			title += "; BGPFilters " + strings.Join(s.Filters, ", ")
 		}
 		if s.Change != "" {
 			title += "; " + s.Change + " by the change"
@@ -245,6 +252,7 @@ func (g *Graph) legend(b *strings.Builder, omitted int) {
 	line("s bgppeer", "BGPPeer")
 	line("s rr-client", "reflector – client")
 	line("s onesided", "one-sided (Idle)")
+	line("s bgppeer filtered", "with BGPFilters")
 	line("gap", "routes not learned")
 	rect("box reflector", "reflector")
 	rect("box isolated", "isolated / cut off")
