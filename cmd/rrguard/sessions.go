@@ -30,7 +30,7 @@ type nodeSessionsJSON struct {
 	// Routes are the pod routes the node originates (its blocks, and a block of each pool
 	// that may give it one); Learns lists, per family, the nodes whose every pod route this
 	// node learns.
-	Routes []routeJSON          `json:"routes"`
+	Routes []routeJSON         `json:"routes"`
 	Learns map[string][]string `json:"learns"`
 }
 
