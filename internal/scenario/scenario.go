@@ -26,7 +26,10 @@ type Scenario struct {
 type Step struct {
 	Name     string
 	Do       string // apply (default) or delete
-	Via      string // calicoctl (default) or kubectl: only for projectcalico.org/v3 Node
+	// Via is how a projectcalico.org/v3 object is written: a Node with calicoctl ("", the
+	// default) or kubectl; another kind with kubectl ("", the default: the v3 API as served)
+	// or calicoctl (which writes crd.projectcalico.org/v1 on a Kubernetes datastore).
+	Via string
 	Object   *unstructured.Unstructured
 	Expect   string // allow or deny
 	Deny     []string
@@ -78,9 +81,6 @@ func Load(path string) (*Scenario, error) {
 		if step.Do == "" {
 			step.Do = "apply"
 		}
-		if step.Via == "" {
-			step.Via = "calicoctl"
-		}
 		if st.Object == nil {
 			return nil, fmt.Errorf("scenario %s: step %d (%q): no object", path, i+1, st.Name)
 		}
@@ -88,7 +88,7 @@ func Load(path string) (*Scenario, error) {
 		switch {
 		case step.Do != "apply" && step.Do != "delete":
 			return nil, fmt.Errorf("scenario %s: step %d (%q): do must be apply or delete, not %q", path, i+1, st.Name, step.Do)
-		case step.Via != "calicoctl" && step.Via != "kubectl":
+		case step.Via != "" && step.Via != "calicoctl" && step.Via != "kubectl":
 			return nil, fmt.Errorf("scenario %s: step %d (%q): via must be calicoctl or kubectl, not %q", path, i+1, st.Name, step.Via)
 		case step.Expect != "allow" && step.Expect != "deny":
 			return nil, fmt.Errorf("scenario %s: step %d (%q): expect must be allow or deny, not %q", path, i+1, st.Name, step.Expect)
@@ -150,4 +150,12 @@ func LoadDirs(dirs []string) ([]*Scenario, error) {
 		out = append(out, s...)
 	}
 	return out, nil
+}
+
+// CalicoctlStored is where calicoctl stores a projectcalico.org/v3 object other than a Node on
+// a Kubernetes datastore: the crd.projectcalico.org/v1 object of the same kind and name.
+func CalicoctlStored(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	out := obj.DeepCopy()
+	out.SetAPIVersion("crd.projectcalico.org/v1")
+	return out
 }

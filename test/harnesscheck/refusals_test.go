@@ -19,7 +19,7 @@ func TestWithoutWebhook(t *testing.T) {
 	const node = `{apiVersion: v1, kind: Node, metadata: {name: zyisy, annotations: {projectcalico.org/IPv4Address: 10.30.0.13/22}}}`
 	cases := []struct {
 		name   string
-		via    string // calicoctl (default) or kubectl, for projectcalico.org/v3 Node
+		via    string // "" (the scenario default) or kubectl, for projectcalico.org/v3 Node
 		do     string // apply (default) or delete
 		object string
 		// refused is a piece of the refusal, or "" when the step is allowed.
@@ -77,10 +77,7 @@ func TestWithoutWebhook(t *testing.T) {
 			if err := h.Create(ctx, []*unstructured.Unstructured{object(t, node)}); err != nil {
 				t.Fatal(err)
 			}
-			st := scenario.Step{Name: c.name, Do: "apply", Via: "calicoctl", Object: object(t, c.object)}
-			if c.via != "" {
-				st.Via = c.via
-			}
+			st := scenario.Step{Name: c.name, Do: "apply", Via: c.via, Object: object(t, c.object)}
 			if c.do != "" {
 				st.Do = c.do
 			}

@@ -62,6 +62,9 @@ func (c *Cluster) State() (*calico.State, error) {
 // Request builds the AdmissionRequest that doing the step sends to the webhook.
 func (c *Cluster) Request(step scenario.Step) (*admissionv1.AdmissionRequest, error) {
 	obj := step.Object
+	if step.Via == "calicoctl" && obj.GetAPIVersion() == "projectcalico.org/v3" && obj.GetKind() != calico.KindNode {
+		obj = scenario.CalicoctlStored(obj) // what calicoctl writes on a Kubernetes datastore
+	}
 	gvk := obj.GroupVersionKind()
 	req := &admissionv1.AdmissionRequest{
 		UID: types.UID("offline"), Name: obj.GetName(),
@@ -169,7 +172,17 @@ func (c *Cluster) Do(r *admission.Reviewer, step scenario.Step) (*admissionv1.Ad
 	if err != nil {
 		return nil, err
 	}
-	resp := r.Review(context.Background(), req, validate.NewSnapshot(state))
+	snap := validate.NewSnapshot(state)
+	if step.Via == "calicoctl" && req.Operation == admissionv1.Update && req.Kind.Group == calico.GroupCRD {
+		// calicoctl apply tries a CREATE first, which admission judges before the storage
+		// finds the object exists; only then comes the UPDATE.
+		create := *req
+		create.Operation, create.OldObject.Raw = admissionv1.Create, nil
+		if resp := r.Review(context.Background(), &create, snap); !resp.Allowed {
+			return resp, nil
+		}
+	}
+	resp := r.Review(context.Background(), req, snap)
 	if !resp.Allowed {
 		return resp, nil
 	}

@@ -137,7 +137,11 @@ func (r *Runner) step(ctx context.Context, index int, st scenario.Step, rules []
 	if err != nil {
 		return o, err
 	}
-	if o.Before, err = r.stored(ctx, obj); err != nil {
+	where := obj
+	if st.Via == "calicoctl" && !isCalicoNode(obj) {
+		where = scenario.CalicoctlStored(obj)
+	}
+	if o.Before, err = r.stored(ctx, where); err != nil {
 		return o, err
 	}
 	verb := st.Do
@@ -161,6 +165,11 @@ func (r *Runner) step(ctx context.Context, index int, st scenario.Step, rules []
 		}
 		o.Command = fmt.Sprintf("calicoctl %s -f %s", verb, file)
 		o.Output = r.H.Calicoctl(ctx, nil, verb, "-f", path)
+	case st.Via == "calicoctl":
+		// calicoctl apply/delete of a v3 object: on a Kubernetes datastore it writes the
+		// crd.projectcalico.org/v1 object as the user.
+		o.Command = fmt.Sprintf("calicoctl %s -f %s", verb, file)
+		o.Output = r.H.Calicoctl(ctx, nil, verb, "-f", path)
 	default:
 		args := []string{verb}
 		if verb == "apply" {
@@ -180,7 +189,7 @@ func (r *Runner) step(ctx context.Context, index int, st scenario.Step, rules []
 	o.Rules = ruleIDsIn(o.Message, rules)
 	o.WarningRules = ruleIDsIn(strings.Join(o.Warnings, "\n"), rules)
 
-	if o.Stored, err = r.stored(ctx, obj); err != nil {
+	if o.Stored, err = r.stored(ctx, where); err != nil {
 		return o, err
 	}
 	if st.After != nil {
