@@ -31,8 +31,8 @@ type sessionGraph struct {
 	pass     [][]uint8
 	// firstHopNarrower: some session lets a group's learnt routes through and not the
 	// sender's own ones, so the origin must be kept apart (the search does, the closure
-	// cannot).
-	firstHopNarrower bool
+	// cannot). filtered: some session stops some group's routes.
+	firstHopNarrower, filtered bool
 	// before is what the whole graph's propagation found: learned[o][d].
 	before [][]bool
 }
@@ -241,6 +241,9 @@ func (g *sessionGraph) decidePasses(t *Topology, groups *routeGroups) {
 			}
 			if bits == passLearnt {
 				g.firstHopNarrower = true
+			}
+			if bits != passOwn|passLearnt {
+				g.filtered = true
 			}
 			g.pass[i][grp] = bits
 		}

@@ -121,8 +121,9 @@ func (a *Analysis) propagate(f Family) {
 	g.before = learned
 	byPair := map[[2]int][]int{}
 	var pairs [][2]int
+	classes := a.classesWith(f)
 	for o, or := range g.origins {
-		for _, d := range a.classesWith(f) {
+		for _, d := range classes {
 			others := len(a.Classes[d].Members)
 			if d == or.class {
 				others--

@@ -295,6 +295,9 @@ type routeGroups struct {
 	mu     sync.Mutex
 	groups []*RouteGroup
 	keys   map[string]int
+	// first is the group of each pool's first block (by pool index; Gone pools under
+	// -1-index), the route of a node that may be given a block of it.
+	first map[int]int
 }
 
 // at returns group id.
@@ -336,24 +339,27 @@ func poolOf(t *Topology, b netip.Prefix) int {
 
 // group returns the ID of the group of a route.
 func (rg *routeGroups) group(b netip.Prefix, confirmed bool, pool int) int {
-	var kb strings.Builder
 	f := IPv4
 	if !b.Addr().Is4() {
 		f = IPv6
 	}
-	fmt.Fprintf(&kb, "%d|%d|%v|", f, pool, confirmed)
+	kb := make([]byte, 0, 16+len(rg.conds))
+	kb = strconv.AppendInt(kb, int64(f), 10)
+	kb = append(kb, '|')
+	kb = strconv.AppendInt(kb, int64(pool), 10)
+	kb = append(kb, '|', '0'+flag(confirmed), '|')
 	matches := make([]bool, len(rg.conds))
 	for i := range rg.conds {
 		r := FilterRule{CIDR: rg.conds[i].cidr, Op: rg.conds[i].op, PrefixLength: rg.conds[i].length, Min: rg.conds[i].lo, Max: rg.conds[i].hi}
 		matches[i] = r.cidrMatch(b)
-		kb.WriteByte('0' + flag(matches[i]))
+		kb = append(kb, '0'+flag(matches[i]))
 	}
-	key := kb.String()
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
-	if id, ok := rg.keys[key]; ok {
+	if id, ok := rg.keys[string(kb)]; ok {
 		return id
 	}
+	key := string(kb)
 	id := len(rg.groups)
 	rg.keys[key] = id
 	rg.groups = append(rg.groups, &RouteGroup{Family: f, Pool: pool, Example: b, Confirmed: confirmed, matches: matches, conds: &rg.conds})
@@ -404,17 +410,40 @@ func (rg *routeGroups) nodeRoutes(t *Topology, n *Node, l *selector.Labels) [2][
 		if !p.Allocates || n.Address(f) == "" || slices.Contains(held, i) || !p.selects(l) {
 			continue
 		}
-		pool := i
-		if p.Gone {
-			pool = -1 // what it gave stays, outside any pool
-		}
-		out[f] = append(out[f], rg.group(FirstBlock(p), true, pool))
+		out[f] = append(out[f], rg.firstBlock(p, i))
 	}
 	for f := range out {
 		slices.Sort(out[f])
 		out[f] = slices.Compact(out[f])
 	}
 	return out
+}
+
+// firstBlock returns the group of the first block of pool p (index i), the route of a node
+// that may be given a block of it; a Gone pool's is outside any pool.
+func (rg *routeGroups) firstBlock(p *Pool, i int) int {
+	k := i
+	if p.Gone {
+		k = -1 - i
+	}
+	rg.mu.Lock()
+	id, ok := rg.first[k]
+	rg.mu.Unlock()
+	if ok {
+		return id
+	}
+	pool := i
+	if p.Gone {
+		pool = -1 // what it gave stays, outside any pool
+	}
+	id = rg.group(FirstBlock(p), true, pool)
+	rg.mu.Lock()
+	if rg.first == nil {
+		rg.first = map[int]int{}
+	}
+	rg.first[k] = id
+	rg.mu.Unlock()
+	return id
 }
 
 // FirstBlock is the first block of a pool: the block rrguard takes for a node that may be

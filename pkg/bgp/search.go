@@ -78,6 +78,9 @@ func (p *propagation) run(chunk []int, learned [][]bool) error {
 	// What crosses each policy, as bits of this pass: [policy][0 own, 1 learnt].
 	s.mask = make([][2][]uint64, len(g.policies))
 	for i := range g.policies {
+		if !g.filtered {
+			break
+		}
 		s.mask[i] = [2][]uint64{make([]uint64, s.ow), make([]uint64, s.ow)}
 		for bit, o := range chunk {
 			grp := g.origins[o].group
@@ -158,11 +161,15 @@ func (p *propagation) run(chunk []int, learned [][]bool) error {
 			if k == originated {
 				src = 0
 			}
-			copy(s.crossing, s.offer)
-			if !andMask(s.crossing, s.mask[e.policy][src]) {
-				continue // the filters drop every route of the offer on this session
+			offer := s.offer
+			if g.filtered {
+				copy(s.crossing, s.offer)
+				if !andMask(s.crossing, s.mask[e.policy][src]) {
+					continue // the filters drop every route of the offer on this session
+				}
+				offer = s.crossing
 			}
-			if !p.arrive(e.to, nk, -1, next, s.crossing) {
+			if !p.arrive(e.to, nk, -1, next, offer) {
 				return p.exceeded()
 			}
 		}

@@ -24,6 +24,7 @@ func (a *Analysis) LostIfDown(c int) []Gap {
 			continue
 		}
 		seen := map[[2]int]bool{}
+		classes := a.classesWith(f)
 		for o, or := range g.origins {
 			if or.class == c && n == 1 {
 				continue
@@ -31,7 +32,7 @@ func (a *Analysis) LostIfDown(c int) []Gap {
 			if !a.Topology.viaBGP(a.groups.at(or.group)) {
 				continue
 			}
-			for _, d := range a.classesWith(f) {
+			for _, d := range classes {
 				others := len(a.Classes[d].Members)
 				if d == or.class {
 					others--

@@ -162,9 +162,33 @@ func NewState(objs []*Object) *State {
 	for i, name := range names {
 		s.nodeIndex[name] = i
 	}
+	t.Pools, t.Filters = s.poolModels(), s.filterModels()
 	s.topo = t
 	s.peerNames = slices.Sorted(maps.Keys(s.peers))
 	return s
+}
+
+// poolModels are the state's pools as the model takes them (those being deleted included).
+func (s *State) poolModels() []bgp.Pool {
+	var out []bgp.Pool
+	for _, name := range s.PoolNames() {
+		if p := s.Pool(name); p.Err == nil {
+			out = append(out, p.Model())
+		}
+	}
+	return append(out, s.gonePools()...)
+}
+
+// filterModels are the state's BGPFilters by name, as the model takes them.
+func (s *State) filterModels() map[string]*bgp.Filter {
+	var out map[string]*bgp.Filter
+	for _, name := range s.FilterNames() {
+		if out == nil {
+			out = map[string]*bgp.Filter{}
+		}
+		out[name] = s.Filter(name).Model()
+	}
+	return out
 }
 
 // models sets out[i] to the model of nodes[names[i]] with its blocks, on every core for a
@@ -538,19 +562,12 @@ func (s *State) Topology() *bgp.Topology {
 	for _, name := range s.peerNames {
 		t.Peers = append(t.Peers, s.Peer(name).model)
 	}
-	t.Pools = nil
-	for _, name := range s.PoolNames() {
-		if p := s.Pool(name); p.Err == nil {
-			t.Pools = append(t.Pools, p.Model())
+	// The root's pools and filters (made once, in NewState) unless an overlay changes them.
+	for o := s; o.parent != nil; o = o.parent {
+		if o.kind == KindIPPool || o.kind == KindBGPFilter {
+			t.Pools, t.Filters = s.poolModels(), s.filterModels()
+			break
 		}
-	}
-	t.Pools = append(t.Pools, s.gonePools()...)
-	t.Filters = nil
-	for _, name := range s.FilterNames() {
-		if t.Filters == nil {
-			t.Filters = map[string]*bgp.Filter{}
-		}
-		t.Filters[name] = s.Filter(name).Model()
 	}
 	t.MeshPassword = ""
 	if d := s.Default(); d != nil && d.Spec.NodeMeshPassword != nil && d.Spec.NodeMeshPassword.SecretKeyRef != nil {

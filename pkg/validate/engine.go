@@ -200,9 +200,37 @@ func changedField(ch Change) string {
 
 // Audit reports everything wrong in a state.
 func (e *Engine) Audit(ctx context.Context, s *Snapshot) []Finding {
+	// One object value is reused for every object of the state (the checks keep nothing of
+	// it): at 5,000 nodes, an object made per node was a sixth of an audit's allocations.
 	var out []Finding
-	for _, o := range stateObjects(s) {
-		out = append(out, e.objectFindings(o)...)
+	var o calico.Object
+	check := func(v calico.Object) {
+		o = v
+		out = append(out, e.objectFindings(&o)...)
+	}
+	for _, name := range s.State.NodeNames() {
+		n := s.State.Node(name)
+		group := calico.GroupCore
+		if !n.FromCore {
+			group = calico.GroupV3
+		}
+		check(calico.Object{Kind: calico.KindNode, Group: group, Name: name, Node: n})
+	}
+	for _, name := range s.State.PeerNames() {
+		p := s.State.Peer(name)
+		check(calico.Object{Kind: calico.KindBGPPeer, Group: p.Group, Name: name, Peer: p.BGPPeer})
+	}
+	for _, name := range s.State.ConfigNames() {
+		c := s.State.Config(name)
+		check(calico.Object{Kind: calico.KindBGPConfiguration, Group: c.Group, Name: name, Config: c.BGPConfiguration})
+	}
+	for _, name := range s.State.FilterNames() {
+		f := s.State.Filter(name)
+		check(calico.Object{Kind: calico.KindBGPFilter, Group: f.Group, Name: name, Filter: f.BGPFilter})
+	}
+	for _, name := range s.State.PoolNames() {
+		p := s.State.Pool(name)
+		check(calico.Object{Kind: calico.KindIPPool, Group: p.Group, Name: name, Pool: p.IPPool})
 	}
 	j := &judgment{e: e, whole: true}
 	out = append(out, j.topology(s, nil)...)
