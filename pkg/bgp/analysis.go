@@ -687,6 +687,10 @@ func (a *Analysis) Learns(from, to string) bool {
 	return true
 }
 
+// HasGap reports whether routes of class x carried over BGP do not reach class y in family f
+// (Gaps).
+func (a *Analysis) HasGap(f Family, x, y int) bool { return a.gapSet[Gap{Family: f, From: x, To: y}] }
+
 // Broken reports whether some family's routes of class x do not reach class y.
 func (a *Analysis) Broken(x, y int) bool {
 	return a.gapSet[Gap{Family: IPv4, From: x, To: y}] || a.gapSet[Gap{Family: IPv6, From: x, To: y}]

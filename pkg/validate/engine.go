@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
@@ -165,8 +166,14 @@ func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Fi
 			}
 		}
 	}
+	// A change that leaves every node at least as well off is never refused: what is still
+	// wrong is said, as warnings.
+	monotone := !j.whole && len(topo) > 0 && !slices.ContainsFunc(topo, func(f Finding) bool { return f.declared }) && j.monotone(before, after)
 	target := ch.target()
 	for _, f := range topo {
+		if monotone {
+			f.warnAtMost = true
+		}
 		// The finding is about the cluster; the object refused is the one changed, and the
 		// field is the part of it that made the difference.
 		if f.Object != refOf(target) || f.Field == "" {

@@ -30,8 +30,11 @@ type Finding struct {
 	Message string    `json:"message"`
 	// key identifies what a finding on an object is about (see newFinding).
 	key string
-	// warnAtMost: the finding says a check could not be done; it never refuses a change.
+	// warnAtMost: the finding never refuses a change (a check that could not be done; what a
+	// change that leaves every node as well off did not fix).
 	warnAtMost bool
+	// declared: the finding breaks what rrguard.yaml declares (see check.declared).
+	declared bool
 }
 
 func refOf(o *calico.Object) ObjectRef {

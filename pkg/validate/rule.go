@@ -35,7 +35,13 @@ type check struct {
 	applies func(j *judgment) bool
 	// always: the problems are reported whether or not the state before had them (they say
 	// that the change could not be checked).
-	always   bool
+	always bool
+	// singlePoints: its problems are single points of failure (a change that introduces one
+	// leaves some node worse off: see monotone).
+	singlePoints bool
+	// declared: its problems break what rrguard.yaml declares (clusterIDPolicy), whatever the
+	// routes do: refused even in a change that leaves every node as well off (monotone).
+	declared bool
 	problems func(e *Engine, s *Snapshot) []problem
 	render   func(j *judgment, s *Snapshot, parts []part) []Finding
 }
@@ -70,6 +76,8 @@ type judgment struct {
 	whole bool
 	// found are the topology findings so far, in catalogue order.
 	found []Finding
+	// newSinglePoints: a single point of failure was introduced (see monotone).
+	newSinglePoints bool
 }
 
 func (j *judgment) foundRule(id string) bool {
@@ -97,7 +105,12 @@ func (j *judgment) topology(s, base *Snapshot) []Finding {
 				parts = introduced(s, base, ps, base.index(j.e, r, c))
 			}
 			if len(parts) > 0 {
+				n := len(j.found)
 				j.found = append(j.found, ck.render(j, s, parts)...)
+				for i := n; i < len(j.found); i++ {
+					j.found[i].declared = ck.declared
+				}
+				j.newSinglePoints = j.newSinglePoints || ck.singlePoints
 			}
 		}
 	}

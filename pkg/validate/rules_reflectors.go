@@ -20,7 +20,7 @@ var clusterIDConsistencyRule = Rule{
 	Example: "c1 peers with only some of the reflectors that share cluster ID 1.0.0.1 (r1, r2): a reflector keeps what another of the same ID reflects but never passes it on to its clients, …",
 	checks: []check{
 		{problems: partialClusterPeerings, render: renderPartialClusterPeerings},
-		{problems: clusterIDPolicyBreaches, render: renderClusterIDPolicyBreaches},
+		{problems: clusterIDPolicyBreaches, render: renderClusterIDPolicyBreaches, declared: true},
 	},
 }
 
@@ -260,8 +260,9 @@ var reflectorRedundancyRule = Rule{
 			applies: func(j *judgment) bool {
 				return j.e.cfg.MinReflectors >= 2 && !j.foundRule(RuleReflectorRedundancy) && (j.whole || touchesReflection(*j.ch))
 			},
-			problems: singlePointsOfFailure,
-			render:   renderSinglePointsOfFailure,
+			problems:     singlePointsOfFailure,
+			render:       renderSinglePointsOfFailure,
+			singlePoints: true,
 		},
 	},
 }
