@@ -16,8 +16,11 @@ import (
 // Go types rrguard decodes with.
 const CalicoModule = "github.com/projectcalico/calico"
 
-// CalicoPlurals are the Calico resources whose CRDs the harness installs, in both groups.
-var CalicoPlurals = []string{"bgpconfigurations", "bgpfilters", "bgppeers"}
+// CalicoPlurals are the Calico resources whose CRDs the harness installs, in both groups: the
+// BGP objects rrguard judges, and what else calico-node's confd reads in Kubernetes-datastore
+// mode to render bird.cfg (its bgpsyncer lists IPPools, BGPConfigurations, Nodes, BGPPeers,
+// BGPFilters and the node's BlockAffinities; test/bird runs it against this API server).
+var CalicoPlurals = []string{"bgpconfigurations", "bgpfilters", "bgppeers", "blockaffinities", "ippools"}
 
 // CalicoCRDs returns Calico's crd.projectcalico.org/v1 CRDs of CalicoPlurals, read from the
 // pinned github.com/projectcalico/calico module, each followed by its projectcalico.org/v3
