@@ -73,11 +73,11 @@ func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionReques
 // Decide runs the mutation and/or the validation of mode for a request; before may be nil
 // for Mutating.
 func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*Decision, error) {
-	newObj, err := decodeRaw(req.Object.Raw)
+	newObj, err := decodeWithin(req.Object.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("object: %w", err)
 	}
-	oldObj, err := decodeRaw(req.OldObject.Raw)
+	oldObj, err := decodeWithin(req.OldObject.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("oldObject: %w", err)
 	}
@@ -92,6 +92,10 @@ func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest
 	if newObj != nil && oldObj != nil && (newObj.Kind != oldObj.Kind || newObj.Name != oldObj.Name) {
 		return nil, fmt.Errorf("object is %s %q but oldObject is %s %q: an update changes one object", newObj.Kind, newObj.Name, oldObj.Kind, oldObj.Name)
 	}
+	if d, err := r.overLimits(mode, newObj); d != nil || err != nil {
+		return d, err
+	}
+	oldObj = withinLimits(oldObj)
 	d := &Decision{}
 	cfg := r.Engine.Config()
 	if mode.mutates() && newObj != nil && newObj.CoreNode != nil && req.Operation != admissionv1.Delete && *cfg.AutoFillLabel {
