@@ -66,7 +66,7 @@ func BenchmarkAdmissionHTTPS(b *testing.B) {
 	s := &Server{Store: store, rec: &countingRecorder{}, Reviewer: &admission.Reviewer{Engine: validate.New(validate.DefaultConfig())}}
 	s.synced.Store(true)
 	store.Snapshot() // built once, when the cache changes, not per request
-	benchHTTPS(b, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, rec: s.rec})
+	benchHTTPS(b, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, rec: s.rec, limits: newInFlight(Limits{}, s.rec)})
 }
 
 // BenchmarkAdmissionHTTPSFloor is controller-runtime's admission handler answering "allowed"

@@ -19,7 +19,8 @@ import (
 // fuzzHandlers are the validating and mutating handlers on the seed-like state of validatetest.
 func fuzzHandlers(tb testing.TB) (validating, mutating *reviewHandler) {
 	s := seedServer(tb)
-	return &reviewHandler{webhook: "validate", decide: s.validate, rec: s.rec}, &reviewHandler{webhook: "mutate", decide: s.mutate, rec: s.rec}
+	limits := newInFlight(Limits{}, s.rec)
+	return &reviewHandler{webhook: "validate", decide: s.validate, rec: s.rec, limits: limits}, &reviewHandler{webhook: "mutate", decide: s.mutate, rec: s.rec, limits: limits}
 }
 
 // serve sends body to h and checks what every answer must be: an HTTP error for a malformed

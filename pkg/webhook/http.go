@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
+	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/validate"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -33,6 +36,7 @@ type reviewHandler struct {
 	decide  func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 	log     logr.Logger
 	rec     Recorder
+	limits  *inFlight // shared by the server's handlers
 }
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +50,17 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "rrguard: the cluster model is not complete yet; try again shortly", http.StatusServiceUnavailable)
 		return
 	}
+	// Memory first, before the body is read: the body and the review's copy of its objects.
+	body := r.ContentLength
+	if body < 0 || body > MaxReviewSize {
+		body = MaxReviewSize
+	}
+	held, ok := h.limits.reserve(2*body, 2*freeBody)
+	if !ok {
+		h.limits.tooMany(w, h.webhook, throttledMemory, 2*body)
+		return
+	}
+	defer h.limits.release(held)
 	buf := buffers.Get().(*bytes.Buffer)
 	defer putBuffer(buf)
 	review, status, err := readReview(w, r, buf)
@@ -54,6 +69,19 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := review.Request
+	// Then what decoding and judging its objects will take, before any of it is decoded.
+	cost := admission.Cost(req)
+	held, ok = h.limits.reserve(cost, freeCost)
+	if !ok {
+		h.limits.tooMany(w, h.webhook, throttledMemory, cost+2*body)
+		return
+	}
+	defer h.limits.release(held)
+	if !h.limits.enter(r.Context()) {
+		h.limits.tooMany(w, h.webhook, throttledDecisions, 0)
+		return
+	}
+	defer h.limits.leave()
 	defer func() {
 		if p := recover(); p != nil {
 			h.rec.Panicked(h.webhook)
@@ -118,5 +146,21 @@ func readReview(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (*adm
 	case review.Request.UID == types.UID(""):
 		return nil, http.StatusBadRequest, errors.New("the AdmissionReview's request.uid is empty: the API server always sets it")
 	}
+	// What rrguard's webhook configurations never send is not judged, nor allowed: the
+	// failurePolicy decides.
+	req := review.Request
+	switch {
+	case req.Kind.Kind == "":
+		return nil, http.StatusBadRequest, errors.New("the AdmissionReview's request.kind is empty: the API server always sets it")
+	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update && req.Operation != admissionv1.Delete:
+		return nil, http.StatusBadRequest, fmt.Errorf("request.operation is %s: rrguard judges CREATE, UPDATE and DELETE only, as its webhook configurations register", validate.Quote(string(req.Operation)))
+	case !admission.Judges(req.Kind):
+		return nil, http.StatusBadRequest, fmt.Errorf("request.kind is %s: rrguard's webhook configurations register no such kind", validate.Quote(gvkString(req.Kind)))
+	}
 	return &review, 0, nil
+}
+
+// gvkString writes a kind as apiVersion and kind: "v1 Pod", "apps/v1 Deployment".
+func gvkString(k metav1.GroupVersionKind) string {
+	return strings.TrimPrefix(k.Group+"/"+k.Version, "/") + " " + k.Kind
 }

@@ -21,6 +21,7 @@ func TestReviewHandler(t *testing.T) {
 	ghost := validatetest.Node("ghost", "10.99.0.1", "zone-0", "1.0.0.9")
 	peer := validatetest.Peer("p", "all()", "has(route-reflector)")
 	peerObj := map[string]any{"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPPeer", "metadata": map[string]any{"name": "p"}, "spec": peer.Peer.Spec}
+	v3PeerObj := map[string]any{"apiVersion": "projectcalico.org/v3", "kind": "BGPPeer", "metadata": map[string]any{"name": "p"}, "spec": peer.Peer.Spec}
 	cases := map[string]struct {
 		method   string
 		body     string
@@ -29,26 +30,31 @@ func TestReviewHandler(t *testing.T) {
 		allowed  bool   // for status 200
 		contains string // in the body
 	}{
-		"GET is not a review":           {method: http.MethodGet, status: http.StatusMethodNotAllowed, contains: "POST only"},
-		"PUT with a review is refused":  {method: http.MethodPut, body: reviewJSON(t, "u", admissionv1.Create, peerGVK, "p", peerObj, nil), status: http.StatusMethodNotAllowed},
-		"empty body":                    {status: http.StatusBadRequest, contains: "empty body"},
-		"not JSON":                      {body: "\x00\x00\x00", status: http.StatusBadRequest, contains: "not an AdmissionReview"},
-		"no request":                    {body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, status: http.StatusBadRequest, contains: "has no request"},
-		"no uid":                        {body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}`, status: http.StatusBadRequest, contains: "request.uid is empty"},
-		"larger than the limit":         {body: `{"request":{"uid":"u","object":"` + strings.Repeat("x", MaxReviewSize) + `"}}`, status: http.StatusRequestEntityTooLarge, contains: "limit of 7 MiB"},
-		"not ready: failurePolicy":      {body: reviewJSON(t, "u", admissionv1.Create, peerGVK, "p", peerObj, nil), notReady: true, status: http.StatusServiceUnavailable},
-		"a new peer is judged":          {body: reviewJSON(t, "u", admissionv1.Create, peerGVK, "p", peerObj, nil), status: http.StatusOK, allowed: true},
-		"deleting an unknown Node":      {body: reviewJSON(t, "u", admissionv1.Delete, nodeGVK, "ghost", nil, ghost.CoreNode), status: http.StatusOK, allowed: true},
-		"deleting an unknown BGPPeer":   {body: reviewJSON(t, "u", admissionv1.Delete, peerGVK, "p", nil, peerObj), status: http.StatusOK, allowed: true},
-		"deleting a peer without old":   {body: reviewJSON(t, "u", admissionv1.Delete, peerGVK, "p", nil, nil), status: http.StatusOK, contains: "carries no oldObject"},
-		"an update that changes kind":   {body: reviewJSON(t, "u", admissionv1.Update, peerGVK, "p", peerObj, ghost.CoreNode), status: http.StatusOK, contains: "oldObject is Node"},
-		"an object of another kind":     {body: reviewJSON(t, "u", admissionv1.Create, metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, "x", map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "x"}}, nil), status: http.StatusOK, allowed: true},
-		"a deletecollection of nothing": {body: reviewJSON(t, "u", admissionv1.Delete, metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, "", nil, nil), status: http.StatusOK, allowed: true},
+		"GET is not a review":          {method: http.MethodGet, status: http.StatusMethodNotAllowed, contains: "POST only"},
+		"PUT with a review is refused": {method: http.MethodPut, body: reviewJSON(t, "u", admissionv1.Create, peerGVK, "p", peerObj, nil), status: http.StatusMethodNotAllowed},
+		"empty body":                   {status: http.StatusBadRequest, contains: "empty body"},
+		"not JSON":                     {body: "\x00\x00\x00", status: http.StatusBadRequest, contains: "not an AdmissionReview"},
+		"no request":                   {body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, status: http.StatusBadRequest, contains: "has no request"},
+		"no uid":                       {body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}`, status: http.StatusBadRequest, contains: "request.uid is empty"},
+		"larger than the limit":        {body: `{"request":{"uid":"u","object":"` + strings.Repeat("x", MaxReviewSize) + `"}}`, status: http.StatusRequestEntityTooLarge, contains: "limit of 7 MiB"},
+		"not ready: failurePolicy":     {body: reviewJSON(t, "u", admissionv1.Create, peerGVK, "p", peerObj, nil), notReady: true, status: http.StatusServiceUnavailable},
+		"a new peer is judged":         {body: reviewJSON(t, "u", admissionv1.Create, peerGVK, "p", peerObj, nil), status: http.StatusOK, allowed: true},
+		"deleting an unknown Node":     {body: reviewJSON(t, "u", admissionv1.Delete, nodeGVK, "ghost", nil, ghost.CoreNode), status: http.StatusOK, allowed: true},
+		"deleting an unknown BGPPeer":  {body: reviewJSON(t, "u", admissionv1.Delete, peerGVK, "p", nil, peerObj), status: http.StatusOK, allowed: true},
+		"deleting a peer without old":  {body: reviewJSON(t, "u", admissionv1.Delete, peerGVK, "p", nil, nil), status: http.StatusOK, contains: "carries no oldObject"},
+		"an update that changes kind":  {body: reviewJSON(t, "u", admissionv1.Update, peerGVK, "p", peerObj, ghost.CoreNode), status: http.StatusOK, contains: "oldObject is Node"},
+		"an object of another kind":    {body: reviewJSON(t, "u", admissionv1.Create, metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, "x", map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "x"}}, nil), status: http.StatusBadRequest, contains: `request.kind is "v1 Pod": rrguard's webhook configurations register no such kind`},
+		"a deletecollection of Pods":   {body: reviewJSON(t, "u", admissionv1.Delete, metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, "", nil, nil), status: http.StatusBadRequest, contains: "no such kind"},
+		"a Node of another group":      {body: reviewJSON(t, "u", admissionv1.Delete, metav1.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Node"}, "n", nil, ghost.CoreNode), status: http.StatusBadRequest, contains: `"example.com/v1 Node"`},
+		"no request.kind":              {body: reviewJSON(t, "u", admissionv1.Create, metav1.GroupVersionKind{}, "p", peerObj, nil), status: http.StatusBadRequest, contains: "request.kind is empty"},
+		"CONNECT":                      {body: reviewJSON(t, "u", admissionv1.Connect, nodeGVK, "ghost", ghost.CoreNode, nil), status: http.StatusBadRequest, contains: `request.operation is "CONNECT": rrguard judges CREATE, UPDATE and DELETE only`},
+		"no operation":                 {body: reviewJSON(t, "u", "", peerGVK, "p", peerObj, nil), status: http.StatusBadRequest, contains: `request.operation is ""`},
+		"a v3 BGPPeer is judged":       {body: reviewJSON(t, "u", admissionv1.Create, metav1.GroupVersionKind{Group: "projectcalico.org", Version: "v3", Kind: "BGPPeer"}, "p", v3PeerObj, nil), status: http.StatusOK, allowed: true},
 	}
 	s := seedServer(t)
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			h := &reviewHandler{webhook: "validate", ready: func() bool { return !c.notReady }, decide: s.validate, rec: s.rec}
+			h := &reviewHandler{webhook: "validate", ready: func() bool { return !c.notReady }, decide: s.validate, rec: s.rec, limits: newInFlight(Limits{}, s.rec)}
 			method := c.method
 			if method == "" {
 				method = http.MethodPost
@@ -87,7 +93,7 @@ func TestPanicIsAnHTTPError(t *testing.T) {
 		mu.Unlock()
 	}, funcr.Options{})
 	rec := &countingRecorder{}
-	h := &reviewHandler{webhook: "validate", log: logger, rec: rec, decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	h := &reviewHandler{webhook: "validate", log: logger, rec: rec, limits: newInFlight(Limits{}, rec), decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 		var a []int
 		_ = a[-len(a)-1]
 		return nil

@@ -65,7 +65,8 @@ func startHTTPS(t *testing.T, o HTTPOptions) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := newHTTPSServer("127.0.0.1", port, dir, o.withDefaults())
-	s.Register(ValidatePath, &reviewHandler{webhook: "validate", rec: &countingRecorder{}, decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	rec := &countingRecorder{}
+	s.Register(ValidatePath, &reviewHandler{webhook: "validate", rec: rec, limits: newInFlight(Limits{}, rec), decide: func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 		return &admissionv1.AdmissionResponse{Allowed: true}
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +108,7 @@ func TestHostileClientsAreCut(t *testing.T) {
 	o := DefaultHTTPOptions()
 	addr := startHTTPS(t, o)
 	goroutinesBefore := runtime.NumGoroutine()
-	review := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE"}}`)
+	review := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","kind":{"version":"v1","kind":"Node"}}}`)
 	start := time.Now()
 
 	var mu sync.Mutex

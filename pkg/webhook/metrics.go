@@ -27,6 +27,11 @@ type Recorder interface {
 	// PolicyReload: one attempt to load changed policy files, which failed when ok is false
 	// (the last good set stays in use).
 	PolicyReload(ok bool, took time.Duration)
+	// InFlight: the admission decisions in flight and the bytes large requests hold now.
+	InFlight(decisions int, heldBytes int64)
+	// Throttled: a request answered 429 by webhook because limit (decisions, memory) was
+	// reached (see Limits).
+	Throttled(webhook, limit string)
 }
 
 // prometheusRecorder is the default Recorder.
@@ -41,6 +46,9 @@ type prometheusRecorder struct {
 	policyLoadOK    prometheus.Gauge
 	policiesLoaded  prometheus.Gauge
 	policyReloadSec prometheus.Gauge
+	inFlight        prometheus.Gauge
+	heldBytes       prometheus.Gauge
+	throttled       *prometheus.CounterVec
 }
 
 // newPrometheusRecorder registers rrguard's admission metrics with reg; servers of one process
@@ -88,6 +96,18 @@ func newPrometheusRecorder(reg prometheus.Registerer) (*prometheusRecorder, erro
 			Name: "rrguard_policy_reload_duration_seconds",
 			Help: "Time the last policy load took: read, parse and compile.",
 		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rrguard_admission_in_flight",
+			Help: "Admission decisions in flight (at most the limit on decisions; more wait or are answered 429).",
+		}),
+		heldBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rrguard_admission_held_bytes",
+			Help: "Bytes of the memory limit that large admission requests hold while they are read, decoded and judged (estimated).",
+		}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rrguard_admission_throttled_total",
+			Help: "Admission requests answered HTTP 429 with Retry-After, by webhook and the limit reached: decisions (in flight) or memory (held by large requests).",
+		}, []string{"webhook", "limit"}),
 	}
 	var err error
 	register := func(c prometheus.Collector) prometheus.Collector {
@@ -111,6 +131,9 @@ func newPrometheusRecorder(reg prometheus.Registerer) (*prometheusRecorder, erro
 	r.policyLoadOK = register(r.policyLoadOK).(prometheus.Gauge)
 	r.policiesLoaded = register(r.policiesLoaded).(prometheus.Gauge)
 	r.policyReloadSec = register(r.policyReloadSec).(prometheus.Gauge)
+	r.inFlight = register(r.inFlight).(prometheus.Gauge)
+	r.heldBytes = register(r.heldBytes).(prometheus.Gauge)
+	r.throttled = register(r.throttled).(*prometheus.CounterVec)
 	return r, err
 }
 
@@ -139,4 +162,13 @@ func (r *prometheusRecorder) PolicyReload(ok bool, took time.Duration) {
 		return
 	}
 	r.policyReloads.WithLabelValues("success").Inc()
+}
+
+func (r *prometheusRecorder) InFlight(decisions int, heldBytes int64) {
+	r.inFlight.Set(float64(decisions))
+	r.heldBytes.Set(float64(heldBytes))
+}
+
+func (r *prometheusRecorder) Throttled(webhook, limit string) {
+	r.throttled.WithLabelValues(webhook, limit).Inc()
 }

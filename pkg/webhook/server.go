@@ -62,6 +62,8 @@ type Options struct {
 	PolicyTimeout time.Duration
 	// HTTP bounds the webhook server's clients; zero fields take DefaultHTTPOptions.
 	HTTP HTTPOptions
+	// Limits bound the admission requests held at once; zero fields take DefaultLimits.
+	Limits Limits
 	// Recorder receives the server's metrics; nil: Prometheus metrics on controller-runtime's
 	// registry, served on MetricsAddr.
 	Recorder Recorder
@@ -201,8 +203,9 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 	}
 	hooks := mgr.GetWebhookServer()
 	logger := mgr.GetLogger().WithName("admission")
-	hooks.Register(ValidatePath, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, log: logger, rec: s.rec})
-	hooks.Register(MutatePath, &reviewHandler{webhook: "mutate", ready: s.synced.Load, decide: s.mutate, log: logger, rec: s.rec})
+	limits := newInFlight(opts.Limits, s.rec)
+	hooks.Register(ValidatePath, &reviewHandler{webhook: "validate", ready: s.synced.Load, decide: s.validate, log: logger, rec: s.rec, limits: limits})
+	hooks.Register(MutatePath, &reviewHandler{webhook: "mutate", ready: s.synced.Load, decide: s.mutate, log: logger, rec: s.rec, limits: limits})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -86,9 +86,9 @@ func storeOf(tb testing.TB, objs []*calico.Object) *cluster.Store {
 
 // countingRecorder is a Recorder that counts what the server reports.
 type countingRecorder struct {
-	mu                 sync.Mutex
-	answered, notReady int
-	panicked           map[string]int
+	mu                  sync.Mutex
+	answered, notReady  int
+	panicked, throttled map[string]int
 }
 
 func (r *countingRecorder) Answered(string, string, bool, []validate.Finding, time.Duration) {
@@ -110,6 +110,17 @@ func (r *countingRecorder) Panicked(webhook string) {
 		r.panicked = map[string]int{}
 	}
 	r.panicked[webhook]++
+}
+
+func (r *countingRecorder) InFlight(int, int64) {}
+
+func (r *countingRecorder) Throttled(webhook, limit string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.throttled == nil {
+		r.throttled = map[string]int{}
+	}
+	r.throttled[webhook+"/"+limit]++
 }
 
 func (r *countingRecorder) Unreadable(int)                   {}
