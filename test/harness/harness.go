@@ -21,12 +21,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rrguard/rrguard/test/harness/scratch"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,6 +88,10 @@ type Harness struct {
 	ResetGuard func(ctx context.Context, reset func() error) error
 
 	workDir string
+	// mu is held while the control plane starts and stops.
+	mu               sync.Mutex
+	started, stopped bool
+	stopErr          error
 }
 
 // ErrMissingBinaries is wrapped by Start's error when bin/ is incomplete.
@@ -92,6 +99,9 @@ var ErrMissingBinaries = errors.New("test control plane binaries missing: run `m
 
 // Start checks the binaries, starts etcd and kube-apiserver, installs the Calico CRDs
 // (crd.projectcalico.org/v1 and projectcalico.org/v3, see CalicoCRDs) and writes a kubeconfig.
+// The control plane dies with the test process, however it ends (see lifetime_linux.go);
+// its files are in one directory (WorkDir) that Stop removes, and that the next Start
+// removes if the process was killed first (see package scratch).
 func Start(opts Options) (h *Harness, err error) {
 	if opts.RootDir == "" {
 		if opts.RootDir, err = FindRoot(); err != nil {
@@ -112,9 +122,42 @@ func Start(opts Options) (h *Harness, err error) {
 		return nil, fmt.Errorf("find the Calico CRDs: %w", err)
 	}
 
-	workDir, err := os.MkdirTemp("", "rrguard-harness-")
+	// What runs of the harness (or of other test beds) killed before they could clean up left.
+	if swept, err := scratch.Sweep(); err != nil {
+		fmt.Fprintf(os.Stderr, "harness: sweeping the directories of dead runs: %v\n", err)
+	} else if len(swept) > 0 {
+		fmt.Fprintf(os.Stderr, "harness: removed %d directories of dead runs: %s\n", len(swept), strings.Join(swept, " "))
+	}
+	workDir, err := scratch.Dir("rrguard-harness-")
 	if err != nil {
 		return nil, err
+	}
+	h = &Harness{RootDir: opts.RootDir, BinDir: opts.BinDir, workDir: workDir}
+	track(h)
+	defer func() {
+		if err != nil {
+			_ = h.Stop()
+		}
+	}()
+	if err := endWithParent(); err != nil {
+		return h, fmt.Errorf("tie the test process to its parent: %w", err)
+	}
+	// etcd and kube-apiserver run under links that make them die with the test process, and
+	// keep their files in workDir (see lifetime_linux.go).
+	links := filepath.Join(workDir, "bin")
+	apiDir := filepath.Join(workDir, "kube-apiserver")
+	for _, d := range []string{links, apiDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return h, err
+		}
+	}
+	etcdPath, err := supervised(links, filepath.Join(opts.BinDir, "etcd"))
+	if err != nil {
+		return h, err
+	}
+	apiPath, err := supervised(links, filepath.Join(opts.BinDir, "kube-apiserver"))
+	if err != nil {
+		return h, err
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: opts.BinDir,
@@ -122,6 +165,7 @@ func Start(opts Options) (h *Harness, err error) {
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: opts.Webhooks,
 	}
+	h.Env = env
 	for _, p := range opts.CRDPaths {
 		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(opts.RootDir, p))
 	}
@@ -129,12 +173,12 @@ func Start(opts Options) (h *Harness, err error) {
 		// envtest's 20s default is short on a busy 2-core machine.
 		env.ControlPlaneStartTimeout = 2 * time.Minute
 	}
-	env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
+	env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output, DataDir: filepath.Join(workDir, "etcd")}
 	api := env.ControlPlane.GetAPIServer()
-	api.Out, api.Err = opts.Output, opts.Output
+	api.Out, api.Err, api.CertDir = opts.Output, opts.Output, apiDir
 	// Paths set explicitly so that TEST_ASSET_* / KUBEBUILDER_ASSETS cannot mix versions.
-	api.Path = filepath.Join(opts.BinDir, "kube-apiserver")
-	env.ControlPlane.Etcd.Path = filepath.Join(opts.BinDir, "etcd")
+	api.Path = apiPath
+	env.ControlPlane.Etcd.Path = etcdPath
 	env.ControlPlane.KubectlPath = filepath.Join(opts.BinDir, "kubectl")
 	args := api.Configure()
 	// The API server advertises an address to the cluster; on a host whose only interface is
@@ -146,13 +190,17 @@ func Start(opts Options) (h *Harness, err error) {
 		args.Set(name, values...)
 	}
 
-	h = &Harness{Env: env, RootDir: opts.RootDir, BinDir: opts.BinDir, workDir: workDir}
-	defer func() {
-		if err != nil {
-			_ = h.Stop()
+	h.mu.Lock()
+	h.Config, err = env.Start()
+	h.started = true
+	h.mu.Unlock()
+	// envtest makes the webhooks' serving certificates a directory of their own.
+	if dir := env.WebhookInstallOptions.LocalServingCertDir; dir != "" {
+		if adoptErr := scratch.Adopt(workDir, dir); adoptErr != nil && err == nil {
+			err = adoptErr
 		}
-	}()
-	if h.Config, err = env.Start(); err != nil {
+	}
+	if err != nil {
 		return h, fmt.Errorf("start control plane (binaries in %s): %w", opts.BinDir, err)
 	}
 	if h.Client, err = client.New(h.Config, client.Options{}); err != nil {
@@ -170,22 +218,92 @@ func Start(opts Options) (h *Harness, err error) {
 	return h, nil
 }
 
+// WorkDir is the directory of the harness's files: etcd's data, the API server's certificates,
+// the kubeconfig, WriteFile's files, Build's binaries.
+func (h *Harness) WorkDir() string { return h.workDir }
+
 // Build builds the command package pkg of the repository (e.g. "./cmd/rrguard") into the
 // harness's directory and returns the binary's path (see the function Build).
 func (h *Harness) Build(pkg string) (string, error) {
 	return Build(h.RootDir, pkg, h.workDir)
 }
 
-// Stop stops the control plane and removes its files.
+// Stop stops the control plane and removes its files; calls after the first return its error.
 func (h *Harness) Stop() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stopped {
+		h.stopped = true
+		h.stopErr = h.stop()
+		untrack(h)
+	}
+	return h.stopErr
+}
+
+func (h *Harness) stop() error {
 	var err error
-	if h.Env != nil {
+	if h.Env != nil && h.started {
 		err = h.Env.Stop()
 	}
 	if h.workDir != "" {
 		err = errors.Join(err, os.RemoveAll(h.workDir))
 	}
 	return err
+}
+
+// running are the harnesses of the process that are not stopped, for stopOnSignal.
+var running struct {
+	sync.Mutex
+	harnesses map[*Harness]bool
+	watching  bool
+}
+
+func track(h *Harness) {
+	running.Lock()
+	defer running.Unlock()
+	if running.harnesses == nil {
+		running.harnesses = map[*Harness]bool{}
+	}
+	running.harnesses[h] = true
+	if !running.watching {
+		running.watching = true
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		go stopOnSignal(sigs)
+	}
+}
+
+func untrack(h *Harness) {
+	running.Lock()
+	delete(running.harnesses, h)
+	running.Unlock()
+}
+
+// stopOnSignal stops every running harness when the test process is interrupted (Ctrl-C
+// sends SIGINT to the whole process group, which the control plane is not in) or told to end
+// (SIGTERM, also when `go test` itself ends: see endWithParent), then ends the process as the
+// signal would have. A harness still starting is not waited for: its files are removed, and
+// its processes die with the test process.
+func stopOnSignal(sigs <-chan os.Signal) {
+	sig := <-sigs
+	fmt.Fprintf(os.Stderr, "harness: %v: stopping the control plane\n", sig)
+	running.Lock()
+	var hs []*Harness
+	for h := range running.harnesses {
+		hs = append(hs, h)
+	}
+	running.Unlock()
+	for _, h := range hs {
+		if h.mu.TryLock() {
+			h.mu.Unlock()
+			if err := h.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "harness: stop the control plane: %v\n", err)
+			}
+		} else {
+			_ = os.RemoveAll(h.workDir)
+		}
+	}
+	os.Exit(1)
 }
 
 // Main is the body of a live test package's TestMain: it starts the control plane into *h,
