@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -198,6 +200,20 @@ func planError(err error) error {
 	return &exitError{code: exitUsage, err: err}
 }
 
+// stepExit is the exit status of a step the API server did not take: 1 when it judged the
+// step and refused it (a 4xx answer: an admission denial, a conflict, RBAC), 2 when the step
+// was not judged (a connection error): no answer, an answer of 5xx (the API server could not
+// reach an admission webhook that fails closed, or etcd) or 429 (come back later).
+func stepExit(err error) int {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if code := status.Status().Code; code >= 400 && code < 500 && code != http.StatusTooManyRequests {
+			return exitFindings
+		}
+	}
+	return exitUsage
+}
+
 // applyPlan applies the steps in order, stopping at the first one the API server does not take.
 func applyPlan(cmd *cobra.Command, c client.Client, engine *validate.Engine, p *plan.Plan, pause time.Duration) error {
 	out := cmd.OutOrStdout()
@@ -215,7 +231,7 @@ func applyPlan(cmd *cobra.Command, c client.Client, engine *validate.Engine, p *
 		}
 		if err := plan.ApplyStep(cmd.Context(), c, s, plan.FieldManager); err != nil {
 			fmt.Fprintf(out, "%d of %d steps applied; run rrguard plan --apply again to resume once the cause is fixed\n", s.Number-1, len(p.Steps))
-			return &exitError{code: exitFindings, err: err}
+			return &exitError{code: stepExit(err), err: err}
 		}
 		fmt.Fprintf(out, "step %d/%d applied: %s\n", s.Number, len(p.Steps), s.Summary)
 		for _, w := range s.Warnings {
