@@ -60,6 +60,16 @@ func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest
 // decision's findings (for metrics). A request rrguard cannot read is refused, except by the
 // mutating pass, which never refuses: the validating pass says what is wrong.
 func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, []validate.Finding) {
+	resp, d := r.RespondDecision(ctx, req, before, mode)
+	if d == nil {
+		return resp, nil
+	}
+	return resp, d.Findings
+}
+
+// RespondDecision is Respond with the decision itself (nil when the request could not be
+// read): the webhook keeps the change it allowed (see cluster.Store.Judge).
+func (r *Reviewer) RespondDecision(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, *Decision) {
 	d, err := r.Decide(ctx, req, before, mode)
 	switch {
 	case err != nil && !mode.validates():
@@ -67,7 +77,7 @@ func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionReques
 	case err != nil:
 		return ErrorResponse(req, err), nil
 	}
-	return d.Response(req), d.Findings
+	return d.Response(req), d
 }
 
 // Decide runs the mutation and/or the validation of mode for a request; before may be nil

@@ -79,6 +79,16 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	return b
 }
 
+// SameModel reports whether a and b share their classes and sessions: b is a derived
+// analysis that changed nothing but labels no selector reads (WithNode's common case), or
+// the reverse. False negatives are possible (two equal models built apart), never false
+// positives.
+func (a *Analysis) SameModel(b *Analysis) bool {
+	return len(a.ClassOf) == len(b.ClassOf) && len(a.Classes) == len(b.Classes) && (len(a.ClassOf) == 0 || &a.ClassOf[0] == &b.ClassOf[0]) &&
+		(len(a.Classes) == 0 || &a.Classes[0] == &b.Classes[0]) && a.Topology.Mesh == b.Topology.Mesh &&
+		len(a.session[IPv4]) == len(b.session[IPv4]) && (len(a.session[IPv4]) == 0 || &a.session[IPv4][0] == &b.session[IPv4][0])
+}
+
 // dropClass removes an empty class and renumbers the ones after it (in ClassOf and keys,
 // which the caller owns).
 func (a *Analysis) dropClass(c ClassID) {

@@ -32,6 +32,9 @@ type Store struct {
 	// OnChange, when set before events flow, is called (without the lock) after each change
 	// to the BGP picture.
 	OnChange func()
+	// pending are the changes admission allowed that the informers have not delivered yet
+	// (pending.go).
+	pending pending
 }
 
 // NewStore returns an empty store.
@@ -74,6 +77,7 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 		return false, err
 	}
 	delete(s.rejected, k)
+	s.delivered(o.Kind, o.Name, o)
 	if prev, ok := s.objects[k]; ok && sameForBGP(prev, o) {
 		return false, nil
 	}
@@ -118,6 +122,7 @@ func (s *Store) Delete(group, kind, name string) {
 		s.version++
 		s.touched(kind, group, name)
 	}
+	s.delivered(kind, name, nil)
 	s.mu.Unlock()
 	if ok {
 		s.changed()

@@ -105,6 +105,10 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 	return NewSnapshot(state)
 }
 
+// After returns the snapshot after a change (see after): what a change allowed but not yet
+// stored leaves, for the decisions that follow it.
+func (s *Snapshot) After(ch Change) *Snapshot { return s.after(ch) }
+
 // WithNode returns the snapshot after node o was added or changed (o.Node set) or removed
 // (o.Node nil), re-classifying only that node: the store's cheap path for the Node changes
 // that dominate a cluster's traffic.

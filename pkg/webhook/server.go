@@ -360,9 +360,25 @@ func (s *Server) calicoEvent(ctx context.Context, gvk schema.GroupVersionKind, o
 	s.rec.Unreadable(s.Store.Unreadable())
 }
 
+// validate judges a request against the cluster with the changes this replica allowed that
+// the informers have not delivered yet, one decision at a time (cluster.Store.Judge): two
+// changes harmless alone cannot together cut a node off on one replica.
 func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	start := time.Now()
-	resp, findings := s.Reviewer.Respond(ctx, req, s.Store.Snapshot(), admission.Validating)
+	var resp *admissionv1.AdmissionResponse
+	var findings []validate.Finding
+	s.Store.Judge(start, func(snap *validate.Snapshot) *validate.Change {
+		var d *admission.Decision
+		resp, d = s.Reviewer.RespondDecision(ctx, req, snap, admission.Validating)
+		if d == nil {
+			return nil
+		}
+		findings = d.Findings
+		if !resp.Allowed || d.Change.DryRun || (d.Change.Object == nil && d.Change.Old == nil) {
+			return nil
+		}
+		return &d.Change
+	})
 	s.rec.Answered("validate", req.Kind.Kind, resp.Allowed, findings, time.Since(start))
 	return resp
 }

@@ -98,6 +98,7 @@ type server struct {
 	addr string
 	stop func()
 	done chan error
+	srv  *webhook.Server
 }
 
 // serve starts rrguard on a free port of 127.0.0.1 with the serving certificate in certDir
@@ -116,7 +117,7 @@ func serve(certDir string) (*server, error) {
 		cancel()
 		return nil, err
 	}
-	s := &server{addr: fmt.Sprintf("127.0.0.1:%d", port), stop: cancel, done: make(chan error, 1)}
+	s := &server{addr: fmt.Sprintf("127.0.0.1:%d", port), stop: cancel, done: make(chan error, 1), srv: srv}
 	go func() { s.done <- srv.Start(ctx) }()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {

@@ -462,15 +462,20 @@ func (h *Harness) Create(ctx context.Context, objs []*unstructured.Unstructured)
 	return nil
 }
 
-// ResetKinds are what Reset deletes: every Node and every Calico BGP object of both groups.
+// ResetKinds are what Reset deletes: every Node and every Calico object that decides routes,
+// of both groups.
 var ResetKinds = []schema.GroupVersionKind{
 	{Version: "v1", Kind: "Node"},
 	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPPeer"},
 	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPConfiguration"},
 	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BGPFilter"},
+	{Group: "crd.projectcalico.org", Version: "v1", Kind: "IPPool"},
+	{Group: "crd.projectcalico.org", Version: "v1", Kind: "BlockAffinity"},
 	{Group: "projectcalico.org", Version: "v3", Kind: "BGPPeer"},
 	{Group: "projectcalico.org", Version: "v3", Kind: "BGPConfiguration"},
 	{Group: "projectcalico.org", Version: "v3", Kind: "BGPFilter"},
+	{Group: "projectcalico.org", Version: "v3", Kind: "IPPool"},
+	{Group: "projectcalico.org", Version: "v3", Kind: "BlockAffinity"},
 }
 
 // Reset deletes every object of ResetKinds and waits until they are gone, so that the next

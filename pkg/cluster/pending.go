@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"sync"
+	"time"
+
+	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/validate"
+)
+
+// Concurrent changes are judged together. Admission allows a change before the API server
+// stores it, and the informers deliver it a moment later (milliseconds to seconds under
+// load): two changes judged in that window against the same snapshot could each pass and
+// together cut a node off (a burst of BGPPeer creates, pairs of peer deletions). So the store
+// keeps the changes it allowed that the informers have not delivered yet, and every decision
+// is taken one at a time against the snapshot with those laid over it.
+//
+// A pending change is dropped when the store holds its result (the object as allowed, or its
+// absence after a delete) or after PendingTTL, for a write that never landed (another webhook
+// refused it, a conflict): until then the overlay may judge later changes against a state
+// that does not exist, erring on the side that change made. Replicas do not see each other's
+// pending changes; the elected replica's audit reports what they let through together.
+
+// PendingTTL is how long an allowed change waits for the informers before it is forgotten.
+const PendingTTL = 10 * time.Second
+
+type pendingChange struct {
+	ch      validate.Change
+	key     string // Kind/name: both API groups of Calico are views of the same object
+	expires time.Time
+}
+
+// pending is the store's overlay of allowed changes.
+type pending struct {
+	// judging serialises decisions (see Store.Judge); mu guards the fields below.
+	judging sync.Mutex
+	mu      sync.Mutex
+	changes []pendingChange
+	gen     uint64 // bumped when changes change
+	// overlay is the snapshot with changes laid over base, made for generation at.
+	overlay *validate.Snapshot
+	base    *validate.Snapshot
+	at      uint64
+}
+
+func pendingKey(kind, name string) string { return kind + "/" + name }
+
+// Judge runs decide against the current snapshot with the changes allowed but not yet
+// delivered laid over it, one decision at a time; decide returns the change it allowed (nil
+// when it refused, or for a dry run, or a request rrguard does not judge), which is then
+// laid over the snapshots of the decisions that follow until the informers deliver it. A
+// change that leaves the BGP model as it is (a label no selector reads) is not kept: it
+// cannot combine with another into anything that one alone would not do.
+func (s *Store) Judge(now time.Time, decide func(*validate.Snapshot) *validate.Change) {
+	p := &s.pending
+	p.judging.Lock()
+	defer p.judging.Unlock()
+	snap := s.judgingSnapshot(now)
+	ch := decide(snap)
+	if ch == nil {
+		return
+	}
+	target := ch.Object
+	if target == nil {
+		target = ch.Old
+	}
+	if target == nil {
+		return
+	}
+	after := snap.After(*ch)
+	if after.Analysis.SameModel(snap.Analysis) && after.State.Mesh() == snap.State.Mesh() {
+		if after.State != snap.State {
+			after.State.Release()
+		}
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changes = append(p.changes, pendingChange{ch: *ch, key: pendingKey(target.Kind, target.Name), expires: now.Add(PendingTTL)})
+	p.gen++
+	// The next decision judges against exactly this snapshot, unless the cluster changes.
+	if p.overlay == snap && p.at == p.gen-1 {
+		p.overlay, p.at = after, p.gen
+	}
+}
+
+// Pending returns how many allowed changes the informers have not delivered yet.
+func (s *Store) Pending() int {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	return len(s.pending.changes)
+}
+
+// judgingSnapshot is the current snapshot with the pending changes that have not expired
+// laid over it (made once per snapshot and set of pending changes).
+func (s *Store) judgingSnapshot(now time.Time) *validate.Snapshot {
+	base := s.Snapshot()
+	p := &s.pending
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := p.changes[:0]
+	for _, c := range p.changes {
+		if now.Before(c.expires) {
+			live = append(live, c)
+		}
+	}
+	if len(live) != len(p.changes) {
+		clear(p.changes[len(live):])
+		p.changes = live
+		p.gen++
+	}
+	if p.overlay != nil && p.base == base && p.at == p.gen {
+		return p.overlay
+	}
+	snap := base
+	for _, c := range p.changes {
+		snap = snap.After(c.ch)
+	}
+	p.overlay, p.base, p.at = snap, base, p.gen
+	return snap
+}
+
+// delivered drops the pending changes of kind/name whose result the store now holds: o is
+// the object stored (nil: none). Called with s.mu held.
+func (s *Store) delivered(kind, name string, o *calico.Object) {
+	p := &s.pending
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := pendingKey(kind, name)
+	kept := p.changes[:0]
+	for _, c := range p.changes {
+		if c.key == k && landed(c.ch, o) {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	if len(kept) != len(p.changes) {
+		clear(p.changes[len(kept):])
+		p.changes = kept
+		p.gen++
+	}
+}
+
+// landed reports whether the stored object (nil: none) is the result of change ch.
+func landed(ch validate.Change, stored *calico.Object) bool {
+	if ch.Object == nil || ch.Operation == validate.Delete {
+		return stored == nil
+	}
+	return stored != nil && sameForBGP(stored, ch.Object)
+}
