@@ -24,8 +24,13 @@ type Selector struct {
 	keys []string
 }
 
-// Parse parses expr with Calico's grammar. "" (or only spaces) means all().
+// Parse parses expr with Calico's grammar. "" (or only spaces) means all(). A selector longer
+// than MaxLength is refused unparsed: Calico's API refuses it, and its recursive parser's
+// cost (and stack, with deeply nested parentheses) grows with the input.
 func Parse(expr string) (Selector, error) {
+	if len(expr) > MaxLength {
+		return Selector{}, fmt.Errorf("selector of %d characters is longer than Calico's limit of %d: not parsed", len(expr), MaxLength)
+	}
 	if i := strings.IndexAny(expr, "\r\n"); i >= 0 {
 		return Selector{}, fmt.Errorf("selector %q has a line break at offset %d: Calico allows only spaces and tabs between tokens (write it on one line; in YAML quote it on one line)", expr, i)
 	}

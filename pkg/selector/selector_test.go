@@ -134,3 +134,16 @@ func TestMatchesPrepared(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestParseRefusesOverLongSelectors: a selector over Calico's limit is refused before its
+// parser runs; 850,000 nested parentheses once overflowed the goroutine stack.
+func TestParseRefusesOverLongSelectors(t *testing.T) {
+	nested := strings.Repeat("(", 850_000) + "has(a)" + strings.Repeat(")", 850_000)
+	if _, err := Parse(nested); err == nil || !strings.Contains(err.Error(), "longer than Calico's limit of 1024") {
+		t.Fatalf("Parse of 1.7 MB of parentheses: %v", err)
+	}
+	ok := strings.Repeat("(", 500) + "has(a)" + strings.Repeat(")", 500)
+	if _, err := Parse(ok); err != nil {
+		t.Fatalf("Parse of %d characters: %v", len(ok), err)
+	}
+}

@@ -60,6 +60,9 @@ func peerFieldFindings(_ *Engine, o *calico.Object) []Finding {
 			out = append(out, newFinding(RulePeerFields, ref, ce.field, fmt.Sprintf("BGPConfiguration %s: %s", o.Name, ce.msg)))
 		}
 	case o.Peer != nil:
+		if len(o.Peer.Spec.NodeSelector) > selector.MaxLength || len(o.Peer.Spec.PeerSelector) > selector.MaxLength {
+			break // selector-syntax says it; Calico's validator would parse it all the same
+		}
 		for _, ce := range calicoErrors(calicovalidator.Validate(o.Peer)) {
 			if ce.field == nodeSelectorPath || ce.field == peerSelectorPath {
 				continue // selector-syntax says it better
@@ -234,9 +237,13 @@ func didYouMean(expr string, known map[string]map[string]bool) string {
 			continue
 		}
 		best, bestDist := "", 0
+		limit := max(2, len(k)/4)
 		for cand := range known {
+			if diff := len(cand) - len(k); diff > limit || -diff > limit {
+				continue // further than limit whatever the letters
+			}
 			d := editDistance(k, cand)
-			if limit := max(2, len(k)/4); d <= limit && (best == "" || d < bestDist || d == bestDist && cand < best) {
+			if d <= limit && (best == "" || d < bestDist || d == bestDist && cand < best) {
 				best, bestDist = cand, d
 			}
 		}
