@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package admission proves the webhook live: a real kube-apiserver and etcd (bin/), the real
 // Calico CRDs, rrguard's server on real TLS, registered through the webhook configurations in
 // config/webhook/webhooks.yaml, driven with real kubectl and calicoctl.

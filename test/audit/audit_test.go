@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package audit proves the periodic audit live: a broken route-reflector state written
 // directly into a real API server (no webhook in the way), rrguard started, the report, the
 // metrics and `rrguard audit` agreeing, the report clearing once the state is fixed, and only

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package bounded proves that what one admission request costs rrguard is bounded before any of
 // it is parsed: bin/webhook, run as its Deployment runs it (one CPU, GOMEMLIMIT at the 512 MiB
 // memory limit) against a real API server holding 3,000 Nodes, takes rounds of 16 concurrent

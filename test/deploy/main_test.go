@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package deploy proves config/webhook, the Dockerfile and docs/install.md the way a user meets
 // them: the kustomization rendered by real kubectl, applied server-side to a real kube-apiserver
 // (RBAC authorizer on) with cert-manager's and Calico's CRDs, cert-manager's objects decoded

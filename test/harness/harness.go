@@ -97,6 +97,9 @@ type Harness struct {
 // ErrMissingBinaries is wrapped by Start's error when bin/ is incomplete.
 var ErrMissingBinaries = errors.New("test control plane binaries missing: run `make controlplane` (hack/controlplane/build.sh)")
 
+// ErrUntaggedLiveTest is Start's error in a test binary built without -tags e2e.
+var ErrUntaggedLiveTest = errors.New("a live test built without -tags e2e: give every test file of its package the line //go:build e2e (make e2e and make test build with the tag; make unit runs no live test)")
+
 // Start checks the binaries, starts etcd and kube-apiserver, installs the Calico CRDs
 // (crd.projectcalico.org/v1 and projectcalico.org/v3, see CalicoCRDs) and writes a kubeconfig.
 // The control plane dies with the test process, however it ends (see lifetime_linux.go);
@@ -116,6 +119,9 @@ func Start(opts Options) (h *Harness, err error) {
 	}
 	if err := checkBinaries(opts.BinDir); err != nil {
 		return nil, err
+	}
+	if testing.Testing() && !liveBuild {
+		return nil, ErrUntaggedLiveTest
 	}
 	crds, err := CalicoCRDs(opts.RootDir)
 	if err != nil {

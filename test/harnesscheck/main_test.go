@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package harnesscheck checks the instruments of the live tests, not rrguard: rrguard never runs
 // here. Against the control plane the harness starts (a real etcd and kube-apiserver from bin/,
 // built by `make controlplane`, with the Calico CRDs) it shows that the pinned binaries and CRDs

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package leader proves rrguard's leader election live: two webhook processes with
 // --leader-elect against a real kube-apiserver, exactly one holding the Lease and auditing while
 // both answer admission under concurrent load, and the other taking over when the leader dies.

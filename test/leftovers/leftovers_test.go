@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package leftovers proves that the live tests' control plane leaves nothing behind, however
 // its test run ends: it runs `go test` on this very package in hold mode (the test binary
 // starts the harness, says where it is, and waits), ends it the three ways a developer or CI
@@ -74,7 +76,7 @@ func holdControlPlane(t *testing.T) *run {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "state")
 	r := &run{output: &harness.LogBuffer{}, exited: make(chan struct{})}
-	r.cmd = exec.Command("go", "test", "-count=1", "-run", "^$", ".")
+	r.cmd = exec.Command("go", "test", "-tags", "e2e", "-count=1", "-run", "^$", ".")
 	// Go's own build directories go where the test removes them.
 	r.cmd.Env = append(os.Environ(), holdEnv+"="+state, "GOTMPDIR="+t.TempDir())
 	r.cmd.Stdout, r.cmd.Stderr = r.output, r.output

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package pictures looks at rrguard's HTML pages as a person would: each page is opened in
 // headless Chromium, which takes a screenshot (it must not be blank, and a broken topology
 // must show red boxes) and dumps the DOM it built (it must hold every reflector's name and

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package plan proves `rrguard plan --apply` and `rrguard controller` live: a real
 // kube-apiserver and etcd (bin/), the Calico CRDs, rrguard's webhook binary on real TLS
 // registered through config/webhook/webhooks.yaml, and the rrguard binary driving the cluster

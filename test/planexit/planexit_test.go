@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package planexit proves live what `rrguard plan --apply`'s exit status says, as docs/plan.md
 // and the README promise: 1 when the API server refuses a step, 2 when a step cannot be
 // judged because something cannot be reached (rrguard's webhook, which BGPPeers fail closed

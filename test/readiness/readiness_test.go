@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package readiness proves against a real kube-apiserver that rrguard opens admission only on a
 // complete model: restarted again and again with thousands of Nodes in the cluster, its very
 // first admission decision already sees the last of them.
