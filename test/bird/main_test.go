@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package bird checks rrguard's route-propagation prediction against real BGP speakers: for
 // a topology given as Calico manifests, every node gets a network namespace of its own on a
 // bridge (the bridge in a namespace of its own: the host's network is untouched), a BIRD 1.6
