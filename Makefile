@@ -13,8 +13,9 @@ all: build
 build:
 	hack/build.sh $(BIN) $(VERSION)
 
-## controlplane: kube-apiserver, etcd, kubectl, calicoctl into bin/: cached, else downloaded, else built
-## from the Go module proxy (hack/controlplane/build.sh)
+## controlplane: kube-apiserver, etcd, kubectl, calicoctl, confd, calico-apiserver into bin/: cached,
+## else downloaded (confd and calico-apiserver have no release binary), else built from the Go
+## module proxy (hack/controlplane/build.sh)
 controlplane:
 	hack/controlplane/build.sh
 
@@ -48,6 +49,12 @@ unit:
 ## e2e: the live tests only (test/admission, test/bird, test/deploy, test/helm, test/pictures, …)
 e2e: test-deps controlplane
 	$(E2E_ENV) $(GO) test -tags e2e -count=1 $(E2E_PKGS)
+
+## dist: release archives of rrguard and kubectl-rrguard for linux and darwin on amd64 and arm64,
+## their sha256 (checksums.txt) and the krew manifest (rrguard.yaml) in dist/ (hack/dist.sh);
+## VERSION names the release (make dist VERSION=v0.1.0)
+dist:
+	hack/dist.sh $(CURDIR)/dist $(VERSION)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -88,7 +95,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags e2e ./...
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(CURDIR)/dist
 
 ## image: the container image (needs docker); IMG names it, VERSION is stamped into both binaries
 IMG ?= ghcr.io/rrguard/rrguard:latest

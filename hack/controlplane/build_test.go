@@ -20,7 +20,7 @@ func stubGo(t *testing.T, dir string, fail bool) string {
 case $1 in
 build)
 	while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
-	printf '#!/bin/sh\necho "Kubernetes v1.37.2 / Client Version: v1.37.2 / etcd Version: 3.6.16 / Client Version:    v3.31.0"\n' >"$out"
+	printf '#!/bin/sh\necho "Kubernetes v1.37.2 / Client Version: v1.37.2 / etcd Version: 3.6.16 / Client Version:    v3.31.0 / confd v3.31.0 / Version:      v3.31.0"\n' >"$out"
 	chmod +x "$out"
 	echo stub/package ;;
 version) echo "go version stub" ;;
@@ -105,5 +105,30 @@ func TestPrebuiltCalicoctl(t *testing.T) {
 	srv.Close()
 	if out, _ := run(t, dir, []string{"GO=" + stubGo(t, dir, true), "CALICOCTL_URL=" + srv.URL + "/calicoctl-linux-amd64"}, "calicoctl"); strings.Contains(out, "trying") {
 		t.Errorf("second run downloads again:\n%s", out)
+	}
+}
+
+// TestCalicoSourceOnly: confd and calico-apiserver have no prebuilt download (Calico ships them
+// only inside its images): they are built from source at once, with no download tried, and
+// a second run finds them up to date.
+func TestCalicoSourceOnly(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{
+		"GO=" + stubGo(t, dir, false),
+		"ENVTEST_INDEX_URL=http://127.0.0.1:1/envtest-releases.yaml",
+		"CALICOCTL_URL=http://127.0.0.1:1/calicoctl",
+	}
+	out, _ := run(t, dir, env, "confd", "calico-apiserver")
+	if strings.Contains(out, "trying") || strings.Count(out, ": building ") != 2 {
+		t.Errorf("want two source builds and no download:\n%s", out)
+	}
+	for _, name := range []string{"confd", "calico-apiserver"} {
+		if got := linkOf(t, dir, name); !strings.Contains(got, filepath.Join("controlplane", name+"-v3.31.0", name)) {
+			t.Errorf("bin/%s -> %s, want the source build", name, got)
+		}
+	}
+	env[0] = "GO=" + stubGo(t, dir, true)
+	if out, _ := run(t, dir, env, "confd", "calico-apiserver"); strings.Count(out, ": up to date") != 2 {
+		t.Errorf("second run, want both up to date:\n%s", out)
 	}
 }
