@@ -33,7 +33,7 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(commandLine(invokedAs, os.Args[1:]), os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
@@ -78,7 +78,8 @@ node's pod routes. The same engine runs as an admission webhook in the cluster.`
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph(), newPlan(), newController())
+	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph(), newPlan(), newController(), newVersion())
+	kubectlConventions(root, invokedAs)
 	return root
 }
 
