@@ -3,10 +3,11 @@
 package bird
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,98 +20,6 @@ import (
 	"time"
 )
 
-// tnode is a node of a test topology; its addresses follow from its index.
-type tnode struct {
-	name   string
-	v4, v6 bool
-	cid    string
-	as     uint32
-	labels map[string]string
-}
-
-// tpeer is a BGPPeer of a test topology.
-type tpeer struct {
-	name, node, nodeSel, peerSel, peerIP string
-	as                                   uint32
-	manual                               bool
-}
-
-type topology struct {
-	nodes []tnode
-	peers []tpeer
-	mesh  bool
-	as    uint32
-}
-
-func v4(i int) string { return fmt.Sprintf("10.77.0.%d", i+1) }
-func v6(i int) string { return fmt.Sprintf("fd77::%x", i+1) }
-
-// block is the pod block node i originates in family v6 or not.
-func block(i int, ipv6 bool) netip.Prefix {
-	if ipv6 {
-		return netip.MustParsePrefix(fmt.Sprintf("fd10:0:0:%x::/64", i))
-	}
-	return netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/26", i))
-}
-
-func (t *topology) manifests() string {
-	var b strings.Builder
-	asNumber := t.as
-	if asNumber == 0 {
-		asNumber = 64512
-	}
-	fmt.Fprintf(&b, "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {nodeToNodeMeshEnabled: %v, asNumber: %d}\n", t.mesh, asNumber)
-	for i, n := range t.nodes {
-		fmt.Fprintf(&b, "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: %s\n  labels: {", n.name)
-		keys := make([]string, 0, len(n.labels))
-		for k := range n.labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for j, k := range keys {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "%s: %q", k, n.labels[k])
-		}
-		b.WriteString("}\nspec:\n  bgp:\n")
-		if n.v4 {
-			fmt.Fprintf(&b, "    ipv4Address: %s/16\n", v4(i))
-		}
-		if n.v6 {
-			fmt.Fprintf(&b, "    ipv6Address: %s/64\n", v6(i))
-		}
-		if n.cid != "" {
-			fmt.Fprintf(&b, "    routeReflectorClusterID: %s\n", n.cid)
-		}
-		if n.as != 0 {
-			fmt.Fprintf(&b, "    asNumber: %d\n", n.as)
-		}
-	}
-	for _, p := range t.peers {
-		fmt.Fprintf(&b, "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: %s}\nspec:\n", p.name)
-		if p.node != "" {
-			fmt.Fprintf(&b, "  node: %s\n", p.node)
-		}
-		if p.nodeSel != "" {
-			fmt.Fprintf(&b, "  nodeSelector: %q\n", p.nodeSel)
-		}
-		if p.peerSel != "" {
-			fmt.Fprintf(&b, "  peerSelector: %q\n", p.peerSel)
-		}
-		if p.peerIP != "" {
-			fmt.Fprintf(&b, "  peerIP: %q\n", p.peerIP)
-		}
-		if p.as != 0 {
-			fmt.Fprintf(&b, "  asNumber: %d\n", p.as)
-		}
-		if p.manual {
-			b.WriteString("  reversePeering: Manual\n")
-		}
-	}
-	return b.String()
-}
-
 // The part of `rrguard sessions -o json` the comparison reads.
 type prediction struct {
 	Nodes []struct {
@@ -120,6 +29,8 @@ type prediction struct {
 			PeerIP      string `json:"peerIP"`
 			Established bool   `json:"established"`
 		} `json:"sessions"`
+		// Learns: per family, the nodes B whose pod routes this node learns: every block B
+		// originates, and B originates at least one.
 		Learns map[string][]string `json:"learns"`
 	} `json:"nodes"`
 	Undecided []any `json:"undecided"`
@@ -137,72 +48,69 @@ func rrguard(t *testing.T, args ...string) []byte {
 	return out
 }
 
-// splitBIRD splits `rrguard sessions -o bird` of every node into one text per node.
-func splitBIRD(out []byte) map[string]string {
-	const marker = "# BGP sessions calico-node configures on "
-	parts := map[string]string{}
-	for _, chunk := range strings.Split(string(out), marker)[1:] {
-		name, _, _ := strings.Cut(chunk, " ")
-		parts[name] = marker + chunk
-	}
-	return parts
-}
-
-// fastTimers shortens calico-node's timers so that a test converges in seconds.
-var fastTimers = strings.NewReplacer(
-	"connect delay time 2;", "connect delay time 1;",
-	"connect retry time 5;", "connect retry time 1;",
-	"error wait time 5,30;", "error wait time 1,2;",
+// parallel bounds the topologies whose BIRDs run at once; big lets one topology of
+// bigTopology nodes or more run its BIRDs at a time (30 speakers with the mesh on are 435
+// sessions; two such at once on a loaded 2-core machine lose ARP answers on the bridge,
+// "Socket: No route to host", and do not converge within deadline).
+var (
+	parallel = make(chan struct{}, 10)
+	big      = make(chan struct{}, 1)
 )
 
-// birdConfig is a node's bird.cfg: the node's pod block, an export filter like Calico's
-// (pod blocks only), and the sessions rrguard rendered.
-func birdConfig(i int, ipv6 bool, sessions string) string {
-	pool := "192.168.0.0/16"
-	if ipv6 {
-		pool = "fd10::/16"
-	}
-	return fmt.Sprintf(`# test/bird: node %d
-protocol device { scan time 1; }
-protocol direct { interface "eth0"; }
-protocol static { route %s blackhole; }
-function calico_export_to_bgp_peers(bool internal_peer) {
-  if ( net ~ %s ) then accept;
-}
-%s`, i, block(i, ipv6), pool, fastTimers.Replace(sessions))
-}
+const bigTopology = 20
 
-var parallel = make(chan struct{}, 8)
+// Convergence: a topology is compared once every BIRD's table has been the same for
+// stablePolls polls pollEvery apart, and either every BGP protocol of every BIRD is
+// Established (nothing can change any more) or settle has passed since the last BIRD started
+// and every session rrguard calls established is (a session that never comes up has had
+// confd's connect delay and two connect retries by then); at the latest after deadline.
+const (
+	pollEvery   = 500 * time.Millisecond
+	stablePolls = 4
+	settle      = 10 * time.Second
+	deadline    = 60 * time.Second
+)
 
-// check plays one topology on real BIRDs and compares what they learn with rrguard; it
+// check plays one topology: confd renders every node's configuration from the API server,
+// real BIRDs run it, and what they learn is compared with rrguard on the same objects. It
 // returns what each speaker learned: "node family" → the nodes whose pod routes it holds.
 func check(t *testing.T, topo topology) map[string][]string {
 	t.Helper()
-	parallel <- struct{}{}
-	defer func() { <-parallel }()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "input.yaml"), []byte(topo.manifests()), 0o644); err != nil {
+	objs := topo.objects(t)
+	manifests := topo.manifests(t, objs)
+	if err := os.MkdirAll(filepath.Join(dir, "manifests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifests", "input.yaml"), []byte(manifests), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var pred prediction
-	if err := json.Unmarshal(rrguard(t, "sessions", "-f", dir, "-o", "json"), &pred); err != nil {
+	if err := json.Unmarshal(rrguard(t, "sessions", "-f", filepath.Join(dir, "manifests"), "-o", "json"), &pred); err != nil {
 		t.Fatal(err)
 	}
 	if len(pred.Undecided) > 0 {
-		t.Fatalf("rrguard left route propagation undecided: %v", pred.Undecided)
+		t.Fatalf("rrguard left route propagation undecided: %v\ntopology:\n%s", pred.Undecided, manifests)
 	}
-	configs := map[bool]map[string]string{
-		false: splitBIRD(rrguard(t, "sessions", "-f", dir, "-o", "bird")),
-		true:  splitBIRD(rrguard(t, "sessions", "-f", dir, "-o", "bird6")),
-	}
-	index := map[string]int{}
-	for i, n := range topo.nodes {
-		index[n.name] = i
-	}
+	cfgs := render(t, topo, objs, dir)
 
-	net := newNetwork(t, len(topo.nodes))
+	if len(topo.nodes) >= bigTopology {
+		big <- struct{}{}
+		defer func() { <-big }()
+	}
+	parallel <- struct{}{}
+	defer func() { <-parallel }()
+
+	nw := newNetwork(t, len(topo.nodes))
 	for i, n := range topo.nodes {
-		net.attach(t, i, n.v4, n.v6)
+		var a4, a6 string
+		if n.v4 {
+			a4 = v4(i)
+		}
+		if n.v6 {
+			a6 = v6(i)
+		}
+		nw.attach(t, i, a4, a6)
 	}
 	var speakers []*speaker
 	for i, n := range topo.nodes {
@@ -210,105 +118,224 @@ func check(t *testing.T, topo topology) map[string][]string {
 			if (ipv6 && !n.v6) || (!ipv6 && !n.v4) {
 				continue
 			}
-			cfg := birdConfig(i, ipv6, configs[ipv6][n.name])
-			speakers = append(speakers, net.start(t, dir, i, n.name, ipv6, cfg))
+			speakers = append(speakers, nw.start(t, i, n.name, ipv6, cfgs[n.name]))
 		}
+	}
+	startRouters(t, nw, topo, dir)
+	started := time.Now()
+
+	// blocks: node → family → the blocks confd made its BIRD originate.
+	blocks := map[string]map[string][]string{}
+	for _, n := range topo.nodes {
+		blocks[n.name] = map[string][]string{"IPv4": cfgs[n.name].originated(false), "IPv6": cfgs[n.name].originated(true)}
+	}
+	predicted := map[string]map[string][]string{} // node → family → peer protocol ids rrguard calls established
+	learnsPredicted := map[string]map[string][]string{}
+	for _, pn := range pred.Nodes {
+		predicted[pn.Name] = map[string][]string{}
+		for _, ss := range pn.Sessions {
+			if ss.Established && !slices.Contains(predicted[pn.Name][ss.Family], protocolName(ss.PeerIP)) {
+				predicted[pn.Name][ss.Family] = append(predicted[pn.Name][ss.Family], protocolName(ss.PeerIP))
+			}
+		}
+		learnsPredicted[pn.Name] = pn.Learns
 	}
 
-	// Wait until every session rrguard calls established is Established and every table has
-	// been stable for a few polls.
-	want := map[*speaker][]string{}
-	for _, s := range speakers {
-		for _, pn := range pred.Nodes {
-			if pn.Name != s.node {
-				continue
-			}
-			for _, ss := range pn.Sessions {
-				if ss.Established && (ss.Family == "IPv6") == s.ipv6 {
-					want[s] = append(want[s], protocolName(ss.PeerIP))
-				}
-			}
-		}
-	}
-	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	stable := 0
 	var learned map[*speaker][]string
+	var states map[*speaker]map[string]string
+	var pending []string
+	allUp := true
+	polls, lastChange := 0, time.Duration(0)
 	for {
-		pending := []string{}
+		polls++
+		pending = nil
+		allUp = true
+		states = map[*speaker]map[string]string{}
 		for _, s := range speakers {
-			states := s.protocols(t)
-			for _, p := range want[s] {
-				if states[p] != "Established" {
-					pending = append(pending, fmt.Sprintf("%s %s: %s", s.node, p, states[p]))
+			states[s] = s.protocols(t)
+			for _, st := range states[s] {
+				allUp = allUp && st == "Established"
+			}
+			for _, p := range predicted[s.node][family(s.ipv6)] {
+				if states[s][p] != "Established" {
+					pending = append(pending, fmt.Sprintf("%s %s: %s", s.node, p, states[s][p]))
 				}
 			}
 		}
+		// Stable: the same routes learned and the same sessions Established (a session that
+		// fails goes on changing state as it retries).
 		learned = map[*speaker][]string{}
 		var fp strings.Builder
 		for _, s := range speakers {
-			learned[s] = s.learned(t, index)
-			fmt.Fprintln(&fp, s.node, s.ipv6, learned[s])
+			learned[s] = s.learned(t, blocks)
+			fmt.Fprintln(&fp, s.node, s.ipv6, learned[s], established(states[s]))
 		}
-		if len(pending) == 0 && fp.String() == last {
+		if fp.String() == last {
 			stable++
 		} else {
-			stable = 0
+			stable, lastChange = 0, time.Since(started)
 		}
 		last = fp.String()
-		if stable >= 4 {
+		if stable >= stablePolls && (allUp || (len(pending) == 0 && time.Since(started) >= settle)) {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("BIRD did not converge in 60 s; sessions rrguard calls established but BIRD does not: %v\ntopology:\n%s", pending, topo.manifests())
+		if time.Since(started) >= deadline {
+			if stable < stablePolls {
+				t.Errorf("BIRD tables still changing after %s", deadline)
+			}
+			break
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(pollEvery)
 	}
 
+	t.Logf("BIRD settled %s after the last speaker started (every session up: %v; %d polls, the last change at %s)",
+		time.Since(started).Round(100*time.Millisecond), allUp, polls, lastChange.Round(100*time.Millisecond))
+	involved := map[string]bool{}
+	if len(pending) > 0 {
+		t.Errorf("sessions rrguard calls established that BIRD has not Established after %s: %v", deadline, pending)
+	}
 	// Sessions: BIRD's Established ones are exactly those rrguard calls established.
+	running := map[string]bool{}
 	for _, s := range speakers {
-		states := s.protocols(t)
-		var up []string
-		for p, st := range states {
-			if st == "Established" {
-				up = append(up, p)
-			}
-		}
-		sort.Strings(up)
-		w := slices.Clone(want[s])
+		running[s.node+" "+family(s.ipv6)] = true
+		up := established(states[s])
+		w := slices.Clone(predicted[s.node][family(s.ipv6)])
 		sort.Strings(w)
 		if fmt.Sprint(up) != fmt.Sprint(w) {
 			t.Errorf("%s %s: BIRD has sessions %v Established, rrguard predicts %v", s.node, family(s.ipv6), up, w)
+			involved[s.node] = true
+		}
+	}
+	for _, n := range topo.nodes {
+		for _, fam := range []string{"IPv4", "IPv6"} {
+			if !running[n.name+" "+fam] && (len(predicted[n.name][fam]) > 0 || len(learnsPredicted[n.name][fam]) > 0) {
+				t.Errorf("%s: %s has no %s address, so no BIRD speaks %s for it; rrguard predicts sessions %v and learning from %v",
+					fam, n.name, fam, fam, predicted[n.name][fam], learnsPredicted[n.name][fam])
+				involved[n.name] = true
+			}
 		}
 	}
 	// Routes, node pair by node pair.
 	for _, s := range speakers {
-		var predicted []string
-		for _, pn := range pred.Nodes {
-			if pn.Name == s.node {
-				predicted = pn.Learns[family(s.ipv6)]
-			}
-		}
+		fam := family(s.ipv6)
+		want := learnsPredicted[s.node][fam]
 		got := learned[s]
 		for _, from := range got {
-			if !slices.Contains(predicted, from) {
-				t.Errorf("%s: %s learns the pod routes of %s in BIRD; rrguard says it does not", family(s.ipv6), s.node, from)
+			if !slices.Contains(want, from) {
+				t.Errorf("%s: %s learns the pod routes of %s (%s) in BIRD; rrguard says it does not", fam, s.node, from, strings.Join(blocks[from][fam], ", "))
+				involved[s.node], involved[from] = true, true
 			}
 		}
-		for _, from := range predicted {
+		for _, from := range want {
 			if !slices.Contains(got, from) {
-				t.Errorf("%s: rrguard says %s learns the pod routes of %s; BIRD does not", family(s.ipv6), s.node, from)
+				t.Errorf("%s: rrguard says %s learns the pod routes of %s; BIRD does not (%s originates %v; %s holds %v)",
+					fam, s.node, from, from, blocks[from][fam], s.node, s.routes(t))
+				involved[s.node], involved[from] = true, true
 			}
 		}
 	}
 	if t.Failed() {
-		t.Logf("topology:\n%s", topo.manifests())
+		t.Logf("topology (as rrguard read it):\n%s", manifests)
+		var names []string
+		for name := range involved {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		if len(names) > 4 {
+			t.Logf("configurations of %d nodes involved; the first 4 follow", len(names))
+			names = names[:4]
+		}
+		for _, n := range topo.nodes {
+			if !slices.Contains(names, n.name) {
+				continue
+			}
+			var files []string
+			if n.v4 {
+				files = append(files, "bird.cfg", "bird_aggr.cfg", "bird_ipam.cfg")
+			}
+			if n.v6 {
+				files = append(files, "bird6.cfg", "bird6_aggr.cfg", "bird6_ipam.cfg")
+			}
+			for _, f := range files {
+				t.Logf("confd's %s of %s (comments and blank lines left out):\n%s", f, n.name, compact(cfgs[n.name].files[f]))
+			}
+		}
 	}
 	out := map[string][]string{}
 	for s, l := range learned {
 		out[s.node+" "+family(s.ipv6)] = l
 	}
 	return out
+}
+
+// established lists the protocols of states that are Established, sorted.
+func established(states map[string]string) []string {
+	var up []string
+	for p, st := range states {
+		if st == "Established" {
+			up = append(up, p)
+		}
+	}
+	sort.Strings(up)
+	return up
+}
+
+// startRouters starts an outside router for each peerIP of the topology that is no node's
+// address (IPv4): a BIRD that accepts a session from every node, in the AS its peerIP peers
+// name, and passes on every route it learns over BGP, reflecting for the nodes of its own AS
+// (each an rr client). That is the router rrguard assumes when it cannot see one: both ends
+// configured make an established session, and the router's own policy passes everything.
+func startRouters(t *testing.T, nw *network, topo topology, dir string) {
+	t.Helper()
+	nodeIPs := map[string]bool{}
+	for i := range topo.nodes {
+		nodeIPs[v4(i)], nodeIPs[v6(i)] = true, true
+	}
+	routers := map[string]uint32{}
+	var order []string
+	for _, p := range topo.peers {
+		ip := p.peerIP
+		if ip == "" || nodeIPs[ip] || strings.Contains(ip, ":") {
+			continue
+		}
+		if _, ok := routers[ip]; !ok {
+			order = append(order, ip)
+		}
+		if _, ok := routers[ip]; !ok || p.as != 0 {
+			routers[ip] = p.as
+		}
+	}
+	for k, ip := range order {
+		as := routers[ip]
+		if as == 0 {
+			as = topo.asNumber()
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "# test/bird: an outside router\nrouter id %s;\nprotocol device { scan time 2; }\nprotocol direct { interface \"eth0\"; }\n", ip)
+		for i, n := range topo.nodes {
+			if !n.v4 {
+				continue
+			}
+			nodeAS := n.as
+			if nodeAS == 0 {
+				nodeAS = topo.asNumber()
+			}
+			rr := ""
+			if nodeAS == as {
+				rr = fmt.Sprintf(" rr client; rr cluster id %s;", ip)
+			}
+			fmt.Fprintf(&b, "protocol bgp node%d { local as %d; neighbor %s as %d; passive on; import all; export where source = RTS_BGP;%s }\n", i, as, v4(i), nodeAS, rr)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("router-%d.cfg", k))
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		i := len(topo.nodes) + k
+		nw.attach(t, i, ip, "")
+		nw.startFile(t, i, "router "+ip, false, path, b.String())
+	}
 }
 
 func family(ipv6 bool) string {
@@ -318,6 +345,8 @@ func family(ipv6 bool) string {
 	return "IPv4"
 }
 
+// protocolName is how confd names a peer's protocol after its prefix (Mesh_, Node_, Global_):
+// the address with dots or colons as underscores.
 func protocolName(ip string) string { return strings.NewReplacer(".", "_", ":", "_").Replace(ip) }
 
 // network is a bridge in a namespace of its own and one namespace per node.
@@ -331,7 +360,7 @@ var netSeq struct {
 	n int
 }
 
-func run(t *testing.T, args ...string) {
+func sh(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
@@ -344,39 +373,35 @@ func newNetwork(t *testing.T, nodes int) *network {
 	prefix := fmt.Sprintf("%s%d-", nsPrefix(), netSeq.n)
 	netSeq.Unlock()
 	n := &network{prefix: prefix, sw: prefix + "sw"}
-	live.addNetns(n.sw)
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "netns", "delete", n.sw).Run()
-		live.dropNetns(n.sw)
-	})
-	run(t, "ip", "netns", "add", n.sw)
-	run(t, "ip", "-n", n.sw, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", n.sw, "link", "set", "br0", "up")
+	if err := live.addNetns(n.sw); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.delNetns(n.sw) })
+	sh(t, "ip", "-n", n.sw, "link", "add", "br0", "type", "bridge")
+	sh(t, "ip", "-n", n.sw, "link", "set", "br0", "up")
 	return n
 }
 
 func (n *network) ns(i int) string { return fmt.Sprintf("%sn%d", n.prefix, i) }
 
-// attach gives node i a namespace with eth0 on the bridge and its addresses.
-func (n *network) attach(t *testing.T, i int, ipv4, ipv6 bool) {
+// attach gives namespace i eth0 on the bridge with addresses ipv4 and ipv6 ("": none).
+func (n *network) attach(t *testing.T, i int, ipv4, ipv6 string) {
 	ns := n.ns(i)
-	live.addNetns(ns)
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "netns", "delete", ns).Run()
-		live.dropNetns(ns)
-	})
+	if err := live.addNetns(ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.delNetns(ns) })
 	veth := fmt.Sprintf("v%d", i)
-	run(t, "ip", "netns", "add", ns)
-	run(t, "ip", "-n", n.sw, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-	run(t, "ip", "-n", n.sw, "link", "set", veth, "master", "br0", "up")
-	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	if ipv4 {
-		run(t, "ip", "-n", ns, "addr", "add", v4(i)+"/16", "dev", "eth0")
+	sh(t, "ip", "-n", n.sw, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	sh(t, "ip", "-n", n.sw, "link", "set", veth, "master", "br0", "up")
+	sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	if ipv4 != "" {
+		sh(t, "ip", "-n", ns, "addr", "add", ipv4+"/16", "dev", "eth0")
 	}
-	if ipv6 {
-		run(t, "ip", "-n", ns, "addr", "add", v6(i)+"/64", "dev", "eth0", "nodad")
+	if ipv6 != "" {
+		sh(t, "ip", "-n", ns, "addr", "add", ipv6+"/64", "dev", "eth0", "nodad")
 	}
-	run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	sh(t, "ip", "-n", ns, "link", "set", "eth0", "up")
 }
 
 // speaker is one running BIRD (bird for IPv4, bird6 for IPv6) of one node.
@@ -385,25 +410,37 @@ type speaker struct {
 	ipv6 bool
 	ns   string
 	sock string
+	// conn is the open control socket, reply its reader (see birdc).
+	conn  net.Conn
+	reply *bufio.Reader
 }
 
-func (n *network) start(t *testing.T, dir string, i int, name string, ipv6 bool, cfg string) *speaker {
-	bin := "bird"
+// start runs BIRD on confd's bird.cfg (bird6 on bird6.cfg) of the node, in its namespace.
+func (n *network) start(t *testing.T, i int, name string, ipv6 bool, cfg *rendered) *speaker {
+	file := "bird.cfg"
+	if ipv6 {
+		file = "bird6.cfg"
+	}
+	return n.startFile(t, i, name, ipv6, filepath.Join(cfg.dir, file), cfg.files[file])
+}
+
+// startFile runs BIRD (bird6) on the configuration at path, text, in namespace i.
+func (n *network) startFile(t *testing.T, i int, name string, ipv6 bool, path, text string) *speaker {
+	bin, file := "bird", filepath.Base(path)
 	if ipv6 {
 		bin = "bird6"
 	}
-	base := filepath.Join(dir, fmt.Sprintf("%s-%s", name, bin))
-	if err := os.WriteFile(base+".cfg", []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+	// A unix socket's path has at most 107 bytes.
+	if len(path) > 100 {
+		t.Fatalf("%s: path too long for BIRD's control socket beside it", path)
 	}
-	s := &speaker{node: name, ipv6: ipv6, ns: n.ns(i), sock: base + ".ctl"}
-	cmd := exec.Command("ip", "netns", "exec", s.ns, bin, "-f", "-c", base+".cfg", "-s", s.sock)
+	s := &speaker{node: name, ipv6: ipv6, ns: n.ns(i), sock: strings.TrimSuffix(path, ".cfg") + ".ctl"}
+	cmd := exec.Command("ip", "netns", "exec", s.ns, bin, "-f", "-c", path, "-s", s.sock)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := live.startProc(cmd); err != nil {
 		t.Fatalf("start %s for %s: %v", bin, name, err)
 	}
-	live.addProc(cmd.Process)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
@@ -418,7 +455,7 @@ func (n *network) start(t *testing.T, dir string, i int, name string, ipv6 bool,
 		}
 		select {
 		case <-done:
-			t.Fatalf("%s for %s exited: %s\nconfiguration:\n%s", bin, name, out.String(), cfg)
+			t.Fatalf("%s for %s refused %s: %s\n%s (comments and blank lines left out):\n%s", bin, name, path, out.String(), file, compact(text))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -426,24 +463,70 @@ func (n *network) start(t *testing.T, dir string, i int, name string, ipv6 bool,
 	return nil
 }
 
-func (s *speaker) birdc(t *testing.T, args ...string) string {
-	bin := "birdc"
-	if s.ipv6 {
-		bin = "birdc6"
+// birdc sends one command over the speaker's control socket (what birdc does, without a
+// process per command: a test polls every speaker twice a second) and returns the reply's
+// text lines, as birdc prints them.
+func (s *speaker) birdc(t *testing.T, cmd string) []string {
+	t.Helper()
+	if s.conn == nil {
+		c, err := net.DialTimeout("unix", s.sock, 5*time.Second)
+		if err != nil {
+			t.Fatalf("BIRD control socket of %s: %v", s.node, err)
+		}
+		s.conn, s.reply = c, bufio.NewReader(c)
+		t.Cleanup(func() { _ = c.Close() })
+		if _, err := s.read(); err != nil { // the greeting: 0001 BIRD 1.6.8 ready.
+			t.Fatalf("BIRD control socket of %s: %v", s.node, err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, append([]string{"-s", s.sock}, args...)...).Output()
+	if err := s.conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.conn.Write([]byte(cmd + "\n")); err != nil {
+		t.Fatalf("%s to BIRD of %s: %v", cmd, s.node, err)
+	}
+	lines, err := s.read()
 	if err != nil {
-		t.Fatalf("%s %s for %s: %v", bin, strings.Join(args, " "), s.node, err)
+		t.Fatalf("%s to BIRD of %s: %v", cmd, s.node, err)
 	}
-	return string(out)
+	return lines
 }
 
-// protocols maps each BGP protocol (by neighbor, as rrguard names them) to its state.
+// read reads one reply of BIRD's control protocol: lines "DDDD-text" and " text" up to the
+// last, "DDDD text"; a code of 8000 or more is an error.
+func (s *speaker) read() ([]string, error) {
+	var lines []string
+	for {
+		line, err := s.reply.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if strings.HasPrefix(line, " ") {
+			lines = append(lines, line[1:])
+			continue
+		}
+		if len(line) < 5 {
+			return nil, fmt.Errorf("reply line %q", line)
+		}
+		code, sep, text := line[:4], line[4], line[5:]
+		if code >= "8000" {
+			return nil, fmt.Errorf("BIRD: %s %s", code, text)
+		}
+		if code != "0000" {
+			lines = append(lines, text)
+		}
+		if sep == ' ' {
+			return lines, nil
+		}
+	}
+}
+
+// protocols maps each BGP protocol (by neighbor, as confd names them after their prefix) to
+// its state; of two protocols to one neighbor, an Established one counts.
 func (s *speaker) protocols(t *testing.T) map[string]string {
 	states := map[string]string{}
-	for _, line := range strings.Split(s.birdc(t, "show", "protocols"), "\n") {
+	for _, line := range s.birdc(t, "show protocols") {
 		f := strings.Fields(line)
 		if len(f) < 4 || f[1] != "BGP" {
 			continue
@@ -456,28 +539,49 @@ func (s *speaker) protocols(t *testing.T) map[string]string {
 		if state != "Established" && len(f) > 6 {
 			state += " (" + strings.Join(f[6:], " ") + ")"
 		}
-		states[peer] = state
+		if states[peer] != "Established" {
+			states[peer] = state
+		}
 	}
 	return states
 }
 
-// learned lists the nodes whose pod block this BIRD has a route for. Only the primary route
-// of each block is listed: with add paths a BIRD may hold very many paths per block.
-func (s *speaker) learned(t *testing.T, index map[string]int) []string {
+// routes are the prefixes of this BIRD's primary routes. Only the primary route of each
+// prefix is listed: with add paths a BIRD may hold very many paths per block.
+func (s *speaker) routes(t *testing.T) []string {
 	var out []string
-	for _, line := range strings.Split(s.birdc(t, "show", "route", "primary"), "\n") {
+	for _, line := range s.birdc(t, "show route primary") {
 		f := strings.Fields(line)
 		if len(f) == 0 || line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
-		p, err := netip.ParsePrefix(f[0])
-		if err != nil {
+		if p, err := netip.ParsePrefix(f[0]); err == nil {
+			out = append(out, p.String())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// learned lists the other nodes all of whose blocks of this family this BIRD holds a route
+// for (a node that originates none is learned from by no one).
+func (s *speaker) learned(t *testing.T, blocks map[string]map[string][]string) []string {
+	have := map[string]bool{}
+	for _, p := range s.routes(t) {
+		have[p] = true
+	}
+	var out []string
+	for name, fams := range blocks {
+		bs := fams[family(s.ipv6)]
+		if name == s.node || len(bs) == 0 {
 			continue
 		}
-		for name, i := range index {
-			if name != s.node && block(i, s.ipv6) == p && !slices.Contains(out, name) {
-				out = append(out, name)
-			}
+		all := true
+		for _, b := range bs {
+			all = all && have[netip.MustParsePrefix(b).String()]
+		}
+		if all {
+			out = append(out, name)
 		}
 	}
 	sort.Strings(out)
