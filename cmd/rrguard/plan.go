@@ -49,8 +49,12 @@ step), or
 stopping at the first refusal or conflict. Run it again to resume: the plan is recomputed from
 the cluster and steps already done are not repeated.
 
-Exit status: 0 a safe plan (or applied), 1 no safe plan exists (the reason is printed) or a
-step was refused, 2 usage, input or connection error.`,
+With the mesh off, a zone with no safe or eligible choice (every node cordoned or excluded,
+say) is held: the plan leaves its reflectors and BGPPeer as they are, repairs the other zones,
+and exits 1 naming the zone and why.
+
+Exit status: 0 a safe plan (or applied), 1 no safe plan exists (the reason is printed), a zone
+is held, or a step was refused, 2 usage, input or connection error.`,
 		Example: `  rrguard plan --context prod
   rrguard plan -f exported/ --reflectors-per-zone 3 --exclude "node.kubernetes.io/lifecycle == 'spot'" -o yaml
   rrguard plan --context prod --prefer "has(node-role.kubernetes.io/infra)" --out plan/
@@ -114,13 +118,15 @@ step was refused, 2 usage, input or connection error.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%d steps written to %s\n", len(p.Steps), outDir)
 			case apply:
-				return applyPlan(cmd, c, engine, p, pause)
+				if err := applyPlan(cmd, c, engine, p, pause); err != nil {
+					return err
+				}
 			default:
 				if err := plan.Write(cmd.OutOrStdout(), output, p); err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
 			}
-			return nil
+			return heldError(p)
 		},
 	}
 	f := cmd.Flags()
@@ -214,10 +220,29 @@ func stepExit(err error) int {
 	return exitUsage
 }
 
+// heldError is exit 1 for a plan that leaves zones as they are, naming them and why.
+func heldError(p *plan.Plan) error {
+	var parts []string
+	for _, z := range p.Held() {
+		parts = append(parts, fmt.Sprintf("zone %s: %s", z.Display(), z.Held))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return &exitError{code: exitFindings, err: fmt.Errorf("no safe plan for %d zone(s), left as they are while the plan repairs the others: %s", len(parts), strings.Join(parts, "; "))}
+}
+
 // applyPlan applies the steps in order, stopping at the first one the API server does not take.
 func applyPlan(cmd *cobra.Command, c client.Client, engine *validate.Engine, p *plan.Plan, pause time.Duration) error {
 	out := cmd.OutOrStdout()
-	if len(p.Steps) == 0 {
+	for _, z := range p.Held() {
+		fmt.Fprintf(out, "zone %s is held, its reflectors and BGPPeer left as they are: %s\n", z.Display(), z.Held)
+	}
+	switch {
+	case len(p.Steps) == 0 && len(p.Held()) > 0:
+		fmt.Fprintln(out, "nothing to do in the zones that are not held")
+		return nil
+	case len(p.Steps) == 0:
 		fmt.Fprintln(out, "nothing to do: the cluster already has this design")
 		return nil
 	}

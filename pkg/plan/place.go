@@ -36,6 +36,10 @@ type Zone struct {
 	Clients int `json:"clients"`
 	// Skipped says why nodes could not be reflectors, by reason, with counts.
 	Skipped map[string]int `json:"skipped,omitempty"`
+	// Held says why the zone has no safe or eligible choice now: the plan writes nothing for
+	// it (its reflectors and BGPPeer stay as they are) and repairs the other zones. Only
+	// with the mesh off: leaving the mesh needs every zone.
+	Held string `json:"held,omitempty"`
 }
 
 // Reflector is a planned reflector.
@@ -52,13 +56,16 @@ type Retired struct {
 	Reason string `json:"reason"`
 }
 
-// label returns the zone's display name.
-func (z *Zone) label() string {
+// Display returns the zone's name for people: "(no zone)" for nodes without the label.
+func (z *Zone) Display() string {
 	if z.Name == "" {
 		return "(no zone)"
 	}
 	return z.Name
 }
+
+// UnsettledReason is why a node the controller saw unfit within --settle is not made a reflector.
+const UnsettledReason = "unsettled (unfit within --settle)"
 
 // candidate is a node as placement sees it.
 type candidate struct {
@@ -128,6 +135,14 @@ func (p *planner) classify() ([]candidate, error) {
 			return nil, &Infeasible{Reason: fmt.Sprintf("node %s speaks AS %d but the plan is for AS %d: a reflector reflects only over iBGP, so every node it serves must share its AS; plan per AS with --as, or fix the node's %s",
 				name, as, p.as, n.FieldPath("asNumber"))}
 		}
+		switch {
+		case c.why == "" && p.opts.Unsettled[name]:
+			c.why = UnsettledReason
+		case c.why != "" && c.clusterID != "" && p.opts.InGrace[name]:
+			// A reflector lost for less than --grace: a reboot, not a loss; it stays.
+			c.why = ""
+			p.graceKept++
+		}
 		c.preferred = sels.prefer != nil && sels.prefer.Evaluate(labels)
 		out = append(out, c)
 	}
@@ -136,7 +151,9 @@ func (p *planner) classify() ([]candidate, error) {
 
 // place picks the reflectors of every zone: existing reflectors that still fit are kept (the
 // same input always gives the same choice), preferred nodes come first, then names in order.
-func (p *planner) place(cands []candidate) ([]*Zone, error) {
+// With the mesh off, a zone named in held, or one whose clients have no choice, is held: its
+// reflectors stay as they are (the zone is added to held, with why) and the others are placed.
+func (p *planner) place(cands []candidate, held map[string]string) ([]*Zone, error) {
 	byZone := map[string][]candidate{}
 	live := 0
 	for _, c := range cands {
@@ -176,6 +193,11 @@ func (p *planner) place(cands []candidate) ([]*Zone, error) {
 			}
 			z.Eligible++
 			fit = append(fit, c)
+		}
+		if why := held[name]; why != "" {
+			z.Target = p.target(z.Nodes)
+			zones = append(zones, hold(z, byZone[name], why))
+			continue
 		}
 		if z.Nodes == 0 {
 			// Only nodes that take no part in BGP: nothing to serve. Their reflectors retire.
@@ -239,8 +261,13 @@ func (p *planner) place(cands []candidate) ([]*Zone, error) {
 			}
 		}
 		if len(z.Reflectors) == 0 && z.Clients > 0 {
-			return nil, &Infeasible{Reason: fmt.Sprintf("zone %s has %d node(s) but none can be a reflector (%s): its clients would depend on other zones' reflectors alone; make nodes of the zone eligible (--eligible, --exclude, uncordon, bring them back) and plan again",
-				z.label(), z.Nodes, skippedText(z.Skipped))}
+			if p.state.Mesh() {
+				return nil, &Infeasible{Reason: fmt.Sprintf("zone %s has %d node(s) but none can be a reflector (%s): its clients would depend on other zones' reflectors alone; make nodes of the zone eligible (--eligible, --exclude, uncordon, bring them back) and plan again",
+					z.Display(), z.Nodes, skippedText(z.Skipped))}
+			}
+			held[name] = fmt.Sprintf("none of its %d node(s) can be a reflector (%s); make nodes of the zone eligible (--eligible, --exclude, uncordon, bring them back)", z.Nodes, skippedText(z.Skipped))
+			zones = append(zones, hold(z, byZone[name], held[name]))
+			continue
 		}
 		zones = append(zones, z)
 	}
@@ -252,11 +279,12 @@ func (p *planner) place(cands []candidate) ([]*Zone, error) {
 		return nil, &Infeasible{Reason: fmt.Sprintf("only %d node(s) can be reflectors (%s) while every client needs %d (minReflectors): make more nodes eligible and plan again", total, zonesText(zones), minR)}
 	}
 	for _, z := range zones {
-		if len(z.Reflectors) >= p.opts.ReflectorsPerZone || z.Clients == 0 {
+		if z.Held != "" || len(z.Reflectors) >= p.opts.ReflectorsPerZone || z.Clients == 0 {
 			continue
 		}
 		// Too few reflectors of its own: the zone's clients also peer with the zones that
-		// have the most, until they have enough.
+		// have the most, until they have enough. A held zone's reflectors are no fallback:
+		// they may be the lost ones it cannot replace.
 		have := len(z.Reflectors)
 		others := slices.Clone(zones)
 		slices.SortStableFunc(others, func(a, b *Zone) int { return cmp.Compare(len(b.Reflectors), len(a.Reflectors)) })
@@ -264,17 +292,37 @@ func (p *planner) place(cands []candidate) ([]*Zone, error) {
 			if have >= p.opts.ReflectorsPerZone {
 				break
 			}
-			if o != z && len(o.Reflectors) > 0 {
+			if o != z && o.Held == "" && len(o.Reflectors) > 0 {
 				z.Fallback = append(z.Fallback, o.Name)
 				have += len(o.Reflectors)
 			}
 		}
 		if have < minR {
-			return nil, &Infeasible{Reason: fmt.Sprintf("the clients of zone %s would reach only %d reflector(s), %d are needed (minReflectors): make more nodes eligible", z.label(), have, minR)}
+			if p.state.Mesh() {
+				return nil, &Infeasible{Reason: fmt.Sprintf("the clients of zone %s would reach only %d reflector(s), %d are needed (minReflectors): make more nodes eligible", z.Display(), have, minR)}
+			}
+			held[z.Name] = fmt.Sprintf("its clients would reach only %d reflector(s), %d are needed (minReflectors): make more nodes eligible", have, minR)
+			hold(z, byZone[z.Name], held[z.Name])
 		}
 	}
 	p.assignClusterIDs(zones)
 	return zones, nil
+}
+
+// hold keeps a zone as it is: its reflectors, whatever their state, with their cluster IDs;
+// nothing retires, and its clients keep their peering.
+func hold(z *Zone, cands []candidate, why string) *Zone {
+	z.Held = why
+	z.Reflectors, z.Retired, z.Fallback, z.Clients = nil, nil, nil, 0
+	for _, c := range cands {
+		switch {
+		case c.clusterID != "":
+			z.Reflectors = append(z.Reflectors, Reflector{Node: c.name, ClusterID: c.clusterID, Kept: true})
+		case c.live:
+			z.Clients++
+		}
+	}
+	return z
 }
 
 // target is a zone's reflector count for n nodes: at least --reflectors-per-zone, one more per
@@ -312,8 +360,18 @@ func (p *planner) assignClusterIDs(zones []*Zone) {
 	}
 	taken := map[string]bool{}
 	for _, z := range zones {
-		switch p.opts.ClusterIDs {
-		case ClusterIDsUnique:
+		if z.Held == "" {
+			continue
+		}
+		for _, r := range z.Reflectors {
+			taken[r.ClusterID] = true
+		}
+	}
+	for _, z := range zones {
+		switch {
+		case z.Held != "":
+			// A held zone keeps what it has.
+		case p.opts.ClusterIDs == ClusterIDsUnique:
 			for i := range z.Reflectors {
 				r := &z.Reflectors[i]
 				if r.ClusterID == "" || used[r.ClusterID] > 1 || taken[r.ClusterID] {
@@ -364,7 +422,7 @@ func skippedText(m map[string]int) string {
 func zonesText(zones []*Zone) string {
 	parts := make([]string, 0, len(zones))
 	for _, z := range zones {
-		parts = append(parts, fmt.Sprintf("zone %s: %d", z.label(), len(z.Reflectors)))
+		parts = append(parts, fmt.Sprintf("zone %s: %d", z.Display(), len(z.Reflectors)))
 	}
 	return strings.Join(parts, "; ")
 }

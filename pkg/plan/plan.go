@@ -8,6 +8,7 @@ package plan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -63,6 +64,13 @@ type Options struct {
 	// Group is the API group of the BGPPeers and BGPConfiguration written: projectcalico.org
 	// (default) or crd.projectcalico.org. Objects that exist keep their group.
 	Group string
+	// InGrace names nodes that look unfit now (NotReady, cordoned, excluded) but not yet for
+	// --grace: a reflector among them is kept as it is, neither replaced nor retired.
+	// Unsettled names nodes that look fit now but were unfit within --settle: none is made a
+	// reflector, and a reflector among them is replaced and retired as a lost one is. The
+	// controller fills both from what it saw, so that a flapping node moves nothing back and
+	// forth; rrguard plan takes every node as it is now.
+	InGrace, Unsettled map[string]bool
 }
 
 // withDefaults fills in the zero fields for an engine's configuration and checks the knobs.
@@ -149,19 +157,94 @@ type planner struct {
 	state    *calico.State
 	cordoned map[string]bool
 	core     map[string]*corev1.Node // the core/v1 Node of each node that has one
+	// zoneNodes are the names of each zone's nodes, as classify read them.
+	zoneNodes map[string][]string
+	// graceKept counts the reflectors kept though unfit, as InGrace asked.
+	graceKept int
+	// start is the state the plan starts from, and its deny findings.
+	start *planState
 }
 
 // Make plans the way from the objects (core/v1 Nodes, BGPPeers, BGPConfigurations, as
 // cluster.LoadFiles or cluster.LoadLiveObjects read them) to the design the options
 // describe. Every step is judged by the engine as the webhook would see it; the error is an
-// *Infeasible when no safe plan exists, a *UsageError for bad options.
+// *Infeasible when no safe plan exists, a *UsageError for bad options. With the mesh off, a
+// zone with no eligible or safe choice is held (Zone.Held) and the others are planned.
 func Make(ctx context.Context, engine *validate.Engine, state *calico.State, coreNodes []*corev1.Node, opts Options) (*Plan, error) {
-	o, err := opts.withDefaults(engine.Config())
+	p, cands, err := newPlanner(ctx, engine, state, coreNodes, opts)
 	if err != nil {
 		return nil, err
 	}
+	if err := p.begin(); err != nil {
+		return nil, err
+	}
+	held := map[string]string{}
+	for {
+		zones, err := p.place(cands, held)
+		if err != nil {
+			return nil, err
+		}
+		steps, notes, err := p.steps(zones)
+		var blocked *zoneBlocked
+		if errors.As(err, &blocked) {
+			if blocked.zone == nil || state.Mesh() || held[blocked.zone.Name] != "" {
+				return nil, blocked.first
+			}
+			// That zone's next step is not safe: leave it as it is, and plan the others.
+			held[blocked.zone.Name] = "its next step is not safe: " + blocked.zoneErr.Reason
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Plan{AS: p.as, MeshWasOn: state.Mesh(), ZoneLabel: p.opts.ZoneLabel, ReflectorLabel: p.label, ClusterIDs: p.opts.ClusterIDs,
+			Zones: zones, Steps: steps, Notes: notes}, nil
+	}
+}
+
+// NodeView is a node as placement sees it before the controller's memory is laid over it.
+type NodeView struct {
+	Zone string
+	// Unfit says why the node cannot be a reflector now ("" when it can).
+	Unfit string
+	// Reflector is true for a node that holds a cluster ID.
+	Reflector bool
+}
+
+// Nodes returns how placement sees each node now: the controller remembers these to tell a
+// lasting loss from a flap (Options.InGrace, Options.Unsettled).
+func Nodes(engine *validate.Engine, state *calico.State, coreNodes []*corev1.Node, opts Options) (map[string]NodeView, error) {
+	opts.InGrace, opts.Unsettled = nil, nil
+	_, cands, err := newPlanner(context.Background(), engine, state, coreNodes, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]NodeView, len(cands))
+	for _, c := range cands {
+		out[c.name] = NodeView{Zone: c.zone, Unfit: c.why, Reflector: c.clusterID != ""}
+	}
+	return out, nil
+}
+
+// Held returns the zones the plan leaves as they are.
+func (p *Plan) Held() []*Zone {
+	var out []*Zone
+	for _, z := range p.Zones {
+		if z.Held != "" {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
+// newPlanner checks the options and reads every node as placement sees it.
+func newPlanner(ctx context.Context, engine *validate.Engine, state *calico.State, coreNodes []*corev1.Node, opts Options) (*planner, []candidate, error) {
+	o, err := opts.withDefaults(engine.Config())
+	if err != nil {
+		return nil, nil, err
+	}
 	p := &planner{ctx: ctx, engine: engine, opts: o, state: state, label: engine.Config().ReflectorLabel,
-		cordoned: map[string]bool{}, core: map[string]*corev1.Node{}}
+		cordoned: map[string]bool{}, core: map[string]*corev1.Node{}, zoneNodes: map[string][]string{}}
 	for _, k := range coreNodes {
 		if n := state.Node(k.Name); n != nil {
 			p.core[k.Name] = withCalicoFields(k, n)
@@ -176,19 +259,12 @@ func Make(ctx context.Context, engine *validate.Engine, state *calico.State, cor
 	}
 	cands, err := p.classify()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	zones, err := p.place(cands)
-	if err != nil {
-		return nil, err
+	for _, c := range cands {
+		p.zoneNodes[c.zone] = append(p.zoneNodes[c.zone], c.name)
 	}
-	out := &Plan{AS: p.as, MeshWasOn: state.Mesh(), ZoneLabel: o.ZoneLabel, ReflectorLabel: p.label, ClusterIDs: o.ClusterIDs, Zones: zones}
-	steps, notes, err := p.steps(zones)
-	if err != nil {
-		return nil, err
-	}
-	out.Steps, out.Notes = steps, notes
-	return out, nil
+	return p, cands, nil
 }
 
 // CoreNodes returns the core/v1 Nodes among objects (their spec.unschedulable marks cordoned

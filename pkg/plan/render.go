@@ -51,20 +51,32 @@ func writeTable(w io.Writer, p *Plan) error {
 		}
 		peers := "-"
 		if z.Clients > 0 {
-			peers = strings.Join(append([]string{z.label()}, z.Fallback...), ", ")
+			peers = strings.Join(append([]string{z.Display()}, z.Fallback...), ", ")
 		}
 		var ret []string
 		for _, r := range z.Retired {
 			ret = append(ret, r.Node+" ("+r.Reason+")")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", z.label(), z.Nodes, z.Eligible, orDash(strings.Join(rs, ", ")), peers, orDash(strings.Join(ret, ", ")))
+		zone := z.Display()
+		if z.Held != "" {
+			zone += " (held)"
+			peers = "as it is"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", zone, z.Nodes, z.Eligible, orDash(strings.Join(rs, ", ")), peers, orDash(strings.Join(ret, ", ")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(p.Steps) == 0 {
+	held := p.Held()
+	for _, z := range held {
+		fmt.Fprintf(w, "zone %s is held, its reflectors and BGPPeer left as they are: %s\n", z.Display(), z.Held)
+	}
+	switch {
+	case len(p.Steps) == 0 && len(held) > 0:
+		fmt.Fprintln(w, "\nNothing to do in the other zones.")
+	case len(p.Steps) == 0:
 		fmt.Fprintln(w, "\nNothing to do: the cluster already has this design.")
-	} else {
+	default:
 		fmt.Fprintf(w, "\n%d steps, each judged by rrguard as the webhook would see it, against the state the steps before it leave:\n", len(p.Steps))
 		for _, s := range p.Steps {
 			fmt.Fprintf(w, "%3d. [%s] %s\n", s.Number, s.Phase, s.Summary)

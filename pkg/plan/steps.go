@@ -2,8 +2,10 @@ package plan
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
@@ -67,49 +69,122 @@ type planState struct {
 	steps  []*Step
 }
 
-// steps orders the migration and judges each step against the state before it.
-func (p *planner) steps(zones []*Zone) ([]*Step, []string, error) {
-	ps := &planState{snap: validate.NewSnapshot(p.state), core: maps.Clone(p.core), denied: map[string]bool{}}
+// begin audits the state the plan starts from: a step may leave its deny findings as they
+// are, and add none.
+func (p *planner) begin() error {
+	ps := &planState{snap: validate.NewSnapshot(p.state), core: p.core, denied: map[string]bool{}}
 	for _, f := range p.engine.Audit(p.ctx, ps.snap) {
 		if f.Action != validate.Deny {
 			continue
 		}
 		if f.Rule == validate.RuleRoutePropagation && !p.state.Mesh() {
-			return nil, nil, &Infeasible{Reason: "the node-to-node mesh is off and nodes already miss routes (" + f.Message + "): turn the mesh back on first (nodeToNodeMeshEnabled: true restores every route at once, whatever the peers), then plan the way to reflectors from there"}
+			return &Infeasible{Reason: "the node-to-node mesh is off and nodes already miss routes (" + f.Message + "): turn the mesh back on first (nodeToNodeMeshEnabled: true restores every route at once, whatever the peers), then plan the way to reflectors from there"}
 		}
 		ps.denied[findingKey(f)] = true
 	}
+	p.start = ps
+	return nil
+}
+
+// action is one write of the plan: take makes its step from the state the steps before it
+// leave and judges it there, changing ps only when the step is safe (nil with no step when
+// the cluster has it already). zone is the zone the write serves (nil for the reflectors'
+// BGPPeer and the mesh switch).
+type action struct {
+	zone *Zone
+	take func(*planState) error
+}
+
+// zoneBlocked says that no action left could be taken: first is the first one's reason, zone
+// the first zone whose action could not be taken (nil if only cluster-wide ones were left).
+type zoneBlocked struct {
+	first   *Infeasible
+	zone    *Zone
+	zoneErr *Infeasible
+}
+
+func (e *zoneBlocked) Error() string { return e.first.Error() }
+
+// order takes the actions in the order given wherever it can. When the next one cannot be
+// taken yet, it takes the first later one that can, then tries the earlier ones again: a
+// cluster that drifted while an --apply was interrupted (a client moved to a new zone, the
+// mesh already off) may need its new zone's reflector before the reflector peering narrows.
+// Every step is still judged against the state the steps before it leave.
+func (p *planner) order(ps *planState, actions []action) error {
+	for len(actions) > 0 {
+		blocked := &zoneBlocked{}
+		taken := -1
+		for i, a := range actions {
+			err := a.take(ps)
+			var inf *Infeasible
+			if err != nil && !errors.As(err, &inf) {
+				return err
+			}
+			if err == nil {
+				taken = i
+				break
+			}
+			if blocked.first == nil {
+				blocked.first = inf
+			}
+			if blocked.zone == nil && a.zone != nil {
+				blocked.zone, blocked.zoneErr = a.zone, inf
+			}
+		}
+		if taken < 0 {
+			return blocked
+		}
+		actions = slices.Delete(actions, taken, taken+1)
+	}
+	return nil
+}
+
+// steps orders the migration and judges each step against the state before it.
+func (p *planner) steps(zones []*Zone) ([]*Step, []string, error) {
+	ps := &planState{snap: p.start.snap, core: maps.Clone(p.start.core), denied: p.start.denied}
 	reflectors := "has(" + p.label + ")"
-	peerReflectors := func(nodeSel, summary string) func(*planState) error {
-		return func(ps *planState) error { return p.peer(ps, ReflectorsPeer, nodeSel, reflectors, summary) }
+	peerReflectors := func(nodeSel, summary string) action {
+		return action{take: func(ps *planState) error { return p.peer(ps, ReflectorsPeer, nodeSel, reflectors, summary) }}
 	}
-	each := func(do func(*planState, []*Zone) error) func(*planState) error {
-		return func(ps *planState) error { return do(ps, zones) }
+	zonePeers, err := p.zonePeers(zones)
+	if err != nil {
+		return nil, nil, err
 	}
-	var phases []func(*planState) error
+	var actions []action
 	if p.state.Mesh() {
 		// While the mesh is on, a node that becomes a reflector leaves it: every node must
 		// already peer with it, not only its zone, or the other zones lose its routes.
-		phases = []func(*planState) error{
-			peerReflectors("all()", "peer every node with the reflectors while the mesh is still on"),
-			each(p.reflectors), each(p.zonePeers), each(p.retire), p.meshOff,
-			peerReflectors(reflectors, "narrow to reflector-to-reflector peering: clients keep their zone's reflectors"),
-		}
+		actions = append(actions, peerReflectors("all()", "peer every node with the reflectors while the mesh is still on"))
+		actions = append(actions, p.reflectors(zones)...)
+		actions = append(actions, zonePeers...)
+		actions = append(actions, p.retire(zones)...)
+		actions = append(actions, action{take: p.meshOff},
+			peerReflectors(reflectors, "narrow to reflector-to-reflector peering: clients keep their zone's reflectors"))
 	} else {
-		phases = []func(*planState) error{
-			peerReflectors(reflectors, "peer the reflectors with one another"),
-			each(p.zonePeers), each(p.reflectors), each(p.retire),
+		actions = append(actions, peerReflectors(reflectors, "peer the reflectors with one another"))
+		actions = append(actions, zonePeers...)
+		actions = append(actions, p.reflectors(zones)...)
+		actions = append(actions, p.retire(zones)...)
+	}
+	if err := p.order(ps, actions); err != nil {
+		return nil, nil, err
+	}
+	var waiting []string
+	for _, z := range zones {
+		if z.Held != "" {
+			waiting = append(waiting, "zone "+z.Display()+" is held")
 		}
 	}
-	for _, phase := range phases {
-		if err := phase(ps); err != nil {
-			return nil, nil, err
-		}
+	if p.graceKept > 0 {
+		waiting = append(waiting, fmt.Sprintf("%d lost reflector(s) are within --grace", p.graceKept))
 	}
 	var notes, broken []string
 	for _, f := range p.engine.Audit(p.ctx, ps.snap) {
 		line := fmt.Sprintf("[%s] %s", f.Rule, f.Message)
 		switch {
+		case f.Action == validate.Deny && ps.denied[findingKey(f)] && len(waiting) > 0:
+			// The design is not reached yet, and no step made this worse.
+			notes = append(notes, "the final state still has "+line+" (so before the plan; "+strings.Join(waiting, ", ")+")")
 		case f.Action == validate.Deny && ps.denied[findingKey(f)]:
 			broken = append(broken, line+" (already so before the plan)")
 		case f.Action == validate.Deny:
@@ -133,56 +208,78 @@ func findingKey(f validate.Finding) string {
 	return f.Rule + "|" + f.Object.Kind + "|" + f.Object.Name + "|" + f.Field
 }
 
-// reflectors gives every planned reflector its cluster ID and label.
-func (p *planner) reflectors(ps *planState, zones []*Zone) error {
+// reflectors gives every planned reflector its cluster ID and label, never more than
+// --max-per-zone in a zone at once: past it, a retirement of the zone comes first.
+func (p *planner) reflectors(zones []*Zone) []action {
+	var out []action
 	for _, z := range zones {
+		if z.Held != "" {
+			continue
+		}
 		for _, r := range z.Reflectors {
-			n := ps.snap.State.Node(r.Node)
-			if _, labelled := n.Label(p.label); labelled && n.ClusterID == r.ClusterID {
-				continue
-			}
-			verb := "make " + r.Node + " a reflector"
-			if r.Kept {
-				verb = "set reflector " + r.Node + "'s cluster ID and label"
-			}
-			summary := fmt.Sprintf("%s of zone %s (cluster ID %s, label %s)", verb, z.label(), r.ClusterID, p.label)
-			if err := p.nodeStep(ps, r.Node, r.ClusterID, PhaseReflector, summary); err != nil {
-				return err
-			}
+			out = append(out, action{zone: z, take: func(ps *planState) error {
+				n := ps.snap.State.Node(r.Node)
+				if _, labelled := n.Label(p.label); labelled && n.ClusterID == r.ClusterID {
+					return nil
+				}
+				if have := p.reflectorsIn(ps, z.Name); !n.IsReflector() && have >= p.opts.MaxPerZone {
+					return &Infeasible{Reason: fmt.Sprintf("zone %s has %d reflectors (--max-per-zone %d): one must retire before %s is made one", z.Display(), have, p.opts.MaxPerZone, r.Node)}
+				}
+				verb := "make " + r.Node + " a reflector"
+				if r.Kept {
+					verb = "set reflector " + r.Node + "'s cluster ID and label"
+				}
+				summary := fmt.Sprintf("%s of zone %s (cluster ID %s, label %s)", verb, z.Display(), r.ClusterID, p.label)
+				return p.nodeStep(ps, r.Node, r.ClusterID, PhaseReflector, summary)
+			}})
 		}
 	}
-	return nil
+	return out
+}
+
+// reflectorsIn counts the nodes of a zone that hold a cluster ID in the state ps holds.
+func (p *planner) reflectorsIn(ps *planState, zone string) int {
+	n := 0
+	for _, name := range p.zoneNodes[zone] {
+		if node := ps.snap.State.Node(name); node != nil && node.IsReflector() {
+			n++
+		}
+	}
+	return n
 }
 
 // retire turns the reflectors that no longer fit back into clients, once their replacements
 // are peered.
-func (p *planner) retire(ps *planState, zones []*Zone) error {
+func (p *planner) retire(zones []*Zone) []action {
+	var out []action
 	for _, z := range zones {
+		if z.Held != "" {
+			continue
+		}
 		for _, r := range z.Retired {
-			summary := fmt.Sprintf("retire reflector %s of zone %s (%s): it becomes a client", r.Node, z.label(), r.Reason)
-			if err := p.nodeStep(ps, r.Node, "", PhaseRetire, summary); err != nil {
-				return err
-			}
+			summary := fmt.Sprintf("retire reflector %s of zone %s (%s): it becomes a client", r.Node, z.Display(), r.Reason)
+			out = append(out, action{zone: z, take: func(ps *planState) error { return p.nodeStep(ps, r.Node, "", PhaseRetire, summary) }})
 		}
 	}
-	return nil
+	return out
 }
 
 // zonePeers peers each zone's clients with the zone's reflectors (and the fallback zones').
-func (p *planner) zonePeers(ps *planState, zones []*Zone) error {
+func (p *planner) zonePeers(zones []*Zone) ([]action, error) {
+	var out []action
 	for _, z := range zones {
-		if z.Clients == 0 {
+		if z.Clients == 0 || z.Held != "" {
 			continue
 		}
 		own, err := p.zoneTerm(z.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		terms := []string{own}
 		for _, f := range z.Fallback {
 			t, err := p.zoneTerm(f)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			terms = append(terms, t)
 		}
@@ -190,15 +287,15 @@ func (p *planner) zonePeers(ps *planState, zones []*Zone) error {
 		if len(terms) > 1 {
 			peers = "has(" + p.label + ") && (" + strings.Join(terms, " || ") + ")"
 		}
-		summary := fmt.Sprintf("peer zone %s's clients with its reflectors", z.label())
+		summary := fmt.Sprintf("peer zone %s's clients with its reflectors", z.Display())
 		if len(z.Fallback) > 0 {
 			summary += " and, as it has too few, with zone " + strings.Join(z.Fallback, ", ") + "'s"
 		}
-		if err := p.peer(ps, zonePeerName(z.Name), "!has("+p.label+") && "+own, peers, summary); err != nil {
-			return err
-		}
+		out = append(out, action{zone: z, take: func(ps *planState) error {
+			return p.peer(ps, zonePeerName(z.Name), "!has("+p.label+") && "+own, peers, summary)
+		}})
 	}
-	return nil
+	return out, nil
 }
 
 // peer applies a BGPPeer with these selectors, unless it already has them.
@@ -393,25 +490,31 @@ func (p *planner) judge(ps *planState, st *Step, old, next *calico.Object, nextR
 		return &Infeasible{Reason: fmt.Sprintf("step %d (%s) would be refused by the webhook: %s", st.Number, st.Summary, msg)}
 	}
 	st.Warnings = resp.Warnings
+	var mutated *corev1.Node
 	if next.Node != nil && next.CoreNode != nil {
 		// What the mutating webhook adds is part of the state after the step.
 		var oldCore *corev1.Node
 		if old != nil {
 			oldCore = old.CoreNode
 		}
-		mutated := mutate.Apply(next.CoreNode, mutate.ReflectorLabel(oldCore, next.CoreNode, p.label), p.label)
+		mutated = mutate.Apply(next.CoreNode, mutate.ReflectorLabel(oldCore, next.CoreNode, p.label), p.label)
 		next = calico.NodeObject(mutated)
-		ps.core[st.Name] = mutated
 	}
+	var after *validate.Snapshot
 	if next.Node != nil {
-		ps.snap = ps.snap.WithNode(st.Name, next)
+		after = ps.snap.WithNode(st.Name, next)
 	} else {
-		ps.snap = validate.NewSnapshot(ps.snap.State.With(next))
+		after = validate.NewSnapshot(ps.snap.State.With(next))
 	}
-	for _, f := range p.engine.Audit(p.ctx, ps.snap) {
+	for _, f := range p.engine.Audit(p.ctx, after) {
 		if f.Action == validate.Deny && !ps.denied[findingKey(f)] {
 			return &Infeasible{Reason: fmt.Sprintf("step %d (%s) is allowed by the webhook but would leave [%s] %s", st.Number, st.Summary, f.Rule, f.Message)}
 		}
+	}
+	// Safe: the state moves on. A step not taken leaves ps as it was, for another order.
+	ps.snap = after
+	if mutated != nil {
+		ps.core[st.Name] = mutated
 	}
 	ps.steps = append(ps.steps, st)
 	return nil
