@@ -33,7 +33,11 @@ func newController() *cobra.Command {
 plan describes, with the same knobs: when a Node comes, goes, turns NotReady, is cordoned or
 relabelled, it plans from its informer cache and applies the first step only (server-side apply,
 field manager rrguard-controller, never forced), then waits --cool-down before the next. A
-replacement reflector is peered before the lost one is retired. It never leaves the
+replacement reflector is peered before the lost one is retired. A reflector counts as lost
+once unfit for --grace; a node unfit or moved within --settle is not made a reflector, so a
+flapping node moves at most one reflector. A zone with no safe or eligible choice is left as it
+is (a ZoneHeld Event, the rrguard_controller_zone_held metric) while the others are repaired;
+no zone ever gets more than --max-per-zone reflectors. It never leaves the
 node-to-node mesh itself (that migration is rrguard plan --apply's): with the mesh on it only
 reports. With --leader-elect one replica acts. --dry-run writes nothing and reports the plan as Events and the
 rrguard_controller_pending_steps metric. The annotation ` + controller.PauseAnnotation + `=true on its
@@ -48,6 +52,9 @@ namespace pauses it.`,
 			}
 			if opts.CoolDown <= 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--cool-down %s: give a positive duration", opts.CoolDown)}
+			}
+			if opts.Grace < 0 || opts.Settle < 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--grace %s, --settle %s: give durations of 0 or more", opts.Grace, opts.Settle)}
 			}
 			engine, err := policies.engine(configPath)
 			if err != nil {
@@ -103,7 +110,8 @@ namespace pauses it.`,
 	f.DurationVar(&opts.CoolDown, "cool-down", time.Minute, "least time between two writes")
 	f.DurationVar(&opts.Resync, "resync", 5*time.Minute, "how often to look again without a Node change")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "write nothing: report the plan as Events and metrics")
-	f.DurationVar(&opts.Grace, "grace", 2*time.Minute, "how long a reflector must be NotReady or cordoned before it is replaced (a reboot is not a loss)")
+	f.DurationVar(&opts.Grace, "grace", 2*time.Minute, "how long a reflector must be NotReady, cordoned or otherwise unfit before it is replaced (a reboot is not a loss)")
+	f.DurationVar(&opts.Settle, "settle", 10*time.Minute, "how long a node must be fit again after it was unfit or moved zone before it may be a reflector; a lost reflector stays lost that long (flapping nodes move nothing back and forth)")
 	f.BoolVar(&leaderElect, "leader-elect", false, "elect one replica to act (Lease rrguard-controller in --namespace)")
 	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Prometheus metrics address (0 disables)")
 	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address (0 disables)")

@@ -2,7 +2,10 @@
 // plans the way to the target (pkg/plan) from the informer cache and executes the first step
 // only, then waits a cool-down before it looks again. One change at a time, each judged by the
 // webhook's code before it is written; server-side apply conflicts with a user's edits are
-// reported, never forced; a pause annotation and --dry-run stop it from writing.
+// reported, never forced; a pause annotation and --dry-run stop it from writing. It remembers
+// what it saw of each node, so that a reboot moves nothing (--grace) and a flapping node is
+// not trusted again at once (--settle); a zone with no safe or eligible choice is reported
+// and left as it is while the others are repaired.
 package controller
 
 import (
@@ -55,9 +58,14 @@ type Options struct {
 	Resync time.Duration
 	// DryRun reports the plan as Events and metrics and writes nothing.
 	DryRun bool
-	// Grace is how long a reflector must have been NotReady or cordoned before the controller
-	// replaces it: a kubelet restart or a node's reboot in a rolling upgrade is not a loss.
+	// Grace is how long a reflector must have been NotReady, cordoned or otherwise unfit
+	// before the controller replaces it: a kubelet restart or a node's reboot in a rolling
+	// upgrade is not a loss.
 	Grace time.Duration
+	// Settle is how long a node must have been fit again, after it was unfit or moved zone,
+	// before it may be made a reflector; a reflector that was lost stays lost that long.
+	// Flapping nodes (cordon, readiness, labels) so move at most one reflector each.
+	Settle time.Duration
 }
 
 var (
@@ -69,10 +77,12 @@ var (
 		Help: "Steps the API server did not take, by reason: conflict (a user's edit), refused (admission), forbidden (RBAC), error."}, []string{"reason"})
 	paused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rrguard_controller_paused",
 		Help: "1 while the pause annotation is set on the controller's namespace."})
+	zoneHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rrguard_controller_zone_held",
+		Help: "1 for each zone left as it is (no safe or eligible choice there; the ZoneHeld Event says why) while the others are repaired."}, []string{"zone"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(pendingSteps, appliedSteps, failedSteps, paused)
+	metrics.Registry.MustRegister(pendingSteps, appliedSteps, failedSteps, paused, zoneHeld)
 }
 
 // Reconciler plans and takes one step at a time.
@@ -87,8 +97,8 @@ type Reconciler struct {
 	lastWrite  time.Time
 	lastReport string // the last Events sent for a plan that was not acted on, not repeated
 	now        func() time.Time
-	// lostSince is when each reflector was first seen NotReady or cordoned.
-	lostSince map[string]time.Time
+	seen       *memory
+	held       map[string]string // the zones last reported held, and why
 }
 
 // key is the one work item: every Node change asks the same question of the whole cluster.
@@ -103,10 +113,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	if r.Opts.Resync == 0 {
 		r.Opts.Resync = 5 * time.Minute
 	}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	r.lostSince = map[string]time.Time{}
+	r.init()
 	toKey := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} })
 	return builder.ControllerManagedBy(mgr).Named("rrguard-controller").
 		Watches(&corev1.Node{}, toKey, builder.WithPredicates(predicate.Funcs{
@@ -171,28 +178,35 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	p, err := plan.Make(ctx, r.Engine, calico.NewState(objs), plan.CoreNodes(objs), r.Opts.Plan)
+	p, wake, err := r.look(ctx, calico.NewState(objs), plan.CoreNodes(objs))
 	var inf *plan.Infeasible
 	switch {
 	case errors.As(err, &inf):
 		pendingSteps.Set(-1)
+		r.reportHeld(ns, nil)
 		r.reportOnce(ns, nil, "Warning", "NoSafePlan", inf.Error())
 		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
 	case err != nil:
 		return reconcile.Result{}, err
 	}
 	pendingSteps.Set(float64(len(p.Steps)))
+	r.reportHeld(ns, p.Held())
+	rest := r.Opts.Resync
+	if wake > 0 {
+		// A loss leaves --grace, or a node settles: the plan may change then.
+		rest = min(rest, wake)
+	}
 	if len(p.Steps) == 0 {
 		r.mu.Lock()
 		r.lastReport = ""
 		r.mu.Unlock()
-		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
+		return reconcile.Result{RequeueAfter: rest}, nil
 	}
 	if p.MeshWasOn {
 		// Leaving the mesh is a migration to decide and watch, not a repair: rrguard plan
 		// --apply does it; the controller keeps the design once the mesh is off.
 		r.reportOnce(ns, nil, "Normal", "MeshOn", fmt.Sprintf("the node-to-node mesh is on: the controller keeps a reflector design once the mesh is off; migrate with rrguard plan --apply (%d steps now)", len(p.Steps)))
-		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
+		return reconcile.Result{RequeueAfter: rest}, nil
 	}
 	step := p.Steps[0]
 	if r.Opts.DryRun {
@@ -201,10 +215,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			lines = append(lines, fmt.Sprintf("%d. %s", s.Number, s.Summary))
 		}
 		r.reportOnce(ns, r.regarding(ctx, step), "Normal", "PlannedSteps", fmt.Sprintf("dry run: %d step(s) to the design: %s", len(p.Steps), strings.Join(lines, "; ")))
-		return reconcile.Result{RequeueAfter: r.Opts.Resync}, nil
+		return reconcile.Result{RequeueAfter: rest}, nil
 	}
 	r.mu.Lock()
-	wait := max(r.lastWrite.Add(r.Opts.CoolDown).Sub(r.now()), r.graceLeft(objs))
+	wait := r.lastWrite.Add(r.Opts.CoolDown).Sub(r.now())
 	r.mu.Unlock()
 	if wait > 0 {
 		return reconcile.Result{RequeueAfter: wait}, nil
@@ -238,34 +252,58 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	return reconcile.Result{RequeueAfter: r.Opts.CoolDown}, nil
 }
 
-// graceLeft records when each reflector was first seen NotReady or cordoned and returns how
-// long the youngest of those losses still has before it counts (0: act now). Call with r.mu held.
-func (r *Reconciler) graceLeft(objs []*calico.Object) time.Duration {
-	now := r.now()
-	lost := map[string]bool{}
-	var left time.Duration
-	for _, o := range objs {
-		k := o.CoreNode
-		if k == nil || o.Node.ClusterID == "" {
-			continue
-		}
-		if status := ready(k); status != corev1.ConditionFalse && status != corev1.ConditionUnknown && !k.Spec.Unschedulable {
-			continue
-		}
-		lost[k.Name] = true
-		since, seen := r.lostSince[k.Name]
-		if !seen {
-			since = now
-			r.lostSince[k.Name] = now
-		}
-		left = max(left, since.Add(r.Opts.Grace).Sub(now))
+// init fills in the defaults of a Reconciler made without SetupWithManager (tests).
+func (r *Reconciler) init() {
+	if r.now == nil {
+		r.now = time.Now
 	}
-	for name := range r.lostSince {
-		if !lost[name] {
-			delete(r.lostSince, name)
+	if r.seen == nil {
+		r.seen = &memory{grace: r.Opts.Grace, settle: r.Opts.Settle, nodes: map[string]*seen{}}
+	}
+}
+
+// look plans from a state with what the controller remembers of its nodes laid over it; wake
+// is when that memory next changes a verdict (0: never).
+func (r *Reconciler) look(ctx context.Context, state *calico.State, core []*corev1.Node) (*plan.Plan, time.Duration, error) {
+	views, err := plan.Nodes(r.Engine, state, core, r.Opts.Plan)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.mu.Lock()
+	opts := r.Opts.Plan
+	var wake time.Duration
+	opts.InGrace, opts.Unsettled, wake = r.seen.observe(r.now(), views)
+	r.mu.Unlock()
+	p, err := plan.Make(ctx, r.Engine, state, core, opts)
+	return p, wake, err
+}
+
+// reportHeld sets the held-zone metric and sends a ZoneHeld Event for each zone newly held,
+// or held for another reason.
+func (r *Reconciler) reportHeld(ns *corev1.Namespace, zones []*plan.Zone) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := map[string]string{}
+	for _, z := range zones {
+		now[z.Name] = z.Held
+		zoneHeld.WithLabelValues(z.Name).Set(1)
+		if r.held[z.Name] != z.Held {
+			r.Recorder.Eventf(ns, nil, "Warning", "ZoneHeld", "Plan", "%s", truncate(fmt.Sprintf("zone %s is left as it is (its reflectors and BGPPeer untouched) while the other zones are repaired: %s", zoneName(z.Name), z.Held)))
 		}
 	}
-	return left
+	for zone := range r.held {
+		if _, still := now[zone]; !still {
+			zoneHeld.DeleteLabelValues(zone)
+		}
+	}
+	r.held = now
+}
+
+func zoneName(z string) string {
+	if z == "" {
+		return "(no zone)"
+	}
+	return z
 }
 
 // regarding is the object an Event about a step belongs to: its Node, if it is a Node's.

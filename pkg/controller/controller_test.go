@@ -5,8 +5,12 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rrguard/rrguard/pkg/plan"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 )
 
 func node(mod func(n *corev1.Node)) *corev1.Node {
@@ -55,4 +59,48 @@ func TestTruncate(t *testing.T) {
 	if truncate("short") != "short" {
 		t.Error("a short note changed")
 	}
+}
+
+// TestReportHeld: a held zone is an Event (once per reason) and a metric set to 1 while it is
+// held, gone once it is not.
+func TestReportHeld(t *testing.T) {
+	rec := events.NewFakeRecorder(10)
+	r := &Reconciler{Recorder: rec}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rrguard-system"}}
+	cordoned := []*plan.Zone{{Name: "a", Held: "none of its 10 node(s) can be a reflector (10 cordoned)"}}
+	r.reportHeld(ns, cordoned)
+	r.reportHeld(ns, cordoned)
+	if got := heldSeries(t); len(got) != 1 || got["a"] != 1 {
+		t.Errorf("rrguard_controller_zone_held %v, want zone a at 1", got)
+	}
+	r.reportHeld(ns, []*plan.Zone{{Name: "a", Held: "none of its 10 node(s) can be a reflector (10 excluded (--exclude))"}})
+	r.reportHeld(ns, nil)
+	if got := heldSeries(t); len(got) != 0 {
+		t.Errorf("rrguard_controller_zone_held %v after zone a was released, want no series", got)
+	}
+	close(rec.Events)
+	var got []string
+	for e := range rec.Events {
+		got = append(got, e)
+	}
+	if len(got) != 2 || !strings.Contains(got[0], "ZoneHeld") || !strings.Contains(got[0], "zone a is left as it is") || !strings.Contains(got[1], "excluded") {
+		t.Errorf("events %q: want one per reason", got)
+	}
+}
+
+// heldSeries reads rrguard_controller_zone_held by zone.
+func heldSeries(t *testing.T) map[string]float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	zoneHeld.Collect(ch)
+	close(ch)
+	out := map[string]float64{}
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		out[d.GetLabel()[0].GetValue()] = d.GetGauge().GetValue()
+	}
+	return out
 }
