@@ -90,11 +90,25 @@ type Analysis struct {
 	missing [2]map[[2]int][]int
 	graphs  [2]*sessionGraph // the session graph of each family, kept for LostIfDown
 	budget  Budget
-	search  bool // tests: always search, never the closure
+	whatIf  *whatIfs // what LostIfDown may still spend
+	search  bool     // tests: always search, never the closure
 }
 
 // Analyze expands sessions and simulates route propagation.
 func Analyze(t *Topology) *Analysis { return AnalyzeWithin(t, DefaultBudget) }
+
+// Budget returns the propagation budget of the analysis (and of those derived from it).
+func (a *Analysis) Budget() Budget { return a.budget }
+
+// Within returns the analysis with another budget for the analyses derived from it (WithNode,
+// WithPeers, WithConfig) and for its what-ifs; a and the copy share everything else.
+func (a *Analysis) Within(b Budget) *Analysis {
+	c := *a
+	c.budget = b
+	c.whatIf = &whatIfs{}
+	c.whatIf.steps.Store(int64(b.MaxSteps))
+	return &c
+}
 
 // AnalyzeWithin is Analyze with another propagation budget (derived analyses keep it).
 func AnalyzeWithin(t *Topology, b Budget) *Analysis { return analyzeWith(t, b, false) }
@@ -128,6 +142,8 @@ func (a *Analysis) finish() {
 	if a.budget == (Budget{}) {
 		a.budget = DefaultBudget
 	}
+	a.whatIf = &whatIfs{}
+	a.whatIf.steps.Store(int64(a.budget.MaxSteps))
 	for _, f := range families {
 		a.propagate(f)
 	}
@@ -274,21 +290,27 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) ClassID {
 	if !takesPart(n) {
 		return NoClass
 	}
-	key := a.nodeKey(t, i, perNode, kb)
-	if c, ok := a.keys[key]; ok {
-		a.Classes[c].Members = append(a.Classes[c].Members, i)
-		return c
-	}
+	// The peers' sides are evaluated once, for the key and for the class if it is new.
 	l := n.prepared()
-	as := t.NodeAS(n)
-	c := len(a.Classes)
-	a.keys[key] = c
-	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: as, ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
+	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: t.NodeAS(n), ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
 		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers)), routes: a.groups.nodeRoutes(t, n, l)}
 	for p := range t.Peers {
 		cl.local[p] = t.Peers[p].appliesTo(n, l)
 		cl.remote[p] = t.Peers[p].selects(n, l)
 	}
+	kb.Reset()
+	if perNode {
+		kb.WriteString(n.Name)
+		kb.WriteByte(0)
+	}
+	writeKey(kb, cl.ClusterID, cl.AS, cl.ListenPort, cl.has[IPv4], cl.has[IPv6], len(t.Peers), func(p int) (bool, bool) { return cl.local[p], cl.remote[p] }, cl.routes)
+	key := kb.String()
+	if c, ok := a.keys[key]; ok {
+		a.Classes[c].Members = append(a.Classes[c].Members, i)
+		return c
+	}
+	c := len(a.Classes)
+	a.keys[key] = c
 	a.Classes = append(a.Classes, cl)
 	return c
 }
@@ -385,28 +407,39 @@ func (a *Analysis) findExternals(down []bool) {
 			a.externals = append(a.externals, e)
 		}
 	}
+	// The peers of each external, in confd's order: global peers first; the first peering to
+	// an address wins.
+	by := map[external][]int{}
+	for _, global := range []bool{true, false} {
+		for p, peer := range t.Peers {
+			if peer.global() != global || peer.PeerIP == "" || peer.PeerSelector != nil {
+				continue
+			}
+			f, ok := ipFamily(peer.PeerIP)
+			if !ok {
+				continue
+			}
+			e := external{ip: peer.PeerIP, as: peer.AS, f: f}
+			if e.as == 0 {
+				e.as = t.globalAS()
+			}
+			if seen[e] {
+				by[e] = append(by[e], p)
+			}
+		}
+	}
 	for c := range a.Classes {
 		a.extSess[c] = make([]bool, len(a.externals))
 		a.extClaim[c] = make([]int32, len(a.externals))
-		if down[c] {
-			continue
-		}
 		for x, e := range a.externals {
 			a.extClaim[c][x] = noClaim
-			if !a.Classes[c].has[e.f] {
+			if down[c] || !a.Classes[c].has[e.f] {
 				continue
 			}
-			// confd's order: global peers first; the first peering to an address wins.
-			for _, global := range []bool{true, false} {
-				for p, peer := range t.Peers {
-					as := peer.AS
-					if as == 0 {
-						as = t.globalAS()
-					}
-					if peer.global() == global && a.Classes[c].local[p] && peer.PeerIP == e.ip && as == e.as && !a.extSess[c][x] {
-						a.extSess[c][x] = true
-						a.extClaim[c][x] = int32(p)
-					}
+			for _, p := range by[e] {
+				if a.Classes[c].local[p] {
+					a.extSess[c][x], a.extClaim[c][x] = true, int32(p)
+					break
 				}
 			}
 		}

@@ -1,46 +1,110 @@
 package bgp
 
-// closure decides a pass when no colour is tracked: a route's journey then depends only on
-// (speaker, kind) and on which sessions its group crosses, a fixed graph whatever the origin,
-// so the origins reaching each strongly connected component of that graph are pushed along
-// its condensation in topological order. Origins whose groups cross the same sessions share
-// one graph. Linear in the graph's size per such set; what the search would find (tests
-// compare the two).
-func (p *propagation) closure(chunk []int, learned [][]bool) {
+import "slices"
+
+// The closure decides a family without the search where it can: a route's journey depends
+// only on its state — (speaker, kind), and the tracked colours (colour sets, see
+// propagate.go) where there are any — and on which sessions its group crosses, a fixed graph
+// whatever the origin. So the state graph is made once for every origin whose group crosses
+// the same sessions, its strongly connected components found, and the origins reaching each
+// pushed along the condensation in topological order: linear in the graph's size, where the
+// search walks the graph again per pass of passWidth origins. Without colours the states are
+// every (speaker, kind); with colours they are made as the routes reach them, without the
+// search's domination (a state is kept whatever other states hold), so the graph can be much
+// larger than the search's states: past the budget the closure gives up and the search
+// decides. What-ifs (LostIfDown) reuse the whole graph's state graph with the failed
+// stand-in's states left out. What the search would find (tests compare the two).
+
+// stateGraph is the state graph of one set of origins: state x is (speaker[x], kinds[x]),
+// its successors edges[offs[x]:offs[x+1]]; start[o] is origin o's originated state (-1: none).
+type stateGraph struct {
+	speaker []int32
+	kind    []kind
+	offs    []int32
+	edges   []int32
+	at      [][]int32 // speaker → its states
+	start   map[int]int32
+}
+
+// patternOf is the sessions a group's routes cross, as a key: origins of one pattern share
+// a state graph.
+func (g *sessionGraph) patternOf(grp int) string {
+	key := make([]byte, len(g.policies))
+	for i := range g.policies {
+		key[i] = g.pass[i][grp]
+	}
+	return string(key)
+}
+
+// closure decides the origins of chunk by state graphs, per pattern; it reports false when a
+// graph exceeds the budget (nothing of chunk is then recorded as decided: the caller clears
+// and searches).
+func (p *propagation) closure(chunk []int, learned [][]bool) bool {
 	g := p.g
 	byPattern := map[string][]int{}
 	var patterns []string
 	for _, o := range chunk {
-		grp := g.origins[o].group
-		key := make([]byte, len(g.policies))
-		for i := range g.policies {
-			key[i] = g.pass[i][grp]
-		}
-		k := string(key)
+		k := g.patternOf(g.origins[o].group)
 		if _, ok := byPattern[k]; !ok {
 			patterns = append(patterns, k)
 		}
 		byPattern[k] = append(byPattern[k], o)
 	}
 	for _, k := range patterns {
-		p.closureOf(byPattern[k], learned)
+		sg := g.saved[k]
+		if sg == nil {
+			var ok bool
+			if sg, ok = p.stateGraph(byPattern[k]); !ok {
+				return false
+			}
+			if p.excluded < 0 {
+				if g.saved == nil {
+					g.saved = map[string]*stateGraph{}
+				}
+				g.saved[k] = sg
+			}
+		}
+		p.push(sg, byPattern[k], learned)
 	}
+	return true
 }
 
-// closureOf is closure for origins whose groups cross the same sessions (grp of the first
-// stands for all).
-func (p *propagation) closureOf(chunk []int, learned [][]bool) {
+// stateGraph makes the state graph of the origins of chunk (one pattern), leaving out the
+// excluded stand-in; false past the budget.
+func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 	g := p.g
 	grp := g.origins[chunk[0]].group
-	n := len(g.speakers) * kinds
-	// The state graph in compressed rows: the successors of state x are
-	// edges[offs[x]:offs[x+1]].
-	offs := make([]int32, n+1)
-	edges := make([]int32, 0, 4*n)
-	for x := 0; x < n; x++ {
-		offs[x] = int32(len(edges))
-		u, k := x/kinds, kind(x%kinds)
-		if u == p.excluded {
+	w := g.words
+	sg := &stateGraph{at: make([][]int32, len(g.speakers)), start: make(map[int]int32, len(chunk))}
+	var sets []uint64
+	state := func(u int32, k kind, colours []uint64) (int32, bool) {
+		for _, id := range sg.at[u] {
+			if sg.kind[id] == k && slices.Equal(sets[int(id)*w:int(id+1)*w], colours) {
+				return id, true
+			}
+		}
+		if len(sg.speaker) >= p.budget.MaxStates {
+			return 0, false
+		}
+		id := int32(len(sg.speaker))
+		sg.at[u] = append(sg.at[u], id)
+		sg.speaker, sg.kind = append(sg.speaker, u), append(sg.kind, k)
+		sets = append(sets, colours...)
+		return id, true
+	}
+	empty := make([]uint64, w)
+	for _, o := range chunk {
+		id, ok := state(int32(g.standins[g.origins[o].class][0]), originated, empty)
+		if !ok {
+			return nil, false
+		}
+		sg.start[o] = id
+	}
+	next := make([]uint64, w)
+	for x := int32(0); int(x) < len(sg.speaker); x++ {
+		sg.offs = append(sg.offs, int32(len(sg.edges)))
+		u, k := sg.speaker[x], sg.kind[x]
+		if int(u) == p.excluded {
 			continue
 		}
 		su := &g.speakers[u]
@@ -49,33 +113,69 @@ func (p *propagation) closureOf(chunk []int, learned [][]bool) {
 			if int(e.to) == p.excluded || !g.crosses(e, grp, k) {
 				continue
 			}
-			switch {
-			case e.ebgp:
-				edges = append(edges, e.to*kinds+int32(ebgpLearnt))
-				continue
-			case k.free():
-			case !su.reflect || (k == fromNonClient && !e.toClient):
-				continue
+			cur := sets[int(x)*w : int(x+1)*w]
+			copy(next, cur)
+			var nk kind
+			if e.ebgp {
+				for j := range next {
+					next[j] &^= g.cidMask[j]
+				}
+				if su.asBit >= 0 {
+					set(next, su.asBit)
+				}
+				if sv := &g.speakers[e.to]; sv.asBit >= 0 && has(next, sv.asBit) {
+					continue // AS_PATH loop
+				}
+				nk = ebgpLearnt
+			} else {
+				if !k.free() {
+					if !su.reflect || (k == fromNonClient && !e.toClient) {
+						continue // iBGP routes are passed on only by reflection
+					}
+					if e.toClient && su.cidBit >= 0 && has(cur, su.cidBit) {
+						continue // CLUSTER_LIST loop, checked by the sender toward a client
+					}
+					if su.cidBit >= 0 {
+						set(next, su.cidBit)
+					}
+				}
+				nk = fromNonClient
+				if e.asClient {
+					nk = fromClient
+					if sv := &g.speakers[e.to]; sv.cidBit >= 0 && has(next, sv.cidBit) {
+						continue // CLUSTER_LIST loop, checked by a reflector on its client's routes
+					}
+				}
 			}
-			nk := fromNonClient
-			if e.asClient {
-				nk = fromClient
+			y, ok := state(e.to, nk, next)
+			if !ok || len(sg.edges) >= p.budget.MaxSteps {
+				return nil, false
 			}
-			edges = append(edges, e.to*kinds+int32(nk))
+			sg.edges = append(sg.edges, y)
 		}
 	}
-	offs[n] = int32(len(edges))
-	comp, order, ncomp := tarjan(n, offs, edges, func(visit func(int32)) {
+	sg.offs = append(sg.offs, int32(len(sg.edges)))
+	p.search.steps += len(sg.edges)
+	return sg, true
+}
+
+// push runs the origins of chunk over state graph sg, leaving out the excluded stand-in's
+// states, and records what each class's stand-ins learn.
+func (p *propagation) push(sg *stateGraph, chunk []int, learned [][]bool) {
+	g := p.g
+	skip := func(x int32) bool { return int(sg.speaker[x]) == p.excluded }
+	comp, order, ncomp := tarjan(len(sg.speaker), sg.offs, sg.edges, skip, func(visit func(int32)) {
 		for _, o := range chunk {
-			visit(int32(g.standins[g.origins[o].class][0]*kinds + int(originated)))
+			visit(sg.start[o])
 		}
 	})
 	ow := (len(chunk) + 63) / 64
 	bitsOfComp := make([]uint64, int(ncomp)*ow)
-	at := func(c int32) []uint64 { return bitsOfComp[int(c)*ow : int(c+1)*ow] }
+	bitsOf := func(c int32) []uint64 { return bitsOfComp[int(c)*ow : int(c+1)*ow] }
 	for bit, o := range chunk {
-		x := g.standins[g.origins[o].class][0]*kinds + int(originated)
-		set(at(comp[x]), bit)
+		if c := comp[sg.start[o]]; c >= 0 {
+			set(bitsOf(c), bit)
+		}
 	}
 	// order lists states by component, sinks first: walk it backwards (sources first).
 	// Each pair of components is joined once, however many edges run between them.
@@ -86,14 +186,15 @@ func (p *propagation) closureOf(chunk []int, learned [][]bool) {
 	for i := len(order) - 1; i >= 0; i-- {
 		x := order[i]
 		cx := comp[x]
-		from := at(cx)
-		for _, y := range edges[offs[x]:offs[x+1]] {
-			if cy := comp[y]; cy != cx && joined[cy] != cx {
+		from := bitsOf(cx)
+		for _, y := range sg.edges[sg.offs[x]:sg.offs[x+1]] {
+			if cy := comp[y]; cy >= 0 && cy != cx && joined[cy] != cx {
 				joined[cy] = cx
-				or(at(cy), from)
+				or(bitsOf(cy), from)
 			}
 		}
 	}
+	// What each stand-in holds: the union over its states, its own routes aside.
 	got := make([]uint64, ow)
 	for _, c := range p.a.classesWith(g.f) {
 		for i, s := range g.standins[c] {
@@ -101,24 +202,24 @@ func (p *propagation) closureOf(chunk []int, learned [][]bool) {
 				continue
 			}
 			clear(got)
-			for k := 0; k < kinds; k++ {
-				if kind(k) == originated {
-					continue // its own routes: not learned
-				}
-				if cx := comp[s*kinds+k]; cx >= 0 {
-					or(got, at(cx))
+			for _, x := range sg.at[s] {
+				if sg.kind[x] != originated {
+					if cx := comp[x]; cx >= 0 {
+						or(got, bitsOf(cx))
+					}
 				}
 			}
-			p.record(chunk, c, i, got, learned)
+			p.record(chunk, c, i, s, got, learned)
 		}
 	}
+	p.search.steps += len(sg.edges)
 }
 
 // tarjan finds the strongly connected components of the graph of n states whose successors
 // are edges[offs[x]:offs[x+1]], reachable from the states starts visits; it returns each
 // state's component (-1: unreached), the reached states by component in reverse topological
 // order (sinks first), and the number of components. Iterative.
-func tarjan(n int, offs, edges []int32, starts func(visit func(int32))) (comp, order []int32, ncomp int32) {
+func tarjan(n int, offs, edges []int32, skip func(int32) bool, starts func(visit func(int32))) (comp, order []int32, ncomp int32) {
 	index, low := make([]int32, n), make([]int32, n)
 	comp = make([]int32, n)
 	for i := range index {
@@ -137,7 +238,7 @@ func tarjan(n int, offs, edges []int32, starts func(visit func(int32))) (comp, o
 		frames = append(frames, frame{x, offs[x]})
 	}
 	starts(func(start int32) {
-		if index[start] >= 0 {
+		if index[start] >= 0 || skip(start) {
 			return
 		}
 		push(start)
@@ -146,6 +247,9 @@ func tarjan(n int, offs, edges []int32, starts func(visit func(int32))) (comp, o
 			if f.i < offs[f.x+1] {
 				y := edges[f.i]
 				f.i++
+				if skip(y) {
+					continue
+				}
 				if index[y] < 0 {
 					push(y)
 				} else if onStack[y] {

@@ -1,6 +1,9 @@
 package bgp
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // standinsPerClass is how many members stand for a class in the session graph: the first
 // originates the class's routes, the others show whether the rest of the class learns them.
@@ -33,8 +36,13 @@ type sessionGraph struct {
 	// sender's own ones, so the origin must be kept apart (the search does, the closure
 	// cannot). filtered: some session stops some group's routes.
 	firstHopNarrower, filtered bool
-	// before is what the whole graph's propagation found: learned[o][d].
-	before [][]bool
+	// before is what the whole graph's propagation found: learned[o][d]; reached[s], the
+	// origins whose routes reached speaker s (bits over origins): a what-if that leaves s out
+	// changes only those.
+	before  [][]bool
+	reached [][]uint64
+	// saved are the state graphs the whole graph's closure made, by pattern (closure.go).
+	saved map[string]*stateGraph
 }
 
 type speaker struct {
@@ -66,6 +74,25 @@ type policy struct {
 type policyKey struct {
 	out, in  int32
 	external bool
+}
+
+// filterKey identifies a policy by the filters it applies: peerings of many peers with the
+// same filters (most often none) share one policy.
+func (t *Topology) filterKey(k policyKey) string {
+	var b strings.Builder
+	for _, fl := range t.filters(int(k.out)) {
+		b.WriteString(fl.Name)
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	for _, fl := range t.filters(int(k.in)) {
+		b.WriteString(fl.Name)
+		b.WriteByte(0)
+	}
+	if k.external {
+		b.WriteByte(2)
+	}
+	return b.String()
 }
 
 // buildGraph lays out the stand-ins, their colours, the sessions between them and what
@@ -109,12 +136,18 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 	g.colour()
 
 	byKey := map[policyKey]int32{}
+	byFilters := map[string]int32{}
 	policyOf := func(k policyKey) int32 {
 		if id, ok := byKey[k]; ok {
 			return id
 		}
+		fk := t.filterKey(k)
+		if id, ok := byFilters[fk]; ok {
+			byKey[k] = id
+			return id
+		}
 		id := int32(len(g.policies))
-		byKey[k] = id
+		byKey[k], byFilters[fk] = id, id
 		pol := policy{exp: t.filters(int(k.out)), imp: t.filters(int(k.in)), external: k.external}
 		if k.external {
 			pol.exp = nil

@@ -46,6 +46,8 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 		if c, ok := a.keys[a.nodeKey(t, i, false, &kb)]; ok && c == a.ClassOf[i] {
 			b := *a
 			b.Topology, b.labels = t, &labelIndex{}
+			b.whatIf = &whatIfs{}
+			b.whatIf.steps.Store(int64(b.budget.MaxSteps))
 			return &b
 		}
 	}

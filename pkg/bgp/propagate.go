@@ -66,6 +66,12 @@ type Budget struct {
 // cluster IDs, fully peered, and 5,000 clients needs about 1% of it.
 var DefaultBudget = Budget{MaxStates: 1 << 20, MaxSteps: 1 << 26}
 
+// AdmissionBudget bounds what one admission decision analyses (the state after the change,
+// and its what-ifs), well inside the webhook's timeout: about 2 million steps, a second or
+// two on a loaded core. A larger question is answered "not checked" (a warning), never with a
+// wait that fails the request.
+var AdmissionBudget = Budget{MaxStates: 1 << 18, MaxSteps: 1 << 21}
+
 // Undecided says why route propagation of a family was not decided.
 type Undecided struct {
 	Family Family
@@ -113,7 +119,13 @@ func (a *Analysis) propagate(f Family) {
 	g := a.buildGraph(f)
 	a.graphs[f] = g
 	p := &propagation{a: a, g: g, budget: a.budget, excluded: -1}
-	learned, err := p.learned(-1)
+	g.reached = make([][]uint64, len(g.speakers))
+	words := (len(g.origins) + 63) / 64
+	all := make([]uint64, len(g.speakers)*words)
+	for s := range g.reached {
+		g.reached[s] = all[s*words : (s+1)*words : (s+1)*words]
+	}
+	learned, err := p.learned(-1, nil)
 	if err != nil {
 		a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
 		return
@@ -151,7 +163,9 @@ func (a *Analysis) propagate(f Family) {
 // class d learn the routes of origin o (an index into the graph's origins). failed is the
 // class whose last stand-in is excluded (-1: none); a class left without members
 // originates nothing.
-func (p *propagation) learned(failed int) ([][]bool, error) {
+//
+// only, when not nil, are the origins whose routes may change (the others keep g.before's).
+func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
 	a, g := p.a, p.g
 	learned := make([][]bool, len(g.origins))
 	var live []int
@@ -160,26 +174,42 @@ func (p *propagation) learned(failed int) ([][]bool, error) {
 		if failed >= 0 && g.origins[o].class == failed && len(a.Classes[failed].Members) == 1 {
 			continue
 		}
-		live = append(live, o)
-	}
-	for start := 0; start < len(live); start += passWidth {
-		chunk := live[start:min(start+passWidth, len(live))]
-		if g.words == 0 && !g.firstHopNarrower && !a.search {
-			p.closure(chunk, learned)
+		if only != nil && !only[o] {
+			copy(learned[o], g.before[o])
 			continue
 		}
-		if err := p.run(chunk, learned); err != nil {
+		live = append(live, o)
+	}
+	if !g.firstHopNarrower && !a.search && len(live) > 0 {
+		// One state graph for every origin; past its budget, the search below decides.
+		if p.closure(live, learned) {
+			return learned, nil
+		}
+		for _, o := range live {
+			clear(learned[o])
+		}
+	}
+	for start := 0; start < len(live); start += passWidth {
+		if err := p.run(live[start:min(start+passWidth, len(live))], learned); err != nil {
 			return nil, err
 		}
 	}
 	return learned, nil
 }
 
-// record marks what stand-in s of class c holds (got, a bit set over chunk) as learned.
-func (p *propagation) record(chunk []int, c, i int, got []uint64, learned [][]bool) {
+// record marks what stand-in i of class c (speaker s) holds (got, a bit set over chunk) as
+// learned; the whole graph's propagation also notes which origins reach each speaker.
+func (p *propagation) record(chunk []int, c, i, s int, got []uint64, learned [][]bool) {
+	g := p.g
 	for bit, o := range chunk {
-		if has(got, bit) && (p.g.origins[o].class != c || i != 0) {
+		if !has(got, bit) {
+			continue
+		}
+		if g.origins[o].class != c || i != 0 {
 			learned[o][c] = true
+		}
+		if p.excluded < 0 {
+			set(g.reached[s], o)
 		}
 	}
 }

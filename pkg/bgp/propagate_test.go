@@ -353,7 +353,11 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 					from, to := without.Classes[g.From].Members[0], without.Classes[g.To].Members[0]
 					return a.gapSet[Gap{Family: g.Family, From: a.ClassOf[from], To: a.ClassOf[to]}]
 				})
-				got := pairs(a, a.LostIfDown(c), lost.Name, func(Gap) bool { return false })
+				gaps, ok := a.LostIfDown(c)
+				if !ok {
+					t.Fatalf("iteration %d: what-if of %s not checked within the budget", iter, lost.Name)
+				}
+				got := pairs(a, gaps, lost.Name, func(Gap) bool { return false })
 				if len(a.Classes[c].Members) > 3 && len(want) > 0 {
 					t.Fatalf("iteration %d: losing one of %d interchangeable nodes cuts %v", iter, len(a.Classes[c].Members), want)
 				}
@@ -366,5 +370,39 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 	}
 	if checked < 1000 {
 		t.Errorf("only %d what-ifs compared", checked)
+	}
+}
+
+// TestWhatIfsShareABudget: the what-ifs of one analysis spend one budget between them; past
+// it LostIfDown says it did not check, and a derived analysis starts with a budget of its own.
+func TestWhatIfsShareABudget(t *testing.T) {
+	topo := distinctIDs(t, 12, 24)
+	// The steps one whole propagation takes; the what-ifs may spend three times that.
+	probe := analyzeWith(&topo, DefaultBudget, true)
+	whole := &propagation{a: probe, g: probe.graphs[IPv4], budget: probe.budget, excluded: -1}
+	if _, err := whole.learned(-1, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := analyzeWith(&topo, Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}, true)
+	if len(a.Undecided) > 0 {
+		t.Fatalf("the analysis itself must fit the budget: %v", a.Undecided)
+	}
+	checked, unchecked := 0, 0
+	for c := range a.Classes {
+		if a.Classes[c].ClusterID == "" {
+			continue
+		}
+		if _, ok := a.LostIfDown(c); ok {
+			checked++
+		} else {
+			unchecked++
+		}
+	}
+	if checked == 0 || unchecked == 0 {
+		t.Fatalf("%d what-ifs checked, %d not: a shared budget of 20,000 steps should cover some and not all", checked, unchecked)
+	}
+	fresh := a.Within(a.Budget())
+	if _, ok := fresh.LostIfDown(0); !ok && a.Classes[0].ClusterID != "" {
+		t.Error("a fresh budget must check the first what-if again")
 	}
 }

@@ -186,7 +186,7 @@ func (p *propagation) run(chunk []int, learned [][]bool) error {
 					or(got, s.routes[s.states[si].got:int(s.states[si].got)+s.ow])
 				}
 			}
-			p.record(chunk, c, i, got, learned)
+			p.record(chunk, c, i, sp, got, learned)
 		}
 	}
 	return nil

@@ -1,15 +1,24 @@
 package bgp
 
+import "sync/atomic"
+
+// whatIfs is what the what-ifs of one analysis may spend together: the steps of one
+// propagation (Budget.MaxSteps). Asking every reflector "what if it failed" is a propagation
+// per reflector class; without a shared bound, many small ones make one large cost.
+type whatIfs struct {
+	steps atomic.Int64
+}
+
 // LostIfDown returns the gaps, in a's classes, that one failed member of class c would
 // open: routes carried over BGP that reach a class's members now and would not then (for c
 // itself, its remaining members). It is the what-if of a reflector's failure without a new
 // analysis: the session graph stays, the failed member's stand-in is left out. Nil for a
-// class with more members than stand-ins (the rest stand for it), and for a family whose
-// what-if exceeds the budget.
-func (a *Analysis) LostIfDown(c int) []Gap {
+// class with more members than stand-ins (the rest stand for it). checked is false when the
+// what-ifs of this analysis have spent their budget (see whatIfs), or a family's exceeds it.
+func (a *Analysis) LostIfDown(c int) (gaps []Gap, checked bool) {
 	n := len(a.Classes[c].Members)
 	if n == 0 || n > standinsPerClass {
-		return nil
+		return nil, true
 	}
 	var out []Gap
 	for _, f := range families {
@@ -17,11 +26,25 @@ func (a *Analysis) LostIfDown(c int) []Gap {
 		if g == nil || !a.Classes[c].has[f] || !a.Decided(f) {
 			continue
 		}
-		// A propagation of its own over the shared graph: only the search state is new.
-		p := &propagation{a: a, g: g, budget: a.budget, excluded: g.standins[c][n-1]}
-		learned, err := p.learned(c)
+		// A propagation of its own over the shared graph: only the search state is new. Only
+		// the routes that reached the failed stand-in (and its own, when it is the class's
+		// only member) can be lost; the others keep what the whole graph found.
+		s := g.standins[c][n-1]
+		only := make([]bool, len(g.origins))
+		for o := range g.origins {
+			only[o] = has(g.reached[s], o) || (n == 1 && g.origins[o].class == c)
+		}
+		left := a.whatIf.steps.Load()
+		if left <= 0 {
+			return out, false
+		}
+		budget := a.budget
+		budget.MaxSteps = int(min(int64(budget.MaxSteps), left))
+		p := &propagation{a: a, g: g, budget: budget, excluded: s}
+		learned, err := p.learned(c, only)
+		a.whatIf.steps.Add(-int64(p.search.steps))
 		if err != nil {
-			continue
+			return out, false
 		}
 		seen := map[[2]int]bool{}
 		classes := a.classesWith(f)
@@ -48,5 +71,5 @@ func (a *Analysis) LostIfDown(c int) []Gap {
 			}
 		}
 	}
-	return out
+	return out, true
 }

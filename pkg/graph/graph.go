@@ -538,7 +538,8 @@ func (b *builder) status() {
 		if cl.ClusterID == "" || len(cl.Members) == 0 {
 			continue
 		}
-		for _, gap := range s.a.LostIfDown(c) {
+		gaps, _ := s.a.LostIfDown(c)
+		for _, gap := range gaps {
 			if !s.a.Broken(gap.From, gap.To) {
 				single[c] = true
 				break

@@ -79,9 +79,10 @@ func NewSnapshot(s *calico.State) *Snapshot {
 func (s *Snapshot) after(ch Change) *Snapshot {
 	state := Apply(s.State, ch)
 	target := ch.target()
+	budget := s.Analysis.Budget()
 	switch {
 	case target == nil:
-		return NewSnapshot(state)
+		return newSnapshotWithin(state, budget)
 	case target.Kind == calico.KindNode:
 		t := state.Topology()
 		i := state.NodeIndex(target.Name)
@@ -102,7 +103,19 @@ func (s *Snapshot) after(ch Change) *Snapshot {
 		}
 	}
 	// IPPools and BGPFilters change the routes of every node: analysed afresh.
-	return NewSnapshot(state)
+	return newSnapshotWithin(state, budget)
+}
+
+func newSnapshotWithin(s *calico.State, b bgp.Budget) *Snapshot {
+	t := s.Topology()
+	return &Snapshot{State: s, Topology: t, Analysis: bgp.AnalyzeWithin(t, b), peers: peerNames(t)}
+}
+
+// within returns a snapshot of s's state whose derived analyses (the state after a change)
+// and what-ifs keep to budget b: the base an admission decision derives the state after the
+// change from. It shares s's analysis, not its problem indexes (the judgment reads those of s).
+func (s *Snapshot) within(b bgp.Budget) *Snapshot {
+	return &Snapshot{State: s.State, Topology: s.Topology, Analysis: s.Analysis.Within(b), peers: s.peers}
 }
 
 // After returns the snapshot after a change (see after): what a change allowed but not yet
@@ -143,7 +156,7 @@ func Apply(before *calico.State, ch Change) *calico.State {
 // introduces (see introduced), never what was already wrong, except that a change that turns
 // the node-to-node mesh off is judged on the whole resulting topology.
 func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Finding {
-	after := before.after(ch)
+	after := before.within(bgp.AdmissionBudget).after(ch)
 	if after.State != before.State {
 		defer after.State.Release() // the state after the change is this decision's alone
 	}

@@ -362,6 +362,7 @@ func singlePointsOfFailure(e *Engine, s *Snapshot) []problem {
 		}
 	}
 	affected := make([][]string, len(classes))
+	unchecked := make([]bool, len(classes))
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
 	for range min(runtime.GOMAXPROCS(0), len(classes)) {
@@ -371,7 +372,7 @@ func singlePointsOfFailure(e *Engine, s *Snapshot) []problem {
 				if k >= len(classes) {
 					return
 				}
-				affected[k] = lostWithout(s, classes[k])
+				affected[k], unchecked[k] = lostWithout(s, classes[k])
 			}
 		})
 	}
@@ -382,32 +383,45 @@ func singlePointsOfFailure(e *Engine, s *Snapshot) []problem {
 			out = append(out, problem{classes: []int{c}, data: affected[k]})
 		}
 	}
+	if slices.Contains(unchecked, true) {
+		out = append(out, problem{key: "not checked", data: notChecked{}})
+	}
 	return out
 }
 
+// notChecked is the problem of single points of failure not all checked within the budget.
+type notChecked struct{}
+
 // lostWithout returns, sorted, the nodes that lose some other node's routes when a member of
-// reflector class c fails, routes that flow while it is up.
-func lostWithout(s *Snapshot, c int) []string {
+// reflector class c fails, routes that flow while it is up; unchecked when the what-if was
+// not done within the budget.
+func lostWithout(s *Snapshot, c int) (lost []string, unchecked bool) {
 	a := s.Analysis
-	lost := a.Classes[c].Members[0]
+	failed := a.Classes[c].Members[0]
 	affected := map[string]bool{}
-	for _, g := range a.LostIfDown(c) {
+	gaps, checked := a.LostIfDown(c)
+	for _, g := range gaps {
 		if a.Broken(g.From, g.To) {
 			continue // already broken in the other family
 		}
 		for _, m := range append(slices.Clone(a.Classes[g.From].Members), a.Classes[g.To].Members...) {
-			if m != lost {
+			if m != failed {
 				affected[s.Topology.Nodes[m].Name] = true
 			}
 		}
 	}
-	return slices.Sorted(maps.Keys(affected))
+	return slices.Sorted(maps.Keys(affected)), !checked
 }
 
 func renderSinglePointsOfFailure(_ *judgment, s *Snapshot, parts []part) []Finding {
 	var out []Finding
 	seen := map[int]bool{}
 	for _, p := range parts {
+		if _, ok := p.data.(notChecked); ok {
+			out = append(out, Finding{Rule: RuleReflectorRedundancy, Object: defaultConfigRef(s), warnAtMost: true,
+				Message: fmt.Sprintf("single points of failure were not all checked: asking what each reflector's failure would cut took more than rrguard's budget (%d reflector classes); the other rules ran", len(reflectorClassesOf(s)))})
+			continue
+		}
 		c := p.classes[0]
 		if seen[c] {
 			continue // one finding per class of reflectors
