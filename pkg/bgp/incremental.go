@@ -51,7 +51,8 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 			return &b
 		}
 	}
-	b := &Analysis{Topology: t, byName: a.byName, keys: maps.Clone(a.keys), budget: a.budget, search: a.search, labels: &labelIndex{}, groups: a.groups}
+	b := a.derive(t)
+	b.keys, b.labels = maps.Clone(a.keys), &labelIndex{}
 	b.ClassOf = slices.Clone(a.ClassOf)
 	b.Classes = slices.Clone(a.Classes)
 	old := NoClass
@@ -133,8 +134,9 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 			bySelector[peer.PeerSelector.String()] = known{p, true}
 		}
 	}
-	r := refinement{a: a, b: &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: slices.Clone(a.Classes),
-		keys: map[string]ClassID{}, budget: a.budget, search: a.search, labels: a.labels, groups: a.groups}}
+	b := a.derive(t)
+	b.ClassOf, b.Classes, b.keys = a.ClassOf, slices.Clone(a.Classes), map[string]ClassID{}
+	r := refinement{a: a, b: b}
 	r.local, r.remote = make([][]bool, len(t.Peers)), make([][]bool, len(t.Peers))
 	// Sides known per class first (they split nothing), then the others, each splitting the
 	// classes it tells apart.
@@ -201,7 +203,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 	for _, s := range perNode {
 		r.refine(s.q, s.remote)
 	}
-	b := r.b
+	b = r.b
 	for c := range b.Classes {
 		b.Classes[c].local = make([]bool, len(t.Peers))
 		b.Classes[c].remote = make([]bool, len(t.Peers))
@@ -305,7 +307,8 @@ func (a *Analysis) WithConfig(t *Topology) *Analysis {
 	if t.globalAS() != a.Topology.globalAS() {
 		return nil
 	}
-	b := &Analysis{Topology: t, ClassOf: a.ClassOf, byName: a.byName, Classes: a.Classes, keys: a.keys, budget: a.budget, search: a.search, labels: a.labels, groups: a.groups}
+	b := a.derive(t)
+	b.ClassOf, b.Classes, b.keys = a.ClassOf, a.Classes, a.keys
 	b.finish()
 	return b
 }

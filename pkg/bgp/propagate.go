@@ -60,6 +60,9 @@ import (
 type Budget struct {
 	MaxStates int
 	MaxSteps  int
+	// searchOnly (tests): decide every family by the search, never the closure, so that the
+	// two can be compared.
+	searchOnly bool
 }
 
 // DefaultBudget is the budget of Analyze. A full analysis of 300 reflectors with distinct
@@ -180,7 +183,7 @@ func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
 		}
 		live = append(live, o)
 	}
-	if !g.firstHopNarrower && !a.search && len(live) > 0 {
+	if !g.firstHopNarrower && !p.budget.searchOnly && len(live) > 0 {
 		// One state graph for every origin; past its budget, the search below decides.
 		if p.closure(live, learned) {
 			return learned, nil

@@ -192,7 +192,7 @@ func TestPropagationMatchesReference(t *testing.T) {
 		topo := randomTopology(t, rng)
 		a := analyze(&topo, true)
 		c := Analyze(&topo)
-		searched := analyzeWith(&topo, DefaultBudget, true)
+		searched := analyzeWith(&topo, searchOnly(DefaultBudget))
 		for _, f := range families {
 			want := referenceGaps(a, f)
 			if got := familyGaps(searched, f); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -270,7 +270,7 @@ func TestDistinctClusterIDsAtScale(t *testing.T) {
 
 func TestBudgetExceeded(t *testing.T) {
 	topo := distinctIDs(t, 40, 40)
-	a := analyzeWith(&topo, Budget{MaxStates: 50, MaxSteps: 1 << 20}, true)
+	a := analyzeWith(&topo, searchOnly(Budget{MaxStates: 50, MaxSteps: 1 << 20}))
 	if len(a.Undecided) != 1 || a.Undecided[0].Family != IPv4 || !strings.Contains(a.Undecided[0].Reason, "more than 50 route states") {
 		t.Fatalf("undecided = %+v", a.Undecided)
 	}
@@ -340,7 +340,7 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 	for iter := 0; iter < 400; iter++ {
 		topo := randomTopology(t, rng)
 		for _, search := range []bool{false, true} {
-			a := analyzeWith(&topo, DefaultBudget, search)
+			a := analyzeWith(&topo, Budget{MaxStates: DefaultBudget.MaxStates, MaxSteps: DefaultBudget.MaxSteps, searchOnly: search})
 			for c := range a.Classes {
 				i := a.Classes[c].Members[0]
 				changed := topo
@@ -378,12 +378,12 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 func TestWhatIfsShareABudget(t *testing.T) {
 	topo := distinctIDs(t, 12, 24)
 	// The steps one whole propagation takes; the what-ifs may spend three times that.
-	probe := analyzeWith(&topo, DefaultBudget, true)
+	probe := analyzeWith(&topo, searchOnly(DefaultBudget))
 	whole := &propagation{a: probe, g: probe.graphs[IPv4], budget: probe.budget, excluded: -1}
 	if _, err := whole.learned(-1, nil); err != nil {
 		t.Fatal(err)
 	}
-	a := analyzeWith(&topo, Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}, true)
+	a := analyzeWith(&topo, searchOnly(Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}))
 	if len(a.Undecided) > 0 {
 		t.Fatalf("the analysis itself must fit the budget: %v", a.Undecided)
 	}

@@ -1,0 +1,286 @@
+package bgp
+
+import (
+	"maps"
+	"slices"
+)
+
+// Session expansion: which sessions calico-node configures between members of two classes
+// (the mesh, global then node-scoped BGPPeers, then the implied reverse peerings, as confd's
+// updatePeersV1 emits them), which come up (both ends configured, with the AS, port and
+// password source the other end expects), which peer each end's peering comes from, and the
+// routers outside the cluster.
+
+// findExternals lists peerIP peers whose address is no node's.
+func (a *Analysis) findExternals(down []bool) {
+	t := a.Topology
+	a.externals = nil
+	a.extSess = make([][]bool, len(a.Classes))
+	a.extClaim = make([][]int32, len(a.Classes))
+	if !slices.ContainsFunc(t.Peers, func(p Peer) bool { return p.PeerIP != "" }) {
+		return
+	}
+	addrs := map[string]bool{}
+	for i := range t.Nodes {
+		if t.Nodes[i].IPv4 != "" {
+			addrs[t.Nodes[i].IPv4] = true
+		}
+		if t.Nodes[i].IPv6 != "" {
+			addrs[t.Nodes[i].IPv6] = true
+		}
+	}
+	seen := map[external]bool{}
+	for _, p := range t.Peers {
+		if p.PeerIP == "" || p.PeerSelector != nil || addrs[p.PeerIP] {
+			continue
+		}
+		f, ok := ipFamily(p.PeerIP)
+		if !ok {
+			continue
+		}
+		e := external{ip: p.PeerIP, as: p.AS, f: f}
+		if e.as == 0 {
+			e.as = t.globalAS()
+		}
+		if !seen[e] {
+			seen[e] = true
+			a.externals = append(a.externals, e)
+		}
+	}
+	// The peers of each external, in confd's order: global peers first; the first peering to
+	// an address wins.
+	by := map[external][]int{}
+	for _, global := range []bool{true, false} {
+		for p, peer := range t.Peers {
+			if peer.global() != global || peer.PeerIP == "" || peer.PeerSelector != nil {
+				continue
+			}
+			f, ok := ipFamily(peer.PeerIP)
+			if !ok {
+				continue
+			}
+			e := external{ip: peer.PeerIP, as: peer.AS, f: f}
+			if e.as == 0 {
+				e.as = t.globalAS()
+			}
+			if seen[e] {
+				by[e] = append(by[e], p)
+			}
+		}
+	}
+	for c := range a.Classes {
+		a.extSess[c] = make([]bool, len(a.externals))
+		a.extClaim[c] = make([]int32, len(a.externals))
+		for x, e := range a.externals {
+			a.extClaim[c][x] = noClaim
+			if down[c] || !a.Classes[c].has[e.f] {
+				continue
+			}
+			for _, p := range by[e] {
+				if a.Classes[c].local[p] {
+					a.extSess[c][x], a.extClaim[c][x] = true, int32(p)
+					break
+				}
+			}
+		}
+	}
+}
+
+// downClasses marks the classes whose BIRD refuses its whole configuration: a peerIP peer
+// without asNumber that applies to them renders "neighbor ... as 0", which BIRD does not
+// load. Their members have no session at all. local lists, per peer, the classes it applies
+// to (peerSides).
+func (a *Analysis) downClasses(local [][]int) []bool {
+	down := make([]bool, len(a.Classes))
+	for p := range a.Topology.Peers {
+		if peer := &a.Topology.Peers[p]; peer.PeerIP != "" && peer.AS == 0 {
+			for _, c := range local[p] {
+				down[c] = true
+			}
+		}
+	}
+	return down
+}
+
+// peerSides lists, per peer, the classes it applies to (local) and the classes it selects
+// (remote).
+func (a *Analysis) peerSides() (local, remote [][]int) {
+	local, remote = make([][]int, len(a.Topology.Peers)), make([][]int, len(a.Topology.Peers))
+	for c := range a.Classes {
+		for p, on := range a.Classes[c].local {
+			if on {
+				local[p] = append(local[p], c)
+			}
+		}
+		for p, on := range a.Classes[c].remote {
+			if on {
+				remote[p] = append(remote[p], c)
+			}
+		}
+	}
+	return local, remote
+}
+
+// noClaim is the claim of a class pair that has a mesh session or no peering.
+const noClaim int32 = -1
+
+// OneSidedReason says why a session one end configures does not come up.
+type OneSidedReason uint8
+
+// The reasons.
+const (
+	// NotConfiguredBack: the other end does not configure the session, or not with the AS
+	// and port in use.
+	NotConfiguredBack OneSidedReason = iota + 1
+	// PasswordsDiffer: both ends configure it, with passwords from different sources.
+	PasswordsDiffer
+)
+
+// expandSessions fills session[f]: calico-node on a member of class x configures a session
+// of family f to a member of class y, and BGP needs both ends configured with the same
+// password; claim[f], the peer whose peering each end uses; and oneSided[f], the sessions
+// configured that do not come up. The work is per peer over the classes it applies to and
+// selects, not over every pair of classes.
+func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
+	t := a.Topology
+	k := len(a.Classes)
+	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
+		// No node of this family: every row is the same row of falses, shared (read only).
+		none := make([]bool, k)
+		nobody := make([]int32, k)
+		for y := range nobody {
+			nobody[y] = noClaim
+		}
+		a.session[f], a.claim[f], a.oneSided[f] = make([][]bool, k), make([][]int32, k), nil
+		for x := range k {
+			a.session[f][x], a.claim[f][x] = none, nobody
+		}
+		return
+	}
+	conf := make([][]bool, k)
+	for x := range conf {
+		conf[x] = make([]bool, k)
+	}
+	mesh := func(x, y int) bool {
+		return t.Mesh && a.Classes[x].ClusterID == "" && a.Classes[y].ClusterID == ""
+	}
+	// confd emits one peering per node and peer address, the first that claims it: global
+	// peers (no node, no nodeSelector) first, then node-scoped ones, then the implied reverse
+	// sessions. Where two peers of one pass claim the same address confd's order is a map's;
+	// rrguard takes them by name. A peering whose AS is not the remote node's never comes up.
+	claimed := make([][]bool, k)
+	claim := make([][]int32, k)
+	for x := range claimed {
+		claimed[x] = make([]bool, k)
+		claim[x] = make([]int32, k)
+		for y := range claim[x] {
+			claim[x][y] = noClaim
+		}
+	}
+	var local, remote []int
+	members := func(p int) { local, remote = sides[0][p], sides[1][p] }
+	for _, global := range []bool{true, false} {
+		for p := range t.Peers {
+			peer := &t.Peers[p]
+			if global != peer.global() {
+				continue
+			}
+			members(p)
+			for _, x := range local {
+				for _, y := range remote {
+					cx, cy := &a.Classes[x], &a.Classes[y]
+					// A peering to another port than the node listens on is an address of
+					// its own in confd, and never comes up.
+					if claimed[x][y] || !peer.forward(f) || BGPPort(peer.port(cy, t.globalAS())) != BGPPort(cy.ListenPort) {
+						continue
+					}
+					claimed[x][y] = true
+					claim[x][y] = int32(p)
+					// The other end expects the node's own AS: a localASNumber that differs
+					// is refused.
+					conf[x][y] = (peer.PeerSelector != nil || peer.AS == cy.AS) && (peer.LocalAS == 0 || peer.LocalAS == cx.AS)
+				}
+			}
+		}
+	}
+	for p := range t.Peers {
+		peer := &t.Peers[p]
+		if peer.ReverseManual {
+			continue
+		}
+		members(p)
+		for _, y := range remote {
+			if !peer.reverse(f, a.Classes[y].AS, t.globalAS()) || (peer.PeerSelector == nil && !t.acceptsPort(t.Nodes[a.Classes[y].Members[0]], peer.Port)) {
+				continue
+			}
+			for _, x := range local {
+				if !claimed[y][x] {
+					claimed[y][x] = true
+					claim[y][x] = int32(p)
+					conf[y][x] = true
+				}
+			}
+		}
+	}
+	// The mesh: its sessions are the pair's whatever a peer also claims (BIRD then has a
+	// second protocol for the same neighbour, which stays down), with no filters and the
+	// mesh's password on both ends.
+	password := func(x, y int) string {
+		if c := claim[x][y]; c != noClaim {
+			return t.Peers[c].Password
+		}
+		return ""
+	}
+	s := make([][]bool, k)
+	why := map[[2]int]OneSidedReason{}
+	for x := range s {
+		s[x] = make([]bool, k)
+		if !a.Classes[x].has[f] || down[x] {
+			continue
+		}
+		for y := range s[x] {
+			if !a.Classes[y].has[f] || down[y] {
+				continue
+			}
+			if mesh(x, y) {
+				s[x][y] = true
+				claim[x][y] = noClaim
+				continue
+			}
+			// BGP needs both ends configured, with the same password.
+			switch {
+			case conf[x][y] && conf[y][x] && password(x, y) == password(y, x):
+				s[x][y] = true
+			case conf[x][y] && conf[y][x]:
+				why[[2]int{x, y}] = PasswordsDiffer
+			case (conf[x][y] || claimed[x][y]) && (x != y || len(a.Classes[x].Members) > 1):
+				why[[2]int{x, y}] = NotConfiguredBack
+			}
+		}
+	}
+	a.session[f], a.claim[f] = s, claim
+	// Sessions one end configures (matching or not) that do not come up.
+	a.oneSided[f] = nil
+	if len(why) > 0 {
+		a.oneSided[f] = why
+	}
+}
+
+// OneSided reports whether members of class x configure a session of family f to members
+// of class y that does not come up: y's do not configure it back, or not with the AS and
+// port x's use. BIRD keeps it Idle/Active and it carries no routes.
+func (a *Analysis) OneSided(f Family, x, y int) bool { return a.oneSided[f][[2]int{x, y}] != 0 }
+
+// OneSidedWhy says why the session of OneSided(f, x, y) does not come up (0: it is not
+// one-sided).
+func (a *Analysis) OneSidedWhy(f Family, x, y int) OneSidedReason { return a.oneSided[f][[2]int{x, y}] }
+
+// OneSidedPairs lists the class pairs (x, y) of OneSided in family f, sorted.
+func (a *Analysis) OneSidedPairs(f Family) [][2]int {
+	return slices.SortedFunc(maps.Keys(a.oneSided[f]), func(p, q [2]int) int {
+		if p[0] != q[0] {
+			return p[0] - q[0]
+		}
+		return p[1] - q[1]
+	})
+}
