@@ -8,6 +8,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/graph"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
 )
@@ -65,7 +66,7 @@ Exit status: 0 drawn, 2 usage, input or connection error.`,
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", reviewFile, err)}
 				}
-				after := validate.NewSnapshot(validate.Apply(snap.State, d.Change))
+				after := model.NewSnapshot(model.Apply(snap.State, d.Change))
 				if g, err = graph.Compare(snap.Analysis, after.Analysis, opts); err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/plan"
 	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/rrguard/rrguard/pkg/validate"
@@ -268,7 +269,7 @@ func applyPlan(cmd *cobra.Command, c client.Client, engine *validate.Engine, p *
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("read the cluster after the plan: %w", err)}
 	}
-	findings := engine.Audit(cmd.Context(), validate.NewSnapshot(calico.NewState(objs)))
+	findings := engine.Audit(cmd.Context(), model.NewSnapshot(calico.NewState(objs)))
 	sum := report.Summarize(findings)
 	fmt.Fprintf(out, "all %d steps applied; the cluster's audit: %d deny, %d warn\n", len(p.Steps), sum.Deny, sum.Warn)
 	if sum.Deny > 0 {

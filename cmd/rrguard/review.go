@@ -6,7 +6,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/cluster"
-	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/spf13/cobra"
 	admissionv1 "k8s.io/api/admission/v1"
 )
@@ -40,7 +40,7 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bu
 				return err
 			}
 			reviewer := &admission.Reviewer{Engine: engine}
-			review.Response = reviewer.Review(cmd.Context(), review.Request, validate.NewSnapshot(m.State()))
+			review.Response = reviewer.Review(cmd.Context(), review.Request, model.NewSnapshot(m.State()))
 			if review.APIVersion == "" {
 				review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
 			}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
-	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/spf13/cobra"
 )
 
@@ -136,13 +136,13 @@ var families = []bgp.Family{bgp.IPv4, bgp.IPv6}
 
 // listing indexes a snapshot's nodes once for the listings.
 type listing struct {
-	snap   *validate.Snapshot
+	snap   *model.Snapshot
 	byName map[string]*bgp.Node
 	// byFamily lists, per family, the names of the nodes taking part with an address of it.
 	byFamily map[bgp.Family][]string
 }
 
-func newListing(snap *validate.Snapshot) *listing {
+func newListing(snap *model.Snapshot) *listing {
 	l := &listing{snap: snap, byName: map[string]*bgp.Node{}, byFamily: map[bgp.Family][]string{}}
 	for _, n := range snap.Topology.Nodes {
 		l.byName[n.Name] = n

@@ -9,6 +9,7 @@ import (
 	"github.com/rrguard/rrguard/internal/gcfloor"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/graph"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/report"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/spf13/cobra"
@@ -30,7 +31,7 @@ func readingFiles(files []string) (done func()) {
 }
 
 // loadManifests reads manifest files into an analysed state, printing notes unless quiet.
-func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*validate.Snapshot, error) {
+func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*model.Snapshot, error) {
 	defer readingFiles(files)()
 	m, err := cluster.LoadFiles(files, cluster.LoadOptions{})
 	if err != nil {
@@ -41,12 +42,12 @@ func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*validate.Sn
 			fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
 		}
 	}
-	return validate.NewSnapshot(m.State()), nil
+	return model.NewSnapshot(m.State()), nil
 }
 
 // loadSnapshot reads the state from manifest files or, without files, from the live cluster
 // of a kubeconfig.
-func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext string, quiet bool) (*validate.Snapshot, error) {
+func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext string, quiet bool) (*model.Snapshot, error) {
 	if len(files) > 0 {
 		return loadManifests(cmd, files, quiet)
 	}
@@ -65,12 +66,12 @@ func loadSnapshot(cmd *cobra.Command, files []string, kubeconfig, kubeContext st
 			fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
 		}
 	}
-	return validate.NewSnapshot(state), nil
+	return model.NewSnapshot(state), nil
 }
 
 // auditAndReport audits a state, prints the findings and sets the exit status: 1 when some
 // finding is deny-level.
-func auditAndReport(cmd *cobra.Command, engine *validate.Engine, snap *validate.Snapshot, output string) error {
+func auditAndReport(cmd *cobra.Command, engine *validate.Engine, snap *model.Snapshot, output string) error {
 	findings := engine.Audit(cmd.Context(), snap)
 	if output == "html" {
 		if err := writeAuditPage(cmd, snap, findings); err != nil {
@@ -90,7 +91,7 @@ func auditAndReport(cmd *cobra.Command, engine *validate.Engine, snap *validate.
 var findingFormats = append(slices.Clone(report.Formats), "html")
 
 // writeAuditPage writes the HTML page: the picture of the whole cluster and the findings.
-func writeAuditPage(cmd *cobra.Command, snap *validate.Snapshot, findings []validate.Finding) error {
+func writeAuditPage(cmd *cobra.Command, snap *model.Snapshot, findings []validate.Finding) error {
 	g, err := graph.Build(snap.Analysis, graph.Options{})
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}

@@ -7,6 +7,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/admission/admissiontest"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -33,7 +34,7 @@ func answer(b *testing.B, body []byte, decide func(*admissionv1.AdmissionRequest
 // from the request's bytes to the response's, without HTTP. Its floor is
 // BenchmarkReviewFloor.
 func BenchmarkReview(b *testing.B) {
-	before := validate.NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 4})))
+	before := model.NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 4})))
 	r := &admission.Reviewer{Engine: validate.New(validate.DefaultConfig())}
 	body := admissiontest.LabelReview(b)
 	b.ReportAllocs()

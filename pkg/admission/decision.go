@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/mutate"
 	"github.com/rrguard/rrguard/pkg/validate"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -45,13 +46,13 @@ type Decision struct {
 	Patch    []mutate.Operation
 	// Change is what was judged: the request's objects, the new one as mutated (zero for a
 	// request of a kind rrguard does not check).
-	Change validate.Change
+	Change model.Change
 }
 
 // Review evaluates one admission request against the state before it as the API server's
 // two webhook passes together would: mutation first, then validation of the mutated object.
 // This is `rrguard review`.
-func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot) *admissionv1.AdmissionResponse {
+func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, before *model.Snapshot) *admissionv1.AdmissionResponse {
 	resp, _ := r.Respond(ctx, req, before, MutateThenValidate)
 	return resp
 }
@@ -59,7 +60,7 @@ func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest
 // Respond decides the request in mode and renders the response; it also returns the
 // decision's findings (for metrics). A request rrguard cannot read is refused, except by the
 // mutating pass, which never refuses: the validating pass says what is wrong.
-func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, []validate.Finding) {
+func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionRequest, before *model.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, []validate.Finding) {
 	resp, d := r.RespondDecision(ctx, req, before, mode)
 	if d == nil {
 		return resp, nil
@@ -69,7 +70,7 @@ func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionReques
 
 // RespondDecision is Respond with the decision itself (nil when the request could not be
 // read): the webhook keeps the change it allowed (see cluster.Store.Judge).
-func (r *Reviewer) RespondDecision(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, *Decision) {
+func (r *Reviewer) RespondDecision(ctx context.Context, req *admissionv1.AdmissionRequest, before *model.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, *Decision) {
 	d, err := r.Decide(ctx, req, before, mode)
 	switch {
 	case err != nil && !mode.validates():
@@ -82,7 +83,7 @@ func (r *Reviewer) RespondDecision(ctx context.Context, req *admissionv1.Admissi
 
 // Decide runs the mutation and/or the validation of mode for a request; before may be nil
 // for Mutating.
-func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest, before *validate.Snapshot, mode Mode) (*Decision, error) {
+func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest, before *model.Snapshot, mode Mode) (*Decision, error) {
 	newObj, err := decodeWithin(req.Object.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("object: %w", err)
@@ -122,8 +123,8 @@ func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest
 	if !mode.validates() {
 		return d, nil
 	}
-	ch := validate.Change{Operation: validate.Operation(req.Operation), Object: newObj, Old: oldObj, DryRun: req.DryRun != nil && *req.DryRun,
-		User: &validate.UserInfo{Username: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups, Extra: extraOf(req.UserInfo.Extra)}}
+	ch := model.Change{Operation: model.Operation(req.Operation), Object: newObj, Old: oldObj, DryRun: req.DryRun != nil && *req.DryRun,
+		User: &model.UserInfo{Username: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups, Extra: extraOf(req.UserInfo.Extra)}}
 	if req.Operation == admissionv1.Delete {
 		ch.Object = nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -54,9 +55,9 @@ func request(op admissionv1.Operation, kind metav1.GroupVersionKind, name string
 }
 
 // seed is validatetest's seed-like cluster: 20 nodes, two reflectors, mesh off.
-func seed(t testing.TB) *validate.Snapshot {
+func seed(t testing.TB) *model.Snapshot {
 	t.Helper()
-	return validate.NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 20, Reflectors: 2})))
+	return model.NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 20, Reflectors: 2})))
 }
 
 // TestLimits: what is over a limit is answered before it is parsed, saying which object,

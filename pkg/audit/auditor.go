@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,7 +92,7 @@ func init() {
 // replicas, only the leader writes the report.
 type Auditor struct {
 	Engine   *validate.Engine
-	Snapshot func() *validate.Snapshot
+	Snapshot func() *model.Snapshot
 	Client   client.Client
 	Recorder events.EventRecorder
 	opts     Options
@@ -103,7 +104,7 @@ type Auditor struct {
 }
 
 // New returns an auditor.
-func New(engine *validate.Engine, snapshot func() *validate.Snapshot, c client.Client, rec events.EventRecorder, opts Options) (*Auditor, error) {
+func New(engine *validate.Engine, snapshot func() *model.Snapshot, c client.Client, rec events.EventRecorder, opts Options) (*Auditor, error) {
 	opts.setDefaults()
 	if _, err := ReportGVK(opts.ReportAPI); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	return nil
 }
 
-func (a *Auditor) updateMetrics(snap *validate.Snapshot, findings []validate.Finding) {
+func (a *Auditor) updateMetrics(snap *model.Snapshot, findings []validate.Finding) {
 	violations.Reset()
 	for _, f := range findings {
 		violations.WithLabelValues(f.Rule, string(f.Action)).Inc()

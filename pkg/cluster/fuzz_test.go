@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 )
 
@@ -50,7 +51,7 @@ func FuzzLoadReader(f *testing.F) {
 		}
 		st := m.State()
 		if len(m.Objects) <= 64 {
-			engine.Audit(context.Background(), validate.NewSnapshot(st))
+			engine.Audit(context.Background(), model.NewSnapshot(st))
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,13 +17,13 @@ import (
 )
 
 // rebuilt is the snapshot the store's objects give when analysed from scratch.
-func (s *Store) rebuilt() *validate.Snapshot {
+func (s *Store) rebuilt() *model.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return validate.NewSnapshot(calico.NewState(s.sortedObjects()))
+	return model.NewSnapshot(calico.NewState(s.sortedObjects()))
 }
 
-func auditLines(ctx context.Context, e *validate.Engine, s *validate.Snapshot) []string {
+func auditLines(ctx context.Context, e *validate.Engine, s *model.Snapshot) []string {
 	var out []string
 	for _, f := range e.Audit(ctx, s) {
 		out = append(out, fmt.Sprintf("%s %s %s %s", f.Rule, f.Object, f.Field, f.Message))

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
-	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 // Concurrent changes are judged together. Admission allows a change before the API server
@@ -25,7 +25,7 @@ import (
 const PendingTTL = 10 * time.Second
 
 type pendingChange struct {
-	ch      validate.Change
+	ch      model.Change
 	key     string // Kind/name: both API groups of Calico are views of the same object
 	expires time.Time
 }
@@ -38,8 +38,8 @@ type pending struct {
 	changes []pendingChange
 	gen     uint64 // bumped when changes change
 	// overlay is the snapshot with changes laid over base, made for generation at.
-	overlay *validate.Snapshot
-	base    *validate.Snapshot
+	overlay *model.Snapshot
+	base    *model.Snapshot
 	at      uint64
 }
 
@@ -51,7 +51,7 @@ func pendingKey(kind, name string) string { return kind + "/" + name }
 // laid over the snapshots of the decisions that follow until the informers deliver it. A
 // change that leaves the BGP model as it is (a label no selector reads) is not kept: it
 // cannot combine with another into anything that one alone would not do.
-func (s *Store) Judge(now time.Time, decide func(*validate.Snapshot) *validate.Change) {
+func (s *Store) Judge(now time.Time, decide func(*model.Snapshot) *model.Change) {
 	p := &s.pending
 	p.judging.Lock()
 	defer p.judging.Unlock()
@@ -93,7 +93,7 @@ func (s *Store) Pending() int {
 
 // judgingSnapshot is the current snapshot with the pending changes that have not expired
 // laid over it (made once per snapshot and set of pending changes).
-func (s *Store) judgingSnapshot(now time.Time) *validate.Snapshot {
+func (s *Store) judgingSnapshot(now time.Time) *model.Snapshot {
 	base := s.Snapshot()
 	p := &s.pending
 	p.mu.Lock()
@@ -142,8 +142,8 @@ func (s *Store) delivered(kind, name string, o *calico.Object) {
 }
 
 // landed reports whether the stored object (nil: none) is the result of change ch.
-func landed(ch validate.Change, stored *calico.Object) bool {
-	if ch.Object == nil || ch.Operation == validate.Delete {
+func landed(ch model.Change, stored *calico.Object) bool {
+	if ch.Object == nil || ch.Operation == model.Delete {
 		return stored == nil
 	}
 	return stored != nil && sameForBGP(stored, ch.Object)

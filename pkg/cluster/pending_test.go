@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,8 +58,8 @@ func peerObject(t *testing.T, s *Store, name string) *calico.Object {
 }
 
 // decide judges ch in s.Judge as the webhook does and reports whether it was refused.
-func decide(s *Store, e *validate.Engine, now time.Time, ch validate.Change) (refused bool) {
-	s.Judge(now, func(snap *validate.Snapshot) *validate.Change {
+func decide(s *Store, e *validate.Engine, now time.Time, ch model.Change) (refused bool) {
+	s.Judge(now, func(snap *model.Snapshot) *model.Change {
 		for _, f := range e.Evaluate(context.Background(), ch, snap) {
 			if f.Action == validate.Deny {
 				refused = true
@@ -79,8 +80,8 @@ func TestJudgeTogether(t *testing.T) {
 	s := twoPeerings(t)
 	e := validate.New(validate.Config{MinReflectors: 1})
 	now := time.Unix(1000, 0)
-	first := validate.Change{Operation: validate.Delete, Old: peerObject(t, s, "to-r1")}
-	second := validate.Change{Operation: validate.Delete, Old: peerObject(t, s, "to-r2")}
+	first := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r1")}
+	second := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r2")}
 	if decide(s, e, now, first) {
 		t.Fatal("deleting to-r1 alone is refused")
 	}
@@ -106,10 +107,10 @@ func TestPendingExpires(t *testing.T) {
 	s := twoPeerings(t)
 	e := validate.New(validate.Config{MinReflectors: 1})
 	now := time.Unix(1000, 0)
-	if decide(s, e, now, validate.Change{Operation: validate.Delete, Old: peerObject(t, s, "to-r1")}) {
+	if decide(s, e, now, model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r1")}) {
 		t.Fatal("deleting to-r1 alone is refused")
 	}
-	if decide(s, e, now.Add(PendingTTL+time.Second), validate.Change{Operation: validate.Delete, Old: peerObject(t, s, "to-r2")}) {
+	if decide(s, e, now.Add(PendingTTL+time.Second), model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r2")}) {
 		t.Error("the deletion of to-r1 never landed, yet still counts after its expiry")
 	}
 }
@@ -124,7 +125,7 @@ func TestJudgeConcurrently(t *testing.T) {
 	var mu sync.Mutex
 	allowed := map[string]int{}
 	for _, name := range []string{"to-r1", "to-r2", "to-r1", "to-r2", "to-r1", "to-r2"} {
-		ch := validate.Change{Operation: validate.Delete, Old: peerObject(t, s, name)}
+		ch := model.Change{Operation: model.Delete, Old: peerObject(t, s, name)}
 		wg.Go(func() {
 			if !decide(s, e, now, ch) {
 				mu.Lock()

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/calico"
-	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/model"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -21,7 +21,7 @@ type Store struct {
 	mu      sync.Mutex
 	objects map[string]*calico.Object
 	version uint64
-	snap    *validate.Snapshot
+	snap    *model.Snapshot
 	snapAt  uint64
 	// nodesSince are the Nodes changed since snap (nil: something else changed, rebuild);
 	// depth counts the changes laid over snap's last full build.
@@ -149,7 +149,7 @@ func sameForBGP(a, b *calico.Object) bool {
 }
 
 // Snapshot returns the analysed current state, rebuilding it only if something changed.
-func (s *Store) Snapshot() *validate.Snapshot {
+func (s *Store) Snapshot() *model.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.snap != nil && s.snapAt == s.version {
@@ -164,7 +164,7 @@ func (s *Store) Snapshot() *validate.Snapshot {
 		s.snapAt = s.version
 		return s.snap
 	}
-	s.snap = validate.NewSnapshot(calico.NewState(s.sortedObjects()))
+	s.snap = model.NewSnapshot(calico.NewState(s.sortedObjects()))
 	s.snapAt = s.version
 	s.nodesSince, s.depth = nil, 0
 	return s.snap

@@ -19,6 +19,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/graph"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	"golang.org/x/net/html"
@@ -27,13 +28,13 @@ import (
 
 var seedNodes = []string{"zyisy", "uqwst", "volwl", "rxgks", "qtwtv"}
 
-func load(t testing.TB, dir string) *validate.Snapshot {
+func load(t testing.TB, dir string) *model.Snapshot {
 	t.Helper()
 	m, err := cluster.LoadFiles([]string{dir}, cluster.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return validate.NewSnapshot(m.State())
+	return model.NewSnapshot(m.State())
 }
 
 // seedWith is the seed with one file's text replaced.
@@ -219,9 +220,9 @@ func TestMeshDrawsMeshSessions(t *testing.T) {
 	}
 }
 
-func generated(t testing.TB, l validatetest.Layout) *validate.Snapshot {
+func generated(t testing.TB, l validatetest.Layout) *model.Snapshot {
 	t.Helper()
-	return validate.NewSnapshot(calico.NewState(validatetest.Generate(l)))
+	return model.NewSnapshot(calico.NewState(validatetest.Generate(l)))
 }
 
 func TestLargeClusterIsDrawnByClasses(t *testing.T) {
@@ -309,7 +310,7 @@ func TestTooManyClassesIsRefused(t *testing.T) {
 		o.CoreNode.Annotations["projectcalico.org/ASNumber"] = fmt.Sprint(65000 + i)
 		objs = append(objs, &calico.Object{Kind: o.Kind, Name: o.Name, CoreNode: o.CoreNode, Node: calico.NodeFromCore(o.CoreNode)})
 	}
-	s := validate.NewSnapshot(calico.NewState(objs))
+	s := model.NewSnapshot(calico.NewState(objs))
 	if len(s.Analysis.Classes) <= graph.MaxBoxes {
 		t.Fatalf("%d classes: the test needs more than %d", len(s.Analysis.Classes), graph.MaxBoxes)
 	}
@@ -321,7 +322,7 @@ func TestTooManyClassesIsRefused(t *testing.T) {
 func TestReviewDrawsWhatTheChangeRemoves(t *testing.T) {
 	before := load(t, "../../examples/seed")
 	peer := &calico.Object{Kind: calico.KindBGPPeer, Group: calico.GroupCRD, Name: "node-peer-to-rr"}
-	after := validate.NewSnapshot(validate.Apply(before.State, validate.Change{Operation: validate.Delete, Old: peer}))
+	after := model.NewSnapshot(model.Apply(before.State, model.Change{Operation: model.Delete, Old: peer}))
 	g, err := graph.Compare(before.Analysis, after.Analysis, graph.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +362,7 @@ func TestReviewKeepsBoxesAcrossClassChanges(t *testing.T) {
 	// 500 nodes are drawn by class; making a client a reflector moves it to another class.
 	s := generated(t, validatetest.Layout{Nodes: 500, Reflectors: 3})
 	node := validatetest.Node("node-00200", "10.1.0.200", "zone-0", "1.0.0.1")
-	after := validate.NewSnapshot(validate.Apply(s.State, validate.Change{Operation: validate.Update, Object: node}))
+	after := model.NewSnapshot(model.Apply(s.State, model.Change{Operation: model.Update, Object: node}))
 	g, err := graph.Compare(s.Analysis, after.Analysis, graph.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -513,7 +514,7 @@ func BenchmarkAnalyzeAndBuild5000(b *testing.B) {
 	objs := validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 20, Zones: 4})
 	b.ReportAllocs()
 	for b.Loop() {
-		s := validate.NewSnapshot(calico.NewState(objs))
+		s := model.NewSnapshot(calico.NewState(objs))
 		g, err := graph.Build(s.Analysis, graph.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -657,8 +658,8 @@ func randomCluster(rng *rand.Rand) []*calico.Object {
 func TestRandomClustersDraw(t *testing.T) {
 	rng := rand.New(rand.NewSource(16))
 	for i := range 100 {
-		before := validate.NewSnapshot(calico.NewState(randomCluster(rng)))
-		after := validate.NewSnapshot(calico.NewState(randomCluster(rng)))
+		before := model.NewSnapshot(calico.NewState(randomCluster(rng)))
+		after := model.NewSnapshot(calico.NewState(randomCluster(rng)))
 		threshold := []int{0, 5}[i%2] // node by node, or by class
 		one, err := graph.Build(before.Analysis, graph.Options{Threshold: threshold})
 		if err != nil {
@@ -675,7 +676,7 @@ func TestRandomClustersDraw(t *testing.T) {
 					drawn[m]++
 				}
 			}
-			for _, s := range []*validate.Snapshot{before, after} {
+			for _, s := range []*model.Snapshot{before, after} {
 				for _, n := range s.Topology.Nodes {
 					if g.Review || s == before {
 						if drawn[n.Name] != 1 {

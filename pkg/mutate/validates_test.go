@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/mutate"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
@@ -18,7 +19,7 @@ import (
 func TestMutatedNodesValidate(t *testing.T) {
 	const label = "route-reflector"
 	state := calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 12, Reflectors: 3}))
-	before := validate.NewSnapshot(state)
+	before := model.NewSnapshot(state)
 	strict := validate.New(validate.Config{AutoFillLabel: new(false)})
 	cidValues := []string{"", "1.0.0.9", "244.0.0.1", "1.0.0.256", "10.0.0.1/32"}
 	labelValues := []string{"", "true", "yes"}
@@ -32,14 +33,14 @@ func TestMutatedNodesValidate(t *testing.T) {
 					old := newNode(name, oldCID, lv, inCalicoLabels)
 					node := newNode(name, cid, lv, inCalicoLabels)
 					mutated := mutate.Apply(node, mutate.ReflectorLabel(old, node, label), label)
-					for _, f := range strict.Evaluate(t.Context(), validate.Change{Operation: validate.Update, Old: object(old), Object: object(mutated)}, before) {
+					for _, f := range strict.Evaluate(t.Context(), model.Change{Operation: model.Update, Old: object(old), Object: object(mutated)}, before) {
 						if f.Rule == validate.RuleReflectorLabel && f.Field == "metadata.labels" && cid != "" {
 							t.Errorf("old cluster ID %q, new %q, label %q (in projectcalico.org/labels: %v): the mutated node is refused: %s", oldCID, cid, lv, inCalicoLabels, f.Message)
 						}
 					}
 					// What the mutation changed introduces no finding the node did not have.
-					unmutated := findings(t, strict, validate.Change{Operation: validate.Update, Old: object(old), Object: object(node)}, before)
-					for _, f := range strict.Evaluate(t.Context(), validate.Change{Operation: validate.Update, Old: object(node), Object: object(mutated)}, validate.NewSnapshot(state.With(object(node)))) {
+					unmutated := findings(t, strict, model.Change{Operation: model.Update, Old: object(old), Object: object(node)}, before)
+					for _, f := range strict.Evaluate(t.Context(), model.Change{Operation: model.Update, Old: object(node), Object: object(mutated)}, model.NewSnapshot(state.With(object(node)))) {
 						if !unmutated[f.Rule] {
 							t.Errorf("old cluster ID %q, new %q, label %q: the mutation introduces %s: %s", oldCID, cid, lv, f.Rule, f.Message)
 						}
@@ -50,7 +51,7 @@ func TestMutatedNodesValidate(t *testing.T) {
 	}
 }
 
-func findings(t *testing.T, e *validate.Engine, ch validate.Change, before *validate.Snapshot) map[string]bool {
+func findings(t *testing.T, e *validate.Engine, ch model.Change, before *model.Snapshot) map[string]bool {
 	out := map[string]bool{}
 	for _, f := range e.Evaluate(t.Context(), ch, before) {
 		out[f.Rule] = true

@@ -12,6 +12,7 @@ import (
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/plan"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
@@ -128,7 +129,7 @@ func replayKeeping(t *testing.T, objs []*calico.Object, p *plan.Plan, allowed fu
 	t.Helper()
 	reviewer := &admission.Reviewer{Engine: engine}
 	for _, s := range p.Steps {
-		before := validate.NewSnapshot(calico.NewState(objs))
+		before := model.NewSnapshot(calico.NewState(objs))
 		var req *admissionv1.AdmissionRequest
 		objs, req = applyStep(t, objs, s)
 		resp := reviewer.Review(t.Context(), req, before)
@@ -143,7 +144,7 @@ func replayKeeping(t *testing.T, objs []*calico.Object, p *plan.Plan, allowed fu
 		if len(resp.Patch) > 0 {
 			t.Errorf("step %d (%s): the webhook would patch it (%s): the plan should write what the mutation adds", s.Number, s.Summary, resp.Patch)
 		}
-		for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(calico.NewState(objs))) {
+		for _, f := range engine.Audit(t.Context(), model.NewSnapshot(calico.NewState(objs))) {
 			if f.Action == validate.Deny && !kept[f.Rule+"|"+f.Object.Kind+"|"+f.Object.Name] {
 				t.Errorf("after step %d (%s): [%s] %s", s.Number, s.Summary, f.Rule, f.Message)
 			}
@@ -155,7 +156,7 @@ func replayKeeping(t *testing.T, objs []*calico.Object, p *plan.Plan, allowed fu
 // denied returns the deny-level findings of a state by rule and object.
 func denied(t *testing.T, objs []*calico.Object) map[string]bool {
 	out := map[string]bool{}
-	for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(calico.NewState(objs))) {
+	for _, f := range engine.Audit(t.Context(), model.NewSnapshot(calico.NewState(objs))) {
 		if f.Action == validate.Deny {
 			out[f.Rule+"|"+f.Object.Kind+"|"+f.Object.Name] = true
 		}
@@ -204,7 +205,7 @@ func TestMigrationFromMesh(t *testing.T) {
 	if state.Mesh() {
 		t.Error("the mesh is still on at the end")
 	}
-	for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(state)) {
+	for _, f := range engine.Audit(t.Context(), model.NewSnapshot(state)) {
 		t.Errorf("final state: [%s] %s %s", f.Action, f.Rule, f.Message)
 	}
 	rr := reflectorsByZone(final)
@@ -334,7 +335,7 @@ func TestReplacement(t *testing.T) {
 			if len(rr["b"]) != 2 || slices.Contains(rr["b"], lost) {
 				t.Errorf("zone b's reflectors after the replacement: %v", rr["b"])
 			}
-			for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(calico.NewState(final))) {
+			for _, f := range engine.Audit(t.Context(), model.NewSnapshot(calico.NewState(final))) {
 				t.Errorf("after the replacement: [%s] %s %s", f.Action, f.Rule, f.Message)
 			}
 		})
@@ -452,7 +453,7 @@ func TestKnobs(t *testing.T) {
 			}
 			tt.check(t, p)
 			final := replay(t, tt.objs, p, onlyFirstPeerSelectsNothing)
-			for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(calico.NewState(final))) {
+			for _, f := range engine.Audit(t.Context(), model.NewSnapshot(calico.NewState(final))) {
 				if f.Action == validate.Deny {
 					t.Errorf("final state: %s %s", f.Rule, f.Message)
 				}

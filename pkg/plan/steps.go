@@ -12,6 +12,7 @@ import (
 	libapiv3 "github.com/projectcalico/calico/libcalico-go/lib/apis/v3"
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/mutate"
 	"github.com/rrguard/rrguard/pkg/validate"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -63,7 +64,7 @@ type Step struct {
 
 // planState is the cluster as the steps so far leave it.
 type planState struct {
-	snap   *validate.Snapshot
+	snap   *model.Snapshot
 	core   map[string]*corev1.Node
 	denied map[string]bool // deny findings of the state the plan starts from
 	steps  []*Step
@@ -72,7 +73,7 @@ type planState struct {
 // begin audits the state the plan starts from: a step may leave its deny findings as they
 // are, and add none.
 func (p *planner) begin() error {
-	ps := &planState{snap: validate.NewSnapshot(p.state), core: p.core, denied: map[string]bool{}}
+	ps := &planState{snap: model.NewSnapshot(p.state), core: p.core, denied: map[string]bool{}}
 	for _, f := range p.engine.Audit(p.ctx, ps.snap) {
 		if f.Action != validate.Deny {
 			continue
@@ -500,11 +501,11 @@ func (p *planner) judge(ps *planState, st *Step, old, next *calico.Object, nextR
 		mutated = mutate.Apply(next.CoreNode, mutate.ReflectorLabel(oldCore, next.CoreNode, p.label), p.label)
 		next = calico.NodeObject(mutated)
 	}
-	var after *validate.Snapshot
+	var after *model.Snapshot
 	if next.Node != nil {
 		after = ps.snap.WithNode(st.Name, next)
 	} else {
-		after = validate.NewSnapshot(ps.snap.State.With(next))
+		after = model.NewSnapshot(ps.snap.State.With(next))
 	}
 	for _, f := range p.engine.Audit(p.ctx, after) {
 		if f.Action == validate.Deny && !ps.denied[findingKey(f)] {

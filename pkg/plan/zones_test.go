@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/plan"
-	"github.com/rrguard/rrguard/pkg/validate"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -95,7 +95,7 @@ func TestBlockedZoneIsHeld(t *testing.T) {
 				t.Errorf("zone b's reflectors after the plan: %v", rr)
 			}
 			// The only deny finding left is none: zone a's cordoned reflectors still work.
-			for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(calico.NewState(final))) {
+			for _, f := range engine.Audit(t.Context(), model.NewSnapshot(calico.NewState(final))) {
 				t.Errorf("after the plan: [%s] %s %s", f.Action, f.Rule, f.Message)
 			}
 			// Planning again: zone a still held, nothing else to do.
@@ -212,7 +212,7 @@ func TestInterruptedApplyWithDrift(t *testing.T) {
 		if rr := reflectorsByZone(final)["d"]; !slices.Equal(rr, []string{"node-010"}) {
 			t.Errorf("after step %d: zone d's reflectors %v", k, rr)
 		}
-		for _, f := range engine.Audit(t.Context(), validate.NewSnapshot(state)) {
+		for _, f := range engine.Audit(t.Context(), model.NewSnapshot(state)) {
 			t.Errorf("after step %d: final state: [%s] %s %s", k, f.Action, f.Rule, f.Message)
 		}
 		if again, err := makePlan(t, final, plan.Options{}); err != nil || len(again.Steps) != 0 {

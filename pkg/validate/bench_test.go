@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 )
@@ -22,7 +23,7 @@ var layouts = []struct {
 
 func TestGeneratedLayoutsAreClean(t *testing.T) {
 	for _, lt := range layouts {
-		s := validate.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+		s := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 		if fs := validate.New(validate.Config{}).Audit(t.Context(), s); len(fs) != 0 {
 			t.Errorf("%s: %d findings, first: %+v", lt.name, len(fs), fs[0])
 		}
@@ -34,12 +35,12 @@ func TestGeneratedLayoutsAreClean(t *testing.T) {
 func BenchmarkEvaluate(b *testing.B) {
 	for _, lt := range layouts {
 		b.Run(lt.name, func(b *testing.B) {
-			before := validate.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			before := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			old := validatetest.Node("node-00100", "10.1.0.100", "zone-1", "")
 			changed := validatetest.Node("node-00100", "10.1.0.100", "zone-1", "")
 			changed.Node.K8sLabels["team"] = "payments"
 			e := validate.New(validate.Config{})
-			ch := validate.Change{Operation: validate.Update, Object: changed, Old: old}
+			ch := model.Change{Operation: model.Update, Object: changed, Old: old}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -55,9 +56,9 @@ func BenchmarkEvaluate(b *testing.B) {
 func BenchmarkEvaluatePeer(b *testing.B) {
 	for _, lt := range layouts {
 		b.Run(lt.name, func(b *testing.B) {
-			before := validate.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			before := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := validate.New(validate.Config{})
-			ch := validate.Change{Operation: validate.Create, Object: validatetest.Peer("extra", "has(route-reflector)", "has(route-reflector)")}
+			ch := model.Change{Operation: model.Create, Object: validatetest.Peer("extra", "has(route-reflector)", "has(route-reflector)")}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -76,7 +77,7 @@ func BenchmarkAudit(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if fs := e.Audit(b.Context(), validate.NewSnapshot(state)); len(fs) != 0 {
+				if fs := e.Audit(b.Context(), model.NewSnapshot(state)); len(fs) != 0 {
 					b.Fatalf("findings: %+v", fs[0])
 				}
 			}
@@ -89,9 +90,9 @@ func BenchmarkAudit(b *testing.B) {
 func BenchmarkEvaluatePeerNewSelector(b *testing.B) {
 	for _, lt := range layouts {
 		b.Run(lt.name, func(b *testing.B) {
-			before := validate.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			before := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := validate.New(validate.Config{})
-			ch := validate.Change{Operation: validate.Create, Object: validatetest.Peer("extra", "kubernetes.io/os == 'linux'", "has(route-reflector)")}
+			ch := model.Change{Operation: model.Create, Object: validatetest.Peer("extra", "kubernetes.io/os == 'linux'", "has(route-reflector)")}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -121,13 +122,13 @@ func racks() []*calico.Object {
 
 // BenchmarkEvaluateRacks is a client's label change with 1,000 rack BGPPeers.
 func BenchmarkEvaluateRacks(b *testing.B) {
-	before := validate.NewSnapshot(calico.NewState(racks()))
+	before := model.NewSnapshot(calico.NewState(racks()))
 	e := validate.New(validate.Config{})
 	old := before.State.Node("node-00100")
 	changed := *old
 	changed.K8sLabels = maps.Clone(old.K8sLabels)
 	changed.K8sLabels["team"] = "payments"
-	ch := validate.Change{Operation: validate.Update, Old: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: old},
+	ch := model.Change{Operation: model.Update, Old: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: old},
 		Object: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: &changed}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -3,10 +3,10 @@ package validate
 import (
 	"context"
 	"slices"
-	"sync"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 // Engine evaluates the built-in rules under one configuration.
@@ -24,139 +24,11 @@ func New(cfg Config) *Engine {
 // Config returns the engine's configuration with defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
-// Operation is the admission operation of a change.
-type Operation string
-
-// The operations.
-const (
-	Create Operation = "CREATE"
-	Update Operation = "UPDATE"
-	Delete Operation = "DELETE"
-)
-
-// Change is one admission request: Object is nil on DELETE, Old is nil on CREATE.
-type Change struct {
-	Operation Operation
-	Object    *calico.Object
-	Old       *calico.Object
-	// User and DryRun come from the admission request, for policies (nil and false offline).
-	User   *UserInfo
-	DryRun bool
-}
-
-func (c Change) target() *calico.Object {
-	if c.Object != nil {
-		return c.Object
-	}
-	return c.Old
-}
-
-// Snapshot is a cluster state with its BGP analysis, built once and shared by every decision
-// taken against it.
-type Snapshot struct {
-	State    *calico.State
-	Topology *bgp.Topology
-	Analysis *bgp.Analysis
-	peers    []string // peer names in Topology.Peers order
-
-	// The problems each check finds in this snapshot, computed when a decision against it
-	// first needs them (see index).
-	mu      sync.Mutex
-	indexes map[indexID]*problemIndex
-
-	reflectorsOnce   sync.Once
-	reflectorClasses []int // the classes of reflectors (see reflectorClassesOf)
-}
-
-// NewSnapshot analyses a state.
-func NewSnapshot(s *calico.State) *Snapshot {
-	t := s.Topology()
-	return &Snapshot{State: s, Topology: t, Analysis: bgp.Analyze(t), peers: peerNames(t)}
-}
-
-// after analyses the state after a change, re-classifying only the changed node when the
-// change is a Node's.
-func (s *Snapshot) after(ch Change) *Snapshot {
-	state := Apply(s.State, ch)
-	target := ch.target()
-	budget := s.Analysis.Budget()
-	switch {
-	case target == nil:
-		return newSnapshotWithin(state, budget)
-	case target.Kind == calico.KindNode:
-		t := state.Topology()
-		i := state.NodeIndex(target.Name)
-		if i < 0 {
-			// Deleting a node the state does not hold: the topology is unchanged.
-			return &Snapshot{State: state, Topology: t, Analysis: s.Analysis, peers: s.peers}
-		}
-		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithNode(t, i), peers: s.peers}
-	case target.Kind == calico.KindBGPPeer:
-		// The classes are refined by the new selectors, not rebuilt.
-		t := state.Topology()
-		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithPeers(t), peers: peerNames(t)}
-	case target.Kind == calico.KindBGPConfiguration:
-		// The mesh switch keeps the classes; a new cluster AS may not.
-		t := state.Topology()
-		if a := s.Analysis.WithConfig(t); a != nil {
-			return &Snapshot{State: state, Topology: t, Analysis: a, peers: s.peers}
-		}
-	}
-	// IPPools and BGPFilters change the routes of every node: analysed afresh.
-	return newSnapshotWithin(state, budget)
-}
-
-func newSnapshotWithin(s *calico.State, b bgp.Budget) *Snapshot {
-	t := s.Topology()
-	return &Snapshot{State: s, Topology: t, Analysis: bgp.AnalyzeWithin(t, b), peers: peerNames(t)}
-}
-
-// within returns a snapshot of s's state whose derived analyses (the state after a change)
-// and what-ifs keep to budget b: the base an admission decision derives the state after the
-// change from. It shares s's analysis, not its problem indexes (the judgment reads those of s).
-func (s *Snapshot) within(b bgp.Budget) *Snapshot {
-	return &Snapshot{State: s.State, Topology: s.Topology, Analysis: s.Analysis.Within(b), peers: s.peers}
-}
-
-// After returns the snapshot after a change (see after): what a change allowed but not yet
-// stored leaves, for the decisions that follow it.
-func (s *Snapshot) After(ch Change) *Snapshot { return s.after(ch) }
-
-// WithNode returns the snapshot after node o was added or changed (o.Node set) or removed
-// (o.Node nil), re-classifying only that node: the store's cheap path for the Node changes
-// that dominate a cluster's traffic.
-func (s *Snapshot) WithNode(name string, o *calico.Object) *Snapshot {
-	if o == nil {
-		return s.after(Change{Operation: Delete, Old: &calico.Object{Kind: calico.KindNode, Name: name}})
-	}
-	return s.after(Change{Operation: Update, Object: o})
-}
-
-func peerNames(t *bgp.Topology) []string {
-	names := make([]string, len(t.Peers))
-	for i := range t.Peers {
-		names[i] = t.Peers[i].Name
-	}
-	return names
-}
-
-// Apply returns the state after the change.
-func Apply(before *calico.State, ch Change) *calico.State {
-	if ch.Operation == Delete || ch.Object == nil {
-		old := ch.Old
-		if old == nil {
-			return before
-		}
-		return before.Without(old.Kind, old.Name)
-	}
-	return before.With(ch.Object)
-}
-
 // Evaluate judges a change against the state before it. It reports what the change
 // introduces (see introduced), never what was already wrong, except that a change that turns
 // the node-to-node mesh off is judged on the whole resulting topology.
-func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Finding {
-	after := before.within(bgp.AdmissionBudget).after(ch)
+func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Snapshot) []Finding {
+	after := before.Within(bgp.AdmissionBudget).After(ch)
 	if after.State != before.State {
 		defer after.State.Release() // the state after the change is this decision's alone
 	}
@@ -186,7 +58,7 @@ func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Fi
 	// A change that leaves every node at least as well off is never refused: what is still
 	// wrong is said, as warnings.
 	monotone := !j.whole && len(topo) > 0 && !slices.ContainsFunc(topo, func(f Finding) bool { return f.declared }) && j.monotone(before, after)
-	target := ch.target()
+	target := ch.Target()
 	for _, f := range topo {
 		if monotone {
 			f.warnAtMost = true
@@ -203,7 +75,7 @@ func (e *Engine) Evaluate(ctx context.Context, ch Change, before *Snapshot) []Fi
 }
 
 // changedField names where a change acts on the topology, for findings about the topology.
-func changedField(ch Change) string {
+func changedField(ch model.Change) string {
 	switch {
 	case ch.Object == nil:
 		return metadataNamePath // a deletion
@@ -223,7 +95,7 @@ func changedField(ch Change) string {
 }
 
 // Audit reports everything wrong in a state.
-func (e *Engine) Audit(ctx context.Context, s *Snapshot) []Finding {
+func (e *Engine) Audit(ctx context.Context, s *model.Snapshot) []Finding {
 	// One object value is reused for every object of the state (the checks keep nothing of
 	// it): at 5,000 nodes, an object made per node was a sixth of an audit's allocations.
 	var out []Finding

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 // ObjectRef names the object a finding is about.
@@ -43,7 +44,7 @@ func refOf(o *calico.Object) ObjectRef {
 
 func nodeRef(name string) ObjectRef { return ObjectRef{Kind: calico.KindNode, Name: name} }
 
-func defaultConfigRef(s *Snapshot) ObjectRef {
+func defaultConfigRef(s *model.Snapshot) ObjectRef {
 	ref := ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName}
 	if d := s.State.Default(); d != nil {
 		ref.Group = d.Group
@@ -52,7 +53,7 @@ func defaultConfigRef(s *Snapshot) ObjectRef {
 }
 
 // members returns the names of the nodes of class c.
-func members(s *Snapshot, c int) []string {
+func members(s *model.Snapshot, c int) []string {
 	m := s.Analysis.Classes[c].Members
 	out := make([]string, len(m))
 	for i, idx := range m {

@@ -1,6 +1,10 @@
 package validate
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/rrguard/rrguard/pkg/model"
+)
 
 // Admission is monotone: a change that leaves every node at least as well off as before is
 // never refused, however broken the cluster already is. "Introduced" (rule.go) compares
@@ -14,7 +18,7 @@ import "slices"
 // no "before" to be as well off as), no node pair whose routes flowed stops learning them, no
 // client loses a reflector it had a working session with, and the judgment found no new single
 // point of failure.
-func (j *judgment) monotone(before, after *Snapshot) bool {
+func (j *judgment) monotone(before, after *model.Snapshot) bool {
 	if before.State.Mesh() != after.State.Mesh() || j.newSinglePoints {
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/projectcalico/api/pkg/lib/numorstring"
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 // topologyRules are the rules about what a change does to routes and reflectors.
@@ -55,7 +56,7 @@ func shadow(node, ip string, k int) *calico.Object {
 
 // randomRepair is a change to a random broken cluster: peers deleted or created, shadows
 // removed, labels and cluster IDs changed.
-func randomRepair(rng *rand.Rand, state []*calico.Object) Change {
+func randomRepair(rng *rand.Rand, state []*calico.Object) model.Change {
 	var peers, nodes []*calico.Object
 	for _, o := range state {
 		switch {
@@ -67,18 +68,18 @@ func randomRepair(rng *rand.Rand, state []*calico.Object) Change {
 	}
 	switch r := rng.Intn(5); {
 	case r == 0 && len(peers) > 0:
-		return Change{Operation: Delete, Old: peers[rng.Intn(len(peers))]}
+		return model.Change{Operation: model.Delete, Old: peers[rng.Intn(len(peers))]}
 	case r == 1:
 		p := []*calico.Object{selPeer("clients", "!has(route-reflector)", "has(route-reflector)"), selPeer("reflectors", "has(route-reflector)", "has(route-reflector)"),
 			selPeer("zone-b", "zone == 'b' && !has(route-reflector)", "zone == 'b' && has(route-reflector)")}[rng.Intn(3)]
 		for _, q := range peers {
 			if q.Name == p.Name {
-				return Change{Operation: Update, Old: q, Object: p}
+				return model.Change{Operation: model.Update, Old: q, Object: p}
 			}
 		}
-		return Change{Operation: Create, Object: p}
+		return model.Change{Operation: model.Create, Object: p}
 	case r == 2:
-		return Change{Operation: Create, Object: shadow(nodes[rng.Intn(len(nodes))].Name, fmt.Sprintf("10.0.0.%d", 1+rng.Intn(len(nodes))), 9)}
+		return model.Change{Operation: model.Create, Object: shadow(nodes[rng.Intn(len(nodes))].Name, fmt.Sprintf("10.0.0.%d", 1+rng.Intn(len(nodes))), 9)}
 	default:
 		old := nodes[rng.Intn(len(nodes))]
 		k := old.CoreNode.DeepCopy()
@@ -92,7 +93,7 @@ func randomRepair(rng *rand.Rand, state []*calico.Object) Change {
 			k.Annotations[calico.AnnotationClusterID] = "1.0.0.1"
 			k.Labels["route-reflector"] = "true"
 		}
-		return Change{Operation: Update, Old: old, Object: calico.NodeObject(k)}
+		return model.Change{Operation: model.Update, Old: old, Object: calico.NodeObject(k)}
 	}
 }
 
@@ -100,7 +101,7 @@ func randomRepair(rng *rand.Rand, state []*calico.Object) Change {
 // ("" when none is): a node pair whose routes flowed stops learning them, a client loses a
 // reflector it had a working session with, a reflector becomes the one path of routes that had
 // another, a node new to BGP, or the mesh switched.
-func worseOff(before, after *Snapshot) string {
+func worseOff(before, after *model.Snapshot) string {
 	if before.State.Mesh() != after.State.Mesh() {
 		return "mesh switched"
 	}
@@ -130,7 +131,7 @@ func worseOff(before, after *Snapshot) string {
 	}
 	// Single points: pairs that flow and survive any one reflector's loss before, but not
 	// after.
-	single := func(s *Snapshot) map[string]bool {
+	single := func(s *model.Snapshot) map[string]bool {
 		out := map[string]bool{}
 		for i, n := range s.Topology.Nodes {
 			if !n.IsReflector() || s.Analysis.Class(n.Name) < 0 {
@@ -174,8 +175,8 @@ func TestMonotoneAdmission(t *testing.T) {
 	for iter := 0; iter < 1500; iter++ {
 		state := randomBroken(rng)
 		ch := randomRepair(rng, state)
-		before := NewSnapshot(calico.NewState(state))
-		after := before.after(ch)
+		before := model.NewSnapshot(calico.NewState(state))
+		after := before.After(ch)
 		why := worseOff(before, after)
 		var denied []Finding
 		for _, f := range e0.Evaluate(t.Context(), ch, before) {
@@ -199,9 +200,9 @@ func TestMonotoneAdmission(t *testing.T) {
 		}
 		switch {
 		case why == "" && len(denied) > 0:
-			t.Fatalf("iteration %d: no node is worse off, yet refused:\n%schange %s %s\nstate %s", iter, dump(denied), ch.Operation, ch.target().Ref(), describeState(before))
+			t.Fatalf("iteration %d: no node is worse off, yet refused:\n%schange %s %s\nstate %s", iter, dump(denied), ch.Operation, ch.Target().Ref(), describeState(before))
 		case lost != "" && len(denied) == 0:
-			t.Fatalf("iteration %d: %s loses routes, yet allowed\nchange %s %s\nstate %s", iter, lost, ch.Operation, ch.target().Ref(), describeState(before))
+			t.Fatalf("iteration %d: %s loses routes, yet allowed\nchange %s %s\nstate %s", iter, lost, ch.Operation, ch.Target().Ref(), describeState(before))
 		case why == "":
 			allowed++
 		case len(denied) > 0:
@@ -213,7 +214,7 @@ func TestMonotoneAdmission(t *testing.T) {
 	}
 }
 
-func describeState(s *Snapshot) string {
+func describeState(s *model.Snapshot) string {
 	out := fmt.Sprintf("mesh=%v\n", s.State.Mesh())
 	for _, n := range s.Topology.Nodes {
 		out += fmt.Sprintf("  node %s %s cid=%q labels=%v\n", n.Name, n.IPv4, n.ClusterID, n.Labels)
@@ -229,11 +230,11 @@ func describeState(s *Snapshot) string {
 // That partial repair is allowed, with what is still wrong said as a warning.
 func TestRepairOfAShadowedClient(t *testing.T) {
 	state := with(seed(), shadow("c1", "10.0.0.1", 1), shadow("c1", "10.0.0.2", 2))
-	before := NewSnapshot(calico.NewState(state))
+	before := model.NewSnapshot(calico.NewState(state))
 	if !before.Analysis.Isolated(before.Analysis.Class("c1")) {
 		t.Fatal("c1 should be cut off by the two shadowing peers")
 	}
-	got := e0.Evaluate(t.Context(), Change{Operation: Delete, Old: shadow("c1", "10.0.0.1", 1)}, before)
+	got := e0.Evaluate(t.Context(), model.Change{Operation: model.Delete, Old: shadow("c1", "10.0.0.1", 1)}, before)
 	warned := false
 	for _, f := range got {
 		if f.Action == Deny {
@@ -250,7 +251,7 @@ func TestRepairOfAShadowedClient(t *testing.T) {
 	p.Spec.LocalASNumber = nil
 	p.Spec.ASNumber = numorstring.ASNumber(0)
 	fixed = &calico.Object{Kind: fixed.Kind, Group: fixed.Group, Name: fixed.Name, Peer: &p}
-	for _, f := range e0.Evaluate(t.Context(), Change{Operation: Update, Old: shadow("c1", "10.0.0.1", 1), Object: fixed}, before) {
+	for _, f := range e0.Evaluate(t.Context(), model.Change{Operation: model.Update, Old: shadow("c1", "10.0.0.1", 1), Object: fixed}, before) {
 		if f.Action == Deny && slices.Contains(topologyRules, f.Rule) {
 			t.Errorf("patching the shadow is refused: %s %s: %s", f.Rule, f.Object, f.Message)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/policy"
 )
 
@@ -19,8 +20,13 @@ type PolicySource interface {
 	Current() *policy.Set
 }
 
-// UserInfo is who asked for a change (from the admission request).
-type UserInfo = policy.UserInfo
+// userInfo is who asked for a change as policies see it.
+func userInfo(u *model.UserInfo) *policy.UserInfo {
+	if u == nil {
+		return nil
+	}
+	return &policy.UserInfo{Username: u.Username, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+}
 
 // PolicyOptions are the options rrguard loads policies with: the user's directories, the
 // per-evaluation deadline (0: policy.DefaultTimeout), and the built-in rule IDs, which no
@@ -44,7 +50,7 @@ type policyState struct {
 // data is built once per snapshot (and per policy set), never per request.
 type boundPolicies struct {
 	set  *policy.Set
-	snap *Snapshot
+	snap *model.Snapshot
 	b    *policy.Bound
 }
 
@@ -101,7 +107,7 @@ func (e *Engine) policyAction(p *policy.Policy, k policy.Kind) Action {
 func (e *Engine) policyEnabled(p *policy.Policy) bool { return e.policyAction(p, policy.Deny) != Off }
 
 // bindPolicies returns the engine's policies bound to s (nil when none runs).
-func (e *Engine) bindPolicies(s *Snapshot) *policy.Bound {
+func (e *Engine) bindPolicies(s *model.Snapshot) *policy.Bound {
 	if e.pol == nil {
 		return nil
 	}
@@ -130,30 +136,30 @@ func (e *Engine) bindPolicies(s *Snapshot) *policy.Bound {
 // PrepareSnapshot binds the engine's policies to s ahead of the first request judged against
 // it (the webhook calls it in the background after a cluster change). Requests judged against
 // s then find the binding made; a request against another snapshot binds its own.
-func (e *Engine) PrepareSnapshot(s *Snapshot) { e.bindPolicies(s) }
+func (e *Engine) PrepareSnapshot(s *model.Snapshot) { e.bindPolicies(s) }
 
 // evaluatePolicies runs the policies on an admission change, against the state before it,
 // and adds their findings to the built-in ones.
-func (e *Engine) evaluatePolicies(ctx context.Context, ch Change, before *Snapshot, builtin []Finding) []Finding {
+func (e *Engine) evaluatePolicies(ctx context.Context, ch model.Change, before *model.Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(before)
 	if b == nil || len(b.Policies()) == 0 {
 		return builtin
 	}
-	target := ch.target()
+	target := ch.Target()
 	if target == nil {
 		return builtin
 	}
 	in := &policy.Input{
 		Operation: string(ch.Operation), Kind: target.Kind, Group: target.Group,
 		Object: objectData(ch.Object), OldObject: objectData(ch.Old),
-		UserInfo: ch.User, DryRun: ch.DryRun, Findings: inputFindings(builtin),
+		UserInfo: userInfo(ch.User), DryRun: ch.DryRun, Findings: inputFindings(builtin),
 	}
 	return e.policyFindings(b, b.Eval(ctx, in), target, builtin)
 }
 
 // auditPolicies runs the policies once per object of the state, with operation AUDIT (in
 // batches: policy.Bound.EvalAll).
-func (e *Engine) auditPolicies(ctx context.Context, s *Snapshot, builtin []Finding) []Finding {
+func (e *Engine) auditPolicies(ctx context.Context, s *model.Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(s)
 	if b == nil || len(b.Policies()) == 0 {
 		return builtin
@@ -169,7 +175,7 @@ func (e *Engine) auditPolicies(ctx context.Context, s *Snapshot, builtin []Findi
 // auditInputs are the objects of the state and the policies' input on each in an audit: with
 // each object converted already when cache is not nil (cache.converted), else as a JSON-like
 // value that the evaluation converts.
-func auditInputs(s *Snapshot, builtin []Finding, cache *objectCache) ([]*calico.Object, []*policy.Input) {
+func auditInputs(s *model.Snapshot, builtin []Finding, cache *objectCache) ([]*calico.Object, []*policy.Input) {
 	about := map[string][]policy.Finding{}
 	for _, f := range builtin {
 		k := f.Object.Kind + "/" + f.Object.Name
@@ -253,7 +259,7 @@ func (c *objectCache) converted(objs []*calico.Object) []*policy.Converted {
 }
 
 // stateObjects lists the objects of a state as Audit visits them: nodes, peers, configurations.
-func stateObjects(s *Snapshot) []*calico.Object {
+func stateObjects(s *model.Snapshot) []*calico.Object {
 	var out []*calico.Object
 	for _, name := range s.State.NodeNames() {
 		n := s.State.Node(name)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/policy"
 	"github.com/rrguard/rrguard/pkg/policy/policytest"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
@@ -15,7 +16,7 @@ import (
 
 // auditOneByOne is the audit's policy pass as it was before batching: every policy once per
 // object, each object a query of its own (policy.Bound.EvalEach).
-func (e *Engine) auditOneByOne(s *Snapshot, builtin []Finding) []Finding {
+func (e *Engine) auditOneByOne(s *model.Snapshot, builtin []Finding) []Finding {
 	b := e.bindPolicies(s)
 	objs, ins := auditInputs(s, builtin, nil)
 	out := builtin
@@ -77,7 +78,7 @@ func TestAuditBatchesLikeOneByOne(t *testing.T) {
 	rules := map[string]Action{"private-asn": Deny, "reflector-per-zone": Deny, "cluster-id-scheme": Warn}
 	for _, l := range []validatetest.Layout{{Nodes: 5000, Reflectors: 2}, {Nodes: 1200, Reflectors: 6, Zones: 3}} {
 		t.Run(fmt.Sprintf("%d-nodes-%d-zones", l.Nodes, l.Zones), func(t *testing.T) {
-			s := NewSnapshot(calico.NewState(validatetest.Generate(l)))
+			s := model.NewSnapshot(calico.NewState(validatetest.Generate(l)))
 			e := New(Config{Rules: rules}).WithPolicies(set)
 			builtin := New(Config{Rules: rules}).Audit(t.Context(), s)
 			want := e.auditOneByOne(s, append([]Finding(nil), builtin...))
@@ -129,7 +130,7 @@ warn contains "peer" if input.kind == "BGPPeer"
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 40, Reflectors: 2})))
+	s := model.NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 40, Reflectors: 2})))
 	e := New(Config{}).WithPolicies(set)
 	got := e.auditPolicies(t.Context(), s, nil)
 	if want := e.auditOneByOne(s, nil); !reflect.DeepEqual(got, want) {

@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/policy"
 	"github.com/rrguard/rrguard/pkg/policy/policytest"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
@@ -43,12 +44,12 @@ func tenPolicies(b testing.TB) *Engine {
 func BenchmarkEvaluatePolicies(b *testing.B) {
 	for _, lt := range policyLayouts {
 		b.Run(lt.name, func(b *testing.B) {
-			before := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			before := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			old := validatetest.Node("node-00100", "10.1.0.100", "zone-1", "")
 			changed := validatetest.Node("node-00100", "10.1.0.100", "zone-1", "")
 			changed.Node.K8sLabels["team"] = "payments"
 			e := tenPolicies(b)
-			ch := Change{Operation: Update, Object: changed, Old: old, User: &UserInfo{Username: "alice", Groups: []string{"netops"}}}
+			ch := model.Change{Operation: model.Update, Object: changed, Old: old, User: &model.UserInfo{Username: "alice", Groups: []string{"netops"}}}
 			if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
 				b.Fatalf("findings: %+v", fs)
 			}
@@ -64,9 +65,9 @@ func BenchmarkEvaluatePolicies(b *testing.B) {
 // BenchmarkEvaluatePoliciesPeer is a BGPPeer creation with ten policies.
 func BenchmarkEvaluatePoliciesPeer(b *testing.B) {
 	lt := policyLayouts[1]
-	before := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+	before := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 	e := tenPolicies(b)
-	ch := Change{Operation: Create, Object: validatetest.Peer("extra-to-rr", "has(route-reflector)", "has(route-reflector)")}
+	ch := model.Change{Operation: model.Create, Object: validatetest.Peer("extra-to-rr", "has(route-reflector)", "has(route-reflector)")}
 	e.Evaluate(b.Context(), ch, before)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -81,7 +82,7 @@ func BenchmarkEvaluatePoliciesPeer(b *testing.B) {
 func BenchmarkBindPolicies(b *testing.B) {
 	for _, lt := range policyLayouts {
 		b.Run(lt.name, func(b *testing.B) {
-			s := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			s := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := tenPolicies(b)
 			set := e.pol.src.Current()
 			var m0, m1 runtime.MemStats
@@ -108,7 +109,7 @@ func BenchmarkBindPolicies(b *testing.B) {
 func BenchmarkAuditPolicies(b *testing.B) {
 	for _, lt := range policyLayouts {
 		b.Run(lt.name, func(b *testing.B) {
-			s := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			s := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := tenPolicies(b)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -127,7 +128,7 @@ func BenchmarkAuditPolicies(b *testing.B) {
 func BenchmarkAuditPoliciesFloor(b *testing.B) {
 	for _, lt := range policyLayouts {
 		b.Run(lt.name, func(b *testing.B) {
-			s := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			s := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := New(Config{})
 			q, err := rego.New(rego.Query("x := 1")).PrepareForEval(b.Context())
 			if err != nil {
@@ -159,7 +160,7 @@ func BenchmarkAuditPoliciesFloor(b *testing.B) {
 
 // changedNode returns node name of s as a new decoded object with a label rev=rev, and asn as
 // its AS number when not "".
-func changedNode(s *Snapshot, name, rev, asn string) *calico.Object {
+func changedNode(s *model.Snapshot, name, rev, asn string) *calico.Object {
 	n := *s.State.Node(name)
 	n.K8sLabels = maps.Clone(n.K8sLabels)
 	if n.K8sLabels == nil {
@@ -184,7 +185,7 @@ func changedNode(s *Snapshot, name, rev, asn string) *calico.Object {
 func BenchmarkAuditPoliciesAfterChange(b *testing.B) {
 	for _, lt := range policyLayouts {
 		b.Run(lt.name, func(b *testing.B) {
-			base := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			base := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := tenPolicies(b)
 			e.Audit(b.Context(), base)
 			b.ReportAllocs()
@@ -206,7 +207,7 @@ func BenchmarkAuditPoliciesAfterChange(b *testing.B) {
 func BenchmarkAuditPoliciesAfterChangeFloor(b *testing.B) {
 	for _, lt := range policyLayouts {
 		b.Run(lt.name, func(b *testing.B) {
-			base := NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
+			base := model.NewSnapshot(calico.NewState(validatetest.Generate(lt.l)))
 			e := New(Config{})
 			q, err := rego.New(rego.Query("x := 1")).PrepareForEval(b.Context())
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/policy/policytest"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 )
@@ -29,7 +30,7 @@ func TestAuditCacheAfterChange(t *testing.T) {
 	files["mirror.rego"] = mirrorPolicy
 	set := loadPolicies(t, 0, files)
 	rules := map[string]Action{"private-asn": Deny, "reflector-per-zone": Deny, "cluster-id-scheme": Warn}
-	s0 := NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 1200, Reflectors: 6, Zones: 3})))
+	s0 := model.NewSnapshot(calico.NewState(validatetest.Generate(validatetest.Layout{Nodes: 1200, Reflectors: 6, Zones: 3})))
 	e := New(Config{Rules: rules}).WithPolicies(set)
 	first := e.Audit(t.Context(), s0)
 	if n := len(e.pol.objects.m); n != len(stateObjects(s0)) {
@@ -69,11 +70,11 @@ func TestAuditCacheAfterChange(t *testing.T) {
 	}
 	// The same objects analysed from scratch (the classes numbered anew), then the cluster's
 	// AS number changed (every node's asNumber in the cluster data).
-	s2 := NewSnapshot(calico.NewState(stateObjects(s1)))
+	s2 := model.NewSnapshot(calico.NewState(stateObjects(s1)))
 	cfg := validatetest.Config(false)
 	cfg.Config.Spec.ASNumber = asn(64512)
-	s3 := NewSnapshot(s2.State.With(cfg))
-	for _, s := range []*Snapshot{s2, s3} {
+	s3 := model.NewSnapshot(s2.State.With(cfg))
+	for _, s := range []*model.Snapshot{s2, s3} {
 		got := e.Audit(t.Context(), s)
 		if fresh := New(Config{Rules: rules}).WithPolicies(set).Audit(t.Context(), s); !reflect.DeepEqual(got, fresh) {
 			t.Fatalf("audit after a change: %d findings, a fresh engine's: %d", len(got), len(fresh))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/policy"
 	"github.com/rrguard/rrguard/pkg/policy/policytest"
 )
@@ -40,9 +41,9 @@ warn contains sprintf("echo op=%s group=%s user=%s dryRun=%v findings=%v old=%v"
 }
 `
 
-func seedState(t testing.TB, mesh string) *Snapshot {
+func seedState(t testing.TB, mesh string) *model.Snapshot {
 	t.Helper()
-	return NewSnapshot(calico.NewState(objs(t, coreNode("rr1", "10.0.0.1", "cid=1.0.0.1", "route-reflector=true", "topology.kubernetes.io/zone=a")+
+	return model.NewSnapshot(calico.NewState(objs(t, coreNode("rr1", "10.0.0.1", "cid=1.0.0.1", "route-reflector=true", "topology.kubernetes.io/zone=a")+
 		coreNode("rr2", "10.0.0.2", "cid=1.0.0.1", "route-reflector=true", "topology.kubernetes.io/zone=b")+
 		coreNode("w1", "10.0.0.3", "topology.kubernetes.io/zone=a")+
 		coreNode("w2", "10.0.0.4", "topology.kubernetes.io/zone=b", "asn=63400")+
@@ -54,13 +55,13 @@ func seedState(t testing.TB, mesh string) *Snapshot {
 func TestPolicyFindingsInEvaluate(t *testing.T) {
 	set := loadPolicies(t, 0, map[string]string{"peers.rego": peerPolicy})
 	before := seedState(t, "false")
-	create := func(name string) Change {
-		return Change{Operation: Create, Object: obj(t, peer(name, "all()", "has(route-reflector)"))}
+	create := func(name string) model.Change {
+		return model.Change{Operation: model.Create, Object: obj(t, peer(name, "all()", "has(route-reflector)"))}
 	}
 	cases := map[string]struct {
 		rules map[string]Action
 		audit bool
-		ch    Change
+		ch    model.Change
 		want  []Finding
 	}{
 		"deny result denies": {ch: create("forbidden-1"), want: []Finding{{Rule: "peer-names", Action: Deny, Field: "metadata.name", Message: "BGPPeer forbidden-1: names starting with forbidden- are reserved"}}},
@@ -103,8 +104,8 @@ func TestPolicyInput(t *testing.T) {
 	set := loadPolicies(t, 0, map[string]string{"peers.rego": peerPolicy})
 	before := seedState(t, "false")
 	old := obj(t, peer("echo", "all()", "has(route-reflector)"))
-	ch := Change{Operation: Update, Object: obj(t, peer("echo", "all()", "has(router-reflector)")), Old: old,
-		User: &UserInfo{Username: "alice", Groups: []string{"netops"}}, DryRun: true}
+	ch := model.Change{Operation: model.Update, Object: obj(t, peer("echo", "all()", "has(router-reflector)")), Old: old,
+		User: &model.UserInfo{Username: "alice", Groups: []string{"netops"}}, DryRun: true}
 	got := New(Config{}).WithPolicies(set).Evaluate(t.Context(), ch, before)
 	want := "echo op=UPDATE group=crd.projectcalico.org user=alice dryRun=true findings=[\"selector-matches-nothing\"] old=has(route-reflector)"
 	for _, f := range got {
@@ -211,7 +212,7 @@ deny contains 42 if true
 `,
 	})
 	s := seedState(t, "false")
-	ch := Change{Operation: Create, Object: obj(t, peer("p", "all()", "has(route-reflector)"))}
+	ch := model.Change{Operation: model.Create, Object: obj(t, peer("p", "all()", "has(route-reflector)"))}
 	for name, c := range map[string]struct {
 		rules  map[string]Action
 		action Action

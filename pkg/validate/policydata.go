@@ -8,6 +8,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/policy"
 )
 
@@ -19,7 +20,7 @@ const ZoneLabel = "topology.kubernetes.io/zone"
 // so that the document stays linear in the cluster's size. With a cache (nil: none), each
 // node's entry is converted for the policies once and kept while the node, its AS number and
 // its class stay the same.
-func clusterData(s *Snapshot, cache *nodeDataCache) map[string]any {
+func clusterData(s *model.Snapshot, cache *nodeDataCache) map[string]any {
 	if cache != nil {
 		cache.mu.Lock()
 		defer cache.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 func TestTruncate(t *testing.T) {
@@ -39,8 +40,8 @@ func TestTruncate(t *testing.T) {
 // TestHugeSelectorIsNotEchoed: a 100 KB selector is reported, but no finding repeats it whole.
 func TestHugeSelectorIsNotEchoed(t *testing.T) {
 	huge := "a == '" + strings.Repeat("x", 100000) + "'"
-	before := NewSnapshot(calico.NewState(objs(t, seedDocs)))
-	got := New(Config{}).Evaluate(t.Context(), Change{Operation: Create, Object: obj(t, peer("huge", huge, huge))}, before)
+	before := model.NewSnapshot(calico.NewState(objs(t, seedDocs)))
+	got := New(Config{}).Evaluate(t.Context(), model.Change{Operation: model.Create, Object: obj(t, peer("huge", huge, huge))}, before)
 	if len(got) == 0 {
 		t.Fatal("no finding about a 100 KB selector")
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -25,7 +26,7 @@ type Rule struct {
 	// checks ask questions of the whole topology (a rule may ask several).
 	checks []check
 	// change explains a change from the findings about it (reflector-removal).
-	change func(e *Engine, ch Change, found []Finding) *Finding
+	change func(e *Engine, ch model.Change, found []Finding) *Finding
 }
 
 // A check is one question a rule asks of a topology: problems finds what is wrong in a
@@ -42,8 +43,8 @@ type check struct {
 	// declared: its problems break what rrguard.yaml declares (clusterIDPolicy), whatever the
 	// routes do: refused even in a change that leaves every node as well off (monotone).
 	declared bool
-	problems func(e *Engine, s *Snapshot) []problem
-	render   func(j *judgment, s *Snapshot, parts []part) []Finding
+	problems func(e *Engine, s *model.Snapshot) []problem
+	render   func(j *judgment, s *model.Snapshot, parts []part) []Finding
 }
 
 // A problem is one thing a check finds, before it is worded: what is wrong (key) and the
@@ -70,7 +71,7 @@ type part struct {
 type judgment struct {
 	e *Engine
 	// ch is the change judged (nil in an audit).
-	ch *Change
+	ch *model.Change
 	// whole: the resulting topology is judged whole, not only what the change introduces (an
 	// audit, or a change that turns the node-to-node mesh off).
 	whole bool
@@ -86,7 +87,7 @@ func (j *judgment) foundRule(id string) bool {
 
 // topology runs every rule's checks on s in catalogue order. Unless the judgment is whole,
 // only what s has and base had not is reported.
-func (j *judgment) topology(s, base *Snapshot) []Finding {
+func (j *judgment) topology(s, base *model.Snapshot) []Finding {
 	for r := range Rules {
 		rule := &Rules[r]
 		for c := range rule.checks {
@@ -102,7 +103,7 @@ func (j *judgment) topology(s, base *Snapshot) []Finding {
 			if j.whole || ck.always {
 				parts = wholeParts(s, ps)
 			} else {
-				parts = introduced(s, base, ps, base.index(j.e, r, c))
+				parts = introduced(s, base, ps, j.e.index(base, r, c))
 			}
 			if len(parts) > 0 {
 				n := len(j.found)
@@ -118,7 +119,7 @@ func (j *judgment) topology(s, base *Snapshot) []Finding {
 }
 
 // wholeParts reports every problem with all its members.
-func wholeParts(s *Snapshot, ps []problem) []part {
+func wholeParts(s *model.Snapshot, ps []problem) []part {
 	var out []part
 	for _, p := range ps {
 		if p.silent {
@@ -138,7 +139,7 @@ func wholeParts(s *Snapshot, ps []problem) []part {
 // has none with its key. A problem about classes is split by the class each member had in
 // base, and a piece is new unless base had the same problem (key) on those classes; members
 // base did not have or that took no part in BGP are new.
-func introduced(s, base *Snapshot, ps []problem, had map[string]bool) []part {
+func introduced(s, base *model.Snapshot, ps []problem, had map[string]bool) []part {
 	var out []part
 	for _, p := range ps {
 		if p.silent {
@@ -178,7 +179,7 @@ type baseGroup struct {
 }
 
 // groupByBaseClass splits node names by their class in base, in order of first appearance.
-func groupByBaseClass(base *Snapshot, names []string) []baseGroup {
+func groupByBaseClass(base *model.Snapshot, names []string) []baseGroup {
 	var out []baseGroup
 	at := map[int]int{}
 	for _, n := range names {
@@ -207,19 +208,11 @@ func indexKey(key string, classes []int) string {
 }
 
 // index returns the problems check c of rule r finds in s, by indexKey: computed once per
-// snapshot, engine and check, and shared by every decision taken against the snapshot.
-func (s *Snapshot) index(e *Engine, r, c int) map[string]bool {
-	k := indexID{e, r, c}
-	s.mu.Lock()
-	ix, ok := s.indexes[k]
-	if !ok {
-		ix = &problemIndex{}
-		if s.indexes == nil {
-			s.indexes = map[indexID]*problemIndex{}
-		}
-		s.indexes[k] = ix
-	}
-	s.mu.Unlock()
+// snapshot, engine and check (kept in the snapshot's memo), and shared by every decision
+// taken against the snapshot.
+func (e *Engine) index(s *model.Snapshot, r, c int) map[string]bool {
+	v, _ := s.Memo.LoadOrStore(indexID{e, r, c}, &problemIndex{})
+	ix := v.(*problemIndex)
 	ix.once.Do(func() {
 		ix.had = map[string]bool{}
 		for _, p := range Rules[r].checks[c].problems(e, s) {

@@ -12,6 +12,7 @@ import (
 	calicovalidator "github.com/projectcalico/calico/libcalico-go/lib/validator/v3"
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 // What BGPFilters and IPPools do to routes is judged by route-propagation (a route that no
@@ -32,9 +33,9 @@ type missingFilter struct {
 	index             int
 }
 
-func missingFilters(_ *Engine, s *Snapshot) []problem {
+func missingFilters(_ *Engine, s *model.Snapshot) []problem {
 	var out []problem
-	for _, name := range s.peers {
+	for _, name := range s.Peers() {
 		p := s.State.Peer(name)
 		for i, f := range p.Spec.Filters {
 			if s.State.Filter(f) == nil {
@@ -45,7 +46,7 @@ func missingFilters(_ *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderMissingFilters(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderMissingFilters(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	var out []Finding
 	for _, p := range parts {
 		d := p.data.(missingFilter)
@@ -70,7 +71,7 @@ func renderMissingFilters(_ *judgment, s *Snapshot, parts []part) []Finding {
 // routeCause names what keeps the BGP-carried routes of class x from class y in family f
 // when pools or BGPFilters do ("" when neither does): a filter rule that drops them, a pool
 // whose routes are not exported, blocks no pool covers.
-func (e *Engine) routeCause(s *Snapshot, f bgp.Family, x, y int) string {
+func (e *Engine) routeCause(s *model.Snapshot, f bgp.Family, x, y int) string {
 	a := s.Analysis
 	var groups []int
 	for _, g := range a.Missing(f, x, y) {
@@ -97,7 +98,7 @@ func (e *Engine) routeCause(s *Snapshot, f bgp.Family, x, y int) string {
 }
 
 // describeRejections words the filter rules that drop routes, the first two of them.
-func describeRejections(s *Snapshot, f bgp.Family, rs []bgp.Rejection) string {
+func describeRejections(s *model.Snapshot, f bgp.Family, rs []bgp.Rejection) string {
 	var parts []string
 	for i, r := range rs {
 		if i == 2 {
@@ -136,7 +137,7 @@ func describeRejections(s *Snapshot, f bgp.Family, rs []bgp.Rejection) string {
 }
 
 // poolChangedField names the field of an IPPool change that acts on routes.
-func poolChangedField(ch Change) string {
+func poolChangedField(ch model.Change) string {
 	n := ch.Object.Pool
 	if ch.Old == nil || ch.Old.Pool == nil {
 		return specPath.String()
@@ -162,7 +163,7 @@ func poolChangedField(ch Change) string {
 }
 
 // filterChangedField names the first rule of a BGPFilter change that differs from before.
-func filterChangedField(ch Change) string {
+func filterChangedField(ch model.Change) string {
 	n := &ch.Object.Filter.Spec
 	var o *apiv3.BGPFilterSpec
 	if ch.Old != nil && ch.Old.Filter != nil {
@@ -191,7 +192,7 @@ func filterChangedField(ch Change) string {
 
 // routesViaBGP reports whether some node originates routes that only BGP carries (pools
 // that are not VXLAN): without any, BGP sessions carry no pod route that matters.
-func routesViaBGP(s *Snapshot) bool {
+func routesViaBGP(s *model.Snapshot) bool {
 	a := s.Analysis
 	for c := range a.Classes {
 		for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 var clusterIDFormatRule = Rule{
@@ -93,7 +94,7 @@ func (e *Engine) asProblem(as uint32, inCRD bool) string {
 
 // asMismatchProblems: a reflector class with sessions to clients of another AS (data: those
 // client classes).
-func asMismatchProblems(_ *Engine, s *Snapshot) []problem {
+func asMismatchProblems(_ *Engine, s *model.Snapshot) []problem {
 	a := s.Analysis
 	var out []problem
 	for r := range a.Classes {
@@ -113,7 +114,7 @@ func asMismatchProblems(_ *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderASMismatch(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderASMismatch(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	a := s.Analysis
 	var out []Finding
 	for _, p := range parts {

@@ -10,6 +10,7 @@ import (
 	calicovalidator "github.com/projectcalico/calico/libcalico-go/lib/validator/v3"
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/selector"
 )
 
@@ -160,10 +161,10 @@ type emptySelector struct {
 
 // selectorsMatchingNothing finds the selectors (and spec.node names) that select no node
 // taking part in BGP.
-func selectorsMatchingNothing(_ *Engine, s *Snapshot) []problem {
+func selectorsMatchingNothing(_ *Engine, s *model.Snapshot) []problem {
 	var out []problem
 	local, remote := s.Analysis.PeerMatchCounts()
-	for p, name := range s.peers {
+	for p, name := range s.Peers() {
 		peer := s.State.Peer(name)
 		if peer.NodeSelectorErr != nil && peer.PeerSelectorErr != nil {
 			continue
@@ -186,7 +187,7 @@ func selectorsMatchingNothing(_ *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderSelectorsMatchingNothing(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderSelectorsMatchingNothing(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	var known map[string]map[string]bool // label key → values, built on first need
 	var out []Finding
 	for _, p := range parts {
@@ -212,7 +213,7 @@ func renderSelectorsMatchingNothing(_ *judgment, s *Snapshot, parts []part) []Fi
 }
 
 // labelValues collects every label key and value on the nodes.
-func labelValues(s *Snapshot) map[string]map[string]bool {
+func labelValues(s *model.Snapshot) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	for i := range s.Topology.Nodes {
 		for k, v := range s.Topology.Nodes[i].Labels {
@@ -292,7 +293,7 @@ type nonReflectorTarget struct {
 // peersTargetingNonReflectors: with the mesh off, a peerSelector that selects nodes without a
 // cluster ID next to reflectors, or nodes labelled as reflectors without a cluster ID: those
 // nodes will not reflect what they learn.
-func peersTargetingNonReflectors(e *Engine, s *Snapshot) []problem {
+func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem {
 	if s.State.Mesh() {
 		return nil
 	}
@@ -304,9 +305,9 @@ func peersTargetingNonReflectors(e *Engine, s *Snapshot) []problem {
 		reflectors, labelled bool
 		plain                []int
 	}
-	sel := make([]selection, len(s.peers))
+	sel := make([]selection, len(s.Peers()))
 	var withSelector []int
-	for p := range s.peers {
+	for p := range s.Peers() {
 		if s.Topology.Peers[p].PeerSelector != nil {
 			withSelector = append(withSelector, p)
 		}
@@ -340,13 +341,13 @@ func peersTargetingNonReflectors(e *Engine, s *Snapshot) []problem {
 			plain = append(plain, members(s, c)...)
 		}
 		sort.Strings(plain)
-		name := s.peers[p]
+		name := s.Peers()[p]
 		out = append(out, problem{key: name + "|" + strings.Join(plain, ","), data: nonReflectorTarget{peer: name, plain: plain}})
 	}
 	return out
 }
 
-func renderPeersTargetingNonReflectors(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderPeersTargetingNonReflectors(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	var out []Finding
 	for _, p := range parts {
 		d := p.data.(nonReflectorTarget)
@@ -370,7 +371,7 @@ var sessionOneSidedRule = Rule{
 
 // oneSidedSessions: per family, the pairs of classes whose session only the first
 // configures, or both with passwords from different sources.
-func oneSidedSessions(_ *Engine, s *Snapshot) []problem {
+func oneSidedSessions(_ *Engine, s *model.Snapshot) []problem {
 	var out []problem
 	for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {
 		for _, pair := range s.Analysis.OneSidedPairs(f) {
@@ -386,7 +387,7 @@ type oneSided struct {
 	why    bgp.OneSidedReason
 }
 
-func renderOneSidedSessions(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderOneSidedSessions(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	var out []Finding
 	for _, p := range parts {
 		d := p.data.(oneSided)
@@ -403,7 +404,7 @@ func renderOneSidedSessions(_ *judgment, s *Snapshot, parts []part) []Finding {
 }
 
 // passwordSources says where each end of a session takes its password from.
-func passwordSources(s *Snapshot, f bgp.Family, x, y int) string {
+func passwordSources(s *model.Snapshot, f bgp.Family, x, y int) string {
 	name := func(c, d int) string {
 		for _, ss := range s.Analysis.NodeSessions(members(s, c)[0]) {
 			if ss.Family == f && s.Analysis.Class(ss.PeerNode) == d {

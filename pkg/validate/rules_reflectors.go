@@ -11,6 +11,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 var clusterIDConsistencyRule = Rule{
@@ -26,7 +27,7 @@ var clusterIDConsistencyRule = Rule{
 
 // partialClusterPeerings: per client class, the cluster IDs whose reflectors it peers with
 // only in part (the projectcalico/calico#2735 partition); key and data: the cluster ID.
-func partialClusterPeerings(_ *Engine, s *Snapshot) []problem {
+func partialClusterPeerings(_ *Engine, s *model.Snapshot) []problem {
 	a := s.Analysis
 	var out []problem
 	for c := range a.Classes {
@@ -34,7 +35,7 @@ func partialClusterPeerings(_ *Engine, s *Snapshot) []problem {
 			continue
 		}
 		some, all := map[string]bool{}, map[string]bool{}
-		for _, d := range reflectorClassesOf(s) {
+		for _, d := range s.ReflectorClasses() {
 			cid := a.Classes[d].ClusterID
 			if _, seen := all[cid]; !seen {
 				all[cid] = true
@@ -59,7 +60,7 @@ func partialClusterPeerings(_ *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderPartialClusterPeerings(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderPartialClusterPeerings(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	byID := reflectorsByClusterID(s)
 	// One finding per client class and cluster ID, whatever the classes its members had before.
 	type at struct {
@@ -90,7 +91,7 @@ func renderPartialClusterPeerings(_ *judgment, s *Snapshot, parts []part) []Find
 // clusterIDPolicyBreaches: with clusterIDPolicy shared, more than one cluster ID (key
 // "shared"); with unique, each ID several reflectors share (key "unique|<id>"). Its problems
 // carry their finding (data): there is nothing a judgment leaves out of one.
-func clusterIDPolicyBreaches(e *Engine, s *Snapshot) []problem {
+func clusterIDPolicyBreaches(e *Engine, s *model.Snapshot) []problem {
 	if e.cfg.ClusterIDPolicy == ClusterIDAny {
 		return nil
 	}
@@ -118,7 +119,7 @@ func clusterIDPolicyBreaches(e *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderClusterIDPolicyBreaches(_ *judgment, _ *Snapshot, parts []part) []Finding {
+func renderClusterIDPolicyBreaches(_ *judgment, _ *model.Snapshot, parts []part) []Finding {
 	out := make([]Finding, len(parts))
 	for i, p := range parts {
 		out[i] = p.data.(Finding)
@@ -127,7 +128,7 @@ func renderClusterIDPolicyBreaches(_ *judgment, _ *Snapshot, parts []part) []Fin
 }
 
 // reflectorsByClusterID returns the reflectors (sorted) by cluster ID.
-func reflectorsByClusterID(s *Snapshot) map[string][]string {
+func reflectorsByClusterID(s *model.Snapshot) map[string][]string {
 	out := map[string][]string{}
 	for c := range s.Analysis.Classes {
 		if cid := s.Analysis.Classes[c].ClusterID; cid != "" {
@@ -155,7 +156,7 @@ var meshDisableRule = Rule{
 
 // tooFewReflectors: the mesh is off with fewer than minReflectors Ready reflectors (data:
 // those there are).
-func tooFewReflectors(e *Engine, s *Snapshot) []problem {
+func tooFewReflectors(e *Engine, s *model.Snapshot) []problem {
 	if s.State.Mesh() || !routesViaBGP(s) {
 		return nil // VXLAN pools only: felix routes the pods, BGP carries none of it
 	}
@@ -171,7 +172,7 @@ func tooFewReflectors(e *Engine, s *Snapshot) []problem {
 	return []problem{{data: sorted(ready)}}
 }
 
-func renderTooFewReflectors(j *judgment, s *Snapshot, parts []part) []Finding {
+func renderTooFewReflectors(j *judgment, s *model.Snapshot, parts []part) []Finding {
 	ready := parts[0].data.([]string)
 	have := "no Ready route reflector"
 	if len(ready) > 0 {
@@ -189,7 +190,7 @@ func renderTooFewReflectors(j *judgment, s *Snapshot, parts []part) []Finding {
 
 // lostReflectors names the nodes that hold a cluster ID but take no part in BGP (NotReady, or
 // without an address), as a sentence to append ("" when there are none).
-func lostReflectors(s *Snapshot) string {
+func lostReflectors(s *model.Snapshot) string {
 	var lost []string
 	for _, name := range s.State.NodeNames() {
 		n := s.State.Node(name)
@@ -219,11 +220,11 @@ var reflectorWithoutPeersRule = Rule{
 
 // isolatedReflector: while the mesh is on, a reflector with no session is the normal middle
 // step of the migration, reported as reflector-without-peers instead of route-propagation.
-func isolatedReflector(s *Snapshot, c int) bool {
+func isolatedReflector(s *model.Snapshot, c int) bool {
 	return s.State.Mesh() && s.Analysis.Classes[c].ClusterID != "" && s.Analysis.Isolated(c)
 }
 
-func isolatedReflectors(_ *Engine, s *Snapshot) []problem {
+func isolatedReflectors(_ *Engine, s *model.Snapshot) []problem {
 	var out []problem
 	for c := range s.Analysis.Classes {
 		if isolatedReflector(s, c) {
@@ -233,7 +234,7 @@ func isolatedReflectors(_ *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderIsolatedReflectors(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderIsolatedReflectors(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	var out []Finding
 	for _, p := range parts {
 		for _, name := range p.members[0] {
@@ -267,29 +268,16 @@ var reflectorRedundancyRule = Rule{
 	},
 }
 
-// reflectorClassesOf returns the classes of reflectors of s (computed once per snapshot): the
-// rules that pair clients with reflectors loop over these, not over every class.
-func reflectorClassesOf(s *Snapshot) []int {
-	s.reflectorsOnce.Do(func() {
-		for c := range s.Analysis.Classes {
-			if s.Analysis.Classes[c].ClusterID != "" {
-				s.reflectorClasses = append(s.reflectorClasses, c)
-			}
-		}
-	})
-	return s.reflectorClasses
-}
-
 // reflectorsOf returns, sorted, the reflectors client class c has sessions with in its AS (nil
 // for a class of reflectors)
 // (bgp.Analysis.ReflectorsOf over the reflector classes only).
-func reflectorsOf(s *Snapshot, c int) []string {
+func reflectorsOf(s *model.Snapshot, c int) []string {
 	a := s.Analysis
 	if a.Classes[c].ClusterID != "" {
 		return nil
 	}
 	var out []string
-	for _, d := range reflectorClassesOf(s) {
+	for _, d := range s.ReflectorClasses() {
 		if a.Classes[d].AS == a.Classes[c].AS && (a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d)) {
 			out = append(out, members(s, d)...)
 		}
@@ -300,7 +288,7 @@ func reflectorsOf(s *Snapshot, c int) []string {
 
 // fewReflectors: with the mesh off, the reflectors of a client class that has some but fewer
 // than minReflectors (nil otherwise).
-func (e *Engine) fewReflectors(s *Snapshot, c int) []string {
+func (e *Engine) fewReflectors(s *model.Snapshot, c int) []string {
 	if s.State.Mesh() || s.Analysis.Classes[c].ClusterID != "" {
 		return nil
 	}
@@ -311,7 +299,7 @@ func (e *Engine) fewReflectors(s *Snapshot, c int) []string {
 	return rs
 }
 
-func clientsWithFewReflectors(e *Engine, s *Snapshot) []problem {
+func clientsWithFewReflectors(e *Engine, s *model.Snapshot) []problem {
 	var out []problem
 	for c := range s.Analysis.Classes {
 		if rs := e.fewReflectors(s, c); rs != nil {
@@ -321,7 +309,7 @@ func clientsWithFewReflectors(e *Engine, s *Snapshot) []problem {
 	return out
 }
 
-func renderClientsWithFewReflectors(j *judgment, s *Snapshot, parts []part) []Finding {
+func renderClientsWithFewReflectors(j *judgment, s *model.Snapshot, parts []part) []Finding {
 	// One finding per client class, whatever the classes its members had before.
 	var order []int
 	nodes := map[int][]string{}
@@ -351,7 +339,7 @@ func renderClientsWithFewReflectors(j *judgment, s *Snapshot, parts []part) []Fi
 // cut routes that flow now, although every client has enough reflectors (say, the only
 // peering between two zones' reflectors); data: the nodes that would lose routes. One member
 // per class is tried: the others behave the same. The what-ifs run in parallel.
-func singlePointsOfFailure(e *Engine, s *Snapshot) []problem {
+func singlePointsOfFailure(e *Engine, s *model.Snapshot) []problem {
 	if s.State.Mesh() || e.cfg.MinReflectors < 2 {
 		return nil // with minReflectors 1 the user accepts single reflectors
 	}
@@ -395,7 +383,7 @@ type notChecked struct{}
 // lostWithout returns, sorted, the nodes that lose some other node's routes when a member of
 // reflector class c fails, routes that flow while it is up; unchecked when the what-if was
 // not done within the budget.
-func lostWithout(s *Snapshot, c int) (lost []string, unchecked bool) {
+func lostWithout(s *model.Snapshot, c int) (lost []string, unchecked bool) {
 	a := s.Analysis
 	failed := a.Classes[c].Members[0]
 	affected := map[string]bool{}
@@ -413,13 +401,13 @@ func lostWithout(s *Snapshot, c int) (lost []string, unchecked bool) {
 	return slices.Sorted(maps.Keys(affected)), !checked
 }
 
-func renderSinglePointsOfFailure(_ *judgment, s *Snapshot, parts []part) []Finding {
+func renderSinglePointsOfFailure(_ *judgment, s *model.Snapshot, parts []part) []Finding {
 	var out []Finding
 	seen := map[int]bool{}
 	for _, p := range parts {
 		if _, ok := p.data.(notChecked); ok {
 			out = append(out, Finding{Rule: RuleReflectorRedundancy, Object: defaultConfigRef(s), warnAtMost: true,
-				Message: fmt.Sprintf("single points of failure were not all checked: asking what each reflector's failure would cut took more than rrguard's budget (%d reflector classes); the other rules ran", len(reflectorClassesOf(s)))})
+				Message: fmt.Sprintf("single points of failure were not all checked: asking what each reflector's failure would cut took more than rrguard's budget (%d reflector classes); the other rules ran", len(s.ReflectorClasses()))})
 			continue
 		}
 		c := p.classes[0]
@@ -439,7 +427,7 @@ func renderSinglePointsOfFailure(_ *judgment, s *Snapshot, parts []part) []Findi
 
 // touchesReflection reports whether a change can alter how routes are reflected: a BGPPeer,
 // the BGPConfiguration, or a Node that is or was a reflector.
-func touchesReflection(ch Change) bool {
+func touchesReflection(ch model.Change) bool {
 	for _, o := range []*calico.Object{ch.Object, ch.Old} {
 		switch {
 		case o == nil:
@@ -462,7 +450,7 @@ var reflectorRemovalRule = Rule{
 
 // removal explains a change that takes away a reflector or a BGPPeer and thereby breaks the
 // topology: the findings say what breaks, this one says which removal did it.
-func removal(e *Engine, ch Change, found []Finding) *Finding {
+func removal(e *Engine, ch model.Change, found []Finding) *Finding {
 	broken := slices.ContainsFunc(found, func(f Finding) bool {
 		switch f.Rule {
 		case RuleRoutePropagation, RuleReflectorRedundancy, RuleClusterIDConsistency:

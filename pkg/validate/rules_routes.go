@@ -8,6 +8,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 var routePropagationRule = Rule{
@@ -22,7 +23,7 @@ var routePropagationRule = Rule{
 }
 
 // undecidedFamilies: the families whose simulation stopped at its budget (see bgp.Budget).
-func undecidedFamilies(_ *Engine, s *Snapshot) []problem {
+func undecidedFamilies(_ *Engine, s *model.Snapshot) []problem {
 	var out []problem
 	for _, u := range s.Analysis.Undecided {
 		out = append(out, problem{key: u.Family.String(), data: u})
@@ -32,7 +33,7 @@ func undecidedFamilies(_ *Engine, s *Snapshot) []problem {
 
 // renderUndecidedFamilies says that route propagation was not checked: never hang and never
 // refuse on a guess. The other rules still ran.
-func renderUndecidedFamilies(_ *judgment, _ *Snapshot, parts []part) []Finding {
+func renderUndecidedFamilies(_ *judgment, _ *model.Snapshot, parts []part) []Finding {
 	var out []Finding
 	for _, p := range parts {
 		u := p.data.(bgp.Undecided)
@@ -48,7 +49,7 @@ func renderUndecidedFamilies(_ *judgment, _ *Snapshot, parts []part) []Finding {
 // (data). A gap is the same problem in either family: a change that breaks in IPv6 what was
 // broken in IPv4 introduces nothing. Gaps of a reflector left without sessions while the mesh
 // is on are reflector-without-peers' to report.
-func routeGaps(_ *Engine, s *Snapshot) []problem {
+func routeGaps(_ *Engine, s *model.Snapshot) []problem {
 	out := make([]problem, 0, len(s.Analysis.Gaps))
 	for _, g := range s.Analysis.Gaps {
 		out = append(out, problem{classes: []int{g.From, g.To}, data: g.Family,
@@ -59,7 +60,7 @@ func routeGaps(_ *Engine, s *Snapshot) []problem {
 
 // renderRouteGaps words the gaps, one finding per cause: the gaps a cause explains are listed
 // together.
-func renderRouteGaps(j *judgment, s *Snapshot, parts []part) []Finding {
+func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part) []Finding {
 	type block struct {
 		from, to []string
 		family   bgp.Family
@@ -111,7 +112,7 @@ func renderRouteGaps(j *judgment, s *Snapshot, parts []part) []Finding {
 
 // diagnose names the likeliest cause of a gap from class x to class y in family f, and the
 // fix. When the cause is nodes without any session, it returns them too.
-func (e *Engine) diagnose(s *Snapshot, f bgp.Family, x, y int) (string, []string) {
+func (e *Engine) diagnose(s *model.Snapshot, f bgp.Family, x, y int) (string, []string) {
 	a := s.Analysis
 	cx, cy := &a.Classes[x], &a.Classes[y]
 	for _, c := range []int{x, y} {
@@ -152,7 +153,7 @@ func (e *Engine) diagnose(s *Snapshot, f bgp.Family, x, y int) (string, []string
 }
 
 // sharedClusterID returns the cluster ID all the named reflectors share ("" if they differ).
-func sharedClusterID(s *Snapshot, names []string) string {
+func sharedClusterID(s *model.Snapshot, names []string) string {
 	id := ""
 	for _, n := range names {
 		c := s.Analysis.Class(n)

@@ -7,6 +7,7 @@ import (
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/projectcalico/api/pkg/lib/numorstring"
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -166,22 +167,24 @@ func (w want) matches(f Finding) bool {
 type ruleCase struct {
 	cfg    Config
 	state  []*calico.Object
-	change *Change
+	change *model.Change
 	want   []want
 }
 
-func create(o *calico.Object) *Change { return &Change{Operation: Create, Object: o} }
-func update(old, o *calico.Object) *Change {
-	return &Change{Operation: Update, Object: o, Old: old}
+func create(o *calico.Object) *model.Change { return &model.Change{Operation: model.Create, Object: o} }
+func update(old, o *calico.Object) *model.Change {
+	return &model.Change{Operation: model.Update, Object: o, Old: old}
 }
-func remove(old *calico.Object) *Change { return &Change{Operation: Delete, Old: old} }
+func remove(old *calico.Object) *model.Change {
+	return &model.Change{Operation: model.Delete, Old: old}
+}
 
 func runRuleCases(t *testing.T, rule string, cases map[string]ruleCase) {
 	t.Helper()
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := New(c.cfg)
-			s := NewSnapshot(calico.NewState(c.state))
+			s := model.NewSnapshot(calico.NewState(c.state))
 			var got []Finding
 			if c.change == nil {
 				got = e.Audit(t.Context(), s)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
+	"github.com/rrguard/rrguard/pkg/model"
 )
 
 // TestUndecidedPropagation: when route propagation exceeds its budget, the audit says so in
@@ -26,7 +27,7 @@ func TestUndecidedPropagation(t *testing.T) {
 		t.Fatalf("route-propagation findings: %+v", undecided)
 	}
 	// A change that would cut nodes off is not refused on a guess: it is warned about.
-	ch := Change{Operation: Create, Object: obj(t, peer("extra", "all()", "has(route-reflector)"))}
+	ch := model.Change{Operation: model.Create, Object: obj(t, peer("extra", "all()", "has(route-reflector)"))}
 	for _, f := range New(Config{}).Evaluate(t.Context(), ch, s) {
 		if f.Action == Deny && f.Rule == RuleRoutePropagation {
 			t.Errorf("refused on an undecided propagation: %+v", f)
@@ -38,7 +39,7 @@ func TestUndecidedPropagation(t *testing.T) {
 // loads no configuration at all on the nodes the peer applies to.
 func TestPeerIPWithoutAS(t *testing.T) {
 	s := seedState(t, "false")
-	ch := Change{Operation: Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.0.9.1}\n")}
+	ch := model.Change{Operation: model.Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.0.9.1}\n")}
 	var rules []string
 	for _, f := range New(Config{}).Evaluate(t.Context(), ch, s) {
 		if f.Action == Deny {
@@ -58,7 +59,7 @@ func TestPeerIPWithoutAS(t *testing.T) {
 // configured on one end only; admission warns about the session it introduces.
 func TestSessionOneSided(t *testing.T) {
 	s := seedState(t, "false")
-	ch := Change{Operation: Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: w1-to-rr1}\nspec: {node: w1, peerIP: 10.0.0.4, asNumber: 64512}\n")}
+	ch := model.Change{Operation: model.Create, Object: obj(t, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: w1-to-rr1}\nspec: {node: w1, peerIP: 10.0.0.4, asNumber: 64512}\n")}
 	var got []Finding
 	for _, f := range New(Config{}).Evaluate(t.Context(), ch, s) {
 		if f.Rule == RuleSessionOneSided {
@@ -69,8 +70,8 @@ func TestSessionOneSided(t *testing.T) {
 		t.Fatalf("session-one-sided findings: %+v", got)
 	}
 	// Deleting an unrelated peer of the same state introduces nothing of the kind.
-	after := s.after(ch)
-	del := Change{Operation: Delete, Old: obj(t, peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"))}
+	after := s.After(ch)
+	del := model.Change{Operation: model.Delete, Old: obj(t, peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"))}
 	for _, f := range New(Config{}).Evaluate(t.Context(), del, after) {
 		if f.Rule == RuleSessionOneSided {
 			t.Errorf("already one-sided before the change: %+v", f)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rrguard/rrguard/pkg/calico"
+	"github.com/rrguard/rrguard/pkg/model"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -171,7 +172,7 @@ func TestAudit(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := New(c.cfg)
-			got := e.Audit(t.Context(), NewSnapshot(calico.NewState(objs(t, c.docs))))
+			got := e.Audit(t.Context(), model.NewSnapshot(calico.NewState(objs(t, c.docs))))
 			if d := rulesOf(got, Deny); fmt.Sprint(d) != fmt.Sprint(sorted(c.wantDeny)) {
 				t.Errorf("deny rules %v, want %v\n%s", d, sorted(c.wantDeny), dump(got))
 			}
@@ -206,7 +207,7 @@ func TestEvaluate(t *testing.T) {
 		coreNode("uqwst", "10.30.0.14") + coreNode("volwl", "10.30.0.15") + coreNode("rxgks", "10.30.0.16") + coreNode("qtwtv", "10.30.0.17")
 	cases := map[string]struct {
 		before   string
-		op       Operation
+		op       model.Operation
 		object   string // new object (CREATE/UPDATE)
 		old      string // old object (UPDATE/DELETE)
 		wantDeny []string
@@ -214,35 +215,35 @@ func TestEvaluate(t *testing.T) {
 	}{
 		"unrelated change on a broken cluster is not blocked": {
 			before: coreNode("a", "10.0.0.1", "cid=300.34.3.1") + coreNode("b", "10.0.0.2") + meshConfig(false, 64512),
-			op:     Update, object: coreNode("b", "10.0.0.2", "team=x"), old: coreNode("b", "10.0.0.2")},
+			op:     model.Update, object: coreNode("b", "10.0.0.2", "team=x"), old: coreNode("b", "10.0.0.2")},
 		"unchanged bad field is not blocked": {
 			before: coreNode("a", "10.0.0.1", "cid=300.34.3.1") + coreNode("b", "10.0.0.2"),
-			op:     Update, object: coreNode("a", "10.0.0.1", "cid=300.34.3.1", "team=x"), old: coreNode("a", "10.0.0.1", "cid=300.34.3.1")},
+			op:     model.Update, object: coreNode("a", "10.0.0.1", "cid=300.34.3.1", "team=x"), old: coreNode("a", "10.0.0.1", "cid=300.34.3.1")},
 		"new bad cluster ID is refused": {
 			before: coreNode("a", "10.0.0.1") + coreNode("b", "10.0.0.2"),
-			op:     Update, object: coreNode("a", "10.0.0.1", "cid=abcdef"), old: coreNode("a", "10.0.0.1"),
+			op:     model.Update, object: coreNode("a", "10.0.0.1", "cid=abcdef"), old: coreNode("a", "10.0.0.1"),
 			wantDeny: []string{RuleClusterIDFormat}},
 		"first reflector while the mesh is on: warning only": {
 			before: coreNode("a", "10.0.0.1") + coreNode("b", "10.0.0.2") + coreNode("c", "10.0.0.3"),
-			op:     Update, object: coreNode("a", "10.0.0.1", "cid=1.0.0.1", "route-reflector=true"), old: coreNode("a", "10.0.0.1"),
+			op:     model.Update, object: coreNode("a", "10.0.0.1", "cid=1.0.0.1", "route-reflector=true"), old: coreNode("a", "10.0.0.1"),
 			wantWarn: []string{RuleReflectorWithoutPeers}},
 		"mesh off judged whole: reflectors not peered with each other": {
 			before: seedDocs[:strings.Index(seedDocs, "apiVersion: crd.projectcalico.org/v1\nkind: BGPPeer\nmetadata: {name: rr-to-rr-peer}")],
-			op:     Create, object: meshConfig(false, 63400),
+			op:     model.Create, object: meshConfig(false, 63400),
 			wantDeny: []string{RouteProp}},
 		"mesh off onto a working design": {
 			before: strings.TrimSuffix(seedDocs, meshConfig(false, 63400)),
-			op:     Create, object: meshConfig(false, 63400)},
+			op:     model.Create, object: meshConfig(false, 63400)},
 		"deleting the default configuration turns the mesh on: allowed": {
-			before: seedDocs, op: Delete, old: meshConfig(false, 63400)},
+			before: seedDocs, op: model.Delete, old: meshConfig(false, 63400)},
 		"deleting the client peering is refused": {
-			before: seedDocs, op: Delete, old: peer("node-peer-to-rr", "!has(route-reflector)", "has(route-reflector)"),
+			before: seedDocs, op: model.Delete, old: peer("node-peer-to-rr", "!has(route-reflector)", "has(route-reflector)"),
 			wantDeny: []string{RouteProp, RuleReflectorRemoval}},
 		"deleting a reflector node is refused": {
-			before: seedDocs, op: Delete, old: coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"),
+			before: seedDocs, op: model.Delete, old: coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"),
 			wantDeny: []string{RuleReflectorRedundancy, RuleReflectorRemoval}},
 		"relabelling a reflector out of the peer selector is refused": {
-			before: seedDocs, op: Update,
+			before: seedDocs, op: model.Update,
 			object: coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1"),
 			old:    coreNode("rxgks", "10.30.0.16", "cid=1.0.0.1", "route-reflector=true"),
 			// rxgks still holds the shared ID but now peers only with zyisy, as a non-client
@@ -250,29 +251,29 @@ func TestEvaluate(t *testing.T) {
 			// the clients are left with one reflector and the shared ID is partial (#2735).
 			wantDeny: []string{RuleClusterIDConsistency, RuleReflectorRedundancy, RuleReflectorRemoval}},
 		"a third reflector is welcome": {
-			before: seedDocs, op: Update,
+			before: seedDocs, op: model.Update,
 			object: coreNode("qtwtv", "10.30.0.17", "cid=1.0.0.1", "route-reflector=true"), old: coreNode("qtwtv", "10.30.0.17")},
 		"deleting a node the state does not hold: nothing to judge": {
-			before: seedDocs, op: Delete, old: coreNode("ghost", "10.30.0.99", "cid=1.0.0.1", "route-reflector=true")},
+			before: seedDocs, op: model.Delete, old: coreNode("ghost", "10.30.0.99", "cid=1.0.0.1", "route-reflector=true")},
 		"deleting a BGPPeer the state does not hold: nothing to judge": {
-			before: seedDocs, op: Delete, old: peer("ghost", "all()", "has(route-reflector)")},
+			before: seedDocs, op: model.Delete, old: peer("ghost", "all()", "has(route-reflector)")},
 		"deleting a BGPConfiguration the state does not hold: nothing to judge": {
-			before: seedDocs, op: Delete, old: strings.Replace(meshConfig(true, 63400), "name: default", "name: ghost", 1)},
+			before: seedDocs, op: model.Delete, old: strings.Replace(meshConfig(true, 63400), "name: default", "name: ghost", 1)},
 		"a peer with a typo is a warning": {
-			before: migrating, op: Create, object: peer("p", "!has(route-reflector)", "has(router-reflector)"),
+			before: migrating, op: model.Create, object: peer("p", "!has(route-reflector)", "has(router-reflector)"),
 			wantWarn: []string{RuleSelectorMatchesNothing}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := New(Config{})
-			ch := Change{Operation: c.op}
+			ch := model.Change{Operation: c.op}
 			if c.object != "" {
 				ch.Object = obj(t, c.object)
 			}
 			if c.old != "" {
 				ch.Old = obj(t, c.old)
 			}
-			got := e.Evaluate(t.Context(), ch, NewSnapshot(calico.NewState(objs(t, c.before))))
+			got := e.Evaluate(t.Context(), ch, model.NewSnapshot(calico.NewState(objs(t, c.before))))
 			if d := rulesOf(got, Deny); fmt.Sprint(d) != fmt.Sprint(sorted(c.wantDeny)) {
 				t.Errorf("deny rules %v, want %v\n%s", d, sorted(c.wantDeny), dump(got))
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/audit"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -367,7 +368,7 @@ func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest
 	start := time.Now()
 	var resp *admissionv1.AdmissionResponse
 	var findings []validate.Finding
-	s.Store.Judge(start, func(snap *validate.Snapshot) *validate.Change {
+	s.Store.Judge(start, func(snap *model.Snapshot) *model.Change {
 		var d *admission.Decision
 		resp, d = s.Reviewer.RespondDecision(ctx, req, snap, admission.Validating)
 		if d == nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/rrguard/rrguard/internal/scenario"
 	"github.com/rrguard/rrguard/pkg/admission"
 	"github.com/rrguard/rrguard/pkg/calico"
-	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/pkg/model"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -172,7 +172,7 @@ func (c *Cluster) Do(r *admission.Reviewer, step scenario.Step) (*admissionv1.Ad
 	if err != nil {
 		return nil, err
 	}
-	snap := validate.NewSnapshot(state)
+	snap := model.NewSnapshot(state)
 	if step.Via == "calicoctl" && req.Operation == admissionv1.Update && req.Kind.Group == calico.GroupCRD {
 		// calicoctl apply tries a CREATE first, which admission judges before the storage
 		// finds the object exists; only then comes the UPDATE.

@@ -29,6 +29,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/graph"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	"github.com/rrguard/rrguard/pkg/validate/validatetest"
 	"golang.org/x/net/html"
@@ -62,7 +63,7 @@ const legendFill = 30 * 14
 
 type page struct {
 	name string
-	snap *validate.Snapshot
+	snap *model.Snapshot
 	// red: the picture must show isolated or cut-off boxes.
 	red bool
 }
@@ -274,13 +275,13 @@ func readDOM(t testing.TB, dom string) (text, loadMS string) {
 	return b.String(), loadMS
 }
 
-func loadDir(t *testing.T, dir string) *validate.Snapshot {
+func loadDir(t *testing.T, dir string) *model.Snapshot {
 	t.Helper()
 	m, err := cluster.LoadFiles([]string{dir}, cluster.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return validate.NewSnapshot(m.State())
+	return model.NewSnapshot(m.State())
 }
 
 // labelTypo is the seed with the peer selector's label misspelt: the clients are cut off.
@@ -290,7 +291,7 @@ func labelTypo(t *testing.T) string {
 
 // meshOffMistake is the seed story's first mistake, as if it had been let through: the mesh
 // turned off before any reflector exists.
-func meshOffMistake(t *testing.T) *validate.Snapshot {
+func meshOffMistake(t *testing.T) *model.Snapshot {
 	t.Helper()
 	s, err := scenario.Load("../scenarios/seed-tutorial.yaml")
 	if err != nil {
@@ -308,17 +309,17 @@ func meshOffMistake(t *testing.T) *validate.Snapshot {
 	if err != nil || meshOff.Config == nil || meshOff.Config.Spec.NodeToNodeMeshEnabled == nil || *meshOff.Config.Spec.NodeToNodeMeshEnabled {
 		t.Fatalf("the story's first step is no longer the mesh turned off: %v", err)
 	}
-	return validate.NewSnapshot(calico.NewState(objs).With(meshOff))
+	return model.NewSnapshot(calico.NewState(objs).With(meshOff))
 }
 
 // largeCluster is 5,000 nodes in four zones with five reflectors each, where the last zone's
 // clients' BGPPeer has the label typo: 1,250 clients cut off.
-func largeCluster() *validate.Snapshot {
+func largeCluster() *model.Snapshot {
 	objs := validatetest.Generate(validatetest.Layout{Nodes: 5000, Reflectors: 20, Zones: 4})
 	for i, o := range objs {
 		if o.Name == "clients-zone-3" {
 			objs[i] = validatetest.Peer(o.Name, o.Peer.Spec.NodeSelector, "has(router-reflector) && topology.kubernetes.io/zone == 'zone-3'")
 		}
 	}
-	return validate.NewSnapshot(calico.NewState(objs))
+	return model.NewSnapshot(calico.NewState(objs))
 }

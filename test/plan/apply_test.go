@@ -10,6 +10,7 @@ import (
 
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/cluster"
+	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -47,7 +48,7 @@ func checkDesign(t *testing.T) {
 			t.Errorf("zone %s has Ready reflectors %v, want at least 2", z, perZone[z])
 		}
 	}
-	for _, f := range validate.New(validate.DefaultConfig()).Audit(t.Context(), validate.NewSnapshot(state)) {
+	for _, f := range validate.New(validate.DefaultConfig()).Audit(t.Context(), model.NewSnapshot(state)) {
 		t.Errorf("audit: [%s] %s: %s", f.Action, f.Rule, f.Message)
 	}
 }
