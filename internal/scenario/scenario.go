@@ -24,12 +24,12 @@ type Scenario struct {
 
 // Step is one thing the user does, and what rrguard must answer.
 type Step struct {
-	Name     string
-	Do       string // apply (default) or delete
+	Name string
+	Do   string // apply (default) or delete
 	// Via is how a projectcalico.org/v3 object is written: a Node with calicoctl ("", the
 	// default) or kubectl; another kind with kubectl ("", the default: the v3 API as served)
 	// or calicoctl (which writes crd.projectcalico.org/v1 on a Kubernetes datastore).
-	Via string
+	Via      string
 	Object   *unstructured.Unstructured
 	Expect   string // allow or deny
 	Deny     []string
