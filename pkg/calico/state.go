@@ -418,7 +418,8 @@ func (s *State) names_(kind string, rootNames func(*State) []string, exists func
 		}
 	}
 	for o := s; o.parent != nil; o = o.parent {
-		if o.kind == kind && o.obj != nil && !slices.Contains(names, o.name) {
+		// An overlay nearer s may have removed what this one set.
+		if o.kind == kind && o.obj != nil && !slices.Contains(names, o.name) && exists(o.name) {
 			names = append(names, o.name)
 		}
 	}

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func stateNode(name, addr string, labels map[string]string) *Object {
@@ -117,5 +120,33 @@ func TestNodeNames(t *testing.T) {
 	names[0] = "changed"
 	if got := strings.Join(base.NodeNames(), ","); got != "a,b,c" {
 		t.Errorf("changing the returned list changed the state's: %s", got)
+	}
+}
+
+// TestNamesAfterChangeThenRemoval: an object changed by one overlay and removed by the next
+// is gone (calicoctl delete ippool first updates the pool with disabled: true, then deletes
+// it; the webhook judges the delete with the update still laid over its snapshot).
+func TestNamesAfterChangeThenRemoval(t *testing.T) {
+	meta := metav1.ObjectMeta{Name: "p"}
+	pool := &Object{Kind: KindIPPool, Group: GroupCRD, Name: "p", Pool: &apiv3.IPPool{ObjectMeta: meta, Spec: apiv3.IPPoolSpec{CIDR: "192.168.0.0/16"}}}
+	disabled := &Object{Kind: KindIPPool, Group: GroupCRD, Name: "p", Pool: &apiv3.IPPool{ObjectMeta: meta, Spec: apiv3.IPPoolSpec{CIDR: "192.168.0.0/16", Disabled: true}}}
+	filter := &Object{Kind: KindBGPFilter, Group: GroupCRD, Name: "p", Filter: &apiv3.BGPFilter{ObjectMeta: meta}}
+	config := &Object{Kind: KindBGPConfiguration, Group: GroupCRD, Name: "p", Config: &apiv3.BGPConfiguration{ObjectMeta: meta}}
+	base := NewState([]*Object{pool, filter, config})
+	for _, c := range []struct {
+		name  string
+		names func(*State) []string
+		s     *State
+	}{
+		{"pool", (*State).PoolNames, base.With(disabled).Without(KindIPPool, "p")},
+		{"filter", (*State).FilterNames, base.With(filter).Without(KindBGPFilter, "p")},
+		{"config", (*State).ConfigNames, base.With(config).Without(KindBGPConfiguration, "p")},
+	} {
+		if got := c.names(c.s); len(got) != 0 {
+			t.Errorf("%s changed then removed: names %v, want none", c.name, got)
+		}
+	}
+	if n := len(base.With(disabled).Without(KindIPPool, "p").Topology().Pools); n != 1 {
+		t.Errorf("the removed pool: %d pools in the model, want 1 (gone, its blocks still held)", n)
 	}
 }
