@@ -22,7 +22,7 @@
 # packages); on 2 busy cores 15m to 20m30s, 1m06s to 1m42s, 1m20s to 1m26s and up to 9m46s.
 #
 # confd and calico-apiserver after those, in the same Go build cache, on 2 busy cores: 0m22s
-# and 8m35s.
+# and 8m35s; alone from an empty Go build cache on 2 very busy cores 11m51s and 24m01s.
 #
 # Usage: hack/controlplane/build.sh [--force] [--source] [--bin DIR] [name...]
 #        (names: kube-apiserver etcd kubectl calicoctl confd calico-apiserver)
