@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"encoding/json"
+	"reflect"
 	"sync"
 	"time"
 
@@ -141,10 +143,72 @@ func (s *Store) delivered(kind, name string, o *calico.Object) {
 	}
 }
 
-// landed reports whether the stored object (nil: none) is the result of change ch.
+// landed reports whether the stored object (nil: none) is the result of change ch: the
+// object as allowed, or, in the group it was judged in, with fields the API server filled
+// in after admission. Calico's API server stores a projectcalico.org/v3 object as
+// crd.projectcalico.org/v1, whose CRD defaults fields (a BGPConfiguration's
+// serviceLoadBalancerAggregation), and libcalico-go defaults an IPPool's (blockSize,
+// vxlanMode, allowedUses, ...): there the stored object never equals the admitted one, and
+// the change would stay laid over newer states until it expires.
 func landed(ch model.Change, stored *calico.Object) bool {
 	if ch.Object == nil || ch.Operation == model.Delete {
 		return stored == nil
 	}
-	return stored != nil && sameForBGP(stored, ch.Object)
+	if stored == nil {
+		return false
+	}
+	if sameForBGP(stored, ch.Object) {
+		return true
+	}
+	if stored.Group != ch.Object.Group {
+		return false
+	}
+	want, have := specOf(ch.Object), specOf(stored)
+	return want != nil && have != nil && covers(have, want)
+}
+
+// specOf is the spec of a Calico object other than a Node as JSON values (nil for a Node or
+// a BlockAffinity).
+func specOf(o *calico.Object) map[string]any {
+	var spec any
+	switch {
+	case o.Peer != nil:
+		spec = o.Peer.Spec
+	case o.Config != nil:
+		spec = o.Config.Spec
+	case o.Filter != nil:
+		spec = o.Filter.Spec
+	case o.Pool != nil:
+		spec = o.Pool.Spec
+	default:
+		return nil
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return nil
+	}
+	var out map[string]any
+	if json.Unmarshal(raw, &out) != nil {
+		return nil
+	}
+	return out
+}
+
+// covers reports whether have holds every field of want with the same value; it may hold
+// more (defaults).
+func covers(have, want any) bool {
+	w, ok := want.(map[string]any)
+	if !ok {
+		return reflect.DeepEqual(have, want)
+	}
+	h, ok := have.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, v := range w {
+		if hv, ok := h[k]; !ok || !covers(hv, v) {
+			return false
+		}
+	}
+	return true
 }

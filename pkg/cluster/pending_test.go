@@ -140,3 +140,48 @@ func TestJudgeConcurrently(t *testing.T) {
 		t.Errorf("both peerings were allowed to go: %v", allowed)
 	}
 }
+
+// TestPendingLandsWithDefaults: a change lands when the store holds the object as allowed
+// plus fields the API server defaulted (Calico's API server stores a projectcalico.org/v3
+// BGPConfiguration through the crd.projectcalico.org/v1 CRD, which adds
+// serviceLoadBalancerAggregation); not when a field it set has another value.
+func TestPendingLandsWithDefaults(t *testing.T) {
+	config := func(spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "projectcalico.org/v3", "kind": "BGPConfiguration",
+			"metadata": map[string]any{"name": "default"}, "spec": spec}}
+	}
+	for _, c := range []struct {
+		name   string
+		stored map[string]any
+		landed bool
+	}{
+		{"with a default", map[string]any{"nodeToNodeMeshEnabled": false, "asNumber": int64(64600), "serviceLoadBalancerAggregation": "Enabled"}, true},
+		{"another AS", map[string]any{"nodeToNodeMeshEnabled": false, "asNumber": int64(64700), "serviceLoadBalancerAggregation": "Enabled"}, false},
+	} {
+		s := twoPeerings(t)
+		e := validate.New(validate.Config{MinReflectors: 1})
+		old, err := calico.Decode(config(map[string]any{"nodeToNodeMeshEnabled": false}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Upsert(config(map[string]any{"nodeToNodeMeshEnabled": false})); err != nil {
+			t.Fatal(err)
+		}
+		allowed, err := calico.Decode(config(map[string]any{"nodeToNodeMeshEnabled": false, "asNumber": int64(64600)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if decide(s, e, time.Unix(1000, 0), model.Change{Operation: model.Update, Object: allowed, Old: old}) {
+			t.Fatalf("%s: changing the AS is refused", c.name)
+		}
+		if s.Pending() != 1 {
+			t.Fatalf("%s: %d pending changes, want the AS change", c.name, s.Pending())
+		}
+		if _, err := s.Upsert(config(c.stored)); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Pending() == 0; got != c.landed {
+			t.Errorf("%s: landed %v, want %v", c.name, got, c.landed)
+		}
+	}
+}
