@@ -1,5 +1,10 @@
 package validate
 
+import (
+	"fmt"
+	"slices"
+)
+
 // The rule IDs: public, documented and configurable.
 const (
 	RuleClusterIDFormat         = "cluster-id-format"
@@ -49,7 +54,28 @@ func init() {
 	byID = make(map[string]*Rule, len(Rules))
 	for i := range Rules {
 		byID[Rules[i].ID] = &Rules[i]
+		Rules[i].Example = examples[Rules[i].ID]
 	}
+	if err := checkCatalogue(); err != nil {
+		panic(err) // a programming error in the catalogue, found by every test run
+	}
+}
+
+// checkCatalogue checks what rules declare about one another: a check skipped once another
+// rule has findings (unless) comes after that rule; a problem reported by another rule names
+// one that exists (reportedBy is checked where problems are made, by TestRules).
+func checkCatalogue() error {
+	for i := range Rules {
+		for _, ck := range Rules[i].checks {
+			for _, id := range ck.opts().unless {
+				j := slices.IndexFunc(Rules, func(r Rule) bool { return r.ID == id })
+				if j < 0 || j > i {
+					return fmt.Errorf("rule %s: a check is skipped unless %s found nothing, which the catalogue must list before it", Rules[i].ID, id)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // RuleByID returns the built-in rule with that ID (nil if none).

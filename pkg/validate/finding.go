@@ -29,7 +29,7 @@ type Finding struct {
 	Object  ObjectRef `json:"object"`
 	Field   string    `json:"field,omitempty"`
 	Message string    `json:"message"`
-	// key identifies what a finding on an object is about (see newFinding).
+	// key identifies what a finding on an object is about (see finding).
 	key string
 	// warnAtMost: the finding never refuses a change (a check that could not be done; what a
 	// change that leaves every node as well off did not fix).

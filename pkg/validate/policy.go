@@ -309,7 +309,9 @@ func (e *Engine) policyFindings(b *policy.Bound, results []policy.Result, o *cal
 		if r.Kind == policy.Error {
 			msg = fmt.Sprintf("%s (policy error; rules.%s: off disables the policy)", msg, r.Policy)
 		}
-		out = append(out, Finding{Rule: r.Policy, Action: a, Object: ref, Field: fieldOn(o, r.Field), Message: msg})
+		f := finding(r.Policy, ref, fieldOn(o, r.Field), msg)
+		f.Action = a
+		out = append(out, f)
 	}
 	return out
 }

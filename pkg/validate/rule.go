@@ -13,27 +13,49 @@ import (
 
 // A Rule is one built-in check, whole: its ID, default action, documentation and the check.
 // The catalogue (Rules) is the one place rules are listed; `rrguard rules`, the README's rule
-// table and docs/rules.md are printed from it.
+// table and docs/rules.md are printed from it. How rules depend on one another is declared
+// here, as data, and checked when the catalogue is made (catalogue.go): which findings count
+// as a break (breaks), which check is skipped once another rule has found something (unless),
+// which rule words a problem another finds (reportedBy).
 type Rule struct {
 	ID      string
 	Default Action
 	// Summary is one line (`rrguard rules`, the README); Doc says what the rule protects
-	// against (docs/rules.md); Example is a message it gives.
+	// against (docs/rules.md); Example is a message it gives, taken from its own test case
+	// (examples.go, checked by TestRules).
 	Summary, Doc, Example string
 
 	// object checks one object alone.
 	object func(e *Engine, o *calico.Object) []Finding
 	// checks ask questions of the whole topology (a rule may ask several).
-	checks []check
+	checks []checker
 	// change explains a change from the findings about it (reflector-removal).
 	change func(e *Engine, ch model.Change, found []Finding) *Finding
+	// breaks: its deny-level findings about a change mean the change breaks the topology
+	// (what reflector-removal explains).
+	breaks bool
 }
 
-// A check is one question a rule asks of a topology: problems finds what is wrong in a
-// snapshot, render words the parts a judgment reports.
-type check struct {
-	// applies says whether the check runs in a judgment (nil: always).
+// checker is one question a rule asks of a topology: check[D] for problems carrying data D.
+type checker interface {
+	// opts returns how the check takes part in a judgment.
+	opts() *checkOpts
+	// findings asks the question of s and words what the judgment reports: everything when
+	// it is whole (or the check always reports), else what base (whose problems are had, by
+	// indexKey) did not have.
+	findings(j *judgment, s, base *model.Snapshot, had func() map[string]bool) []Finding
+	// keys returns the index keys of the problems it finds in s (see introduced).
+	keys(e *Engine, s *model.Snapshot) map[string]bool
+}
+
+// checkOpts are what a check declares besides its question.
+type checkOpts struct {
+	// applies says whether the check runs in a judgment (nil: always); it reads the judgment
+	// and the configuration, never another rule's findings (unless says that).
 	applies func(j *judgment) bool
+	// unless: the check is skipped once the judgment has findings of these rules (which the
+	// catalogue lists before it).
+	unless []string
 	// always: the problems are reported whether or not the state before had them (they say
 	// that the change could not be checked).
 	always bool
@@ -43,28 +65,61 @@ type check struct {
 	// declared: its problems break what rrguard.yaml declares (clusterIDPolicy), whatever the
 	// routes do: refused even in a change that leaves every node as well off (monotone).
 	declared bool
-	problems func(e *Engine, s *model.Snapshot) []problem
-	render   func(j *judgment, s *model.Snapshot, parts []part) []Finding
+}
+
+// A check is one question a rule asks of a topology: problems finds what is wrong in a
+// snapshot, render words the parts a judgment reports; D is what a problem tells render.
+type check[D any] struct {
+	checkOpts
+	problems func(e *Engine, s *model.Snapshot) []problem[D]
+	render   func(j *judgment, s *model.Snapshot, parts []part[D]) []Finding
 }
 
 // A problem is one thing a check finds, before it is worded: what is wrong (key) and the
 // classes of nodes it is about. Problems are what admission compares (see introduced).
-type problem struct {
+type problem[D any] struct {
 	// key says what is wrong apart from the nodes: a cause, a cluster ID, a BGPPeer's field.
 	key string
 	// classes are the classes of nodes the problem is about (none: the key says it all).
 	classes []int
-	// silent problems count as present (a change does not introduce them) but are not
-	// reported: another rule words them.
-	silent bool
+	// reportedBy names the rule that words this problem instead ("": this check's): it
+	// counts as present (a change does not introduce it) but is not reported here.
+	reportedBy string
 	// data is what render needs.
-	data any
+	data D
 }
 
 // A part is the piece of a problem a judgment reports: per class of the problem, the members.
-type part struct {
-	problem
+type part[D any] struct {
+	problem[D]
 	members [][]string
+}
+
+func (c check[D]) opts() *checkOpts { return &c.checkOpts }
+
+func (c check[D]) findings(j *judgment, s, base *model.Snapshot, had func() map[string]bool) []Finding {
+	ps := c.problems(j.e, s)
+	if len(ps) == 0 {
+		return nil
+	}
+	var parts []part[D]
+	if j.whole || c.always {
+		parts = wholeParts(s, ps)
+	} else {
+		parts = introduced(s, base, ps, had())
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return c.render(j, s, parts)
+}
+
+func (c check[D]) keys(e *Engine, s *model.Snapshot) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range c.problems(e, s) {
+		out[indexKey(p.key, p.classes)] = true
+	}
+	return out
 }
 
 // A judgment is one Evaluate or Audit.
@@ -81,37 +136,26 @@ type judgment struct {
 	newSinglePoints bool
 }
 
-func (j *judgment) foundRule(id string) bool {
-	return slices.ContainsFunc(j.found, func(f Finding) bool { return f.Rule == id })
-}
-
 // topology runs every rule's checks on s in catalogue order. Unless the judgment is whole,
 // only what s has and base had not is reported.
 func (j *judgment) topology(s, base *model.Snapshot) []Finding {
 	for r := range Rules {
 		rule := &Rules[r]
-		for c := range rule.checks {
-			ck := &rule.checks[c]
-			if ck.applies != nil && !ck.applies(j) {
+		for c, ck := range rule.checks {
+			o := ck.opts()
+			if o.applies != nil && !o.applies(j) {
 				continue
 			}
-			ps := ck.problems(j.e, s)
-			if len(ps) == 0 {
+			if slices.ContainsFunc(j.found, func(f Finding) bool { return slices.Contains(o.unless, f.Rule) }) {
 				continue
 			}
-			var parts []part
-			if j.whole || ck.always {
-				parts = wholeParts(s, ps)
-			} else {
-				parts = introduced(s, base, ps, j.e.index(base, r, c))
+			found := ck.findings(j, s, base, func() map[string]bool { return j.e.index(base, r, c) })
+			for i := range found {
+				found[i].declared = o.declared
 			}
-			if len(parts) > 0 {
-				n := len(j.found)
-				j.found = append(j.found, ck.render(j, s, parts)...)
-				for i := n; i < len(j.found); i++ {
-					j.found[i].declared = ck.declared
-				}
-				j.newSinglePoints = j.newSinglePoints || ck.singlePoints
+			if len(found) > 0 {
+				j.found = append(j.found, found...)
+				j.newSinglePoints = j.newSinglePoints || o.singlePoints
 			}
 		}
 	}
@@ -119,13 +163,13 @@ func (j *judgment) topology(s, base *model.Snapshot) []Finding {
 }
 
 // wholeParts reports every problem with all its members.
-func wholeParts(s *model.Snapshot, ps []problem) []part {
-	var out []part
+func wholeParts[D any](s *model.Snapshot, ps []problem[D]) []part[D] {
+	var out []part[D]
 	for _, p := range ps {
-		if p.silent {
+		if p.reportedBy != "" {
 			continue
 		}
-		pt := part{problem: p, members: make([][]string, len(p.classes))}
+		pt := part[D]{problem: p, members: make([][]string, len(p.classes))}
 		for i, c := range p.classes {
 			pt.members[i] = members(s, c)
 		}
@@ -139,15 +183,15 @@ func wholeParts(s *model.Snapshot, ps []problem) []part {
 // has none with its key. A problem about classes is split by the class each member had in
 // base, and a piece is new unless base had the same problem (key) on those classes; members
 // base did not have or that took no part in BGP are new.
-func introduced(s, base *model.Snapshot, ps []problem, had map[string]bool) []part {
-	var out []part
+func introduced[D any](s, base *model.Snapshot, ps []problem[D], had map[string]bool) []part[D] {
+	var out []part[D]
 	for _, p := range ps {
-		if p.silent {
+		if p.reportedBy != "" {
 			continue
 		}
 		if len(p.classes) == 0 {
 			if !had[p.key] {
-				out = append(out, part{problem: p})
+				out = append(out, part[D]{problem: p})
 			}
 			continue
 		}
@@ -160,7 +204,7 @@ func introduced(s, base *model.Snapshot, ps []problem, had map[string]bool) []pa
 		walk = func(i int, bc []int, ms [][]string) {
 			if i == len(groups) {
 				if !had[indexKey(p.key, bc)] {
-					out = append(out, part{problem: p, members: slices.Clone(ms)})
+					out = append(out, part[D]{problem: p, members: slices.Clone(ms)})
 				}
 				return
 			}
@@ -213,12 +257,7 @@ func indexKey(key string, classes []int) string {
 func (e *Engine) index(s *model.Snapshot, r, c int) map[string]bool {
 	v, _ := s.Memo.LoadOrStore(indexID{e, r, c}, &problemIndex{})
 	ix := v.(*problemIndex)
-	ix.once.Do(func() {
-		ix.had = map[string]bool{}
-		for _, p := range Rules[r].checks[c].problems(e, s) {
-			ix.had[indexKey(p.key, p.classes)] = true
-		}
-	})
+	ix.once.Do(func() { ix.had = Rules[r].checks[c].keys(e, s) })
 	return ix.had
 }
 
@@ -232,11 +271,17 @@ type problemIndex struct {
 	had  map[string]bool
 }
 
-// newFinding is a finding about an object's field; its key is the rule, the field and the
-// message, so that admission reports a finding on an object only when the object before the
-// change did not have it.
-func newFinding(rule string, ref ObjectRef, fld, msg string) Finding {
+// finding is the one way to make a finding: rule, object, field (may be "") and message. Its
+// key is the rule, the field and the message, so that admission reports a finding on an
+// object only when the object before the change did not have it.
+func finding(rule string, ref ObjectRef, fld, msg string) Finding {
 	return Finding{Rule: rule, Object: ref, Field: fld, Message: msg, key: rule + "|" + fld + "|" + msg}
+}
+
+// unchecked marks a finding that says a check could not be done: it never refuses a change.
+func unchecked(f Finding) Finding {
+	f.warnAtMost = true
+	return f
 }
 
 // Paths of the fields rules name (a node's BGP fields: calico.Node.FieldPath).

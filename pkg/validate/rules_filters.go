@@ -23,8 +23,7 @@ var filterNotFoundRule = Rule{
 	ID: RuleFilterNotFound, Default: Warn,
 	Summary: "a BGPPeer names a BGPFilter that does not exist (confd skips it)",
 	Doc:     "a BGPPeer whose `spec.filters` names a BGPFilter that does not exist, or a BGPFilter deleted while BGPPeers name it: confd skips the name (`if exists`), so the filter meant for those sessions is not applied",
-	Example: `BGPPeer node-peer-to-rr: spec.filters[0] names BGPFilter "no-transti", which does not exist: calico-node skips it and applies no filter in its place; did you mean "no-transit"?`,
-	checks:  []check{{problems: missingFilters, render: renderMissingFilters}},
+	checks:  []checker{check[missingFilter]{problems: missingFilters, render: renderMissingFilters}},
 }
 
 // missingFilter is a filter name a BGPPeer gives that no BGPFilter has.
@@ -33,23 +32,23 @@ type missingFilter struct {
 	index             int
 }
 
-func missingFilters(_ *Engine, s *model.Snapshot) []problem {
-	var out []problem
+func missingFilters(_ *Engine, s *model.Snapshot) []problem[missingFilter] {
+	var out []problem[missingFilter]
 	for _, name := range s.Peers() {
 		p := s.State.Peer(name)
 		for i, f := range p.Spec.Filters {
 			if s.State.Filter(f) == nil {
-				out = append(out, problem{key: name + "|" + f, data: missingFilter{peer: name, group: p.Group, name: f, index: i}})
+				out = append(out, problem[missingFilter]{key: name + "|" + f, data: missingFilter{peer: name, group: p.Group, name: f, index: i}})
 			}
 		}
 	}
 	return out
 }
 
-func renderMissingFilters(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderMissingFilters(_ *judgment, s *model.Snapshot, parts []part[missingFilter]) []Finding {
 	var out []Finding
 	for _, p := range parts {
-		d := p.data.(missingFilter)
+		d := p.data
 		msg := fmt.Sprintf("BGPPeer %s: spec.filters[%d] names BGPFilter %s, which does not exist: calico-node skips it and applies no filter in its place", d.peer, d.index, Quote(d.name))
 		best, bestDist := "", 0
 		for _, f := range s.State.FilterNames() {
@@ -62,8 +61,7 @@ func renderMissingFilters(_ *judgment, s *model.Snapshot, parts []part) []Findin
 		} else {
 			msg += "; create it, or remove the name"
 		}
-		out = append(out, Finding{Rule: RuleFilterNotFound, Object: ObjectRef{Kind: calico.KindBGPPeer, Group: d.group, Name: d.peer},
-			Field: fmt.Sprintf("spec.filters[%d]", d.index), Message: msg})
+		out = append(out, finding(RuleFilterNotFound, ObjectRef{Kind: calico.KindBGPPeer, Group: d.group, Name: d.peer}, fmt.Sprintf("spec.filters[%d]", d.index), msg))
 	}
 	return out
 }
@@ -231,7 +229,7 @@ func filterFieldFindings(o *calico.Object) []Finding {
 					msg = fmt.Sprintf("%s is not a network of the rule's family with its host bits clear (such as 10.0.0.0/8)", Quote(fmt.Sprint(f.Value)))
 				}
 			}
-			out = append(out, newFinding(RulePeerFields, ref, path, fmt.Sprintf("BGPFilter %s: %s: %s; confd writes every BGPFilter into every node's BIRD configuration, and BIRD refuses it whole: every node's BGP configuration would stop updating", o.Name, path, msg)))
+			out = append(out, finding(RulePeerFields, ref, path, fmt.Sprintf("BGPFilter %s: %s: %s; confd writes every BGPFilter into every node's BIRD configuration, and BIRD refuses it whole: every node's BGP configuration would stop updating", o.Name, path, msg)))
 		}
 	}
 	for i := range spec.ExportV4 {

@@ -18,7 +18,6 @@ var peerFieldsRule = Rule{
 	ID: RulePeerFields, Default: Deny,
 	Summary: "Calico's own BGPPeer/BGPConfiguration field rules (Calico's validator), default-only fields",
 	Doc:     "what Calico's own validator refuses (node xor nodeSelector, peerIP xor peerSelector, asNumber with peerSelector, …) and cluster-wide fields set outside the `default` BGPConfiguration (calico-node ignores them there)",
-	Example: "BGPPeer both: spec.peerIP: PeerIP field must be empty when PeerSelector is specified",
 	object:  peerFieldFindings,
 }
 
@@ -47,18 +46,18 @@ func peerFieldFindings(_ *Engine, o *calico.Object) []Finding {
 			if ce.field == specPath.Child("nodeSelector").String() {
 				continue // selector-syntax says it better
 			}
-			out = append(out, newFinding(RulePeerFields, ref, ce.field, fmt.Sprintf("IPPool %s: %s", o.Name, ce.msg)))
+			out = append(out, finding(RulePeerFields, ref, ce.field, fmt.Sprintf("IPPool %s: %s", o.Name, ce.msg)))
 		}
 	case o.Config != nil:
 		if o.Name != calico.DefaultConfigName {
 			for _, d := range defaultOnly {
 				if d.set(o) {
-					out = append(out, newFinding(RulePeerFields, ref, d.field, fmt.Sprintf("BGPConfiguration %s: %s may only be set in the BGPConfiguration named default; calico-node ignores it here: move it to default", o.Name, d.field)))
+					out = append(out, finding(RulePeerFields, ref, d.field, fmt.Sprintf("BGPConfiguration %s: %s may only be set in the BGPConfiguration named default; calico-node ignores it here: move it to default", o.Name, d.field)))
 				}
 			}
 		}
 		for _, ce := range calicoErrors(calicovalidator.Validate(o.Config)) {
-			out = append(out, newFinding(RulePeerFields, ref, ce.field, fmt.Sprintf("BGPConfiguration %s: %s", o.Name, ce.msg)))
+			out = append(out, finding(RulePeerFields, ref, ce.field, fmt.Sprintf("BGPConfiguration %s: %s", o.Name, ce.msg)))
 		}
 	case o.Peer != nil:
 		if len(o.Peer.Spec.NodeSelector) > selector.MaxLength || len(o.Peer.Spec.PeerSelector) > selector.MaxLength {
@@ -68,7 +67,7 @@ func peerFieldFindings(_ *Engine, o *calico.Object) []Finding {
 			if ce.field == nodeSelectorPath || ce.field == peerSelectorPath {
 				continue // selector-syntax says it better
 			}
-			out = append(out, newFinding(RulePeerFields, ref, ce.field, fmt.Sprintf("BGPPeer %s: %s", o.Name, ce.msg)))
+			out = append(out, finding(RulePeerFields, ref, ce.field, fmt.Sprintf("BGPPeer %s: %s", o.Name, ce.msg)))
 		}
 	}
 	return out
@@ -110,16 +109,15 @@ var selectorSyntaxRule = Rule{
 	ID: RuleSelectorSyntax, Default: Deny,
 	Summary: "a selector that does not parse (calico-node would match nothing), a newline in a selector",
 	Doc:     "a selector that does not parse or has a line break: calico-node logs it and matches nothing",
-	Example: `BGPPeer node-peer-to-rr: spec.peerSelector: selector "has(route-reflector" does not parse: no closing ')' after has(; …`,
 	object: func(_ *Engine, o *calico.Object) []Finding {
 		if o.Pool != nil {
 			p := calico.NewPool(o.Group, o.Pool)
 			path := specPath.Child("nodeSelector").String()
 			switch {
 			case len(o.Pool.Spec.NodeSelector) > selector.MaxLength:
-				return []Finding{newFinding(RuleSelectorSyntax, refOf(o), path, fmt.Sprintf("IPPool %s: %s is %d characters long; Calico allows %d", o.Name, path, len(o.Pool.Spec.NodeSelector), selector.MaxLength))}
+				return []Finding{finding(RuleSelectorSyntax, refOf(o), path, fmt.Sprintf("IPPool %s: %s is %d characters long; Calico allows %d", o.Name, path, len(o.Pool.Spec.NodeSelector), selector.MaxLength))}
 			case p.NodeSelectorErr != nil:
-				return []Finding{newFinding(RuleSelectorSyntax, refOf(o), path, fmt.Sprintf("IPPool %s: %s: %v; no node would be given blocks of it", o.Name, path, p.NodeSelectorErr))}
+				return []Finding{finding(RuleSelectorSyntax, refOf(o), path, fmt.Sprintf("IPPool %s: %s: %v; no node would be given blocks of it", o.Name, path, p.NodeSelectorErr))}
 			}
 			return nil
 		}
@@ -134,9 +132,9 @@ var selectorSyntaxRule = Rule{
 		}{{nodeSelectorPath, p.Spec.NodeSelector, p.NodeSelectorErr}, {peerSelectorPath, p.Spec.PeerSelector, p.PeerSelectorErr}} {
 			switch {
 			case len(s.expr) > selector.MaxLength:
-				out = append(out, newFinding(RuleSelectorSyntax, refOf(o), s.field, fmt.Sprintf("BGPPeer %s: %s is %d characters long; Calico allows %d", o.Name, s.field, len(s.expr), selector.MaxLength)))
+				out = append(out, finding(RuleSelectorSyntax, refOf(o), s.field, fmt.Sprintf("BGPPeer %s: %s is %d characters long; Calico allows %d", o.Name, s.field, len(s.expr), selector.MaxLength)))
 			case s.err != nil:
-				out = append(out, newFinding(RuleSelectorSyntax, refOf(o), s.field, fmt.Sprintf("BGPPeer %s: %s: %v; calico-node would log it and match nothing", o.Name, s.field, s.err)))
+				out = append(out, finding(RuleSelectorSyntax, refOf(o), s.field, fmt.Sprintf("BGPPeer %s: %s: %v; calico-node would log it and match nothing", o.Name, s.field, s.err)))
 			}
 		}
 		return out
@@ -147,8 +145,7 @@ var selectorMatchesNothingRule = Rule{
 	ID: RuleSelectorMatchesNothing, Default: Warn,
 	Summary: "a selector that selects no node, with did-you-mean",
 	Doc:     `a label typo: a selector that selects no node with a BGP address, with "did you mean"; a node-scoped BGPPeer whose ` + "`spec.node`" + ` is no node`,
-	Example: `BGPPeer node-peer-to-rr: spec.peerSelector "has(router-reflector)" selects no node with a BGP address; did you mean label "route-reflector" instead of "router-reflector"?`,
-	checks:  []check{{problems: selectorsMatchingNothing, render: renderSelectorsMatchingNothing}},
+	checks:  []checker{check[emptySelector]{problems: selectorsMatchingNothing, render: renderSelectorsMatchingNothing}},
 }
 
 // emptySelector is a BGPPeer field that selects no node.
@@ -161,8 +158,8 @@ type emptySelector struct {
 
 // selectorsMatchingNothing finds the selectors (and spec.node names) that select no node
 // taking part in BGP.
-func selectorsMatchingNothing(_ *Engine, s *model.Snapshot) []problem {
-	var out []problem
+func selectorsMatchingNothing(_ *Engine, s *model.Snapshot) []problem[emptySelector] {
+	var out []problem[emptySelector]
 	local, remote := s.Analysis.PeerMatchCounts()
 	for p, name := range s.Peers() {
 		peer := s.State.Peer(name)
@@ -180,22 +177,22 @@ func selectorsMatchingNothing(_ *Engine, s *model.Snapshot) []problem {
 		for _, side := range sides {
 			if side.empty {
 				d := emptySelector{peer: name, group: peer.Group, field: side.field, expr: side.expr}
-				out = append(out, problem{key: name + "|" + side.field + "|" + side.expr, data: d})
+				out = append(out, problem[emptySelector]{key: name + "|" + side.field + "|" + side.expr, data: d})
 			}
 		}
 	}
 	return out
 }
 
-func renderSelectorsMatchingNothing(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderSelectorsMatchingNothing(_ *judgment, s *model.Snapshot, parts []part[emptySelector]) []Finding {
 	var known map[string]map[string]bool // label key → values, built on first need
 	var out []Finding
 	for _, p := range parts {
-		d := p.data.(emptySelector)
+		d := p.data
 		ref := ObjectRef{Kind: calico.KindBGPPeer, Group: d.group, Name: d.peer}
 		if d.field == specNodePath {
-			out = append(out, Finding{Rule: RuleSelectorMatchesNothing, Object: ref, Field: d.field,
-				Message: fmt.Sprintf("BGPPeer %s: spec.node %q is no node with a BGP address: the peering applies to nothing; check the node name (kubectl get nodes)", d.peer, d.expr)})
+			out = append(out, finding(RuleSelectorMatchesNothing, ref, d.field,
+				fmt.Sprintf("BGPPeer %s: spec.node %q is no node with a BGP address: the peering applies to nothing; check the node name (kubectl get nodes)", d.peer, d.expr)))
 			continue
 		}
 		if known == nil {
@@ -207,7 +204,7 @@ func renderSelectorsMatchingNothing(_ *judgment, s *model.Snapshot, parts []part
 		} else {
 			msg += "; check the label keys and values on the nodes (kubectl get nodes --show-labels)"
 		}
-		out = append(out, Finding{Rule: RuleSelectorMatchesNothing, Object: ref, Field: d.field, Message: msg})
+		out = append(out, finding(RuleSelectorMatchesNothing, ref, d.field, msg))
 	}
 	return out
 }
@@ -281,8 +278,7 @@ var peerTargetsNonReflectorRule = Rule{
 	ID: RulePeerTargetsNonReflector, Default: Warn,
 	Summary: "mesh off: a peerSelector selects nodes without a cluster ID",
 	Doc:     "with the mesh off, a peerSelector that selects nodes without a cluster ID next to reflectors (or labelled as reflectors): they will not reflect",
-	Example: `BGPPeer node-peer-to-rr: peerSelector "has(route-reflector)" selects fake, which has no route-reflector cluster ID: it will not reflect routes to other clients; …`,
-	checks:  []check{{problems: peersTargetingNonReflectors, render: renderPeersTargetingNonReflectors}},
+	checks:  []checker{check[nonReflectorTarget]{problems: peersTargetingNonReflectors, render: renderPeersTargetingNonReflectors}},
 }
 
 type nonReflectorTarget struct {
@@ -293,7 +289,7 @@ type nonReflectorTarget struct {
 // peersTargetingNonReflectors: with the mesh off, a peerSelector that selects nodes without a
 // cluster ID next to reflectors, or nodes labelled as reflectors without a cluster ID: those
 // nodes will not reflect what they learn.
-func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem {
+func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem[nonReflectorTarget] {
 	if s.State.Mesh() {
 		return nil
 	}
@@ -331,7 +327,7 @@ func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem {
 			sel[p].labelled = sel[p].labelled || labelled
 		}
 	}
-	var out []problem
+	var out []problem[nonReflectorTarget]
 	for _, p := range withSelector {
 		if len(sel[p].plain) == 0 || (!sel[p].reflectors && !sel[p].labelled) {
 			continue
@@ -342,21 +338,19 @@ func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem {
 		}
 		sort.Strings(plain)
 		name := s.Peers()[p]
-		out = append(out, problem{key: name + "|" + strings.Join(plain, ","), data: nonReflectorTarget{peer: name, plain: plain}})
+		out = append(out, problem[nonReflectorTarget]{key: name + "|" + strings.Join(plain, ","), data: nonReflectorTarget{peer: name, plain: plain}})
 	}
 	return out
 }
 
-func renderPeersTargetingNonReflectors(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderPeersTargetingNonReflectors(_ *judgment, s *model.Snapshot, parts []part[nonReflectorTarget]) []Finding {
 	var out []Finding
 	for _, p := range parts {
-		d := p.data.(nonReflectorTarget)
+		d := p.data
 		peer := s.State.Peer(d.peer)
-		out = append(out, Finding{
-			Rule: RulePeerTargetsNonReflector, Object: ObjectRef{Kind: calico.KindBGPPeer, Group: peer.Group, Name: d.peer}, Field: peerSelectorPath,
-			Message: fmt.Sprintf("BGPPeer %s: peerSelector %s selects %s, which %s no route-reflector cluster ID: %s will not reflect routes to other clients; give %s a routeReflectorClusterID or narrow the selector",
-				d.peer, Quote(peer.Spec.PeerSelector), nameList(d.plain), hasHave(d.plain), theyIt(d.plain), themIt(d.plain)),
-		})
+		out = append(out, finding(RulePeerTargetsNonReflector, ObjectRef{Kind: calico.KindBGPPeer, Group: peer.Group, Name: d.peer}, peerSelectorPath,
+			fmt.Sprintf("BGPPeer %s: peerSelector %s selects %s, which %s no route-reflector cluster ID: %s will not reflect routes to other clients; give %s a routeReflectorClusterID or narrow the selector",
+				d.peer, Quote(peer.Spec.PeerSelector), nameList(d.plain), hasHave(d.plain), theyIt(d.plain), themIt(d.plain))))
 	}
 	return out
 }
@@ -365,18 +359,17 @@ var sessionOneSidedRule = Rule{
 	ID: RuleSessionOneSided, Default: Warn,
 	Summary: "a session one end configures and the other does not (wrong AS or port, `reversePeering: Manual` alone): it stays Idle",
 	Doc:     "a BGP session one end configures and the other does not, or not with the AS and port in use: `reversePeering: Manual` without a BGPPeer for the other side, a `peerIP` whose `asNumber` or port is not the node's, a `localASNumber` other than the node's AS; BIRD keeps it Idle and it carries no routes",
-	Example: "w1 configures a BGP session (IPv4) to w2, which does not configure it back with the AS and port in use: the session stays Idle and carries no routes. …",
-	checks:  []check{{problems: oneSidedSessions, render: renderOneSidedSessions}},
+	checks:  []checker{check[oneSided]{problems: oneSidedSessions, render: renderOneSidedSessions}},
 }
 
 // oneSidedSessions: per family, the pairs of classes whose session only the first
 // configures, or both with passwords from different sources.
-func oneSidedSessions(_ *Engine, s *model.Snapshot) []problem {
-	var out []problem
+func oneSidedSessions(_ *Engine, s *model.Snapshot) []problem[oneSided] {
+	var out []problem[oneSided]
 	for _, f := range []bgp.Family{bgp.IPv4, bgp.IPv6} {
 		for _, pair := range s.Analysis.OneSidedPairs(f) {
 			why := s.Analysis.OneSidedWhy(f, pair[0], pair[1])
-			out = append(out, problem{key: fmt.Sprint(f, why), classes: []int{pair[0], pair[1]}, data: oneSided{f, why}})
+			out = append(out, problem[oneSided]{key: fmt.Sprint(f, why), classes: []int{pair[0], pair[1]}, data: oneSided{f, why}})
 		}
 	}
 	return out
@@ -387,10 +380,10 @@ type oneSided struct {
 	why    bgp.OneSidedReason
 }
 
-func renderOneSidedSessions(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderOneSidedSessions(_ *judgment, s *model.Snapshot, parts []part[oneSided]) []Finding {
 	var out []Finding
 	for _, p := range parts {
-		d := p.data.(oneSided)
+		d := p.data
 		from, to := sorted(p.members[0]), sorted(p.members[1])
 		msg := fmt.Sprintf("%s %s a BGP session (%s) to %s, which %s not configure it back with the AS and port in use: the session stays Idle and carries no routes. Check the BGPPeers between them: reversePeering: Manual needs a BGPPeer for the other side; a peerIP's asNumber and port must be the node's; a localASNumber other than the node's AS is refused",
 			nameList(from), verb(from, "configures", "configure"), d.family, nameList(to), verb(to, "does", "do"))
@@ -398,7 +391,7 @@ func renderOneSidedSessions(_ *judgment, s *model.Snapshot, parts []part) []Find
 			msg = fmt.Sprintf("%s and %s configure their BGP session (%s) with passwords from different sources (%s): TCP-MD5 authentication fails and the session never establishes; give the BGPPeers of both ends the same spec.password.secretKeyRef",
 				nameList(from), nameList(to), d.family, passwordSources(s, d.family, p.classes[0], p.classes[1]))
 		}
-		out = append(out, Finding{Rule: RuleSessionOneSided, Object: nodeRef(from[0]), Message: msg})
+		out = append(out, finding(RuleSessionOneSided, nodeRef(from[0]), "", msg))
 	}
 	return out
 }

@@ -18,18 +18,18 @@ var clusterIDConsistencyRule = Rule{
 	ID: RuleClusterIDConsistency, Default: Deny,
 	Summary: "reflectors sharing a cluster ID while a client peers with only some of them (calico#2735); `clusterIDPolicy: shared/unique`",
 	Doc:     "reflectors that share a cluster ID while a client peers with only some of them: a reflector keeps what another of the same ID reflects but never passes it on to its clients (projectcalico/calico#2735); with `clusterIDPolicy: shared` or `unique`, IDs that break the policy",
-	Example: "c1 peers with only some of the reflectors that share cluster ID 1.0.0.1 (r1, r2): a reflector keeps what another of the same ID reflects but never passes it on to its clients, …",
-	checks: []check{
-		{problems: partialClusterPeerings, render: renderPartialClusterPeerings},
-		{problems: clusterIDPolicyBreaches, render: renderClusterIDPolicyBreaches, declared: true},
+	checks: []checker{
+		check[string]{problems: partialClusterPeerings, render: renderPartialClusterPeerings},
+		check[Finding]{checkOpts: checkOpts{declared: true}, problems: clusterIDPolicyBreaches, render: renderClusterIDPolicyBreaches},
 	},
+	breaks: true,
 }
 
 // partialClusterPeerings: per client class, the cluster IDs whose reflectors it peers with
 // only in part (the projectcalico/calico#2735 partition); key and data: the cluster ID.
-func partialClusterPeerings(_ *Engine, s *model.Snapshot) []problem {
+func partialClusterPeerings(_ *Engine, s *model.Snapshot) []problem[string] {
 	a := s.Analysis
-	var out []problem
+	var out []problem[string]
 	for c := range a.Classes {
 		if a.Classes[c].ClusterID != "" {
 			continue
@@ -54,13 +54,13 @@ func partialClusterPeerings(_ *Engine, s *model.Snapshot) []problem {
 		}
 		sort.Strings(cids)
 		for _, cid := range cids {
-			out = append(out, problem{key: cid, classes: []int{c}, data: cid})
+			out = append(out, problem[string]{key: cid, classes: []int{c}, data: cid})
 		}
 	}
 	return out
 }
 
-func renderPartialClusterPeerings(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderPartialClusterPeerings(_ *judgment, s *model.Snapshot, parts []part[string]) []Finding {
 	byID := reflectorsByClusterID(s)
 	// One finding per client class and cluster ID, whatever the classes its members had before.
 	type at struct {
@@ -70,7 +70,7 @@ func renderPartialClusterPeerings(_ *judgment, s *model.Snapshot, parts []part) 
 	var order []at
 	nodes := map[at][]string{}
 	for _, p := range parts {
-		k := at{p.classes[0], p.data.(string)}
+		k := at{p.classes[0], p.data}
 		if _, ok := nodes[k]; !ok {
 			order = append(order, k)
 		}
@@ -79,11 +79,9 @@ func renderPartialClusterPeerings(_ *judgment, s *model.Snapshot, parts []part) 
 	var out []Finding
 	for _, k := range order {
 		ns, rr := sorted(nodes[k]), byID[k.cid]
-		out = append(out, Finding{
-			Rule: RuleClusterIDConsistency, Object: nodeRef(ns[0]),
-			Message: fmt.Sprintf("%s %s with only some of the reflectors that share cluster ID %s (%s): a reflector keeps what another of the same ID reflects but never passes it on to its clients, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
-				nameList(ns), verb(ns, "peers", "peer"), k.cid, nameList(rr)),
-		})
+		out = append(out, finding(RuleClusterIDConsistency, nodeRef(ns[0]), "",
+			fmt.Sprintf("%s %s with only some of the reflectors that share cluster ID %s (%s): a reflector keeps what another of the same ID reflects but never passes it on to its clients, so clients on different reflectors lose each other's routes (projectcalico/calico#2735); peer every client with every reflector of the cluster ID, or give each reflector its own ID",
+				nameList(ns), verb(ns, "peers", "peer"), k.cid, nameList(rr))))
 	}
 	return out
 }
@@ -91,38 +89,34 @@ func renderPartialClusterPeerings(_ *judgment, s *model.Snapshot, parts []part) 
 // clusterIDPolicyBreaches: with clusterIDPolicy shared, more than one cluster ID (key
 // "shared"); with unique, each ID several reflectors share (key "unique|<id>"). Its problems
 // carry their finding (data): there is nothing a judgment leaves out of one.
-func clusterIDPolicyBreaches(e *Engine, s *model.Snapshot) []problem {
+func clusterIDPolicyBreaches(e *Engine, s *model.Snapshot) []problem[Finding] {
 	if e.cfg.ClusterIDPolicy == ClusterIDAny {
 		return nil
 	}
 	byID := reflectorsByClusterID(s)
 	ids := slices.Sorted(maps.Keys(byID))
-	var out []problem
+	var out []problem[Finding]
 	switch e.cfg.ClusterIDPolicy {
 	case ClusterIDShared:
 		if len(ids) > 1 {
-			out = append(out, problem{key: "shared", data: Finding{
-				Rule: RuleClusterIDConsistency, Object: nodeRef(byID[ids[0]][0]),
-				Message: fmt.Sprintf("clusterIDPolicy is shared but reflectors use %d cluster IDs (%s): give them all the same one", len(ids), nameList(ids)),
-			}})
+			out = append(out, problem[Finding]{key: "shared", data: finding(RuleClusterIDConsistency, nodeRef(byID[ids[0]][0]), "",
+				fmt.Sprintf("clusterIDPolicy is shared but reflectors use %d cluster IDs (%s): give them all the same one", len(ids), nameList(ids)))})
 		}
 	case ClusterIDUnique:
 		for _, id := range ids {
 			if rs := byID[id]; len(rs) >= 2 {
-				out = append(out, problem{key: "unique|" + id, data: Finding{
-					Rule: RuleClusterIDConsistency, Object: nodeRef(rs[0]),
-					Message: fmt.Sprintf("clusterIDPolicy is unique but %s share cluster ID %s: give each reflector its own", nameList(rs), id),
-				}})
+				out = append(out, problem[Finding]{key: "unique|" + id, data: finding(RuleClusterIDConsistency, nodeRef(rs[0]), "",
+					fmt.Sprintf("clusterIDPolicy is unique but %s share cluster ID %s: give each reflector its own", nameList(rs), id))})
 			}
 		}
 	}
 	return out
 }
 
-func renderClusterIDPolicyBreaches(_ *judgment, _ *model.Snapshot, parts []part) []Finding {
+func renderClusterIDPolicyBreaches(_ *judgment, _ *model.Snapshot, parts []part[Finding]) []Finding {
 	out := make([]Finding, len(parts))
 	for i, p := range parts {
-		out[i] = p.data.(Finding)
+		out[i] = p.data
 	}
 	return out
 }
@@ -145,18 +139,17 @@ var meshDisableRule = Rule{
 	ID: RuleMeshDisable, Default: Deny,
 	Summary: "mesh turned off with fewer than `minReflectors` Ready reflectors",
 	Doc:     "switching the mesh off with fewer than `minReflectors` (2) Ready reflectors (calico#6922, #9259)",
-	Example: "the node-to-node mesh would be off with no Ready route reflector; at least 2 are needed: give nodes a routeReflectorClusterID and the route-reflector label, create the BGPPeers, then disable the mesh",
-	checks: []check{{
+	checks: []checker{check[[]string]{
 		// Judged when the mesh is turned off (and in the audit), not on every later change.
-		applies:  func(j *judgment) bool { return j.whole },
-		problems: tooFewReflectors,
-		render:   renderTooFewReflectors,
+		checkOpts: checkOpts{applies: func(j *judgment) bool { return j.whole }},
+		problems:  tooFewReflectors,
+		render:    renderTooFewReflectors,
 	}},
 }
 
 // tooFewReflectors: the mesh is off with fewer than minReflectors Ready reflectors (data:
 // those there are).
-func tooFewReflectors(e *Engine, s *model.Snapshot) []problem {
+func tooFewReflectors(e *Engine, s *model.Snapshot) []problem[[]string] {
 	if s.State.Mesh() || !routesViaBGP(s) {
 		return nil // VXLAN pools only: felix routes the pods, BGP carries none of it
 	}
@@ -169,11 +162,11 @@ func tooFewReflectors(e *Engine, s *model.Snapshot) []problem {
 	if len(ready) >= e.cfg.MinReflectors {
 		return nil
 	}
-	return []problem{{data: sorted(ready)}}
+	return []problem[[]string]{{data: sorted(ready)}}
 }
 
-func renderTooFewReflectors(j *judgment, s *model.Snapshot, parts []part) []Finding {
-	ready := parts[0].data.([]string)
+func renderTooFewReflectors(j *judgment, s *model.Snapshot, parts []part[[]string]) []Finding {
+	ready := parts[0].data
 	have := "no Ready route reflector"
 	if len(ready) > 0 {
 		have = fmt.Sprintf("only %d Ready route reflector (%s)", len(ready), nameList(ready))
@@ -182,10 +175,8 @@ func renderTooFewReflectors(j *judgment, s *model.Snapshot, parts []part) []Find
 	if j.ch != nil {
 		state = "would be"
 	}
-	return []Finding{{
-		Rule: RuleMeshDisable, Object: defaultConfigRef(s), Field: meshPath,
-		Message: fmt.Sprintf("the node-to-node mesh %s off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh%s", state, have, j.e.cfg.MinReflectors, j.e.cfg.ReflectorLabel, lostReflectors(s)),
-	}}
+	return []Finding{finding(RuleMeshDisable, defaultConfigRef(s), meshPath,
+		fmt.Sprintf("the node-to-node mesh %s off with %s; at least %d are needed: give nodes a routeReflectorClusterID and the %s label, create the BGPPeers, then disable the mesh%s", state, have, j.e.cfg.MinReflectors, j.e.cfg.ReflectorLabel, lostReflectors(s)))}
 }
 
 // lostReflectors names the nodes that hold a cluster ID but take no part in BGP (NotReady, or
@@ -214,8 +205,7 @@ var reflectorWithoutPeersRule = Rule{
 	ID: RuleReflectorWithoutPeers, Default: Warn,
 	Summary: "mesh on: a node holds a cluster ID but has no session yet (the migration's middle step)",
 	Doc:     "while the mesh is on, a node that holds a cluster ID but has no session yet (it left the mesh): the normal middle step of the migration, said out loud",
-	Example: "node zyisy holds cluster ID 1.0.0.1, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings",
-	checks:  []check{{problems: isolatedReflectors, render: renderIsolatedReflectors}},
+	checks:  []checker{check[struct{}]{problems: isolatedReflectors, render: renderIsolatedReflectors}},
 }
 
 // isolatedReflector: while the mesh is on, a reflector with no session is the normal middle
@@ -224,25 +214,23 @@ func isolatedReflector(s *model.Snapshot, c int) bool {
 	return s.State.Mesh() && s.Analysis.Classes[c].ClusterID != "" && s.Analysis.Isolated(c)
 }
 
-func isolatedReflectors(_ *Engine, s *model.Snapshot) []problem {
-	var out []problem
+func isolatedReflectors(_ *Engine, s *model.Snapshot) []problem[struct{}] {
+	var out []problem[struct{}]
 	for c := range s.Analysis.Classes {
 		if isolatedReflector(s, c) {
-			out = append(out, problem{classes: []int{c}})
+			out = append(out, problem[struct{}]{classes: []int{c}})
 		}
 	}
 	return out
 }
 
-func renderIsolatedReflectors(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderIsolatedReflectors(_ *judgment, s *model.Snapshot, parts []part[struct{}]) []Finding {
 	var out []Finding
 	for _, p := range parts {
 		for _, name := range p.members[0] {
 			n := s.State.Node(name)
-			out = append(out, Finding{
-				Rule: RuleReflectorWithoutPeers, Object: nodeRef(name), Field: n.FieldPath("routeReflectorClusterID"),
-				Message: fmt.Sprintf("node %s holds cluster ID %s, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings", name, n.ClusterID),
-			})
+			out = append(out, finding(RuleReflectorWithoutPeers, nodeRef(name), n.FieldPath("routeReflectorClusterID"),
+				fmt.Sprintf("node %s holds cluster ID %s, so it left the node-to-node mesh, and no BGPPeer selects it: it exchanges no routes until you create the peerings", name, n.ClusterID)))
 		}
 	}
 	return out
@@ -252,20 +240,30 @@ var reflectorRedundancyRule = Rule{
 	ID: RuleReflectorRedundancy, Default: Deny,
 	Summary: "mesh off: a client attached to fewer than `minReflectors` reflectors; a single reflector whose loss alone cuts routes",
 	Doc:     "with the mesh off, clients attached to fewer than `minReflectors` live reflectors (names the reflectors lost: NotReady, no address); and a single reflector whose loss alone would cut routes, e.g. the only peering between two zones' reflectors (checked in the audit, when the mesh is turned off, and for changes to BGPPeers, the BGPConfiguration or a reflector)",
-	Example: "qtwtv, uqwst, volwl would peer with only 1 route reflector (zyisy) while 2 are required: if it fails, they lose all pod routes …; lost reflector: rxgks (NotReady): bring it back or replace it …",
-	checks: []check{
-		{problems: clientsWithFewReflectors, render: renderClientsWithFewReflectors},
-		{
+	checks: []checker{
+		check[[]string]{problems: clientsWithFewReflectors, render: renderClientsWithFewReflectors},
+		check[singlePoint]{
 			// What-ifs are costly: only where the whole topology is judged, or for a change that
 			// can alter how routes are reflected, and when no client lacks reflectors already.
-			applies: func(j *judgment) bool {
-				return j.e.cfg.MinReflectors >= 2 && !j.foundRule(RuleReflectorRedundancy) && (j.whole || touchesReflection(*j.ch))
+			checkOpts: checkOpts{
+				applies: func(j *judgment) bool {
+					return j.e.cfg.MinReflectors >= 2 && (j.whole || touchesReflection(*j.ch))
+				},
+				unless:       []string{RuleReflectorRedundancy},
+				singlePoints: true,
 			},
-			problems:     singlePointsOfFailure,
-			render:       renderSinglePointsOfFailure,
-			singlePoints: true,
+			problems: singlePointsOfFailure,
+			render:   renderSinglePointsOfFailure,
 		},
 	},
+	breaks: true,
+}
+
+// singlePoint is what a single point of failure takes away: the nodes that would lose routes;
+// or, with notChecked, that not every what-if was asked within the budget.
+type singlePoint struct {
+	lost       []string
+	notChecked bool
 }
 
 // reflectorsOf returns, sorted, the reflectors client class c has sessions with in its AS (nil
@@ -299,17 +297,17 @@ func (e *Engine) fewReflectors(s *model.Snapshot, c int) []string {
 	return rs
 }
 
-func clientsWithFewReflectors(e *Engine, s *model.Snapshot) []problem {
-	var out []problem
+func clientsWithFewReflectors(e *Engine, s *model.Snapshot) []problem[[]string] {
+	var out []problem[[]string]
 	for c := range s.Analysis.Classes {
 		if rs := e.fewReflectors(s, c); rs != nil {
-			out = append(out, problem{classes: []int{c}, data: rs})
+			out = append(out, problem[[]string]{classes: []int{c}, data: rs})
 		}
 	}
 	return out
 }
 
-func renderClientsWithFewReflectors(j *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderClientsWithFewReflectors(j *judgment, s *model.Snapshot, parts []part[[]string]) []Finding {
 	// One finding per client class, whatever the classes its members had before.
 	var order []int
 	nodes := map[int][]string{}
@@ -320,17 +318,15 @@ func renderClientsWithFewReflectors(j *judgment, s *model.Snapshot, parts []part
 			order = append(order, c)
 		}
 		nodes[c] = append(nodes[c], p.members[0]...)
-		reflectors[c] = p.data.([]string)
+		reflectors[c] = p.data
 	}
 	min := j.e.cfg.MinReflectors
 	var out []Finding
 	for _, c := range order {
 		ns, rs := sorted(nodes[c]), reflectors[c]
-		out = append(out, Finding{
-			Rule: RuleReflectorRedundancy, Object: nodeRef(ns[0]),
-			Message: fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers%s",
-				nameList(ns), len(rs), nameList(rs), min, theyIt(ns), verb(ns, "loses", "lose"), min, lostReflectors(s)),
-		})
+		out = append(out, finding(RuleReflectorRedundancy, nodeRef(ns[0]), "",
+			fmt.Sprintf("%s would peer with only %d route reflector (%s) while %d are required: if it fails, %s %s all pod routes (projectcalico/calico#6922); keep at least %d reflectors selected by the BGPPeers%s",
+				nameList(ns), len(rs), nameList(rs), min, theyIt(ns), verb(ns, "loses", "lose"), min, lostReflectors(s))))
 	}
 	return out
 }
@@ -339,7 +335,7 @@ func renderClientsWithFewReflectors(j *judgment, s *model.Snapshot, parts []part
 // cut routes that flow now, although every client has enough reflectors (say, the only
 // peering between two zones' reflectors); data: the nodes that would lose routes. One member
 // per class is tried: the others behave the same. The what-ifs run in parallel.
-func singlePointsOfFailure(e *Engine, s *model.Snapshot) []problem {
+func singlePointsOfFailure(e *Engine, s *model.Snapshot) []problem[singlePoint] {
 	if s.State.Mesh() || e.cfg.MinReflectors < 2 {
 		return nil // with minReflectors 1 the user accepts single reflectors
 	}
@@ -365,20 +361,17 @@ func singlePointsOfFailure(e *Engine, s *model.Snapshot) []problem {
 		})
 	}
 	wg.Wait()
-	var out []problem
+	var out []problem[singlePoint]
 	for k, c := range classes {
 		if len(affected[k]) > 0 {
-			out = append(out, problem{classes: []int{c}, data: affected[k]})
+			out = append(out, problem[singlePoint]{classes: []int{c}, data: singlePoint{lost: affected[k]}})
 		}
 	}
 	if slices.Contains(unchecked, true) {
-		out = append(out, problem{key: "not checked", data: notChecked{}})
+		out = append(out, problem[singlePoint]{key: "not checked", data: singlePoint{notChecked: true}})
 	}
 	return out
 }
-
-// notChecked is the problem of single points of failure not all checked within the budget.
-type notChecked struct{}
 
 // lostWithout returns, sorted, the nodes that lose some other node's routes when a member of
 // reflector class c fails, routes that flow while it is up; unchecked when the what-if was
@@ -401,13 +394,13 @@ func lostWithout(s *model.Snapshot, c int) (lost []string, unchecked bool) {
 	return slices.Sorted(maps.Keys(affected)), !checked
 }
 
-func renderSinglePointsOfFailure(_ *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderSinglePointsOfFailure(_ *judgment, s *model.Snapshot, parts []part[singlePoint]) []Finding {
 	var out []Finding
 	seen := map[int]bool{}
 	for _, p := range parts {
-		if _, ok := p.data.(notChecked); ok {
-			out = append(out, Finding{Rule: RuleReflectorRedundancy, Object: defaultConfigRef(s), warnAtMost: true,
-				Message: fmt.Sprintf("single points of failure were not all checked: asking what each reflector's failure would cut took more than rrguard's budget (%d reflector classes); the other rules ran", len(s.ReflectorClasses()))})
+		if p.data.notChecked {
+			out = append(out, unchecked(finding(RuleReflectorRedundancy, defaultConfigRef(s), "",
+				fmt.Sprintf("single points of failure were not all checked: asking what each reflector's failure would cut took more than rrguard's budget (%d reflector classes); the other rules ran", len(s.ReflectorClasses())))))
 			continue
 		}
 		c := p.classes[0]
@@ -416,11 +409,9 @@ func renderSinglePointsOfFailure(_ *judgment, s *model.Snapshot, parts []part) [
 		}
 		seen[c] = true
 		lost := p.members[0][0]
-		out = append(out, Finding{
-			Rule: RuleReflectorRedundancy, Object: nodeRef(lost), Field: s.State.Node(lost).FieldPath("routeReflectorClusterID"),
-			Message: fmt.Sprintf("reflector %s is a single point of failure: if it fails, %s lose some of one another's pod routes; give those routes a second path (peer more reflectors with each other, or each client with more reflectors)",
-				lost, nameList(p.data.([]string))),
-		})
+		out = append(out, finding(RuleReflectorRedundancy, nodeRef(lost), s.State.Node(lost).FieldPath("routeReflectorClusterID"),
+			fmt.Sprintf("reflector %s is a single point of failure: if it fails, %s lose some of one another's pod routes; give those routes a second path (peer more reflectors with each other, or each client with more reflectors)",
+				lost, nameList(p.data.lost))))
 	}
 	return out
 }
@@ -444,7 +435,6 @@ var reflectorRemovalRule = Rule{
 	ID: RuleReflectorRemoval, Default: Deny,
 	Summary: "the removal (cluster ID cleared, reflector deleted, peer deleted) behind such a break",
 	Doc:     "the removal behind a break (a cluster ID cleared, a reflector Node deleted, a BGPPeer deleted or changed): add the replacement first",
-	Example: "deleting BGPPeer node-peer-to-rr breaks the route-reflector topology (see the other findings): when a reflector or its peering must go, first add and peer its replacement …",
 	change:  removal,
 }
 
@@ -452,11 +442,8 @@ var reflectorRemovalRule = Rule{
 // topology: the findings say what breaks, this one says which removal did it.
 func removal(e *Engine, ch model.Change, found []Finding) *Finding {
 	broken := slices.ContainsFunc(found, func(f Finding) bool {
-		switch f.Rule {
-		case RuleRoutePropagation, RuleReflectorRedundancy, RuleClusterIDConsistency:
-			return e.cfg.ActionFor(f.Rule) == Deny
-		}
-		return false
+		r := RuleByID(f.Rule)
+		return r != nil && r.breaks && e.cfg.ActionFor(f.Rule) == Deny
 	})
 	old := ch.Old
 	if !broken || old == nil {
@@ -480,8 +467,7 @@ func removal(e *Engine, ch model.Change, found []Finding) *Finding {
 	default:
 		return nil
 	}
-	return &Finding{
-		Rule: RuleReflectorRemoval, Object: refOf(old),
-		Message: fmt.Sprintf("%s breaks the route-reflector topology (see the other findings): when a reflector or its peering must go, first add and peer its replacement (at least %d reflectors per client)", what, e.cfg.MinReflectors),
-	}
+	f := finding(RuleReflectorRemoval, refOf(old), "",
+		fmt.Sprintf("%s breaks the route-reflector topology (see the other findings): when a reflector or its peering must go, first add and peer its replacement (at least %d reflectors per client)", what, e.cfg.MinReflectors))
+	return &f
 }

@@ -15,32 +15,31 @@ var routePropagationRule = Rule{
 	ID: RuleRoutePropagation, Default: Deny,
 	Summary: "some node would not learn some other node's pod routes",
 	Doc:     "any change after which some node would not learn some other node's pod routes: isolated nodes, reflectors not peered with each other, shared-ID partitions, … (the mesh switched off before the peers exist, PR #4992); past the simulation's budget, a warning that the check could not be done",
-	Example: "rxgks, zyisy would not learn one another's IPv4 pod routes: reflectors of cluster ID 1.0.0.1 (rxgks, zyisy) learn one another's routes only over a direct session (…); if no BGPPeer connects them, add one …",
-	checks: []check{
-		{always: true, problems: undecidedFamilies, render: renderUndecidedFamilies},
-		{problems: routeGaps, render: renderRouteGaps},
+	checks: []checker{
+		check[bgp.Undecided]{checkOpts: checkOpts{always: true}, problems: undecidedFamilies, render: renderUndecidedFamilies},
+		check[bgp.Family]{problems: routeGaps, render: renderRouteGaps},
 	},
+	breaks: true,
 }
 
 // undecidedFamilies: the families whose simulation stopped at its budget (see bgp.Budget).
-func undecidedFamilies(_ *Engine, s *model.Snapshot) []problem {
-	var out []problem
+func undecidedFamilies(_ *Engine, s *model.Snapshot) []problem[bgp.Undecided] {
+	var out []problem[bgp.Undecided]
 	for _, u := range s.Analysis.Undecided {
-		out = append(out, problem{key: u.Family.String(), data: u})
+		out = append(out, problem[bgp.Undecided]{key: u.Family.String(), data: u})
 	}
 	return out
 }
 
 // renderUndecidedFamilies says that route propagation was not checked: never hang and never
 // refuse on a guess. The other rules still ran.
-func renderUndecidedFamilies(_ *judgment, _ *model.Snapshot, parts []part) []Finding {
+func renderUndecidedFamilies(_ *judgment, _ *model.Snapshot, parts []part[bgp.Undecided]) []Finding {
 	var out []Finding
 	for _, p := range parts {
-		u := p.data.(bgp.Undecided)
-		out = append(out, Finding{Rule: RuleRoutePropagation, Object: ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName},
-			Message: fmt.Sprintf("%s route propagation was not checked: %s; rrguard cannot tell whether every node learns every other node's %s pod routes (the other rules ran). This takes many cluster IDs each shared by several reflectors, or many ASes of several nodes, peered in many ways; simplify the peering or check the paths with rrguard sessions",
-				u.Family, u.Reason, u.Family),
-			warnAtMost: true})
+		u := p.data
+		out = append(out, unchecked(finding(RuleRoutePropagation, ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName}, "",
+			fmt.Sprintf("%s route propagation was not checked: %s; rrguard cannot tell whether every node learns every other node's %s pod routes (the other rules ran). This takes many cluster IDs each shared by several reflectors, or many ASes of several nodes, peered in many ways; simplify the peering or check the paths with rrguard sessions",
+				u.Family, u.Reason, u.Family))))
 	}
 	return out
 }
@@ -49,18 +48,21 @@ func renderUndecidedFamilies(_ *judgment, _ *model.Snapshot, parts []part) []Fin
 // (data). A gap is the same problem in either family: a change that breaks in IPv6 what was
 // broken in IPv4 introduces nothing. Gaps of a reflector left without sessions while the mesh
 // is on are reflector-without-peers' to report.
-func routeGaps(_ *Engine, s *model.Snapshot) []problem {
-	out := make([]problem, 0, len(s.Analysis.Gaps))
+func routeGaps(_ *Engine, s *model.Snapshot) []problem[bgp.Family] {
+	out := make([]problem[bgp.Family], 0, len(s.Analysis.Gaps))
 	for _, g := range s.Analysis.Gaps {
-		out = append(out, problem{classes: []int{g.From, g.To}, data: g.Family,
-			silent: isolatedReflector(s, g.From) || isolatedReflector(s, g.To)})
+		p := problem[bgp.Family]{classes: []int{g.From, g.To}, data: g.Family}
+		if isolatedReflector(s, g.From) || isolatedReflector(s, g.To) {
+			p.reportedBy = RuleReflectorWithoutPeers
+		}
+		out = append(out, p)
 	}
 	return out
 }
 
 // renderRouteGaps words the gaps, one finding per cause: the gaps a cause explains are listed
 // together.
-func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part) []Finding {
+func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part[bgp.Family]) []Finding {
 	type block struct {
 		from, to []string
 		family   bgp.Family
@@ -72,7 +74,7 @@ func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part) []Finding {
 		if len(from) == 1 && len(to) == 1 && from[0] == to[0] {
 			continue // a node always has its own routes
 		}
-		blocks = append(blocks, block{sorted(from), sorted(to), p.data.(bgp.Family), p.classes[0], p.classes[1]})
+		blocks = append(blocks, block{sorted(from), sorted(to), p.data, p.classes[0], p.classes[1]})
 	}
 	sort.SliceStable(blocks, func(i, k int) bool {
 		if blocks[i].to[0] != blocks[k].to[0] {
@@ -80,9 +82,12 @@ func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part) []Finding {
 		}
 		return blocks[i].from[0] < blocks[k].from[0]
 	})
-	var out []Finding
+	type gap struct {
+		subject, cause string
+		whats          []string // what is lost, in order
+	}
+	var gaps []gap
 	byCause := map[string]int{}
-	whats := map[int][]string{} // what each finding says is lost, in order
 	for _, b := range blocks {
 		cause, isolated := j.e.diagnose(s, b.family, b.fc, b.tc)
 		var what string
@@ -98,14 +103,17 @@ func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part) []Finding {
 		}
 		i, ok := byCause[cause]
 		if !ok {
-			i = len(out)
+			i = len(gaps)
 			byCause[cause] = i
-			out = append(out, Finding{Rule: RuleRoutePropagation, Object: nodeRef(subject)})
+			gaps = append(gaps, gap{subject: subject, cause: cause})
 		}
-		if !slices.Contains(whats[i], what) {
-			whats[i] = append(whats[i], what)
+		if !slices.Contains(gaps[i].whats, what) {
+			gaps[i].whats = append(gaps[i].whats, what)
 		}
-		out[i].Message = strings.Join(whats[i], "; ") + ": " + cause
+	}
+	out := make([]Finding, len(gaps))
+	for i, g := range gaps {
+		out[i] = finding(RuleRoutePropagation, nodeRef(g.subject), "", strings.Join(g.whats, "; ")+": "+g.cause)
 	}
 	return out
 }

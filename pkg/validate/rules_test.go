@@ -169,6 +169,9 @@ type ruleCase struct {
 	state  []*calico.Object
 	change *model.Change
 	want   []want
+	// example: the first finding wanted is the rule's Example (see TestRules); one case per
+	// rule says so.
+	example bool
 }
 
 func create(o *calico.Object) *model.Change { return &model.Change{Operation: model.Create, Object: o} }
@@ -181,6 +184,15 @@ func remove(old *calico.Object) *model.Change {
 
 func runRuleCases(t *testing.T, rule string, cases map[string]ruleCase) {
 	t.Helper()
+	examples := 0
+	for _, c := range cases {
+		if c.example {
+			examples++
+		}
+	}
+	if examples != 1 {
+		t.Errorf("rule %s: %d cases are marked example, want 1", rule, examples)
+	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := New(c.cfg)
@@ -218,6 +230,17 @@ func runRuleCases(t *testing.T, rule string, cases map[string]ruleCase) {
 			if t.Failed() {
 				t.Logf("all findings:\n%s", dump(got))
 			}
+			if c.example {
+				if len(c.want) == 0 {
+					t.Fatalf("the example case of %s wants no finding", rule)
+				}
+				for i, f := range mine {
+					if matched[i] && c.want[0].matches(f) {
+						recordExample(t, rule, exampleOf(f))
+						break
+					}
+				}
+			}
 		})
 	}
 }
@@ -227,7 +250,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleClusterIDFormat: func(t *testing.T) {
 		runRuleCases(t, RuleClusterIDFormat, map[string]ruleCase{
 			"dotted quad":     {state: seed()},
-			"not IPv4":        {state: with(seed(), reflector("r1", "10.0.0.1", "300.34.3.1")), want: []want{{RuleClusterIDFormat, "deny", "Node/r1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "not an IPv4 address"}}},
+			"not IPv4":        {example: true, state: with(seed(), reflector("r1", "10.0.0.1", "300.34.3.1")), want: []want{{RuleClusterIDFormat, "deny", "Node/r1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "not an IPv4 address"}}},
 			"masked CIDR":     {state: with(seed(), reflector("r1", "10.0.0.1", "244.0.0.1/32")), want: []want{{RuleClusterIDFormat, "deny", "Node/r1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "CIDR"}}},
 			"admission: typo": {state: seed(), change: update(reflector("r1", "10.0.0.1", "1.0.0.1"), reflector("r1", "10.0.0.1", "1.0.0.1.")), want: []want{{RuleClusterIDFormat, "deny", "Node/r1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "1.0.0.1."}}},
 			"admission: as it was (not introduced)": {state: with(seed(), reflector("r1", "10.0.0.1", "1.0.0.256")),
@@ -244,7 +267,7 @@ var ruleTests = map[string]func(t *testing.T){
 		}
 		runRuleCases(t, RuleClusterIDConsistency, map[string]ruleCase{
 			"every client peers with every reflector of the ID": {state: seed()},
-			"partial peering with a shared ID (#2735)": {state: zoned, want: []want{
+			"partial peering with a shared ID (#2735)": {example: true, state: zoned, want: []want{
 				{RuleClusterIDConsistency, "deny", "Node/a1", "", "peers with only some of the reflectors that share cluster ID 1.0.0.1 (r1, r2)"},
 				{RuleClusterIDConsistency, "deny", "Node/b1", "", "b1 peers with only some"}}},
 			"an ID per zone": {state: with(zoned, reflector("r2", "10.0.0.2", "1.0.0.2", label("zone", "b")))},
@@ -271,7 +294,7 @@ var ruleTests = map[string]func(t *testing.T){
 			"peer AS above int32": {state: with(seed(), bgpPeer("ext", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 4200000000})), want: []want{{RuleASNumber, "deny", "BGPPeer.crd.projectcalico.org/ext", "spec.asNumber", "int32"}}},
 			"peerIP without AS":   {state: with(seed(), bgpPeer("ext", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1"})), want: []want{{RuleASNumber, "deny", "BGPPeer.crd.projectcalico.org/ext", "spec.asNumber", "without spec.asNumber"}}},
 			"not CRD-backed":      {cfg: Config{CRDBacked: new(false)}, state: with(seed(), bgpPeer("ext", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 4200000000}))},
-			"reflector in another AS": {state: with(seed(), reflector("r1", "10.0.0.1", "1.0.0.1", nodeAS("65001")), reflector("r2", "10.0.0.2", "1.0.0.1", nodeAS("65001"))),
+			"reflector in another AS": {example: true, state: with(seed(), reflector("r1", "10.0.0.1", "1.0.0.1", nodeAS("65001")), reflector("r2", "10.0.0.2", "1.0.0.1", nodeAS("65001"))),
 				want: []want{{RuleASNumber, "deny", "Node/r1", "metadata.annotations[projectcalico.org/ASNumber]", "reflector r1 is in AS 65001 but its peers c1, c2, c3 are in AS 64512"},
 					{RuleASNumber, "deny", "Node/r2", "metadata.annotations[projectcalico.org/ASNumber]", "reflector r2 is in AS 65001"}}},
 			"admission: a reflector moved to another AS": {state: seed(), change: update(reflector("r1", "10.0.0.1", "1.0.0.1"), reflector("r1", "10.0.0.1", "1.0.0.1", nodeAS("65001"))),
@@ -281,7 +304,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RulePeerFields: func(t *testing.T) {
 		runRuleCases(t, RulePeerFields, map[string]ruleCase{
 			"selector peers": {state: seed()},
-			"peerIP and peerSelector": {state: with(seed(), bgpPeer("both", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 64512, PeerSelector: "all()"})),
+			"peerIP and peerSelector": {example: true, state: with(seed(), bgpPeer("both", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 64512, PeerSelector: "all()"})),
 				want: []want{{RulePeerFields, "deny", "BGPPeer.crd.projectcalico.org/both", "spec.peerIP", "PeerIP field must be empty when PeerSelector is specified"},
 					{RulePeerFields, "deny", "BGPPeer.crd.projectcalico.org/both", "spec.asNumber", "ASNumber field must be empty when PeerSelector is specified"}}},
 			"mesh switch outside default": {state: with(seed(), bgpConfig("node.c1", apiv3.BGPConfigurationSpec{NodeToNodeMeshEnabled: new(true)})),
@@ -296,7 +319,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleSelectorSyntax: func(t *testing.T) {
 		runRuleCases(t, RuleSelectorSyntax, map[string]ruleCase{
 			"valid":           {state: seed()},
-			"unclosed has(":   {state: with(seed(), selPeer("clients", "!has(route-reflector)", "has(route-reflector")), want: []want{{RuleSelectorSyntax, "deny", "BGPPeer.crd.projectcalico.org/clients", "spec.peerSelector", "calico-node would log it and match nothing"}}},
+			"unclosed has(":   {example: true, state: with(seed(), selPeer("clients", "!has(route-reflector)", "has(route-reflector")), want: []want{{RuleSelectorSyntax, "deny", "BGPPeer.crd.projectcalico.org/clients", "spec.peerSelector", "calico-node would log it and match nothing"}}},
 			"too long":        {state: with(seed(), selPeer("clients", "has(a)"+strings.Repeat(" ", 5000), "all()")), want: []want{{RuleSelectorSyntax, "deny", "BGPPeer.crd.projectcalico.org/clients", "spec.nodeSelector", "characters long"}}},
 			"admission: same": {state: with(seed(), selPeer("x", "has(", "all()")), change: update(selPeer("x", "has(", "all()"), selPeer("x", "has(", "all() "))},
 		})
@@ -304,7 +327,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleSelectorMatchesNothing: func(t *testing.T) {
 		runRuleCases(t, RuleSelectorMatchesNothing, map[string]ruleCase{
 			"selectors match": {state: seed()},
-			"label typo": {state: with(seed(), selPeer("clients", "!has(route-reflector)", "has(router-reflector)")),
+			"label typo": {example: true, state: with(seed(), selPeer("clients", "!has(route-reflector)", "has(router-reflector)")),
 				want: []want{{RuleSelectorMatchesNothing, "warn", "BGPPeer.crd.projectcalico.org/clients", "spec.peerSelector", `did you mean label "route-reflector" instead of "router-reflector"?`}}},
 			"node-scoped peer for no node": {state: with(seed(), bgpPeer("ghost", apiv3.BGPPeerSpec{Node: "ghost", PeerSelector: "has(route-reflector)"})),
 				want: []want{{RuleSelectorMatchesNothing, "warn", "BGPPeer.crd.projectcalico.org/ghost", "spec.node", `spec.node "ghost" is no node`}}},
@@ -316,7 +339,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RulePeerTargetsNonReflector: func(t *testing.T) {
 		runRuleCases(t, RulePeerTargetsNonReflector, map[string]ruleCase{
 			"peers select reflectors": {state: seed()},
-			"labelled without a cluster ID": {state: with(seed(), node("fake", "10.0.0.9", label("route-reflector", "true"))),
+			"labelled without a cluster ID": {example: true, state: with(seed(), node("fake", "10.0.0.9", label("route-reflector", "true"))),
 				want: []want{{RulePeerTargetsNonReflector, "warn", "BGPPeer.crd.projectcalico.org/clients", "spec.peerSelector", "selects fake, which has no route-reflector cluster ID"},
 					{RulePeerTargetsNonReflector, "warn", "BGPPeer.crd.projectcalico.org/reflectors", "spec.peerSelector", "selects fake"}}},
 			"mesh on": {state: with(seed(), node("fake", "10.0.0.9", label("route-reflector", "true")), mesh(true))},
@@ -327,7 +350,7 @@ var ruleTests = map[string]func(t *testing.T){
 		runRuleCases(t, RuleMeshDisable, map[string]ruleCase{
 			"two reflectors":                 {state: seed()},
 			"audit: one reflector, mesh off": {state: without(seed(), "r2"), want: []want{{RuleMeshDisable, "deny", "BGPConfiguration.crd.projectcalico.org/default", "spec.nodeToNodeMeshEnabled", "the node-to-node mesh is off with only 1 Ready route reflector (r1)"}}},
-			"admission: mesh off with one reflector": {state: one, change: update(mesh(true), mesh(false)),
+			"admission: mesh off with one reflector": {example: true, state: one, change: update(mesh(true), mesh(false)),
 				want: []want{{RuleMeshDisable, "deny", "BGPConfiguration.crd.projectcalico.org/default", "spec.nodeToNodeMeshEnabled", "would be off with only 1 Ready route reflector (r1)"}}},
 			"admission: a NotReady reflector is lost": {state: with(seed(), reflector("r2", "10.0.0.2", "1.0.0.1", notReady), mesh(true)), change: update(mesh(true), mesh(false)),
 				want: []want{{RuleMeshDisable, "deny", "BGPConfiguration.crd.projectcalico.org/default", "spec.nodeToNodeMeshEnabled", "lost reflector: r2 (NotReady)"}}},
@@ -342,7 +365,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleRoutePropagation: func(t *testing.T) {
 		runRuleCases(t, RuleRoutePropagation, map[string]ruleCase{
 			"seed": {state: seed()},
-			"mesh off before the peers exist": {state: without(seed(), "clients", "reflectors"),
+			"mesh off before the peers exist": {example: true, state: without(seed(), "clients", "reflectors"),
 				want: []want{{RuleRoutePropagation, "deny", "Node/c1", "", "c1, c2, c3 would exchange no IPv4 pod routes with any other node: with the mesh off c1, c2, c3 have no BGP session"},
 					{RuleRoutePropagation, "deny", "Node/r1", "", "r1, r2 would exchange no IPv4 pod routes with any other node: with the mesh off r1, r2 have no BGP session"}}},
 			"reflectors of a shared ID not peered": {state: without(seed(), "reflectors"),
@@ -380,7 +403,7 @@ var ruleTests = map[string]func(t *testing.T){
 		midway := []*calico.Object{reflector("r1", "10.0.0.1", "1.0.0.1"), node("c1", "10.0.0.11"), node("c2", "10.0.0.12"), mesh(true)}
 		runRuleCases(t, RuleReflectorWithoutPeers, map[string]ruleCase{
 			"mesh on, no reflector":         {state: []*calico.Object{node("c1", "10.0.0.11"), node("c2", "10.0.0.12"), mesh(true)}},
-			"mesh on, reflector not peered": {state: midway, want: []want{{RuleReflectorWithoutPeers, "warn", "Node/r1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "node r1 holds cluster ID 1.0.0.1, so it left the node-to-node mesh"}}},
+			"mesh on, reflector not peered": {example: true, state: midway, want: []want{{RuleReflectorWithoutPeers, "warn", "Node/r1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "node r1 holds cluster ID 1.0.0.1, so it left the node-to-node mesh"}}},
 			"mesh on, reflector peered":     {state: with(midway, selPeer("clients", "!has(route-reflector)", "has(route-reflector)"))},
 			"admission: was already alone":  {state: midway, change: update(reflector("r1", "10.0.0.1", "1.0.0.1"), reflector("r1", "10.0.0.1", "1.0.0.1", label("team", "x")))},
 		})
@@ -395,7 +418,7 @@ var ruleTests = map[string]func(t *testing.T){
 		}
 		runRuleCases(t, RuleReflectorRedundancy, map[string]ruleCase{
 			"two reflectors per client": {state: seed()},
-			"one reflector NotReady": {state: with(seed(), reflector("r2", "10.0.0.2", "1.0.0.1", notReady)),
+			"one reflector NotReady": {example: true, state: with(seed(), reflector("r2", "10.0.0.2", "1.0.0.1", notReady)),
 				want: []want{{RuleReflectorRedundancy, "deny", "Node/c1", "", "c1, c2, c3 would peer with only 1 route reflector (r1) while 2 are required"}}},
 			"single point of failure between zones": {state: bridge,
 				want: []want{{RuleReflectorRedundancy, "deny", "Node/ra1", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "reflector ra1 is a single point of failure"}}},
@@ -410,7 +433,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleReflectorRemoval: func(t *testing.T) {
 		runRuleCases(t, RuleReflectorRemoval, map[string]ruleCase{
 			"audit never reports it": {state: without(seed(), "clients")},
-			"deleting the client peer": {state: seed(), change: remove(selPeer("clients", "!has(route-reflector)", "has(route-reflector)")),
+			"deleting the client peer": {example: true, state: seed(), change: remove(selPeer("clients", "!has(route-reflector)", "has(route-reflector)")),
 				want: []want{{RuleReflectorRemoval, "deny", "BGPPeer.crd.projectcalico.org/clients", "metadata.name", "deleting BGPPeer clients breaks the route-reflector topology"}}},
 			"clearing a cluster ID": {state: seed(), change: update(reflector("r2", "10.0.0.2", "1.0.0.1"), node("r2", "10.0.0.2", label("route-reflector", "true"))),
 				want: []want{{RuleReflectorRemoval, "deny", "Node/r2", "metadata.annotations[projectcalico.org/RouteReflectorClusterID]", "clearing the cluster ID of reflector r2"}}},
@@ -421,7 +444,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleReflectorLabel: func(t *testing.T) {
 		runRuleCases(t, RuleReflectorLabel, map[string]ruleCase{
 			"label and ID agree": {state: seed()},
-			"label without ID": {state: with(seed(), node("c1", "10.0.0.11", label("route-reflector", "true"))),
+			"label without ID": {example: true, state: with(seed(), node("c1", "10.0.0.11", label("route-reflector", "true"))),
 				want: []want{{RuleReflectorLabel, "warn", "Node/c1", "metadata.labels", "node c1 has the label route-reflector but no cluster ID"}}},
 			"ID without label, auto-fill on": {state: with(seed(), node("r3", "10.0.0.3", clusterID("1.0.0.1")))},
 			"ID without label, auto-fill off": {cfg: Config{AutoFillLabel: new(false)}, state: with(seed(), node("r3", "10.0.0.3", clusterID("1.0.0.1"))),
@@ -435,7 +458,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleReflectorAddress: func(t *testing.T) {
 		runRuleCases(t, RuleReflectorAddress, map[string]ruleCase{
 			"reflectors with addresses": {state: seed()},
-			"reflector without address": {state: with(seed(), reflector("r3", "10.0.0.3", "1.0.0.1", noAddress)),
+			"reflector without address": {example: true, state: with(seed(), reflector("r3", "10.0.0.3", "1.0.0.1", noAddress)),
 				want: []want{{RuleReflectorAddress, "warn", "Node/r3", "metadata.annotations[projectcalico.org/IPv4Address]", "node r3 has cluster ID 1.0.0.1 but no valid BGP address"}}},
 			"client without address": {state: with(seed(), node("c4", "10.0.0.14", noAddress))},
 			"admission: the address goes": {state: seed(), change: update(reflector("r2", "10.0.0.2", "1.0.0.1"), reflector("r2", "10.0.0.2", "1.0.0.1", noAddress)),
@@ -445,7 +468,7 @@ var ruleTests = map[string]func(t *testing.T){
 	RuleFilterNotFound: func(t *testing.T) {
 		runRuleCases(t, RuleFilterNotFound, map[string]ruleCase{
 			"the filter exists": {state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transit"}}))},
-			"a typo": {state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transti"}})),
+			"a typo": {example: true, state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transti"}})),
 				want: []want{{RuleFilterNotFound, "warn", "BGPPeer.crd.projectcalico.org/tor", "spec.filters[0]", `names BGPFilter "no-transti", which does not exist: calico-node skips it and applies no filter in its place; did you mean "no-transit"?`}}},
 			"admission: deleting a filter in use": {state: with(seed(), noTransit(), bgpPeer("tor", apiv3.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"no-transit"}})),
 				change: remove(noTransit()),
@@ -457,7 +480,7 @@ var ruleTests = map[string]func(t *testing.T){
 			bgpPeer("w1-w2", apiv3.BGPPeerSpec{Node: "w1", PeerSelector: "kubernetes.io/hostname == 'w2'", ReversePeering: new(apiv3.ReversePeeringManual)}), mesh(false)}
 		runRuleCases(t, RuleSessionOneSided, map[string]ruleCase{
 			"both sides": {state: seed()},
-			"reversePeering Manual alone": {state: manual,
+			"reversePeering Manual alone": {example: true, state: manual,
 				want: []want{{RuleSessionOneSided, "warn", "Node/w1", "", "w1 configures a BGP session (IPv4) to w2, which does not configure it back"}}},
 			"reversePeering Manual with the other side": {state: append(manual, bgpPeer("w2-w1", apiv3.BGPPeerSpec{Node: "w2", PeerSelector: "kubernetes.io/hostname == 'w1'", ReversePeering: new(apiv3.ReversePeeringManual)}))},
 			"peerIP with another AS": {state: []*calico.Object{node("w1", "10.0.0.1"), node("w2", "10.0.0.2"), bgpPeer("to-w2", apiv3.BGPPeerSpec{Node: "w1", PeerIP: "10.0.0.2", ASNumber: 65001}), mesh(false)},
@@ -485,4 +508,5 @@ func TestRules(t *testing.T) {
 	if len(ruleTests) != len(Rules) {
 		t.Errorf("%d rule tests for %d rules", len(ruleTests), len(Rules))
 	}
+	checkExamples(t)
 }
