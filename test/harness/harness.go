@@ -292,6 +292,10 @@ func untrack(h *Harness) {
 // its processes die with the test process.
 func stopOnSignal(sigs <-chan os.Signal) {
 	sig := <-sigs
+	// When `go test` was killed, stderr is a pipe nobody reads: Go ends a process that writes
+	// to such a pipe on fd 1 or 2 with SIGPIPE, unless SIGPIPE is ignored, and the control
+	// plane's directories would stay behind.
+	signal.Ignore(syscall.SIGPIPE)
 	fmt.Fprintf(os.Stderr, "harness: %v: stopping the control plane\n", sig)
 	running.Lock()
 	var hs []*Harness
