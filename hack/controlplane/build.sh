@@ -35,7 +35,6 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/rrguard/controlplane
 go=${GO:-go}
 
 export GOWORK=off CGO_ENABLED=0
-export GONOSUMDB=github.com/projectcalico${GONOSUMDB:+,$GONOSUMDB}
 # The wrapper modules commit complete go.mod/go.sum: a build never edits them.
 export GOFLAGS="-mod=readonly -buildvcs=false"
 

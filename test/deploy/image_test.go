@@ -66,7 +66,7 @@ func buildFromContext(scratch, version string) (string, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "GONOSUMDB=github.com/projectcalico", "GOTOOLCHAIN=local", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(cmd.Env, "GOTOOLCHAIN=local", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("hack/build.sh in the Docker build context: %v\n%s", err, output)
 	}
