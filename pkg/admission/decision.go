@@ -125,12 +125,27 @@ func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest
 	}
 	ch := model.Change{Operation: model.Operation(req.Operation), Object: newObj, Old: oldObj, DryRun: req.DryRun != nil && *req.DryRun,
 		User: &model.UserInfo{Username: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups, Extra: extraOf(req.UserInfo.Extra)}}
+	if stored := existing(req, newObj, before); stored != nil {
+		ch.Operation, ch.Old = model.Update, stored
+	}
 	if req.Operation == admissionv1.Delete {
 		ch.Object = nil
 	}
 	d.Change = ch
 	d.Findings = r.Engine.Evaluate(ctx, ch, before)
 	return d, nil
+}
+
+// existing is the object a CREATE names that the state before already holds, or nil.
+// `calicoctl apply` creates first and updates when the API server answers AlreadyExists,
+// which it does only after admission: rrguard judges that CREATE as the UPDATE it stands
+// for, so that it refuses it for what the UPDATE would change (a BGPPeer changed, not
+// added) and not for what the object already had, and calicoctl's answer is kubectl's.
+func existing(req *admissionv1.AdmissionRequest, newObj *calico.Object, before *model.Snapshot) *calico.Object {
+	if req.Operation != admissionv1.Create || newObj == nil || before == nil {
+		return nil
+	}
+	return before.State.Object(newObj.Kind, newObj.Name)
 }
 
 // checked reports whether a request is about a kind rrguard checks.
