@@ -67,6 +67,11 @@ type Options struct {
 	APIServerArgs map[string][]string
 	// Output receives etcd's and kube-apiserver's logs; default discarded.
 	Output io.Writer
+	// CalicoAPIServer serves projectcalico.org/v3 through calico-apiserver (bin/calico-apiserver),
+	// registered as an aggregated API server, instead of as CRDs: only the crd.projectcalico.org
+	// CRDs are installed (all of them), where it stores what it serves. Linux and root only:
+	// it runs in a network namespace (see calicoapiserver.go).
+	CalicoAPIServer bool
 }
 
 // Harness is a running control plane.
@@ -82,6 +87,8 @@ type Harness struct {
 	Kubeconfig string
 	RootDir    string
 	BinDir     string
+	// CalicoAPIServer is the running calico-apiserver, with Options.CalicoAPIServer.
+	CalicoAPIServer *CalicoAPIServer
 	// ResetGuard, when set, wraps Reset's deletions: a webhook test uses it to take its
 	// webhook configurations out of the way, so that cleaning up between tests is never
 	// judged by the webhook under test.
@@ -123,7 +130,11 @@ func Start(opts Options) (h *Harness, err error) {
 	if testing.Testing() && !liveBuild {
 		return nil, ErrUntaggedLiveTest
 	}
-	crds, err := CalicoCRDs(opts.RootDir)
+	calicoCRDs := CalicoCRDs
+	if opts.CalicoAPIServer {
+		calicoCRDs = CalicoAPIServerCRDs
+	}
+	crds, err := calicoCRDs(opts.RootDir)
 	if err != nil {
 		return nil, fmt.Errorf("find the Calico CRDs: %w", err)
 	}
@@ -192,6 +203,15 @@ func Start(opts Options) (h *Harness, err error) {
 	// the endpoint reconciler (which would publish it in the kubernetes Service) is off.
 	args.Set("advertise-address", "127.0.0.1")
 	args.Set("endpoint-reconciler-type", "none")
+	if opts.CalicoAPIServer {
+		frontProxy, err := frontProxyArgs(filepath.Join(workDir, "front-proxy"))
+		if err != nil {
+			return h, err
+		}
+		for name, values := range frontProxy {
+			args.Set(name, values...)
+		}
+	}
 	for name, values := range opts.APIServerArgs {
 		args.Set(name, values...)
 	}
@@ -221,6 +241,11 @@ func Start(opts Options) (h *Harness, err error) {
 			return h, fmt.Errorf("create namespace %s: %w", ns, err)
 		}
 	}
+	if opts.CalicoAPIServer {
+		if err := h.startCalicoAPIServer(context.Background()); err != nil {
+			return h, err
+		}
+	}
 	return h, nil
 }
 
@@ -248,8 +273,11 @@ func (h *Harness) Stop() error {
 
 func (h *Harness) stop() error {
 	var err error
+	if h.CalicoAPIServer != nil {
+		err = h.CalicoAPIServer.stop()
+	}
 	if h.Env != nil && h.started {
-		err = h.Env.Stop()
+		err = errors.Join(err, h.Env.Stop())
 	}
 	if h.workDir != "" {
 		err = errors.Join(err, os.RemoveAll(h.workDir))
