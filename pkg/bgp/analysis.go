@@ -67,6 +67,9 @@ type Analysis struct {
 	// (for a == b: with every other member).
 	session [2][][]bool
 	extSess [][]bool // [class][external]
+	// sides[0][p] lists the classes peer p applies to, sides[1][p] those it selects as
+	// remote, in class order (peerSides).
+	sides [2][][]int
 	// oneSided[f] holds the class pairs (a, b) where a member of a configures a session of
 	// family f to a member of b that does not come up, and why (see OneSided).
 	oneSided [2]map[[2]int]OneSidedReason
@@ -136,6 +139,7 @@ func (a *Analysis) derive(t *Topology) *Analysis {
 // finish expands sessions and simulates propagation over the classes.
 func (a *Analysis) finish() {
 	local, remote := a.peerSides()
+	a.sides = [2][][]int{local, remote}
 	down := a.downClasses(local)
 	a.findExternals(down)
 	for _, f := range families {
@@ -252,22 +256,24 @@ func (a *Analysis) PeerMatches(p int) (local, remote int) {
 func (a *Analysis) PeerMatchCounts() (local, remote []int) {
 	n := len(a.Topology.Peers)
 	local, remote = make([]int, n), make([]int, n)
-	for c := range a.Classes {
-		cl := &a.Classes[c]
-		for p := range min(n, len(cl.local), len(cl.remote)) {
-			if cl.local[p] {
-				local[p] += len(cl.Members)
-			}
-			if cl.remote[p] {
-				remote[p] += len(cl.Members)
-			}
+	for p := range min(n, len(a.sides[0]), len(a.sides[1])) {
+		for _, c := range a.sides[0][p] {
+			local[p] += len(a.Classes[c].Members)
+		}
+		for _, c := range a.sides[1][p] {
+			remote[p] += len(a.Classes[c].Members)
 		}
 	}
 	return local, remote
 }
 
-// Selects reports whether peer p selects the members of class c as its remote side.
-func (a *Analysis) Selects(p, c int) bool { return a.Classes[c].remote[p] }
+// SelectedClasses lists the classes peer p selects as its remote side, in class order.
+func (a *Analysis) SelectedClasses(p int) []int {
+	if p >= len(a.sides[1]) {
+		return nil
+	}
+	return a.sides[1][p]
+}
 
 // Isolated reports whether members of class c have no BGP session at all.
 func (a *Analysis) Isolated(c int) bool { return a.SessionCount(c) == 0 }

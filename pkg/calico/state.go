@@ -54,6 +54,11 @@ type State struct {
 	peer     *Peer // the overlaid BGPPeer, parsed once
 	peerOnce sync.Once
 
+	// models are the peers' models in peerNames order, made once (see peerModels); an
+	// overlay that changes no BGPPeer shares its parent's.
+	models     *peerModels
+	modelsOnce sync.Once
+
 	topo      *bgp.Topology // nodes only; peers, mesh and AS are filled in by Topology
 	nodeIndex map[string]int
 	peerNames []string
@@ -233,6 +238,9 @@ func (s *State) overlay(kind, name string, o *Object) *State {
 		return s.rebuilt(kind, name, o)
 	}
 	n := &State{parent: s, kind: kind, name: name, obj: o, topo: s.topo, nodeIndex: s.nodeIndex, peerNames: s.peerNames}
+	if kind != KindBGPPeer {
+		n.models = s.peerModelsMemo()
+	}
 	switch kind {
 	case KindNode:
 		var node *Node
@@ -559,10 +567,7 @@ func (s *State) Topology() *bgp.Topology {
 			t.ListenPorts[strings.TrimPrefix(name, "node.")] = c.Spec.ListenPort
 		}
 	}
-	t.Peers = make([]bgp.Peer, 0, len(s.peerNames))
-	for _, name := range s.peerNames {
-		t.Peers = append(t.Peers, s.Peer(name).model)
-	}
+	t.Peers = s.peerModelsMemo().get(s)
 	// The root's pools and filters (made once, in NewState) unless an overlay changes them.
 	for o := s; o.parent != nil; o = o.parent {
 		if o.kind == KindIPPool || o.kind == KindBGPFilter {
@@ -576,6 +581,33 @@ func (s *State) Topology() *bgp.Topology {
 		t.MeshPassword = bgp.PasswordSource(ref.Name, ref.Key)
 	}
 	return &t
+}
+
+// peerModels are the models of a state's peers, made on first use: a Node change's state
+// shares them with the state before (1,000 BGPPeers are ~100 KB a Topology would copy).
+// Topology's readers never write them.
+type peerModels struct {
+	once  sync.Once
+	peers []bgp.Peer
+}
+
+func (s *State) peerModelsMemo() *peerModels {
+	s.modelsOnce.Do(func() {
+		if s.models == nil {
+			s.models = &peerModels{}
+		}
+	})
+	return s.models
+}
+
+func (m *peerModels) get(s *State) []bgp.Peer {
+	m.once.Do(func() {
+		m.peers = make([]bgp.Peer, 0, len(s.peerNames))
+		for _, name := range s.peerNames {
+			m.peers = append(m.peers, s.Peer(name).model)
+		}
+	})
+	return m.peers
 }
 
 // IsReflector reports whether the node holds a cluster ID calico-node uses (Model().IsReflector

@@ -13,6 +13,9 @@ import (
 type Engine struct {
 	cfg Config
 	pol *policyState // Rego policies (WithPolicies); nil: built-in rules only
+	// everyCheck runs the checks marked model even when a change leaves the model as it was
+	// (the tests' reference: skipping them must change no judgment).
+	everyCheck bool
 }
 
 // New returns an engine for cfg (zero fields take their defaults).
@@ -46,7 +49,7 @@ func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Sn
 			}
 		}
 	}
-	j := &judgment{e: e, ch: &ch, whole: before.State.Mesh() && !after.State.Mesh()}
+	j := &judgment{e: e, ch: &ch, whole: before.State.Mesh() && !after.State.Mesh(), sameModel: e.sameModel(ch, before, after)}
 	topo := j.topology(after, before)
 	for i := range Rules {
 		if explain := Rules[i].change; explain != nil {
@@ -72,6 +75,19 @@ func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Sn
 		out = append(out, f)
 	}
 	return e.evaluatePolicies(ctx, ch, before, e.enforce(out))
+}
+
+// sameModel reports whether ch, a change to a Node, leaves before's BGP model as it was:
+// after shares before's classes and sessions (bgp.Analysis.SameModel), the mesh is as it was,
+// and the node has or lacks the reflector label as before. Changes to anything else always
+// count as changing the model.
+func (e *Engine) sameModel(ch model.Change, before, after *model.Snapshot) bool {
+	if ch.Object == nil || ch.Object.Node == nil || ch.Old == nil || ch.Old.Node == nil {
+		return false
+	}
+	_, had := ch.Old.Node.Label(e.cfg.ReflectorLabel)
+	_, has := ch.Object.Node.Label(e.cfg.ReflectorLabel)
+	return had == has && after.State.Mesh() == before.State.Mesh() && after.Analysis.SameModel(before.Analysis)
 }
 
 // changedField names where a change acts on the topology, for findings about the topology.

@@ -65,6 +65,11 @@ type checkOpts struct {
 	// declared: its problems break what rrguard.yaml declares (clusterIDPolicy), whatever the
 	// routes do: refused even in a change that leaves every node as well off (monotone).
 	declared bool
+	// model: its problems are a function of the BGP model (classes, sessions, gaps), the
+	// mesh, the BGPPeers, BGPFilters and IPPools and, of the nodes' labels, the reflector label
+	// only. A change that leaves all of these as they were (see judgment.sameModel) introduces
+	// none of them, and the check does not run.
+	model bool
 }
 
 // A check is one question a rule asks of a topology: problems finds what is wrong in a
@@ -134,6 +139,10 @@ type judgment struct {
 	found []Finding
 	// newSinglePoints: a single point of failure was introduced (see monotone).
 	newSinglePoints bool
+	// sameModel: the change is to a Node and leaves the BGP model, the mesh and the node's
+	// reflector label as they were (a label no selector reads, an annotation): checks marked
+	// model find what the state before had.
+	sameModel bool
 }
 
 // topology runs every rule's checks on s in catalogue order. Unless the judgment is whole,
@@ -144,6 +153,9 @@ func (j *judgment) topology(s, base *model.Snapshot) []Finding {
 		for c, ck := range rule.checks {
 			o := ck.opts()
 			if o.applies != nil && !o.applies(j) {
+				continue
+			}
+			if o.model && j.sameModel && !j.whole && !o.always && !j.e.everyCheck {
 				continue
 			}
 			if slices.ContainsFunc(j.found, func(f Finding) bool { return slices.Contains(o.unless, f.Rule) }) {

@@ -23,7 +23,7 @@ var filterNotFoundRule = Rule{
 	ID: RuleFilterNotFound, Default: Warn,
 	Summary: "a BGPPeer names a BGPFilter that does not exist (confd skips it)",
 	Doc:     "a BGPPeer whose `spec.filters` names a BGPFilter that does not exist, or a BGPFilter deleted while BGPPeers name it: confd skips the name (`if exists`), so the filter meant for those sessions is not applied",
-	checks:  []checker{check[missingFilter]{problems: missingFilters, render: renderMissingFilters}},
+	checks:  []checker{check[missingFilter]{checkOpts: checkOpts{model: true}, problems: missingFilters, render: renderMissingFilters}},
 }
 
 // missingFilter is a filter name a BGPPeer gives that no BGPFilter has.

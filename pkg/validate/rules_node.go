@@ -31,7 +31,7 @@ var asNumberRule = Rule{
 	Summary: "ASN 0, 23456, 65535, 4294967295, > 2147483647 on CRD clusters, unparsable; reflector and clients in different ASes",
 	Doc:     "AS 0, 23456 (AS_TRANS), 65535, 4294967295, AS numbers above 2147483647 on CRD-backed clusters (the CRDs store int32, calico#13494), unparsable annotations, a `peerIP` without `asNumber` (BIRD refuses `as 0` and the node loads no BGP configuration); a reflector whose clients are in another AS (eBGP: no reflection, calico#2292)",
 	object:  asNumberFindings,
-	checks:  []checker{check[[]int]{problems: asMismatchProblems, render: renderASMismatch}},
+	checks:  []checker{check[[]int]{checkOpts: checkOpts{model: true}, problems: asMismatchProblems, render: renderASMismatch}},
 }
 
 func asNumberFindings(e *Engine, o *calico.Object) []Finding {

@@ -145,7 +145,7 @@ var selectorMatchesNothingRule = Rule{
 	ID: RuleSelectorMatchesNothing, Default: Warn,
 	Summary: "a selector that selects no node, with did-you-mean",
 	Doc:     `a label typo: a selector that selects no node with a BGP address, with "did you mean"; a node-scoped BGPPeer whose ` + "`spec.node`" + ` is no node`,
-	checks:  []checker{check[emptySelector]{problems: selectorsMatchingNothing, render: renderSelectorsMatchingNothing}},
+	checks:  []checker{check[emptySelector]{checkOpts: checkOpts{model: true}, problems: selectorsMatchingNothing, render: renderSelectorsMatchingNothing}},
 }
 
 // emptySelector is a BGPPeer field that selects no node.
@@ -278,7 +278,7 @@ var peerTargetsNonReflectorRule = Rule{
 	ID: RulePeerTargetsNonReflector, Default: Warn,
 	Summary: "mesh off: a peerSelector selects nodes without a cluster ID",
 	Doc:     "with the mesh off, a peerSelector that selects nodes without a cluster ID next to reflectors (or labelled as reflectors): they will not reflect",
-	checks:  []checker{check[nonReflectorTarget]{problems: peersTargetingNonReflectors, render: renderPeersTargetingNonReflectors}},
+	checks:  []checker{check[nonReflectorTarget]{checkOpts: checkOpts{model: true}, problems: peersTargetingNonReflectors, render: renderPeersTargetingNonReflectors}},
 }
 
 type nonReflectorTarget struct {
@@ -294,9 +294,8 @@ func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem[nonRefl
 		return nil
 	}
 	a := s.Analysis
-	// One pass over the classes, each asking every peer (the classes' peer flags are
-	// consecutive): per peer, whether it selects reflectors or labelled nodes, and the plain
-	// classes it selects.
+	// Per peer with a peer selector: whether it selects reflectors or labelled nodes, and
+	// the plain classes it selects.
 	type selection struct {
 		reflectors, labelled bool
 		plain                []int
@@ -304,25 +303,20 @@ func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem[nonRefl
 	sel := make([]selection, len(s.Peers()))
 	var withSelector []int
 	for p := range s.Peers() {
-		if s.Topology.Peers[p].PeerSelector != nil {
-			withSelector = append(withSelector, p)
-		}
-	}
-	for c := range a.Classes {
-		cl := &a.Classes[c]
-		if len(cl.Members) == 0 {
+		if s.Topology.Peers[p].PeerSelector == nil {
 			continue
 		}
-		reflector := cl.ClusterID != ""
-		_, labelled := s.Topology.Nodes[cl.Members[0]].Labels[e.cfg.ReflectorLabel]
-		for _, p := range withSelector {
-			if !a.Selects(p, c) {
+		withSelector = append(withSelector, p)
+		for _, c := range a.SelectedClasses(p) {
+			cl := &a.Classes[c]
+			if len(cl.Members) == 0 {
 				continue
 			}
-			if reflector {
+			if cl.ClusterID != "" {
 				sel[p].reflectors = true
 				continue
 			}
+			_, labelled := s.Topology.Nodes[cl.Members[0]].Labels[e.cfg.ReflectorLabel]
 			sel[p].plain = append(sel[p].plain, c)
 			sel[p].labelled = sel[p].labelled || labelled
 		}
@@ -359,7 +353,7 @@ var sessionOneSidedRule = Rule{
 	ID: RuleSessionOneSided, Default: Warn,
 	Summary: "a session one end configures and the other does not (wrong AS or port, `reversePeering: Manual` alone): it stays Idle",
 	Doc:     "a BGP session one end configures and the other does not, or not with the AS and port in use: `reversePeering: Manual` without a BGPPeer for the other side, a `peerIP` whose `asNumber` or port is not the node's, a `localASNumber` other than the node's AS; BIRD keeps it Idle and it carries no routes",
-	checks:  []checker{check[oneSided]{problems: oneSidedSessions, render: renderOneSidedSessions}},
+	checks:  []checker{check[oneSided]{checkOpts: checkOpts{model: true}, problems: oneSidedSessions, render: renderOneSidedSessions}},
 }
 
 // oneSidedSessions: per family, the pairs of classes whose session only the first

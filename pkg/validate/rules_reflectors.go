@@ -19,7 +19,7 @@ var clusterIDConsistencyRule = Rule{
 	Summary: "reflectors sharing a cluster ID while a client peers with only some of them (calico#2735); `clusterIDPolicy: shared/unique`",
 	Doc:     "reflectors that share a cluster ID while a client peers with only some of them: a reflector keeps what another of the same ID reflects but never passes it on to its clients (projectcalico/calico#2735); with `clusterIDPolicy: shared` or `unique`, IDs that break the policy",
 	checks: []checker{
-		check[string]{problems: partialClusterPeerings, render: renderPartialClusterPeerings},
+		check[string]{checkOpts: checkOpts{model: true}, problems: partialClusterPeerings, render: renderPartialClusterPeerings},
 		check[Finding]{checkOpts: checkOpts{declared: true}, problems: clusterIDPolicyBreaches, render: renderClusterIDPolicyBreaches},
 	},
 	breaks: true,
@@ -205,7 +205,7 @@ var reflectorWithoutPeersRule = Rule{
 	ID: RuleReflectorWithoutPeers, Default: Warn,
 	Summary: "mesh on: a node holds a cluster ID but has no session yet (the migration's middle step)",
 	Doc:     "while the mesh is on, a node that holds a cluster ID but has no session yet (it left the mesh): the normal middle step of the migration, said out loud",
-	checks:  []checker{check[struct{}]{problems: isolatedReflectors, render: renderIsolatedReflectors}},
+	checks:  []checker{check[struct{}]{checkOpts: checkOpts{model: true}, problems: isolatedReflectors, render: renderIsolatedReflectors}},
 }
 
 // isolatedReflector: while the mesh is on, a reflector with no session is the normal middle
@@ -241,7 +241,7 @@ var reflectorRedundancyRule = Rule{
 	Summary: "mesh off: a client attached to fewer than `minReflectors` reflectors; a single reflector whose loss alone cuts routes",
 	Doc:     "with the mesh off, clients attached to fewer than `minReflectors` live reflectors (names the reflectors lost: NotReady, no address); and a single reflector whose loss alone would cut routes, e.g. the only peering between two zones' reflectors (checked in the audit, when the mesh is turned off, and for changes to BGPPeers, the BGPConfiguration or a reflector)",
 	checks: []checker{
-		check[[]string]{problems: clientsWithFewReflectors, render: renderClientsWithFewReflectors},
+		check[[]string]{checkOpts: checkOpts{model: true}, problems: clientsWithFewReflectors, render: renderClientsWithFewReflectors},
 		check[singlePoint]{
 			// What-ifs are costly: only where the whole topology is judged, or for a change that
 			// can alter how routes are reflected, and when no client lacks reflectors already.

@@ -17,7 +17,7 @@ var routePropagationRule = Rule{
 	Doc:     "any change after which some node would not learn some other node's pod routes: isolated nodes, reflectors not peered with each other, shared-ID partitions, … (the mesh switched off before the peers exist, PR #4992); past the simulation's budget, a warning that the check could not be done",
 	checks: []checker{
 		check[bgp.Undecided]{checkOpts: checkOpts{always: true}, problems: undecidedFamilies, render: renderUndecidedFamilies},
-		check[bgp.Family]{problems: routeGaps, render: renderRouteGaps},
+		check[bgp.Family]{checkOpts: checkOpts{model: true}, problems: routeGaps, render: renderRouteGaps},
 	},
 	breaks: true,
 }

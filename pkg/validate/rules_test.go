@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -230,6 +231,7 @@ func runRuleCases(t *testing.T, rule string, cases map[string]ruleCase) {
 			if t.Failed() {
 				t.Logf("all findings:\n%s", dump(got))
 			}
+			checkSameModel(t, c)
 			if c.example {
 				if len(c.want) == 0 {
 					t.Fatalf("the example case of %s wants no finding", rule)
@@ -242,6 +244,40 @@ func runRuleCases(t *testing.T, rule string, cases map[string]ruleCase) {
 				}
 			}
 		})
+	}
+}
+
+// checkSameModel: in the state before c's change and after it, a change to any node's
+// labels that no selector reads, or to its reflector label, is judged the same whether or not
+// the checks marked model run (see judgment.sameModel).
+func checkSameModel(t *testing.T, c ruleCase) {
+	t.Helper()
+	states := []*calico.State{calico.NewState(c.state)}
+	if c.change != nil {
+		states = append(states, model.Apply(states[0], *c.change))
+	}
+	fast, full := New(c.cfg), New(c.cfg)
+	full.everyCheck = true
+	for _, st := range states {
+		s := model.NewSnapshot(st)
+		for _, name := range st.NodeNames() {
+			old := st.Node(name)
+			for _, l := range []string{"rrguard-unread", fast.cfg.ReflectorLabel} {
+				n := *old
+				n.K8sLabels = maps.Clone(old.K8sLabels)
+				if _, ok := n.K8sLabels[l]; ok {
+					delete(n.K8sLabels, l)
+				} else {
+					n.K8sLabels[l] = "true"
+				}
+				ch := model.Change{Operation: model.Update, Old: &calico.Object{Kind: calico.KindNode, Name: name, Node: old},
+					Object: &calico.Object{Kind: calico.KindNode, Name: name, Node: &n}}
+				got, want := fast.Evaluate(t.Context(), ch, s), full.Evaluate(t.Context(), ch, s)
+				if d := dump(got); d != dump(want) {
+					t.Errorf("node %s: label %s toggled: with the model checks skipped:\n%s\nwith every check:\n%s", name, l, d, dump(want))
+				}
+			}
+		}
 	}
 }
 
