@@ -38,7 +38,7 @@ func FuzzLoadReader(f *testing.F) {
 	}
 	engine := validate.New(validate.DefaultConfig())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := &Manifests{Sources: map[string]string{}}
+		m := &Manifests{Sources: map[string]Source{}}
 		if err := m.LoadReader("fuzz.yaml", bytes.NewReader(data)); err != nil {
 			var ie *InputError
 			if !errors.As(err, &ie) || ie.Source == "" {

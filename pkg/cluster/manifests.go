@@ -34,11 +34,24 @@ type Manifests struct {
 	Objects []*calico.Object
 	// Notes are things skipped on purpose (other kinds, empty documents), one line each.
 	Notes []string
-	// Sources maps "Kind/name" to where the object was read ("file.yaml#2").
-	Sources map[string]string
+	// Sources maps an object's Ref ("Kind.group/name") to where it was read.
+	Sources map[string]Source
 
 	whole bool // LoadOptions.WholeNodes
 }
+
+// Source is where an object was read.
+type Source struct {
+	// Document names the file and the document's number in it ("nodes.yaml#2"; an item of
+	// a List: "nodes.yaml#2[0]").
+	Document string
+	// File is the file (or the input's name); Line is the line of the file the document's
+	// content starts on, 1 for the first.
+	File string
+	Line int
+}
+
+func (s Source) String() string { return s.Document }
 
 // InputError is bad input: the CLI exits 2 on it.
 type InputError struct {
@@ -65,7 +78,7 @@ type LoadOptions struct {
 // multi-document, and decodes the objects rrguard checks. Documents are decoded on every
 // core; objects, notes and the first error come in the order of the input.
 func LoadFiles(paths []string, opts LoadOptions) (*Manifests, error) {
-	m := &Manifests{Sources: map[string]string{}, whole: opts.WholeNodes}
+	m := &Manifests{Sources: map[string]Source{}, whole: opts.WholeNodes}
 	err := m.run(func(l *loader) bool {
 		for _, p := range paths {
 			info, err := os.Stat(p)
@@ -229,7 +242,10 @@ type batch struct {
 // document is one document of the input and, once a worker decoded it, what it holds.
 type document struct {
 	source string
-	chunk  []byte
+	// file is the input the document is in, line the line its content starts on.
+	file  string
+	line  int
+	chunk []byte
 	decoded
 }
 
@@ -292,7 +308,7 @@ func (m *Manifests) merge(order <-chan *batch) error {
 			}
 			for _, e := range d.entries {
 				if e.obj != nil {
-					m.record(e.source, e.obj)
+					m.record(Source{Document: e.source, File: d.file, Line: d.line}, e.obj)
 				} else {
 					m.Notes = append(m.Notes, e.note)
 				}
@@ -319,10 +335,10 @@ func (l *loader) batch() *batch {
 	return l.cur
 }
 
-// add queues a document.
-func (l *loader) add(source string, chunk []byte) bool {
+// add queues a document of file that starts on line.
+func (l *loader) add(source, file string, line int, chunk []byte) bool {
 	b := l.batch()
-	b.docs = append(b.docs, document{source: source, chunk: chunk})
+	b.docs = append(b.docs, document{source: source, file: file, line: line, chunk: chunk})
 	if len(b.docs) == batchSize {
 		return l.flush()
 	}
@@ -371,10 +387,14 @@ func (l *loader) input(name string, raw []byte) bool {
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
 		return l.fail(&InputError{Source: name, Err: fmt.Errorf("NUL byte at offset %d: not a YAML or JSON file", i)})
 	}
-	doc, stopped := 0, false
+	// line is the line the next document starts on: each document is followed by the
+	// separator line that ends it (a separator that starts a document is part of it).
+	doc, line, stopped := 0, 1, false
 	next := func(chunk []byte) bool {
 		doc++
-		if !onlyComments(chunk) && !l.add(name+"#"+strconv.Itoa(doc), chunk) {
+		at := line
+		line += bytes.Count(chunk, []byte{'\n'}) + 1
+		if !onlyComments(chunk) && !l.add(name+"#"+strconv.Itoa(doc), name, at+leadingLines(chunk), chunk) {
 			stopped = true
 		}
 		return !stopped
@@ -575,10 +595,13 @@ func add(d *decoded, source string, u *unstructured.Unstructured) error {
 }
 
 // record adds an object read from source.
-func (m *Manifests) record(source string, o *calico.Object) {
+func (m *Manifests) record(source Source, o *calico.Object) {
 	key := o.Ref()
 	if prev, ok := m.Sources[key]; ok {
 		m.Notes = append(m.Notes, fmt.Sprintf("%s: %s %q was already defined in %s; the later definition is used", source, o.Kind, o.Name, prev))
+	}
+	if m.Sources == nil {
+		m.Sources = map[string]Source{}
 	}
 	m.Sources[key] = source
 	m.Objects = append(m.Objects, o)
@@ -605,6 +628,26 @@ func calicoctlLabels(u *unstructured.Unstructured) {
 	}
 }
 
+// leadingLines counts the lines at the start of a document before its content: blank lines,
+// comments and a separator, so that a document's line is where its first field is.
+func leadingLines(b []byte) int {
+	n := 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' && !bytes.HasPrefix(line, []byte("---")) {
+			return n
+		}
+		n++
+	}
+	return 0
+}
+
 // onlyComments reports whether a document holds nothing but YAML comment lines and blanks,
 // so that it counts as empty.
 func onlyComments(b []byte) bool {
@@ -624,9 +667,13 @@ func onlyComments(b []byte) bool {
 
 // State builds the cluster state the manifests describe. A projectcalico.org/v3 Node file
 // adds its BGP fields and labels to the core/v1 Node of the same name, as calicoctl would.
-func (m *Manifests) State() *calico.State {
+func (m *Manifests) State() *calico.State { return calico.NewState(m.resolved()) }
+
+// resolved returns the objects of the manifests with each projectcalico.org/v3 Node laid over
+// the core/v1 Node of the same name, which it replaces.
+func (m *Manifests) resolved() []*calico.Object {
 	if !slices.ContainsFunc(m.Objects, func(o *calico.Object) bool { return o.Node != nil && !o.Node.FromCore }) {
-		return calico.NewState(m.Objects) // no v3 Node to lay over a core one
+		return m.Objects // no v3 Node to lay over a core one
 	}
 	core, v3 := map[string]*calico.Object{}, map[string]bool{}
 	for _, o := range m.Objects {
@@ -650,7 +697,7 @@ func (m *Manifests) State() *calico.State {
 		}
 		objs = append(objs, o)
 	}
-	return calico.NewState(objs)
+	return objs
 }
 
 // mergeV3 lays a v3 Node's BGP fields and Calico labels over the core Node of the same name.

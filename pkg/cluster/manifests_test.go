@@ -65,8 +65,12 @@ func TestLoadOrder(t *testing.T) {
 	if n := m.State().Node("a-007"); n.IPv4Address != "10.0.0.7/24" {
 		t.Errorf("a-007 = %+v", n)
 	}
-	if m.Sources["Node/b-000"] != filepath.Join(dir, "b.yaml")+"#1" {
-		t.Errorf("source of b-000: %q", m.Sources["Node/b-000"])
+	if got, want := m.Sources["Node/b-000"], (Source{Document: filepath.Join(dir, "b.yaml") + "#1", File: filepath.Join(dir, "b.yaml"), Line: 1}); got != want {
+		t.Errorf("source of b-000: %+v, want %+v", got, want)
+	}
+	// Each node of b.yaml is 8 lines and a separator; a-007 is its last document.
+	if got, want := m.Sources["Node/a-007"].Line, 9*(batchSize+5)+1; got != want {
+		t.Errorf("a-007 starts on line %d of b.yaml, want %d", got, want)
 	}
 }
 
