@@ -7,6 +7,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -50,8 +52,28 @@ type jsonFinding struct {
 	Message string `json:"message"`
 }
 
+// Location is where in the input the object of a finding was read: a file, as the user named
+// it, and the line its document's content starts on.
+type Location struct {
+	File string
+	Line int
+}
+
+// Options are what a format may say besides the findings.
+type Options struct {
+	// Locate returns where the object a finding is about was read (ok false: from no file).
+	// SARIF names it as the result's physical location, which GitHub code scanning requires
+	// of every result.
+	Locate func(validate.ObjectRef) (Location, bool)
+}
+
 // Write prints findings in a format.
 func Write(w io.Writer, format string, fs []validate.Finding) error {
+	return WriteWith(w, format, fs, Options{})
+}
+
+// WriteWith prints findings in a format, with what opts adds.
+func WriteWith(w io.Writer, format string, fs []validate.Finding, opts Options) error {
 	sorted := ByAction(fs)
 	switch format {
 	case "", "table":
@@ -70,7 +92,7 @@ func Write(w io.Writer, format string, fs []validate.Finding) error {
 	case "junit":
 		return writeJUnit(w, sorted)
 	case "sarif":
-		return writeSARIF(w, sorted)
+		return writeSARIF(w, sorted, opts.Locate)
 	}
 	return fmt.Errorf("unknown output format %q: use one of %s", format, strings.Join(Formats, ", "))
 }
@@ -172,7 +194,10 @@ func writeJUnit(w io.Writer, fs []validate.Finding) error {
 	return err
 }
 
-func writeSARIF(w io.Writer, fs []validate.Finding) error {
+// writeSARIF writes a SARIF 2.1.0 log: one run, the catalogue as the driver's rules, a result
+// per finding at the object's logical location (Kind.group/name#field) and, where locate
+// knows it, at the file and line the object was read from.
+func writeSARIF(w io.Writer, fs []validate.Finding, locate func(validate.ObjectRef) (Location, bool)) error {
 	type msg struct {
 		Text string `json:"text"`
 	}
@@ -185,7 +210,18 @@ func writeSARIF(w io.Writer, fs []validate.Finding) error {
 		FullyQualifiedName string `json:"fullyQualifiedName"`
 		Kind               string `json:"kind"`
 	}
+	type artifact struct {
+		URI string `json:"uri"`
+	}
+	type region struct {
+		StartLine int `json:"startLine"`
+	}
+	type physical struct {
+		ArtifactLocation artifact `json:"artifactLocation"`
+		Region           region   `json:"region"`
+	}
 	type location struct {
+		PhysicalLocation *physical `json:"physicalLocation,omitempty"`
 		LogicalLocations []logical `json:"logicalLocations"`
 	}
 	type result struct {
@@ -195,8 +231,16 @@ func writeSARIF(w io.Writer, fs []validate.Finding) error {
 		Locations []location `json:"locations"`
 	}
 	var rules []rule
+	known := map[string]bool{}
 	for _, r := range validate.Rules {
 		rules = append(rules, rule{ID: r.ID, ShortDescription: msg{r.Summary}})
+		known[r.ID] = true
+	}
+	for _, f := range fs {
+		if !known[f.Rule] {
+			rules = append(rules, rule{ID: f.Rule, ShortDescription: msg{"Rego policy " + f.Rule}})
+			known[f.Rule] = true
+		}
 	}
 	results := []result{}
 	for _, f := range fs {
@@ -211,8 +255,13 @@ func writeSARIF(w io.Writer, fs []validate.Finding) error {
 		if f.Field != "" {
 			fq += "#" + f.Field
 		}
-		results = append(results, result{RuleID: f.Rule, Level: level, Message: msg{f.Message},
-			Locations: []location{{LogicalLocations: []logical{{Name: f.Object.Name, FullyQualifiedName: fq, Kind: "resource"}}}}})
+		loc := location{LogicalLocations: []logical{{Name: f.Object.Name, FullyQualifiedName: fq, Kind: "resource"}}}
+		if locate != nil {
+			if at, ok := locate(f.Object); ok && at.File != "" {
+				loc.PhysicalLocation = &physical{ArtifactLocation: artifact{URI: sarifURI(at.File)}, Region: region{StartLine: max(at.Line, 1)}}
+			}
+		}
+		results = append(results, result{RuleID: f.Rule, Level: level, Message: msg{f.Message}, Locations: []location{loc}})
 	}
 	doc := map[string]interface{}{
 		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -225,4 +274,17 @@ func writeSARIF(w io.Writer, fs []validate.Finding) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// sarifURI writes a file path as a SARIF artifact URI: a relative path stays relative (to the
+// directory the tool ran in, the repository's root in CI), with forward slashes and the
+// characters a URI reference cannot hold escaped; an absolute path becomes a file URI.
+func sarifURI(path string) string {
+	slashed := filepath.ToSlash(path)
+	u := url.URL{Path: slashed}
+	if filepath.IsAbs(path) {
+		u.Scheme = "file"
+		return u.String()
+	}
+	return strings.TrimPrefix(u.EscapedPath(), "./")
 }
