@@ -59,11 +59,13 @@ const (
 
 // Graph is the picture of one state, or of a change (before and after).
 type Graph struct {
-	// Summary is one line about the cluster: nodes, reflectors, mesh, AS.
-	Summary  string     `json:"summary"`
-	Review   bool       `json:"review,omitempty"`
-	Boxes    []*Box     `json:"boxes"`
-	Sessions []*Session `json:"sessions"`
+	// Summary is one line about the cluster: nodes, reflectors, mesh, AS; in a review, after
+	// the change, and SummaryBefore before it.
+	Summary       string     `json:"summary"`
+	SummaryBefore string     `json:"summaryBefore,omitempty"`
+	Review        bool       `json:"review,omitempty"`
+	Boxes         []*Box     `json:"boxes"`
+	Sessions      []*Session `json:"sessions"`
 	// Missing lists, per ordered pair of boxes, the routes that do not travel.
 	Missing []*Missing `json:"missing"`
 	// Undecided lists the families whose route propagation rrguard could not decide within
@@ -221,7 +223,10 @@ func build(analyses []*bgp.Analysis, opt Options) (*Graph, error) {
 	}
 	b.missing()
 	b.status()
-	b.g.Summary = b.summary(len(names))
+	b.g.Summary = b.summary(len(b.states)-1, len(names))
+	if b.g.Review {
+		b.g.SummaryBefore = b.summary(0, len(b.states[0].index))
+	}
 	cur := b.states[len(b.states)-1].a
 	for _, c := range cur.ClassOf {
 		if c >= 0 {
@@ -556,8 +561,9 @@ func (b *builder) status() {
 	}
 }
 
-func (b *builder) summary(nodes int) string {
-	t := b.states[len(b.states)-1].a.Topology
+// summary describes state k, of the given number of nodes.
+func (b *builder) summary(k, nodes int) string {
+	t := b.states[k].a.Topology
 	reflectors := 0
 	for _, n := range t.Nodes {
 		if n.ClusterID != "" {
