@@ -29,7 +29,14 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 			if err != nil {
 				return err
 			}
-			snap, err := loadSnapshot(cmd, files, kubeconfig, kubeContext, false)
+			if len(files) > 0 {
+				m, err := readManifests(cmd, files, false)
+				if err != nil {
+					return err
+				}
+				return auditFiles(cmd, engine, m, output)
+			}
+			snap, err := loadSnapshot(cmd, nil, kubeconfig, kubeContext, false)
 			if err != nil {
 				return err
 			}

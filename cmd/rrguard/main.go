@@ -78,7 +78,7 @@ node's pod routes. The same engine runs as an admission webhook in the cluster.`
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newValidate(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph(), newPlan(), newController(), newVersion())
+	root.AddCommand(newValidate(), newDiff(), newReview(), newRules(), newAudit(), newPolicy(), newSessions(), newGraph(), newPlan(), newController(), newVersion())
 	kubectlConventions(root, invokedAs)
 	return root
 }

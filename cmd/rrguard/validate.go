@@ -105,20 +105,33 @@ func writeAuditPage(cmd *cobra.Command, snap *model.Snapshot, findings []validat
 
 func newValidate() *cobra.Command {
 	var files []string
-	var configPath, output string
+	var kubeconfig, kubeContext, configPath, output string
 	var quiet bool
 	var policies policyFlags
 	cmd := &cobra.Command{
-		Use:   "validate -f PATH [-f PATH...]",
-		Short: "Audit the cluster state described by manifest files",
+		Use:   "validate -f PATH [-f PATH...] [--context NAME] [--kubeconfig FILE]",
+		Short: "Audit manifest files, or judge them as one change to a live cluster",
 		Long: `validate reads Calico Nodes (core/v1 Nodes with projectcalico.org annotations, or
 projectcalico.org/v3 Node files), BGPPeers and BGPConfigurations of either API group from YAML
 or JSON files and directories, and reports everything wrong with the route-reflector topology.
 
-Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input error.`,
+With --context or --kubeconfig it judges the files against that live cluster instead: their
+objects laid over the cluster's (an object replaces the cluster's of the same kind and name; a
+projectcalico.org/v3 Node is laid over the core Node, as calicoctl does), judged together as
+one change, the way the webhook judges a change: it reports what the change introduces, never
+what the cluster already had, and a change that turns the node-to-node mesh off on the whole
+resulting topology. kubectl apply --dry-run=server asks the webhook object by object, each
+against the cluster without the others; this asks once for all of them.
+
+-o sarif places each result at the file and line its object was read from (results about
+objects of the cluster the files do not hold: at the first file), as GitHub code scanning
+requires.
+
+Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or cluster error.`,
 		Example: `  rrguard validate -f examples/seed/
   rrguard validate -f nodes.yaml -f peers.yaml --config rrguard.yaml -o json
-  rrguard validate -f my-calico/ --policy-dir my-policies/`,
+  rrguard validate -f my-calico/ --policy-dir my-policies/
+  rrguard validate --context prod -f changes/ -o sarif > rrguard.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
@@ -131,14 +144,19 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage or input er
 			if err != nil {
 				return err
 			}
-			snap, err := loadManifests(cmd, files, quiet)
+			m, err := readManifests(cmd, files, quiet)
 			if err != nil {
 				return err
 			}
-			return auditAndReport(cmd, engine, snap, output)
+			if cmd.Flags().Changed("context") || cmd.Flags().Changed("kubeconfig") {
+				return judgeChange(cmd, engine, m, kubeconfig, kubeContext, output, quiet)
+			}
+			return auditFiles(cmd, engine, m, output)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "manifest file or directory (repeatable)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "judge the files as a change to the cluster of this kubeconfig (its current context unless --context)")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "judge the files as a change to the cluster of this kubeconfig context")
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml with minReflectors, reflectorLabel, clusterIDPolicy and per-rule actions")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(findingFormats, "|"))
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print notes about skipped objects")
