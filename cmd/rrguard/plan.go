@@ -82,7 +82,6 @@ is held, or a step was refused, 2 usage, input or connection error.`,
 			var objs []*calico.Object
 			var state *calico.State
 			if len(files) > 0 {
-				defer readingFiles(files)()
 				m, err := cluster.LoadFiles(files, cluster.LoadOptions{WholeNodes: true})
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}

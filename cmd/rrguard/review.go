@@ -30,7 +30,6 @@ Exit status: 0 allowed, 1 denied, 2 usage or input error, 3 internal error (a bu
 			if err != nil {
 				return err
 			}
-			defer readingFiles(state)()
 			m, err := cluster.LoadFiles(state, cluster.LoadOptions{})
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}

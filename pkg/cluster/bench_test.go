@@ -37,16 +37,16 @@ func BenchmarkSnapshotAfterLabelChange(b *testing.B) {
 	}
 }
 
-// BenchmarkLoadManifests is what `rrguard validate -f` does before judging: 100,000 Node
+// BenchmarkLoadManifests is what `rrguard validate -f` does before judging: 5,000 Node
 // documents read, decoded (on every core) and turned into a state.
 func BenchmarkLoadManifests(b *testing.B) {
-	dir := validatetest.NodeManifests(b, 100000)
+	dir := validatetest.NodeManifests(b, 5000)
 	load := func() {
 		m, err := LoadFiles([]string{dir}, LoadOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if s := m.State(); len(s.NodeNames()) != 100000 {
+		if s := m.State(); len(s.NodeNames()) != 5000 {
 			b.Fatalf("%d nodes", len(s.NodeNames()))
 		}
 	}
@@ -61,9 +61,9 @@ func BenchmarkLoadManifests(b *testing.B) {
 // each document parsed once, on every core, by go.yaml.in/yaml/v2 into a generic value — the
 // parse sigs.k8s.io/yaml (and so kubectl) starts every document with — and nothing more.
 func BenchmarkLoadManifestsFloor(b *testing.B) {
-	dir := validatetest.NodeManifests(b, 100000)
+	dir := validatetest.NodeManifests(b, 5000)
 	parse := func() {
-		if n, err := validatetest.ParseManifests(dir); err != nil || n < 100000 {
+		if n, err := validatetest.ParseManifests(dir); err != nil || n < 5000 {
 			b.Fatalf("%d documents: %v", n, err)
 		}
 	}

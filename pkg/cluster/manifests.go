@@ -131,31 +131,6 @@ func manifestFiles(dir string) ([]string, error) {
 	return files, err
 }
 
-// InputSize is the number of bytes LoadFiles would read from paths (what it can stat of
-// them: LoadFiles reports the rest).
-func InputSize(paths []string) int64 {
-	var n int64
-	add := func(path string) {
-		if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() {
-			n += info.Size()
-		}
-	}
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		switch {
-		case err != nil:
-		case !info.IsDir():
-			add(p)
-		default:
-			files, _ := manifestFiles(p)
-			for _, f := range files {
-				add(f)
-			}
-		}
-	}
-	return n
-}
-
 // LoadReader reads one multi-document YAML/JSON stream named name.
 func (m *Manifests) LoadReader(name string, r io.Reader) error {
 	raw, err := ReadAll(name, r)
@@ -477,32 +452,19 @@ func splitDocuments(raw []byte, doc func([]byte) bool) bool {
 
 // worker decodes batches of documents.
 type worker struct {
-	in     interner
-	parser docParser
-	chunks [][]byte
-	parsed []parsed
+	in interner
 }
 
 // decode decodes docs. Without whole, a core/v1 Node keeps only what rrguard judges, its
 // labels interned.
 func (w *worker) decode(docs []document, whole bool) {
-	w.chunks = w.chunks[:0]
-	for i := range docs {
-		w.chunks = append(w.chunks, docs[i].chunk)
-		docs[i].err = selectorTagError(docs[i].source, docs[i].chunk)
-	}
-	w.parsed = slices.Grow(w.parsed[:0], len(docs))[:len(docs)]
-	clear(w.parsed)
-	w.parser.parse(w.chunks, func(i int) bool { return docs[i].err != nil }, w.parsed)
 	for i := range docs {
 		d := &docs[i]
-		if d.err == nil {
-			d.decoded = decodeParsed(d.source, d.chunk, w.parsed[i], whole, &w.in)
+		if d.err = selectorTagError(d.source, d.chunk); d.err == nil {
+			d.decoded = decodeParsed(d.source, d.chunk, parse(d.chunk), whole, &w.in)
 		}
 		d.chunk = nil
 	}
-	clear(w.chunks)
-	clear(w.parsed)
 }
 
 // selectorTagError is the error for a document with an unquoted selector starting with "!".
@@ -526,6 +488,9 @@ func decodeParsed(source string, chunk []byte, p parsed, whole bool, in *interne
 	if asIs && !whole {
 		if n, ok := coreNodeFromYAML(y, in); ok {
 			return decoded{counted: true, entries: []entry{{source: source, obj: &calico.Object{Kind: calico.KindNode, Name: n.Name, Node: n}}}}
+		}
+		if items, ok := listItems(y); ok {
+			return decodeItems(source, items, in)
 		}
 	}
 	// Anything else goes through JSON, as kubectl reads it: written from the parse when it
@@ -558,6 +523,47 @@ func decodeParsed(source string, chunk []byte, p parsed, whole bool, in *interne
 	var d decoded
 	d.counted = true
 	d.err = add(&d, source, &unstructured.Unstructured{Object: obj})
+	return d
+}
+
+// listItems returns the items of a parsed document that is a List (an apiVersion, a kind and
+// a non-empty items array of objects: what `kubectl get -o yaml` writes), item by item as
+// they were parsed.
+func listItems(y interface{}) ([]interface{}, bool) {
+	m, ok := y.(map[interface{}]interface{})
+	if !ok {
+		return nil, false
+	}
+	items, ok := m["items"].([]interface{})
+	if !ok || len(items) == 0 {
+		return nil, false
+	}
+	for _, k := range []string{"apiVersion", "kind"} {
+		if s, ok := m[k].(string); !ok || s == "" {
+			return nil, false
+		}
+	}
+	for _, it := range items {
+		if _, ok := it.(map[interface{}]interface{}); !ok {
+			return nil, false
+		}
+	}
+	return items, true
+}
+
+// decodeItems decodes a List's items each as the same object alone in a document would be
+// (decodeParsed): a `kubectl get nodes -o yaml` export of 5,000 core/v1 Nodes is read
+// straight from its parse, not turned into JSON and back whole, then copied item by item.
+func decodeItems(source string, items []interface{}, in *interner) decoded {
+	d := decoded{counted: true}
+	for i, it := range items {
+		di := decodeParsed(fmt.Sprintf("%s[%d]", source, i), nil, parsed{y: it, ok: true}, false, in)
+		d.entries = append(d.entries, di.entries...)
+		if di.err != nil {
+			d.err = di.err
+			return d
+		}
+	}
 	return d
 }
 

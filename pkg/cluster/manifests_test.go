@@ -122,22 +122,3 @@ func TestLoadWholeNodes(t *testing.T) {
 		t.Fatalf("light node: %+v", o)
 	}
 }
-
-// TestInputSize: the bytes LoadFiles reads: manifest files named and those under a directory
-// (other files skipped, as LoadFiles skips them), nothing for a path that does not exist.
-func TestInputSize(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"a.yaml": "0123456789", "b.txt": "not read", "c.JSON": "{}"})
-	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "sub", "d.yml"), []byte("12345"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	named := filepath.Join(t.TempDir(), "named.txt")
-	if err := os.WriteFile(named, []byte("abc"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got := InputSize([]string{dir, named, filepath.Join(dir, "missing")}); got != 10+2+5+3 {
-		t.Errorf("InputSize = %d, want %d", got, 10+2+5+3)
-	}
-}

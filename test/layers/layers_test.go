@@ -14,7 +14,7 @@ const module = "github.com/rrguard/rrguard/"
 // layers lists rrguard's library packages from the bottom up; a package imports only
 // packages of layers below its own. Keep ARCHITECTURE.md's table in step with it.
 var layers = [][]string{
-	{"pkg/selector", "policies", "internal/gcfloor", "internal/scenario"},
+	{"pkg/selector", "policies", "internal/scenario"},
 	{"pkg/bgp", "pkg/policy"},
 	{"pkg/calico"},
 	{"pkg/model"},

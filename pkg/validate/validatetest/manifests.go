@@ -18,7 +18,13 @@ import (
 // NodeManifests writes n core/v1 Nodes (4 of them reflectors), as `kubectl get node -o yaml`
 // shows them, in files of 10,000 documents, and the two reflector BGPPeers, into a temporary
 // directory it returns.
-func NodeManifests(tb testing.TB, n int) string {
+func NodeManifests(tb testing.TB, n int) string { return nodeManifests(tb, n, false) }
+
+// NodeList is NodeManifests as `kubectl get nodes -o yaml` exports the Nodes: one List
+// document, each Node with the status a kubelet reports (node info, capacity, images).
+func NodeList(tb testing.TB, n int) string { return nodeManifests(tb, n, true) }
+
+func nodeManifests(tb testing.TB, n int, list bool) string {
 	tb.Helper()
 	dir := tb.TempDir()
 	var b strings.Builder
@@ -28,13 +34,18 @@ func NodeManifests(tb testing.TB, n int) string {
 		}
 		b.Reset()
 	}
+	if list {
+		b.WriteString("apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n")
+	}
+	var doc strings.Builder
 	for i := 0; i < n; i++ {
 		rrLabel, rrAnnotation := "", ""
 		if i < 4 {
 			rrLabel, rrAnnotation = "    route-reflector: \"true\"\n", "    projectcalico.org/RouteReflectorClusterID: 1.0.0.1\n"
 		}
 		ip := fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, i&255)
-		fmt.Fprintf(&b, `---
+		doc.Reset()
+		fmt.Fprintf(&doc, `---
 apiVersion: v1
 kind: Node
 metadata:
@@ -58,9 +69,25 @@ status:
   - type: InternalIP
     address: %s
 `, i, i, i%3, rrLabel, ip, (i>>8)&255, i&255, rrAnnotation, (i>>8)&255, ip)
-		if (i+1)%10000 == 0 || i == n-1 {
-			flush(fmt.Sprintf("nodes-%03d.yaml", i/10000))
+		if !list {
+			b.WriteString(doc.String())
+			if (i+1)%10000 == 0 || i == n-1 {
+				flush(fmt.Sprintf("nodes-%03d.yaml", i/10000))
+			}
+			continue
 		}
+		fmt.Fprintf(&doc, kubeletStatus, i%7, i%7)
+		lines := strings.Split(strings.TrimSuffix(strings.TrimPrefix(doc.String(), "---\n"), "\n"), "\n")
+		for k, l := range lines {
+			if k == 0 {
+				b.WriteString("- " + l + "\n")
+			} else {
+				b.WriteString("  " + l + "\n")
+			}
+		}
+	}
+	if list {
+		flush("nodes.yaml")
 	}
 	b.WriteString(`apiVersion: crd.projectcalico.org/v1
 kind: BGPPeer
@@ -128,3 +155,52 @@ func ParseManifests(dir string) (int, error) {
 	wg.Wait()
 	return int(n.Load()), first
 }
+
+// kubeletStatus is the rest of a Node's status as a kubelet reports it (appended to the
+// status of a NodeList item): what an export carries and rrguard does not read.
+const kubeletStatus = `  allocatable:
+    cpu: "15800m"
+    ephemeral-storage: "95551679124"
+    hugepages-1Gi: "0"
+    hugepages-2Mi: "0"
+    memory: 63193004Ki
+    pods: "110"
+  capacity:
+    cpu: "16"
+    ephemeral-storage: 103680492Ki
+    hugepages-1Gi: "0"
+    hugepages-2Mi: "0"
+    memory: 65597356Ki
+    pods: "110"
+  daemonEndpoints:
+    kubeletEndpoint:
+      Port: 10250
+  images:
+  - names:
+    - docker.io/calico/node@sha256:8e2c5e9f0a4d5c6b7a8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4
+    - docker.io/calico/node:v3.31.0
+    sizeBytes: 139735204
+  - names:
+    - docker.io/calico/cni@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5
+    - docker.io/calico/cni:v3.31.0
+    sizeBytes: 93617524
+  - names:
+    - registry.k8s.io/kube-proxy@sha256:1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6
+    - registry.k8s.io/kube-proxy:v1.37.2
+    sizeBytes: 30841872
+  - names:
+    - registry.k8s.io/pause@sha256:2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7
+    - registry.k8s.io/pause:3.10
+    sizeBytes: 320368
+  nodeInfo:
+    architecture: amd64
+    bootID: 3f1c2a9e-%04d-4b7e-9c1d-5e6f7a8b9c0d
+    containerRuntimeVersion: containerd://2.1.4
+    kernelVersion: 6.12.0-1-amd64
+    kubeProxyVersion: v1.37.2
+    kubeletVersion: v1.37.2
+    machineID: 7c0e9d2b%04d4f1a8e3b6c5d4e3f2a1b
+    operatingSystem: linux
+    osImage: Debian GNU/Linux 13 (trixie)
+    systemUUID: ec2b7f3e-1c9a-4d2e-8f6b-0a1b2c3d4e5f
+`
