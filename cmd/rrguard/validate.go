@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rrguard/rrguard/internal/gcfloor"
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/graph"
 	"github.com/rrguard/rrguard/pkg/model"
@@ -16,23 +15,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// maxHeapFloor is the most the heap grows to before the garbage collector runs while the CLI
-// reads manifests (readingFiles).
-const maxHeapFloor = 192 << 20
-
-// readingFiles lets the heap grow to four times the size of the manifest files, at most
-// maxHeapFloor, before the garbage collector runs, until done is called (see gcfloor).
-// Reading manifests allocates several times their size and keeps a fraction of it: 100,000
-// Node documents (48 MB) are read in a fifth less time, within the memory the state they
-// describe needs anyway, and a small input keeps a small heap. GOGC or GOMEMLIMIT in the
-// environment turns it off.
-func readingFiles(files []string) (done func()) {
-	return gcfloor.Set(min(maxHeapFloor, 4*uint64(cluster.InputSize(files))))
-}
-
 // loadManifests reads manifest files into an analysed state, printing notes unless quiet.
 func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*model.Snapshot, error) {
-	defer readingFiles(files)()
 	m, err := cluster.LoadFiles(files, cluster.LoadOptions{})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
@@ -106,16 +90,17 @@ func writeAuditPage(cmd *cobra.Command, snap *model.Snapshot, findings []validat
 func newValidate() *cobra.Command {
 	var files []string
 	var kubeconfig, kubeContext, configPath, output string
-	var quiet bool
+	var quiet, live bool
 	var policies policyFlags
 	cmd := &cobra.Command{
-		Use:   "validate -f PATH [-f PATH...] [--context NAME] [--kubeconfig FILE]",
+		Use:   "validate -f PATH [-f PATH...] [--live | --context NAME | --kubeconfig FILE]",
 		Short: "Audit manifest files, or judge them as one change to a live cluster",
 		Long: `validate reads Calico Nodes (core/v1 Nodes with projectcalico.org annotations, or
 projectcalico.org/v3 Node files), BGPPeers and BGPConfigurations of either API group from YAML
 or JSON files and directories, and reports everything wrong with the route-reflector topology.
 
-With --context or --kubeconfig it judges the files against that live cluster instead: their
+With --live, --context or --kubeconfig it judges the files against the live cluster instead
+(--live: the current context's, or in a pod without a kubeconfig the pod's cluster): their
 objects laid over the cluster's (an object replaces the cluster's of the same kind and name; a
 projectcalico.org/v3 Node is laid over the core Node, as calicoctl does), judged together as
 one change, the way the webhook judges a change: it reports what the change introduces, never
@@ -148,13 +133,14 @@ Exit status: 0 no deny-level finding, 1 deny-level findings, 2 usage, input or c
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("context") || cmd.Flags().Changed("kubeconfig") {
+			if live || cmd.Flags().Changed("context") || cmd.Flags().Changed("kubeconfig") {
 				return judgeChange(cmd, engine, m, kubeconfig, kubeContext, output, quiet)
 			}
 			return auditFiles(cmd, engine, m, output)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "manifest file or directory (repeatable)")
+	cmd.Flags().BoolVar(&live, "live", false, "judge the files as a change to the live cluster of the current kubeconfig context (in a pod without a kubeconfig: the pod's cluster)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "judge the files as a change to the cluster of this kubeconfig (its current context unless --context)")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "judge the files as a change to the cluster of this kubeconfig context")
 	cmd.Flags().StringVar(&configPath, "config", "", "rrguard.yaml with minReflectors, reflectorLabel, clusterIDPolicy and per-rule actions")
