@@ -420,20 +420,7 @@ func (p *planner) nodeStep(ps *planState, name, cid, phase, summary string) erro
 	if cid != "" {
 		labels[p.label] = mutate.AutoFilledValue
 	}
-	bgp := map[string]any{}
-	for k, v := range map[string]string{"ipv4Address": cur.IPv4Address, "ipv6Address": cur.IPv6Address, "routeReflectorClusterID": cid} {
-		if v != "" {
-			bgp[k] = v
-		}
-	}
-	if cur.ASNumber != "" {
-		bgp["asNumber"] = cur.ASNumber
-		if as, err := calico.ParseASN(cur.ASNumber); err == nil {
-			bgp["asNumber"] = as
-		}
-	}
-	obj := map[string]any{"apiVersion": calico.GroupV3 + "/v3", "kind": calico.KindNode,
-		"metadata": map[string]any{"name": name, "labels": stringsToAny(labels)}, "spec": map[string]any{"bgp": bgp}}
+	obj := v3Node(cur, labels, cid)
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return err
@@ -445,6 +432,29 @@ func (p *planner) nodeStep(ps *planState, name, cid, phase, summary string) erro
 	st := &Step{Phase: phase, Summary: summary, Operation: OpApply, Kind: calico.KindNode, Group: calico.GroupV3, Version: "v3", Name: name, Object: obj}
 	old := &calico.Object{Kind: calico.KindNode, Group: calico.GroupV3, Name: name, Node: cur}
 	return p.judge(ps, st, old, &calico.Object{Kind: calico.KindNode, Group: calico.GroupV3, Name: name, Node: calico.NodeFromV3(&v)}, obj)
+}
+
+// v3Node is the one rendering of a projectcalico.org/v3 Node (what calicoctl applies, and what
+// the API server sends as a step's oldObject): n's addresses and AS number (a number, as
+// calicoctl writes it, when it is one) with labels and cluster ID cid.
+func v3Node(n *calico.Node, labels map[string]string, cid string) map[string]any {
+	bgp := map[string]any{}
+	for k, v := range map[string]string{"ipv4Address": n.IPv4Address, "ipv6Address": n.IPv6Address, "routeReflectorClusterID": cid} {
+		if v != "" {
+			bgp[k] = v
+		}
+	}
+	if n.ASNumber != "" {
+		bgp["asNumber"] = n.ASNumber
+		if as, err := calico.ParseASN(n.ASNumber); err == nil {
+			bgp["asNumber"] = as
+		}
+	}
+	meta := map[string]any{"name": n.Name}
+	if labels != nil {
+		meta["labels"] = stringsToAny(labels)
+	}
+	return map[string]any{"apiVersion": calico.GroupV3 + "/v3", "kind": calico.KindNode, "metadata": meta, "spec": map[string]any{"bgp": bgp}}
 }
 
 func stringsToAny(m map[string]string) map[string]any {
@@ -537,15 +547,7 @@ func rawOf(o *calico.Object, st *Step) ([]byte, error) {
 		x.TypeMeta = metav1.TypeMeta{APIVersion: o.Group + "/" + versionOf(o.Group), Kind: calico.KindBGPConfiguration}
 		return json.Marshal(x)
 	case o.Node != nil:
-		n := o.Node
-		bgp := map[string]any{}
-		for k, v := range map[string]string{"ipv4Address": n.IPv4Address, "ipv6Address": n.IPv6Address, "routeReflectorClusterID": n.ClusterID, "asNumber": n.ASNumber} {
-			if v != "" {
-				bgp[k] = v
-			}
-		}
-		return json.Marshal(map[string]any{"apiVersion": calico.GroupV3 + "/v3", "kind": calico.KindNode,
-			"metadata": map[string]any{"name": n.Name, "labels": n.CalicoLabels}, "spec": map[string]any{"bgp": bgp}})
+		return json.Marshal(v3Node(o.Node, o.Node.CalicoLabels, o.Node.ClusterID))
 	}
 	return nil, fmt.Errorf("%s %s: nothing to render", st.Kind, st.Name)
 }
