@@ -133,6 +133,14 @@ func TestChangeJudgedWhole(t *testing.T) {
 		}
 	})
 
+	t.Run("--live judges against the current context", func(t *testing.T) {
+		cmd := exec.Command(rrguard, "validate", "--live", "-f", changes)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Kubeconfig)
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "the files create 3 objects") {
+			t.Errorf("rrguard validate --live: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("the mesh switch alone is refused as the webhook refuses it", func(t *testing.T) {
 		code, out, errOut := cli("validate", "-f", filepath.Join(changes, "mesh-off.yaml"), "-o", "json")
 		if code != 1 {
