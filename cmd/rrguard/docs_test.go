@@ -242,8 +242,8 @@ func parseCommandLine(args []string) error {
 		return err
 	}
 	if f := cmd.Flags().Lookup("output"); f != nil {
-		_, formats, _ := strings.Cut(f.Usage, "output format: ")
-		if !slices.Contains(strings.Split(formats, "|"), f.Value.String()) {
+		_, formats, listed := strings.Cut(f.Usage, "output format: ")
+		if listed && !slices.Contains(strings.Split(formats, "|"), f.Value.String()) {
 			return errFormat(f.Value.String(), formats)
 		}
 	}
