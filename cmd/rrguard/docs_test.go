@@ -139,10 +139,7 @@ func yamlCommands(t *testing.T, where, text string, hookEntry []string) []docCom
 			switch v := v.(type) {
 			case map[string]any:
 				if v["id"] == "rrguard-validate" {
-					args := slices.Clone(hookEntry[1:])
-					for _, a := range asStrings(v["args"]) {
-						args = append(args, a)
-					}
+					args := append(slices.Clone(hookEntry[1:]), asStrings(v["args"])...)
 					out = append(out, docCommand{where + " (pre-commit hook)", args})
 				}
 				cmd := asStrings(v["command"])
