@@ -175,6 +175,39 @@ func TestChangeJudgedWhole(t *testing.T) {
 		}
 	})
 
+	t.Run("SARIF and HTML, as CI takes them", func(t *testing.T) {
+		code, out, errOut := cli("validate", "-f", filepath.Join(changes, "mesh-off.yaml"), "-o", "sarif")
+		if code != 1 {
+			t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+		}
+		var log struct {
+			Runs []struct {
+				Results []struct {
+					RuleID    string `json:"ruleId"`
+					Locations []struct {
+						PhysicalLocation *struct {
+							ArtifactLocation struct{ URI string } `json:"artifactLocation"`
+							Region           struct{ StartLine int }
+						} `json:"physicalLocation"`
+					} `json:"locations"`
+				} `json:"results"`
+			} `json:"runs"`
+		}
+		if err := json.Unmarshal([]byte(out), &log); err != nil || len(log.Runs) != 1 || len(log.Runs[0].Results) == 0 {
+			t.Fatalf("SARIF: %v\n%s", err, out)
+		}
+		for _, r := range log.Runs[0].Results {
+			p := r.Locations[0].PhysicalLocation
+			if p == nil || !strings.HasSuffix(p.ArtifactLocation.URI, "/mesh-off.yaml") || p.Region.StartLine != 1 {
+				t.Errorf("%s located at %+v, want mesh-off.yaml line 1", r.RuleID, p)
+			}
+		}
+		code, out, errOut = cli("validate", "-f", changes, "-o", "html", "-q")
+		if code != 0 || !strings.Contains(out, "<html") || !strings.Contains(out, "The change introduces nothing deny-level.") {
+			t.Errorf("-o html: exit %d, stderr %s\n%.500s", code, errOut, out)
+		}
+	})
+
 	t.Run("diff lists the sessions the change adds and removes", func(t *testing.T) {
 		code, out, errOut := cli("diff", "-f", changes)
 		if code != 0 {
