@@ -289,3 +289,29 @@ func TestShellWords(t *testing.T) {
 		}
 	}
 }
+
+// TestDocTypoExample: the label-typo session the README and docs/cli.md show is what
+// rrguard prints for the seed with that typo, line for line.
+func TestDocTypoExample(t *testing.T) {
+	dir := copySeed(t, map[string][2]string{"peer.yaml": {`peerSelector: "has(route-reflector)"`, `peerSelector: "has(router-reflector)"`}})
+	code, out, errOut := runCLI(t, "", "validate", "-f", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	const prompt = "$ bin/rrguard validate -f my-copy-of-seed/\n"
+	for _, page := range []string{"README.md", "docs/cli.md"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, shown, ok := strings.Cut(string(raw), prompt)
+		shown, _, _ = strings.Cut(shown, "```")
+		if !ok {
+			t.Errorf("%s: no %q session", page, strings.TrimSpace(prompt))
+			continue
+		}
+		if shown != out {
+			t.Errorf("%s shows:\n%s\nrrguard prints:\n%s", page, shown, out)
+		}
+	}
+}
