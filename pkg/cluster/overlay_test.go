@@ -119,7 +119,7 @@ func TestOverNothing(t *testing.T) {
 }
 
 // TestSourceLines: an object's source names its document and the line its first field is on,
-// past comments and separators.
+// past comments and separators; a List's item, the line the item starts on.
 func TestSourceLines(t *testing.T) {
 	m := load(t, "peers.yaml", `---
 # the first peer
@@ -143,7 +143,7 @@ items:
 	for ref, want := range map[string]Source{
 		"BGPPeer.crd.projectcalico.org/one":   {Document: "peers.yaml#1", File: "peers.yaml", Line: 3},
 		"BGPPeer.crd.projectcalico.org/two":   {Document: "peers.yaml#2", File: "peers.yaml", Line: 10},
-		"BGPPeer.crd.projectcalico.org/three": {Document: "peers.yaml#3[0]", File: "peers.yaml", Line: 15},
+		"BGPPeer.crd.projectcalico.org/three": {Document: "peers.yaml#3[0]", File: "peers.yaml", Line: 18}, // the item's line
 	} {
 		if got := m.Sources[ref]; got != want {
 			t.Errorf("%s: %+v, want %+v", ref, got, want)
