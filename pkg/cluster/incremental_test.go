@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/model"
@@ -109,4 +110,82 @@ func storeWith(tb testing.TB, objs []*calico.Object) *Store {
 		}
 	}
 	return s
+}
+
+// TestRebuildInBackground: past maxDepth Node changes the full build runs in the background,
+// and a snapshot asked for in the meantime does not wait for it; when it is done, it becomes
+// the snapshot with the Nodes changed meanwhile laid over it, and audits as a rebuild does.
+func TestRebuildInBackground(t *testing.T) {
+	layout := validatetest.Layout{Nodes: 60, Reflectors: 3}
+	s := storeWith(t, validatetest.Generate(layout))
+	s.Snapshot()
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	s.mu.Lock()
+	s.build = func(objs []*calico.Object) *model.Snapshot {
+		started <- struct{}{}
+		<-release
+		return model.NewSnapshot(calico.NewState(objs))
+	}
+	s.mu.Unlock()
+	relabel := func(i int) {
+		o := validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.1.0.%d", i), "zone-0", "")
+		o.CoreNode.Labels["team"] = fmt.Sprint(i)
+		s.UpsertNode(o.CoreNode)
+	}
+	go func() { // a build on the request path would block here
+		for i := range maxDepth + 1 {
+			relabel(i)
+			s.Snapshot()
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no rebuild started past maxDepth changes")
+	}
+	// The build waits for release: snapshots of further changes do not.
+	done := make(chan *model.Snapshot)
+	go func() {
+		for !s.rebuiltLast() { // the first loop is done: its changes laid over
+			s.mu.Lock()
+			n := len(s.nodesSince)
+			s.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		relabel(40)
+		done <- s.Snapshot()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Snapshot waited for the background build")
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.rebuiltLast() && time.Now().Before(deadline) {
+		// Adopted: depth counts only the Node changed while it ran.
+		s.mu.Lock()
+		adopted := s.rebuild == nil && s.depth <= 1
+		s.mu.Unlock()
+		if adopted {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.mu.Lock()
+	depth, running := s.depth, s.rebuild != nil
+	s.mu.Unlock()
+	if running || depth > 1 {
+		t.Fatalf("the background build was not adopted: depth %d, running %v", depth, running)
+	}
+	e := validate.New(validate.DefaultConfig())
+	if g, w := auditLines(t.Context(), e, s.Snapshot()), auditLines(t.Context(), e, s.rebuilt()); !slices.Equal(g, w) {
+		t.Fatalf("after the background build the snapshot audits\n%s\nrebuilt\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+	if got := s.Snapshot().State.Node("node-00040").K8sLabels["team"]; got != "40" {
+		t.Errorf("the Node changed during the build: team=%q, want 40", got)
+	}
 }
