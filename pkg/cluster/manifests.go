@@ -105,6 +105,11 @@ func manifestFiles(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
+		if d.IsDir() && path != dir && strings.HasPrefix(d.Name(), ".") {
+			// .git, and a mounted ConfigMap's ..data and ..<timestamp> directories, which
+			// hold the files its top level links to (read twice otherwise).
+			return filepath.SkipDir
+		}
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".yaml", ".yml", ".json":
 			if !d.IsDir() {

@@ -122,3 +122,36 @@ func TestLoadWholeNodes(t *testing.T) {
 		t.Fatalf("light node: %+v", o)
 	}
 }
+
+// TestConfigMapMount: a directory laid out as a mounted ConfigMap (files linked to ..data,
+// a link to the ..<timestamp> directory that holds them) reads each file once, as does a
+// directory with a .git directory in it.
+func TestConfigMapMount(t *testing.T) {
+	dir := t.TempDir()
+	stamp := filepath.Join(dir, "..2026_12_07_13_00_00.123456789")
+	if err := os.MkdirAll(filepath.Join(dir, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(stamp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stamp, "nodes.yaml"), []byte(coreNode("n1", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".git", "x.yaml"), []byte(coreNode("n2", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(stamp), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "nodes.yaml"), filepath.Join(dir, "nodes.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadFiles([]string{dir}, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Objects) != 1 || len(m.Notes) != 0 {
+		t.Errorf("objects %d, notes %q; want the one Node once", len(m.Objects), m.Notes)
+	}
+}
