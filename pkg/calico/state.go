@@ -584,7 +584,7 @@ func (s *State) Topology() *bgp.Topology {
 }
 
 // peerModels are the models of a state's peers, made on first use: a Node change's state
-// shares them with the state before (1,000 BGPPeers are ~100 KB a Topology would copy).
+// shares them with the state before, instead of copying every peer's model into its Topology.
 // Topology's readers never write them.
 type peerModels struct {
 	once  sync.Once

@@ -92,10 +92,10 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 }
 
 // maxDepth is how many Node changes a snapshot takes incrementally before it is rebuilt, in
-// the background: each is an overlay on the state that lookups walk. A full build of 5,000
-// Nodes and 1,000 rack BGPPeers takes ~250 ms, which a request waiting for it would add to
-// its own time (issue 27: the p99 of Node label changes through the API server). Until the
-// build is done, snapshots take up to hardDepth changes; past it a request does wait.
+// the background: each is an overlay on the state that lookups walk. A full build of a large
+// cluster costs as much as thousands of decisions, which a request waiting for it would add to
+// its own time (it was the p99 of Node label changes through the API server: hack/loadbench).
+// Until the build is done, snapshots take up to hardDepth changes; past it a request waits.
 const (
 	maxDepth  = 32
 	hardDepth = 8 * maxDepth
