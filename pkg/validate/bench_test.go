@@ -137,3 +137,44 @@ func BenchmarkEvaluateRacks(b *testing.B) {
 		}
 	}
 }
+
+// distinctIDs: 300 reflectors, each with a cluster ID of its own, all peered with one another
+// (so that every reflector reflects to every other), and 5,000 clients peered with all of them.
+func distinctIDs() []*calico.Object {
+	objs := []*calico.Object{
+		validatetest.Peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"),
+		validatetest.Peer("clients", "!has(route-reflector)", "has(route-reflector)"),
+	}
+	for r := range 300 {
+		objs = append(objs, validatetest.Node(fmt.Sprintf("rr-%03d", r), fmt.Sprintf("10.200.%d.%d", r/256, r%256), "zone-0", fmt.Sprintf("1.0.%d.%d", r/256, r%256+1)))
+	}
+	for i := range 5000 {
+		objs = append(objs, validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.%d.%d.%d", 1+i/65536, (i/256)%256, i%256), "zone-0", ""))
+	}
+	return append(objs, validatetest.Config(false))
+}
+
+// BenchmarkEvaluateDistinctIDs judges changes in the distinct-ID cluster: a reflector that
+// leaves (its cluster ID removed: the what-ifs of the single points run) and a new BGPPeer.
+func BenchmarkEvaluateDistinctIDs(b *testing.B) {
+	before := model.NewSnapshot(calico.NewState(distinctIDs()))
+	e := validate.New(validate.Config{})
+	old := before.State.Node("rr-100")
+	changed := *old
+	changed.ClusterID = ""
+	changed.K8sLabels = maps.Clone(old.K8sLabels)
+	delete(changed.K8sLabels, "route-reflector")
+	changes := map[string]model.Change{
+		"reflector-leaves": {Operation: model.Update, Old: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: old},
+			Object: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: &changed}},
+		"new-peer": {Operation: model.Create, Object: validatetest.Peer("zone-peer", "zone == 'zone-0'", "has(route-reflector)")},
+	}
+	for name, ch := range changes {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Evaluate(b.Context(), ch, before)
+			}
+		})
+	}
+}

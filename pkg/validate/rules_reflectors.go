@@ -441,9 +441,10 @@ var reflectorRemovalRule = Rule{
 // removal explains a change that takes away a reflector or a BGPPeer and thereby breaks the
 // topology: the findings say what breaks, this one says which removal did it.
 func removal(e *Engine, ch model.Change, found []Finding) *Finding {
+	// A finding that says something could not be checked (warnAtMost) is no break.
 	broken := slices.ContainsFunc(found, func(f Finding) bool {
 		r := RuleByID(f.Rule)
-		return r != nil && r.breaks && e.cfg.ActionFor(f.Rule) == Deny
+		return r != nil && r.breaks && e.cfg.ActionFor(f.Rule) == Deny && !f.warnAtMost
 	})
 	old := ch.Old
 	if !broken || old == nil {
