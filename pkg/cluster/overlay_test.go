@@ -119,7 +119,8 @@ func TestOverNothing(t *testing.T) {
 }
 
 // TestSourceLines: an object's source names its document and the line its first field is on,
-// past comments and separators; a List's item, the line the item starts on.
+// past comments and separators; an item of a List as kubectl writes it, the line the item
+// starts on.
 func TestSourceLines(t *testing.T) {
 	m := load(t, "peers.yaml", `---
 # the first peer
@@ -138,7 +139,10 @@ spec: {peerIP: 10.0.0.8, asNumber: 64512}
 apiVersion: v1
 kind: List
 items:
-- {apiVersion: crd.projectcalico.org/v1, kind: BGPPeer, metadata: {name: three}, spec: {peerIP: 10.0.0.7, asNumber: 64512}}
+- apiVersion: crd.projectcalico.org/v1
+  kind: BGPPeer
+  metadata: {name: three}
+  spec: {peerIP: 10.0.0.7, asNumber: 64512}
 `)
 	for ref, want := range map[string]Source{
 		"BGPPeer.crd.projectcalico.org/one":   {Document: "peers.yaml#1", File: "peers.yaml", Line: 3},

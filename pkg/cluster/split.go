@@ -1,6 +1,9 @@
 package cluster
 
-import "bytes"
+import (
+	"bytes"
+	"regexp"
+)
 
 // splitDocuments calls doc with each document of raw, as utilyaml.YAMLReader splits them
 // (FuzzSplitDocuments), without copying them; it stops when doc returns false. It returns
@@ -90,13 +93,18 @@ func onlyComments(b []byte) bool {
 	return true
 }
 
-// listItems splits a document that is a List as `kubectl get -o yaml` writes it (a top-level
+// blockKey matches the first line of an item that is a block mapping, as kubectl writes every
+// item ("apiVersion: v1"): a plain key and ": ". Only such items are cut out: a flow
+// collection or a scalar in a sequence entry may read otherwise at a document's margin.
+var blockKey = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]*:( |\n|$)`)
+
+// splitList splits a document that is a List as `kubectl get -o yaml` writes it (a top-level
 // "items:" line followed by items, each a "- " line and lines indented by two spaces) into
 // its items, each dedented into a document of its own, with the line of the document each
 // starts on (0-based); header is the document without them. ok is false, and the document is
 // read whole, for anything else or anything a document of its own might read differently:
 // anchors and aliases (an item may use one defined elsewhere), tabs, lines of other
-// indentation.
+// indentation, a quote left open at the end of a line (FuzzSplitList).
 func splitList(doc []byte) (header []byte, items [][]byte, lines []int, ok bool) {
 	start := bytes.Index(doc, []byte("\nitems:\n"))
 	if start < 0 {
@@ -118,14 +126,24 @@ func splitList(doc []byte) (header []byte, items [][]byte, lines []int, ok bool)
 			end = pos + i + 1
 		}
 		l := doc[pos:end]
+		if bytes.Count(l, []byte{'"'})%2 == 1 || bytes.Count(l, []byte{'\''})%2 == 1 {
+			// A quoted scalar may go on over the next lines, even at the margin: read whole.
+			return nil, nil, nil, false
+		}
 		switch {
-		case bytes.HasPrefix(l, []byte("- ")) && len(l) > 2 && l[2] != ' ' && l[2] != '\n' && l[2] != '#':
+		case bytes.HasPrefix(l, []byte("- ")):
+			if !blockKey.Match(l[2:]) {
+				return nil, nil, nil, false // a flow collection, a scalar, …: read whole
+			}
 			if cur != nil {
 				items = append(items, cur)
 			}
 			cur = append(make([]byte, 0, 1024), l[2:]...)
 			lines = append(lines, line)
 		case cur != nil && bytes.HasPrefix(l, []byte("  ")):
+			if d := l[2:]; bytes.HasPrefix(d, []byte("---")) || bytes.HasPrefix(d, []byte("...")) || bytes.HasPrefix(d, []byte("%")) {
+				return nil, nil, nil, false // at the margin of a document of its own: a marker
+			}
 			cur = append(cur, l[2:]...)
 		case cur != nil && len(bytes.TrimSpace(l)) == 0:
 			cur = append(cur, '\n')
