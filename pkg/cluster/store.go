@@ -95,9 +95,11 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 // the background: each is an overlay on the state that lookups walk. A full build of a large
 // cluster costs as much as thousands of decisions, which a request waiting for it would add to
 // its own time (it was the p99 of Node label changes through the API server: hack/loadbench).
+// The build competes with requests for the CPU: at 128 changes between builds the webhook's
+// p99 through the API server is the no-op webhook's (at 32 it was four times that).
 // Until the build is done, snapshots take up to hardDepth changes; past it a request waits.
 const (
-	maxDepth  = 32
+	maxDepth  = 128
 	hardDepth = 8 * maxDepth
 )
 
