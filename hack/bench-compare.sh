@@ -28,13 +28,13 @@ trap 'rm -f "$section"' EXIT
 	echo
 	echo "\`hack/benchcompare\`, the median of $count rounds of $benchtime:"
 	echo
-	echo '```'
+	echo '```text'
 	$go run ./hack/benchcompare -count "$count" -benchtime "$benchtime"
 	echo '```'
 	echo
 	echo "### Admission decisions and analyses at 5,000 nodes"
 	echo
-	echo '```'
+	echo '```text'
 	$go test -run '^$' -benchmem -benchtime "$benchtime" \
 		-bench '^Benchmark(Evaluate|EvaluatePeer|EvaluatePeerNewSelector|EvaluateRacks|EvaluateDistinctIDs|EvaluatePolicies|EvaluatePoliciesPeer)$' ./pkg/validate/ | grep '^Benchmark'
 	$go test -run '^$' -benchmem -benchtime "$benchtime" -bench '^BenchmarkAnalyze300x5000$' ./pkg/bgp/ | grep '^Benchmark'
@@ -46,13 +46,13 @@ trap 'rm -f "$section"' EXIT
 		echo
 		echo "\`hack/loadbench -changes $changes\`: bin/webhook and a no-op webhook registered in turn with the real API server, Node label changes:"
 		echo
-		echo '```'
+		echo '```text'
 		$go run ./hack/loadbench -changes "$changes"
 		echo '```'
 		echo
 		echo "### Straight to the webhook"
 		echo
-		echo '```'
+		echo '```text'
 		$go run ./hack/loadbench -direct -peers 1 -concurrency 1,64 -duration "$duration"
 		echo '```'
 	fi

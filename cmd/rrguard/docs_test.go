@@ -40,6 +40,9 @@ func docCommandLines(t *testing.T, path string, hookEntry []string) []docCommand
 		case fence && in:
 			in = false
 			where := func(j int) string { return filepath.Base(path) + ":" + strconv.Itoa(start+j) }
+			if lang == "text" {
+				continue // output (make bench-compare's, for one), not commands
+			}
 			// A block with prompts is a session: its commands are the prompted lines.
 			if lang == "yaml" {
 				out = append(out, yamlCommands(t, where(0), strings.Join(block, "\n"), hookEntry)...)
