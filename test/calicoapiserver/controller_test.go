@@ -3,19 +3,13 @@
 package calicoapiserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,17 +20,8 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
-
-const (
-	controllerNamespace = "rrguard-system"
-	controllerUser      = "system:serviceaccount:" + controllerNamespace + ":rrguard-controller"
 )
 
 // TestControllerReplacesNotReadyThroughCalicoAPIServer: 30 nodes in 3 zones designed by
@@ -64,7 +49,7 @@ func TestControllerReplacesNotReadyThroughCalicoAPIServer(t *testing.T) {
 			t.Errorf("reset after the test: %v", err)
 		}
 	})
-	if err := h.Create(ctx, zoneNodes(30)); err != nil {
+	if err := h.Create(ctx, harness.ZoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := &unstructured.Unstructured{Object: map[string]any{
@@ -89,7 +74,7 @@ func TestControllerReplacesNotReadyThroughCalicoAPIServer(t *testing.T) {
 	const grace = 3 * time.Second
 	metrics := startController(t, bin, "--grace", grace.String())
 	eventuallyBy(ctx, t, "the controller at rest", func() (bool, string) {
-		v := metric(metrics, "rrguard_controller_pending_steps")
+		v := harness.Metric(metrics, "rrguard_controller_pending_steps")
 		return v == 0, fmt.Sprintf("pending steps %v", v)
 	})
 	mark := rec.mark()
@@ -104,7 +89,7 @@ func TestControllerReplacesNotReadyThroughCalicoAPIServer(t *testing.T) {
 				replacement = name
 			}
 		}
-		pending := metric(metrics, "rrguard_controller_pending_steps")
+		pending := harness.Metric(metrics, "rrguard_controller_pending_steps")
 		return !slices.Contains(now["b"], lostName) && replacement != "" && pending == 0,
 			fmt.Sprintf("zone b reflectors %v (were %v), pending steps %v", now["b"], zoneB, pending)
 	})
@@ -123,7 +108,7 @@ func TestControllerReplacesNotReadyThroughCalicoAPIServer(t *testing.T) {
 	} else if n.Labels["topology.kubernetes.io/zone"] != "b" || nodeReady(n) != corev1.ConditionTrue {
 		t.Errorf("replacement %s: zone %q, Ready %q", replacement, n.Labels["topology.kubernetes.io/zone"], nodeReady(n))
 	}
-	if v := metric(metrics, "rrguard_controller_steps_applied_total"); v != 2 {
+	if v := harness.Metric(metrics, "rrguard_controller_steps_applied_total"); v != 2 {
 		t.Errorf("steps applied: %v, want 2", v)
 	}
 	applied, first := controllerEvents(ctx, t, "StepApplied", started)
@@ -143,7 +128,7 @@ func TestControllerReplacesNotReadyThroughCalicoAPIServer(t *testing.T) {
 		if !j.Allowed {
 			t.Errorf("refused while the controller repaired zone b: %s", j)
 		}
-		if j.User == controllerUser {
+		if j.User == harness.ControllerUser {
 			mine = append(mine, j)
 		}
 	}
@@ -207,10 +192,10 @@ func startController(t *testing.T, bin string, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"controller", "--namespace", controllerNamespace, "--cool-down", "1s", "--resync", "2s",
+	args = append([]string{"controller", "--namespace", harness.ControllerNamespace, "--cool-down", "1s", "--resync", "2s",
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+asController(t))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+controllerKubeconfig(t))
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -233,78 +218,10 @@ func startController(t *testing.T, bin string, args ...string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 }
 
-// asController creates the controller's namespace and config/components/controller/rbac.yaml
-// (unless they exist) and returns a kubeconfig that acts as its ServiceAccount.
-func asController(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}
-	if err := h.Client.Create(t.Context(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(h.RootDir, "config", "components", "controller", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		if err := h.Client.Create(t.Context(), u); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
-		}
-	}
-	cfg, err := clientcmd.LoadFromFile(h.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range cfg.AuthInfos {
-		a.Impersonate = controllerUser
-	}
-	path := filepath.Join(t.TempDir(), "controller.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// metric reads one sample of the controller's metrics (-2 when absent).
-func metric(url, name string) float64 {
-	resp, err := http.Get(url)
-	if err != nil {
-		return -2
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
-			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-				return v
-			}
-		}
-	}
-	return -2
-}
-
 // setReady sets a node's Ready condition, as the node lifecycle controller does.
 func setReady(ctx context.Context, t *testing.T, name string, status corev1.ConditionStatus) {
 	t.Helper()
-	n, err := h.Node(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n.Status.Conditions {
-		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			n.Status.Conditions[i].Status = status
-		}
-	}
-	if err := h.Client.Status().Update(ctx, n); err != nil {
+	if err := h.SetReady(ctx, name, status); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -354,4 +271,15 @@ func controllerEvents(ctx context.Context, t *testing.T, reason string, since ti
 		}
 	}
 	return out, first
+}
+
+// controllerKubeconfig installs the controller's RBAC and returns a kubeconfig that acts as its
+// ServiceAccount (harness.ControllerKubeconfig).
+func controllerKubeconfig(t *testing.T) string {
+	t.Helper()
+	path, err := h.ControllerKubeconfig(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -4,7 +4,6 @@ package calicoapiserver
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -36,7 +35,7 @@ func TestPlanApplyThroughCalicoAPIServer(t *testing.T) {
 	if err := h.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Create(ctx, zoneNodes(30)); err != nil {
+	if err := h.Create(ctx, harness.ZoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := &unstructured.Unstructured{Object: map[string]any{
@@ -131,20 +130,4 @@ func meshOffIsRefused(t *testing.T, cfg *unstructured.Unstructured) {
 		t.Errorf("causes name fields %v, want spec.nodeToNodeMeshEnabled", fields)
 	}
 	t.Logf("mesh off through calico-apiserver: HTTP %d %s: %s", s.Code, s.Reason, s.Message)
-}
-
-// zoneNodes returns n Ready core/v1 Nodes with BGP addresses, round-robin over zones a, b, c.
-func zoneNodes(n int) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("node-%02d", i)
-		out = append(out, &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "v1", "kind": "Node",
-			"metadata": map[string]any{"name": name,
-				"labels":      map[string]any{"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": string(rune('a' + i%3))},
-				"annotations": map[string]any{"projectcalico.org/IPv4Address": fmt.Sprintf("10.0.0.%d/24", i+1)}},
-			"status": map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True"}}},
-		}})
-	}
-	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rrguard/rrguard/pkg/cluster"
 	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
+	"github.com/rrguard/rrguard/test/harness"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,7 +63,7 @@ func TestApplyFromMesh(t *testing.T) {
 	if err := h.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Create(t.Context(), zoneNodes(30)); err != nil {
+	if err := h.Create(t.Context(), harness.ZoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
 	// An existing default BGPConfiguration, written by someone else.
@@ -136,7 +137,7 @@ func TestApplyStopsAtConflictAndResumes(t *testing.T) {
 	if err := h.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Create(t.Context(), zoneNodes(30)); err != nil {
+	if err := h.Create(t.Context(), harness.ZoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
 	mine := &unstructured.Unstructured{Object: map[string]any{

@@ -4,16 +4,10 @@ package plan
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,15 +16,10 @@ import (
 	"github.com/rrguard/rrguard/test/harness"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
-
-const controllerNamespace = "rrguard-system"
 
 // designed resets the cluster to 30 nodes in 3 zones and plans them onto reflectors.
 func designed(t *testing.T) {
@@ -38,7 +27,7 @@ func designed(t *testing.T) {
 	if err := h.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Create(t.Context(), zoneNodes(30)); err != nil {
+	if err := h.Create(t.Context(), harness.ZoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
 	if out, code := rrguard(t, "plan", "--apply", "--pause", "200ms"); code != 0 {
@@ -50,7 +39,7 @@ func designed(t *testing.T) {
 // ensureNamespace creates the controller's namespace unless it exists.
 func ensureNamespace(t *testing.T) {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: harness.ControllerNamespace}}
 	if err := h.Client.Get(t.Context(), client.ObjectKeyFromObject(ns), ns); err != nil {
 		if err := h.Client.Create(t.Context(), ns); err != nil {
 			t.Fatal(err)
@@ -65,10 +54,10 @@ func startController(t *testing.T, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"controller", "--namespace", controllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s", "--grace", "0s",
+	args = append([]string{"controller", "--namespace", harness.ControllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s", "--grace", "0s",
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
 	cmd := exec.Command(rrguardBin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+asController(t))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+controllerKubeconfig(t))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -95,75 +84,10 @@ func startController(t *testing.T, args ...string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 }
 
-// metric reads one sample of the controller's metrics (NaN-free: -2 when absent).
-// asController installs config/components/controller/rbac.yaml and returns a kubeconfig that
-// acts as its ServiceAccount: the controller runs with the component's permissions only.
-func asController(t *testing.T) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(h.RootDir, "config", "components", "controller", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		if err := h.Client.Create(t.Context(), u); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
-		}
-	}
-	cfg, err := clientcmd.LoadFromFile(h.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range cfg.AuthInfos {
-		a.Impersonate = "system:serviceaccount:" + controllerNamespace + ":rrguard-controller"
-	}
-	path := filepath.Join(t.TempDir(), "controller.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func metric(url, name string) float64 {
-	resp, err := http.Get(url)
-	if err != nil {
-		return -2
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
-			v, err := strconv.ParseFloat(f[1], 64)
-			if err == nil {
-				return v
-			}
-		}
-	}
-	return -2
-}
-
 // setReady sets a node's Ready condition, as the node lifecycle controller does.
 func setReady(t *testing.T, name string, status corev1.ConditionStatus) {
 	t.Helper()
-	n, err := h.Node(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n.Status.Conditions {
-		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			n.Status.Conditions[i].Status = status
-		}
-	}
-	if err := h.Client.Status().Update(t.Context(), n); err != nil {
+	if err := h.SetReady(t.Context(), name, status); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -205,7 +129,7 @@ func TestControllerReplacesNotReady(t *testing.T) {
 	const grace = 3 * time.Second
 	metrics := startController(t, "--grace", grace.String())
 	eventually(t, 30*time.Second, "the controller at rest", func() (bool, string) {
-		v := metric(metrics, "rrguard_controller_pending_steps")
+		v := harness.Metric(metrics, "rrguard_controller_pending_steps")
 		return v == 0, fmt.Sprintf("pending steps %v", v)
 	})
 	lost := time.Now()
@@ -216,7 +140,7 @@ func TestControllerReplacesNotReady(t *testing.T) {
 			return false, err.Error()
 		}
 		_, stillReflector := n.Annotations["projectcalico.org/RouteReflectorClusterID"]
-		return !stillReflector && metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("node-01 annotations %v", n.Annotations)
+		return !stillReflector && harness.Metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("node-01 annotations %v", n.Annotations)
 	})
 	checkDesign(t)
 	// And the webhook's own periodic audit reports nothing wrong.
@@ -235,7 +159,7 @@ func TestControllerReplacesNotReady(t *testing.T) {
 	if len(applied) != 2 || !strings.Contains(applied[0]+applied[1], "make node-07 a reflector of zone b") || !strings.Contains(applied[0]+applied[1], "retire reflector node-01") {
 		t.Errorf("StepApplied events: %v", applied)
 	}
-	if v := metric(metrics, "rrguard_controller_steps_applied_total"); v != 2 {
+	if v := harness.Metric(metrics, "rrguard_controller_steps_applied_total"); v != 2 {
 		t.Errorf("steps applied: %v, want 2", v)
 	}
 	// Not before the grace period: a reboot is not a loss.
@@ -267,7 +191,7 @@ func TestControllerDryRunAndPause(t *testing.T) {
 	setReady(t, "node-02", corev1.ConditionFalse) // a reflector of zone c
 	eventually(t, 30*time.Second, "a dry-run report", func() (bool, string) {
 		ev := events(t, "PlannedSteps")
-		return len(ev) > 0 && metric(metrics, "rrguard_controller_pending_steps") == 2, fmt.Sprintf("events %v", ev)
+		return len(ev) > 0 && harness.Metric(metrics, "rrguard_controller_pending_steps") == 2, fmt.Sprintf("events %v", ev)
 	})
 	if ev := events(t, "PlannedSteps"); !strings.Contains(ev[0], "dry run: 2 step(s)") || !strings.Contains(ev[0], "retire reflector node-02") {
 		t.Errorf("dry-run event: %v", ev)
@@ -280,7 +204,7 @@ func TestControllerDryRunAndPause(t *testing.T) {
 		t.Error("--dry-run retired node-02")
 	}
 	ns := &corev1.Namespace{}
-	if err := h.Client.Get(t.Context(), client.ObjectKey{Name: controllerNamespace}, ns); err != nil {
+	if err := h.Client.Get(t.Context(), client.ObjectKey{Name: harness.ControllerNamespace}, ns); err != nil {
 		t.Fatal(err)
 	}
 	ns.Annotations = map[string]string{"rrguard.io/controller-paused": "true"}
@@ -292,7 +216,7 @@ func TestControllerDryRunAndPause(t *testing.T) {
 		_ = h.Client.Update(context.Background(), ns)
 	})
 	eventually(t, 30*time.Second, "paused", func() (bool, string) {
-		v := metric(metrics, "rrguard_controller_paused")
+		v := harness.Metric(metrics, "rrguard_controller_paused")
 		return v == 1, fmt.Sprintf("rrguard_controller_paused %v", v)
 	})
 }
@@ -313,7 +237,7 @@ func TestControllerReportsConflict(t *testing.T) {
 	metrics := startController(t)
 	setReady(t, "node-01", corev1.ConditionFalse)
 	eventually(t, 30*time.Second, "a reported conflict", func() (bool, string) {
-		v := metric(metrics, `rrguard_controller_step_failures_total{reason="conflict"}`)
+		v := harness.Metric(metrics, `rrguard_controller_step_failures_total{reason="conflict"}`)
 		return v >= 1, fmt.Sprintf("conflicts %v, events %v", v, events(t, "StepFailed"))
 	})
 	failed := events(t, "StepFailed")
@@ -338,14 +262,14 @@ func TestControllerLeavesTheMeshToPlan(t *testing.T) {
 	if err := h.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Create(t.Context(), zoneNodes(9)); err != nil {
+	if err := h.Create(t.Context(), harness.ZoneNodes(9)); err != nil {
 		t.Fatal(err)
 	}
 	ensureNamespace(t)
 	metrics := startController(t)
 	eventually(t, 30*time.Second, "a MeshOn event", func() (bool, string) {
 		ev := events(t, "MeshOn")
-		return len(ev) > 0 && metric(metrics, "rrguard_controller_pending_steps") > 0, fmt.Sprintf("events %v", ev)
+		return len(ev) > 0 && harness.Metric(metrics, "rrguard_controller_pending_steps") > 0, fmt.Sprintf("events %v", ev)
 	})
 	state := liveState(t)
 	if len(state.PeerNames()) != 0 || !state.Mesh() {
@@ -356,4 +280,15 @@ func TestControllerLeavesTheMeshToPlan(t *testing.T) {
 			t.Errorf("the controller made %s a reflector", name)
 		}
 	}
+}
+
+// controllerKubeconfig installs the controller's RBAC and returns a kubeconfig that acts as its
+// ServiceAccount (harness.ControllerKubeconfig).
+func controllerKubeconfig(t *testing.T) string {
+	t.Helper()
+	path, err := h.ControllerKubeconfig(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

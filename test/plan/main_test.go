@@ -174,19 +174,3 @@ func rrguard(t *testing.T, args ...string) (string, int) {
 	}
 	return string(out), code
 }
-
-// zoneNodes returns n Ready core/v1 Nodes with BGP addresses, round-robin over zones a, b, c.
-func zoneNodes(n int) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("node-%02d", i)
-		out = append(out, &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "v1", "kind": "Node",
-			"metadata": map[string]any{"name": name,
-				"labels":      map[string]any{"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": string(rune('a' + i%3))},
-				"annotations": map[string]any{"projectcalico.org/IPv4Address": fmt.Sprintf("10.0.0.%d/24", i+1)}},
-			"status": map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True"}}},
-		}})
-	}
-	return out
-}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rrguard/rrguard/test/harness"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,7 +31,7 @@ func patchNode(t *testing.T, name, patch string) {
 	}
 }
 
-// zoneOf names the nodes of a zone of zoneNodes(30).
+// zoneOf names the nodes of a zone of harness.ZoneNodes(30).
 func zoneOf(zone string) []string {
 	var out []string
 	for i := int(zone[0] - 'a'); i < 30; i += 3 {
@@ -97,8 +98,8 @@ func TestControllerHealsZonesOnTheirOwn(t *testing.T) {
 			metrics := startController(t, append([]string{"--grace", grace.String()}, tc.args...)...)
 			eventually(t, 30*time.Second, "zone a reported held", func() (bool, string) {
 				ev := eventsSince(t, "ZoneHeld", start)
-				v := metric(metrics, `rrguard_controller_zone_held{zone="a"}`)
-				return len(ev) > 0 && v == 1 && metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("events %d, held metric %v", len(ev), v)
+				v := harness.Metric(metrics, `rrguard_controller_zone_held{zone="a"}`)
+				return len(ev) > 0 && v == 1 && harness.Metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("events %d, held metric %v", len(ev), v)
 			})
 			if note := eventsSince(t, "ZoneHeld", start)[0].Note; !strings.Contains(note, "zone a is left as it is") || !strings.Contains(note, tc.why) {
 				t.Errorf("ZoneHeld event: %q, want zone a and %q", note, tc.why)
@@ -111,7 +112,7 @@ func TestControllerHealsZonesOnTheirOwn(t *testing.T) {
 				if replaced == 0 && slices.Contains(rr, "node-07") {
 					replaced = time.Since(lost)
 				}
-				return slices.Equal(rr, []string{"node-04", "node-07"}) && metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("zone b's reflectors %v", rr)
+				return slices.Equal(rr, []string{"node-04", "node-07"}) && harness.Metric(metrics, "rrguard_controller_pending_steps") == 0, fmt.Sprintf("zone b's reflectors %v", rr)
 			})
 			done := time.Since(lost)
 			t.Logf("zone a held; node-01 NotReady → replacement node-07 peered after %s, node-01 retired after %s (--grace %s, --cool-down 1s)", replaced.Round(100*time.Millisecond), done.Round(100*time.Millisecond), grace)
@@ -138,7 +139,7 @@ func TestControllerFlapping(t *testing.T) {
 	designed(t)
 	metrics := startController(t, "--grace", "2s", "--settle", "5m", "--max-per-zone", "3", "--exclude", "lifecycle == 'spot'")
 	eventually(t, 30*time.Second, "the controller at rest", func() (bool, string) {
-		v := metric(metrics, "rrguard_controller_pending_steps")
+		v := harness.Metric(metrics, "rrguard_controller_pending_steps")
 		return v == 0, fmt.Sprintf("pending steps %v", v)
 	})
 	type flapper struct {
@@ -211,7 +212,7 @@ func TestControllerFlapping(t *testing.T) {
 		t.Errorf("still moving reflectors %s into the flapping", applied[len(applied)-1].EventTime.Time.Sub(start))
 	}
 	eventually(t, 30*time.Second, "the controller at rest", func() (bool, string) {
-		v := metric(metrics, "rrguard_controller_pending_steps")
+		v := harness.Metric(metrics, "rrguard_controller_pending_steps")
 		return v == 0, fmt.Sprintf("pending steps %v", v)
 	})
 	rr := reflectorsOf(t, "c")
@@ -234,7 +235,7 @@ func TestApplyInterruptedThenDrift(t *testing.T) {
 	if err := h.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Create(t.Context(), zoneNodes(30)); err != nil {
+	if err := h.Create(t.Context(), harness.ZoneNodes(30)); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(t.Context(), rrguardBin, "plan", "--apply", "--pause", "1s")
