@@ -261,6 +261,51 @@ func (s *State) overlay(kind, name string, o *Object) *State {
 	return n
 }
 
+// Flat returns a root state equal to s, whose lookups no longer walk s's overlays: the
+// root's node map with the Nodes the overlays changed written into a copy, everything else
+// shared with the root. It keeps s's node topology (the same *bgp.Node values, the same
+// indexes, a removed node kept in place without an address), so an analysis of s's topology
+// is one of the flat state's too. Only Node overlays are flattened: ok is false, and s is
+// returned, when an overlay changes anything else.
+func (s *State) Flat() (flat *State, ok bool) {
+	if s.parent == nil {
+		return s, true
+	}
+	root := s
+	for root.parent != nil {
+		if root.kind != KindNode {
+			return s, false
+		}
+		root = root.parent
+	}
+	nodes := maps.Clone(root.nodes)
+	done := map[string]bool{}
+	names := root.names // shared, unless a node was added or removed
+	for o := s; o.parent != nil; o = o.parent {
+		if done[o.name] {
+			continue // a later overlay decided this node
+		}
+		done[o.name] = true
+		_, had := root.nodes[o.name]
+		if had != (o.obj != nil) {
+			names = nil
+		}
+		if o.obj == nil {
+			delete(nodes, o.name)
+		} else {
+			nodes[o.name] = o.obj.Node
+		}
+	}
+	if names == nil {
+		names = s.NodeNames()
+	}
+	return &State{
+		nodes: nodes, peers: root.peers, configs: root.configs, pools: root.pools, filters: root.filters,
+		affinities: root.affinities, blocks: root.blocks,
+		models: s.peerModelsMemo(), topo: s.topo, nodeIndex: s.nodeIndex, peerNames: s.peerNames, names: names,
+	}, true
+}
+
 // rebuilt returns a new root state: s's objects with the object of that kind and name
 // replaced by o (nil: removed).
 func (s *State) rebuilt(kind, name string, o *Object) *State {

@@ -150,3 +150,41 @@ func TestNamesAfterChangeThenRemoval(t *testing.T) {
 		t.Errorf("the removed pool: %d pools in the model, want 1 (gone, its blocks still held)", n)
 	}
 }
+
+// TestFlat: a state flattened from Node overlays (a change, a node added, one removed, one
+// changed twice) holds what the overlays hold, keeps their topology, and walks no overlay; a
+// state with an overlay of another kind is not flattened.
+func TestFlat(t *testing.T) {
+	var objs []*Object
+	for i := range 5 {
+		objs = append(objs, stateNode(fmt.Sprintf("n%d", i), fmt.Sprintf("10.0.0.%d", i), map[string]string{"team": "a"}))
+	}
+	s := NewState(objs).
+		With(stateNode("n1", "10.0.0.1", map[string]string{"team": "b"})).
+		With(stateNode("n9", "10.0.0.9", nil)).
+		Without(KindNode, "n3").
+		With(stateNode("n2", "10.0.0.2", map[string]string{"team": "c"})).
+		With(stateNode("n2", "10.0.0.2", map[string]string{"team": "d"}))
+	flat, ok := s.Flat()
+	if !ok || flat.parent != nil {
+		t.Fatalf("Flat() = parent %v, ok %v: want a root state", flat.parent, ok)
+	}
+	if got, want := strings.Join(flat.NodeNames(), ","), "n0,n1,n2,n4,n9"; got != want {
+		t.Errorf("NodeNames() = %s, want %s", got, want)
+	}
+	for name, team := range map[string]string{"n0": "a", "n1": "b", "n2": "d"} {
+		if got := flat.Node(name).K8sLabels["team"]; got != team {
+			t.Errorf("%s has team %q, want %q", name, got, team)
+		}
+	}
+	if flat.Node("n3") != nil || flat.Node("n9") == nil {
+		t.Errorf("n3 removed: %v, n9 added: %v", flat.Node("n3") == nil, flat.Node("n9") != nil)
+	}
+	if ft, st := flat.Topology(), s.Topology(); len(ft.Nodes) != len(st.Nodes) || ft.Nodes[2] != st.Nodes[2] || flat.NodeIndex("n9") != s.NodeIndex("n9") {
+		t.Errorf("the flat state's topology is not the overlays': %d nodes vs %d", len(ft.Nodes), len(st.Nodes))
+	}
+	peer := &Object{Kind: KindBGPPeer, Name: "p", Peer: &apiv3.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "p"}}}
+	if _, ok := s.With(peer).Flat(); ok {
+		t.Error("a state with a BGPPeer overlay was flattened")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func storeWith(tb testing.TB, objs []*calico.Object) *Store {
 	return s
 }
 
-// TestRebuildInBackground: past maxDepth Node changes the full build runs in the background,
+// TestRebuildInBackground: past maxDepth Nodes added the full build runs in the background,
 // and a snapshot asked for in the meantime does not wait for it; when it is done, it becomes
 // the snapshot with the Nodes changed meanwhile laid over it, and audits as a rebuild does.
 func TestRebuildInBackground(t *testing.T) {
@@ -134,14 +135,14 @@ func TestRebuildInBackground(t *testing.T) {
 	}
 	go func() { // a build on the request path would block here
 		for i := range maxDepth + 1 {
-			relabel(i)
+			relabel(layout.Nodes + i) // a new node
 			s.Snapshot()
 		}
 	}()
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
-		t.Fatal("no rebuild started past maxDepth changes")
+		t.Fatal("no rebuild started past maxDepth Nodes added")
 	}
 	// The build waits for release: snapshots of further changes do not.
 	done := make(chan *model.Snapshot)
@@ -187,5 +188,59 @@ func TestRebuildInBackground(t *testing.T) {
 	}
 	if got := s.Snapshot().State.Node("node-00040").K8sLabels["team"]; got != "40" {
 		t.Errorf("the Node changed during the build: team=%q, want 40", got)
+	}
+}
+
+// TestFlattenKeepsTheAnalysis: past maxDepth Node changes that add or remove no Node, the
+// snapshot is flattened, not built again: its analysis is the one the changes derived, its
+// lookups walk no overlay, and it audits as a rebuild does.
+func TestFlattenKeepsTheAnalysis(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	layout := validatetest.Layout{Nodes: 90, Reflectors: 6, Zones: 3}
+	s := storeWith(t, validatetest.Generate(layout))
+	s.Snapshot()
+	builds := 0
+	s.mu.Lock()
+	s.build = func(objs []*calico.Object) *model.Snapshot {
+		builds++
+		return model.NewSnapshot(calico.NewState(objs))
+	}
+	s.mu.Unlock()
+	e := validate.New(validate.DefaultConfig())
+	flattened := 0
+	for change := range 4 * maxDepth {
+		i := rng.IntN(layout.Nodes)
+		cid := ""
+		if i < layout.Reflectors && rng.IntN(4) != 0 {
+			cid = fmt.Sprintf("1.0.0.%d", i%3+1)
+		}
+		o := validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.1.0.%d", i), fmt.Sprintf("zone-%d", i%3), cid)
+		o.CoreNode.Labels["team"] = fmt.Sprint(rng.IntN(3))
+		if rng.IntN(10) == 0 {
+			delete(o.CoreNode.Annotations, calico.AnnotationIPv4Address)
+		}
+		s.UpsertNode(o.CoreNode)
+		before := s.Snapshot()
+		s.mu.Lock()
+		depth := s.depth
+		s.mu.Unlock()
+		if depth > maxDepth {
+			t.Fatalf("change %d: %d changes laid over the snapshot, want at most %d", change, depth, maxDepth)
+		}
+		if depth == 0 {
+			flattened++
+			if g, w := auditLines(t.Context(), e, before), auditLines(t.Context(), e, s.rebuilt()); !slices.Equal(g, w) {
+				t.Fatalf("change %d: the flattened snapshot audits\n%s\nrebuilt\n%s", change, strings.Join(g, "\n"), strings.Join(w, "\n"))
+			}
+			if got := before.State.Node(o.Name); !reflect.DeepEqual(got, o.Node) {
+				t.Fatalf("change %d: the flattened state holds %+v, want %+v", change, got, o.Node)
+			}
+		}
+	}
+	if builds != 0 {
+		t.Errorf("%d full builds, want none: Node changes that add no Node are flattened", builds)
+	}
+	if flattened < 3 {
+		t.Errorf("flattened %d times in %d changes, want 3", flattened, 4*maxDepth)
 	}
 }

@@ -27,6 +27,9 @@ type Store struct {
 	// depth counts the changes laid over snap's last full build.
 	nodesSince map[string]bool
 	depth      int
+	// reshaped counts the Nodes added or removed since snap's last full build: a flattened
+	// snapshot keeps a removed node's place in the topology and an added one at its end.
+	reshaped int
 	// rebuild is the full build running in the background (nil: none); build makes it
 	// (model.NewSnapshot when nil; tests wait in it).
 	rebuild *rebuild
@@ -85,38 +88,46 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 	if prev, ok := s.objects[k]; ok && sameForBGP(prev, o) {
 		return false, nil
 	}
+	_, existed := s.objects[k]
 	s.objects[k] = o
 	s.version++
-	s.touched(o.Kind, o.Group, o.Name)
+	s.touched(o.Kind, o.Group, o.Name, !existed)
 	return true, nil
 }
 
-// maxDepth is how many Node changes a snapshot takes incrementally before it is rebuilt, in
-// the background: each is an overlay on the state that lookups walk. A full build of a large
-// cluster costs as much as thousands of decisions, which a request waiting for it would add to
-// its own time (it was the p99 of Node label changes through the API server: hack/loadbench).
-// The build competes with requests for the CPU: at 128 changes between builds the webhook's
-// p99 through the API server is the no-op webhook's (at 32 it was four times that).
-// Until the build is done, snapshots take up to hardDepth changes; past it a request waits.
+// maxDepth is how many Node changes a snapshot takes incrementally before it is flattened:
+// each is an overlay on the state that lookups walk. Flattening copies the node map (a
+// millisecond at 5,000 nodes) and keeps the analysis, which the changes derived already. Only
+// when more than maxDepth Nodes were added or removed since the last full build is the
+// snapshot built afresh, in the background: a full build of a large cluster costs as much as
+// thousands of decisions, which a request waiting for it would add to its own time, and it
+// competes with requests for the CPU (every 128 changes, it was half the webhook's median
+// latency through the API server at concurrency 8: hack/loadbench). Until the build is done,
+// snapshots take up to hardDepth changes; past it a request waits.
 const (
 	maxDepth  = 128
 	hardDepth = 8 * maxDepth
 )
 
 // A rebuild is a full build of the objects as they were when it started; since are the Nodes
-// changed after it started, laid over it when it is done, other that something else changed
-// (the build is then of no use).
+// changed after it started, laid over it when it is done (reshaped of them added or removed),
+// other that something else changed (the build is then of no use).
 type rebuild struct {
-	since map[string]bool
-	other bool
+	since    map[string]bool
+	reshaped int
+	other    bool
 }
 
 // touched notes a changed object for the next Snapshot: a core Node can be laid over the
-// current snapshot, anything else needs a rebuild. Called with the lock held.
-func (s *Store) touched(kind, group, name string) {
+// current snapshot, anything else needs a rebuild. reshaped: the object was added or
+// removed. Called with the lock held.
+func (s *Store) touched(kind, group, name string, reshaped bool) {
 	if r := s.rebuild; r != nil {
 		if kind == calico.KindNode && group == calico.GroupCore {
 			r.since[name] = true
+			if reshaped {
+				r.reshaped++
+			}
 		} else {
 			r.other = true
 		}
@@ -130,6 +141,9 @@ func (s *Store) touched(kind, group, name string) {
 		s.nodesSince = map[string]bool{}
 	}
 	s.nodesSince[name] = true
+	if reshaped {
+		s.reshaped++
+	}
 }
 
 func (s *Store) changed() {
@@ -147,7 +161,7 @@ func (s *Store) Delete(group, kind, name string) {
 	if ok {
 		delete(s.objects, k)
 		s.version++
-		s.touched(kind, group, name)
+		s.touched(kind, group, name, true)
 	}
 	s.delivered(kind, name, nil)
 	s.mu.Unlock()
@@ -189,6 +203,11 @@ func (s *Store) Snapshot() *model.Snapshot {
 		s.depth += len(s.nodesSince)
 		s.nodesSince = nil
 		s.snapAt = s.version
+		if s.depth > maxDepth && s.reshaped <= maxDepth {
+			if flat, ok := s.snap.Flat(); ok {
+				s.snap, s.depth = flat, 0
+			}
+		}
 		if s.depth > maxDepth && s.rebuild == nil {
 			s.startRebuild()
 		}
@@ -197,7 +216,7 @@ func (s *Store) Snapshot() *model.Snapshot {
 	s.rebuild = nil // a build running now is of the objects before: dropped when done
 	s.snap = s.buildOf(s.sortedObjects())
 	s.snapAt = s.version
-	s.nodesSince, s.depth = nil, 0
+	s.nodesSince, s.depth, s.reshaped = nil, 0, 0
 	return s.snap
 }
 
@@ -230,7 +249,7 @@ func (s *Store) startRebuild() {
 		for name := range r.since {
 			built = built.WithNode(name, s.objects[key("", calico.KindNode, name)])
 		}
-		s.snap, s.snapAt, s.depth = built, s.version, len(r.since)
+		s.snap, s.snapAt, s.depth, s.reshaped = built, s.version, len(r.since), r.reshaped
 		s.nodesSince = nil
 	}()
 }

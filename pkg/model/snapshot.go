@@ -137,6 +137,24 @@ func (s *Snapshot) WithNode(name string, o *calico.Object) *Snapshot {
 	return s.After(Change{Operation: Update, Object: o})
 }
 
+// Flat returns s with its state flattened (calico.State.Flat): the same topology, analysis
+// and memo, with lookups that no longer walk the Node changes laid over the last full build.
+// ok is false when the state holds changes of other kinds (a full build is then needed).
+func (s *Snapshot) Flat() (*Snapshot, bool) {
+	state, ok := s.State.Flat()
+	if !ok {
+		return s, false
+	}
+	n := &Snapshot{State: state, Topology: s.Topology, Analysis: s.Analysis, peers: s.peers}
+	// The memo holds what readers computed of the objects, the topology and the analysis,
+	// which the flat snapshot shares.
+	s.Memo.Range(func(k, v any) bool {
+		n.Memo.Store(k, v)
+		return true
+	})
+	return n, true
+}
+
 // Apply returns the state after the change.
 func Apply(before *calico.State, ch Change) *calico.State {
 	if ch.Operation == Delete || ch.Object == nil {
