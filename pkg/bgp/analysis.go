@@ -59,9 +59,12 @@ type Analysis struct {
 	// says nothing (no gap is reported, none is ruled out).
 	Undecided []Undecided
 
-	byName    map[string]int     // node name → index into Topology.Nodes
-	keys      map[string]ClassID // class key → a class with that key (see incremental.go)
-	labels    *labelIndex        // the nodes by label value, shared by analyses of the same nodes
+	byName map[string]int     // node name → index into Topology.Nodes
+	keys   map[string]ClassID // class key → a class with that key (see incremental.go)
+	labels *labelIndex        // the nodes by label value, shared by analyses of the same nodes
+	// sigs are the node signatures of the topology's peers and pools (classify.go), made
+	// once and shared by the analyses WithNode derives (they have the same peers and pools).
+	sigs      *sigOnce
 	externals []external
 	// session[f][a][b]: a member of class a has a session with every member of class b
 	// (for a == b: with every other member).
@@ -127,13 +130,13 @@ func analyze(t *Topology, perNode bool) *Analysis {
 
 // newAnalysis is the one constructor of a fresh analysis, before classification.
 func newAnalysis(t *Topology, b Budget) *Analysis {
-	return &Analysis{Topology: t, ClassOf: make([]ClassID, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b, labels: &labelIndex{}}
+	return &Analysis{Topology: t, ClassOf: make([]ClassID, len(t.Nodes)), byName: make(map[string]int, len(t.Nodes)), budget: b, labels: &labelIndex{}, sigs: &sigOnce{}}
 }
 
 // derive is the one constructor of an analysis derived from a (incremental.go): it shares
 // a's node index, budget, label index and route groups; the caller sets the rest.
 func (a *Analysis) derive(t *Topology) *Analysis {
-	return &Analysis{Topology: t, byName: a.byName, budget: a.budget, labels: a.labels, groups: a.groups}
+	return &Analysis{Topology: t, byName: a.byName, budget: a.budget, labels: a.labels, groups: a.groups, sigs: &sigOnce{}}
 }
 
 // finish expands sessions and simulates propagation over the classes.

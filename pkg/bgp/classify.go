@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rrguard/rrguard/pkg/selector"
 )
@@ -24,7 +25,7 @@ func (a *Analysis) classify(perNode bool) {
 	}
 	var kb strings.Builder
 	var sb []byte
-	sig := newSignatures(t, a.groups)
+	sig := a.signatures()
 	bySig := map[string]ClassID{}
 	for i := range t.Nodes {
 		a.byName[t.Nodes[i].Name] = i
@@ -54,9 +55,29 @@ type signatures struct {
 	keys   map[string]bool
 	names  map[string]bool
 	ips    map[string]bool
-	hits   []string
 	// sorted are the keys, sorted.
 	sorted []string
+}
+
+// sigOnce holds an analysis's signatures, made on first use.
+type sigOnce struct {
+	once sync.Once
+	sigs *signatures
+}
+
+// signatures returns the signatures of a's topology (its peers, pools and AS settings),
+// made once per sigOnce: analyses derived by WithNode share them.
+func (a *Analysis) signatures() *signatures {
+	a.sigs.once.Do(func() { a.sigs.sigs = newSignatures(a.Topology, a.groups) })
+	return a.sigs.sigs
+}
+
+// sameSignature reports whether nodes x and y, of a's topology or one that differs from it
+// only in nodes, have the same signature: then they have the same class key.
+func (a *Analysis) sameSignature(x, y *Node) bool {
+	s := a.signatures()
+	var bx, by [256]byte
+	return string(s.of(x, bx[:0])) == string(s.of(y, by[:0]))
 }
 
 func newSignatures(t *Topology, groups *routeGroups) *signatures {
@@ -86,6 +107,8 @@ func newSignatures(t *Topology, groups *routeGroups) *signatures {
 	return s
 }
 
+// of appends n's signature to b[:0]. It writes nothing shared: analyses derived from one
+// another share their signatures (sameSignature), and requests derive them concurrently.
 func (s *signatures) of(n *Node, b []byte) []byte {
 	b = b[:0]
 	if !takesPart(n) {
@@ -127,14 +150,14 @@ func (s *signatures) of(n *Node, b []byte) []byte {
 	// The values of the labels some selector reads, in key order.
 	hits := s.sorted
 	if len(s.sorted) > len(n.Labels) {
-		s.hits = s.hits[:0]
+		var buf [16]string
+		hits = buf[:0]
 		for k := range n.Labels {
 			if s.keys[k] {
-				s.hits = append(s.hits, k)
+				hits = append(hits, k)
 			}
 		}
-		sort.Strings(s.hits)
-		hits = s.hits
+		sort.Strings(hits)
 	}
 	for _, k := range hits {
 		v, ok := n.Labels[k]

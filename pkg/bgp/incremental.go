@@ -41,9 +41,16 @@ import (
 func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	if i < len(a.ClassOf) && a.ClassOf[i] != NoClass && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
 		// The common case: a change (a label no selector reads, a tunnel address, …) that
-		// leaves the node in its class changes nothing of the analysis but the labels.
+		// leaves the node in its class changes nothing of the analysis but the labels. An
+		// unchanged signature says so without evaluating a selector (a class's members share
+		// their key); otherwise the key decides.
 		var kb strings.Builder
-		if c, ok := a.keys[a.nodeKey(t, i, false, &kb)]; ok && c == a.ClassOf[i] {
+		same := takesPart(t.Nodes[i]) && a.sameSignature(a.Topology.Nodes[i], t.Nodes[i])
+		if !same {
+			c, ok := a.keys[a.nodeKey(t, i, false, &kb)]
+			same = ok && c == a.ClassOf[i]
+		}
+		if same {
 			b := *a
 			b.Topology, b.labels = t, &labelIndex{}
 			b.whatIf = &whatIfs{}
@@ -52,6 +59,7 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 		}
 	}
 	b := a.derive(t)
+	b.sigs = a.sigs // the same peers and pools
 	b.keys, b.labels = maps.Clone(a.keys), &labelIndex{}
 	b.ClassOf = slices.Clone(a.ClassOf)
 	b.Classes = slices.Clone(a.Classes)
