@@ -158,12 +158,13 @@ func NewServer(ctx context.Context, cfg *rest.Config, opts Options) (*Server, er
 		opts.Port = 9443
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
-		HealthProbeBindAddress:        opts.ProbeAddr,
-		PprofBindAddress:              opts.PprofAddr,
-		WebhookServer:                 newHTTPSServer(opts.Host, opts.Port, opts.CertDir, opts.HTTP.withDefaults()),
-		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress: opts.ProbeAddr,
+		PprofBindAddress:       opts.PprofAddr,
+		WebhookServer:          newHTTPSServer(opts.Host, opts.Port, opts.CertDir, opts.HTTP.withDefaults()),
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: slimNode}}},
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionID:              defaultString(opts.LeaderElectionID, "rrguard-audit"),
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
@@ -332,6 +333,19 @@ func (s *Server) watch(ctx context.Context) error {
 		logger.Info("no Calico BGPPeer/BGPConfiguration API found: only Nodes are checked")
 	}
 	return nil
+}
+
+// slimNode is what the cache keeps of a core/v1 Node: everything rrguard reads (metadata
+// without managed fields, spec, conditions, addresses), not the kubelet's image list, volumes
+// and system info, which at 5,000 real nodes (up to 50 images each) would be most of the
+// webhook's memory.
+func slimNode(o interface{}) (interface{}, error) {
+	o, err := cache.TransformStripManagedFields()(o)
+	if n, ok := o.(*corev1.Node); ok {
+		n.Status.Images, n.Status.VolumesInUse, n.Status.VolumesAttached = nil, nil, nil
+		n.Status.NodeInfo = corev1.NodeSystemInfo{}
+	}
+	return o, err
 }
 
 func tombstone(o interface{}) interface{} {
