@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/projectcalico/calico/lib/std/uniquestr"
@@ -28,6 +29,52 @@ type Selector struct {
 // than MaxLength is refused unparsed: Calico's API refuses it, and its recursive parser's
 // cost (and stack, with deeply nested parentheses) grows with the input.
 func Parse(expr string) (Selector, error) {
+	if len(expr) > MaxLength {
+		return parse(expr) // refused unparsed, and not kept
+	}
+	if r, ok := parsed.get(expr); ok {
+		return r.sel, r.err
+	}
+	sel, err := parse(expr)
+	parsed.put(expr, parseResult{sel, err})
+	return sel, err
+}
+
+// parsed remembers recent parses: a BGPPeer's selectors are parsed when admission judges it,
+// again when the informer delivers it, and at every full build of the cluster's model (2,000
+// selectors with 1,000 rack peers). A parsed selector is never changed, so callers share it.
+var parsed = parseCache{max: 4096}
+
+type parseResult struct {
+	sel Selector
+	err error
+}
+
+// parseCache is a map of at most max entries, emptied when full: bounded whatever the
+// input, and cheap while a cluster's selectors fit.
+type parseCache struct {
+	mu  sync.Mutex
+	m   map[string]parseResult
+	max int
+}
+
+func (c *parseCache) get(expr string) (parseResult, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[expr]
+	return r, ok
+}
+
+func (c *parseCache) put(expr string, r parseResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[string]parseResult, min(c.max, 256))
+	}
+	c.m[expr] = r
+}
+
+func parse(expr string) (Selector, error) {
 	if len(expr) > MaxLength {
 		return Selector{}, fmt.Errorf("selector of %d characters is longer than Calico's limit of %d: not parsed", len(expr), MaxLength)
 	}

@@ -147,3 +147,41 @@ func TestParseRefusesOverLongSelectors(t *testing.T) {
 		t.Fatalf("Parse of %d characters: %v", len(ok), err)
 	}
 }
+
+// TestParseCacheIsBounded: parses are remembered up to a bound whatever the input, an
+// over-long selector is never kept, and a remembered parse answers as a fresh one does.
+func TestParseCacheIsBounded(t *testing.T) {
+	for i := range parsed.max + 10 {
+		if _, err := Parse(fmt.Sprintf("rack == 'r%d'", i)); err != nil {
+			t.Fatal(err)
+		}
+		parsed.mu.Lock()
+		n := len(parsed.m)
+		parsed.mu.Unlock()
+		if n > parsed.max {
+			t.Fatalf("%d parses kept, want at most %d", n, parsed.max)
+		}
+	}
+	long := "a == '" + strings.Repeat("x", MaxLength) + "'"
+	if _, err := Parse(long); err == nil {
+		t.Fatal("an over-long selector parsed")
+	}
+	parsed.mu.Lock()
+	_, kept := parsed.m[long]
+	parsed.mu.Unlock()
+	if kept {
+		t.Error("an over-long selector was kept")
+	}
+	for _, expr := range []string{"rack == 'r1'", "has(route-reflector) && zone in {'a','b'}", "a ==", "!has(x)"} {
+		first, err1 := Parse(expr)
+		again, err2 := Parse(expr)
+		fresh, err3 := parse(expr)
+		if first.String() != fresh.String() || again.String() != fresh.String() || fmt.Sprint(err1) != fmt.Sprint(err3) || fmt.Sprint(err2) != fmt.Sprint(err3) {
+			t.Errorf("%q: cached %q/%v, fresh %q/%v", expr, again.String(), err2, fresh.String(), err3)
+		}
+		l := NewLabels(map[string]string{"rack": "r1", "zone": "a", "route-reflector": "true"})
+		if first.sel != nil && first.Matches(l) != fresh.Matches(l) {
+			t.Errorf("%q: cached and fresh parses disagree on %v", expr, l)
+		}
+	}
+}
