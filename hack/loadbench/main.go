@@ -4,9 +4,10 @@
 //
 //   - through the API server (default): it registers the webhook with
 //     config/webhook/webhooks.yaml and sends Node label changes through the API server at each
-//     -concurrency; the same changes then go to a no-op controller-runtime webhook (its own
-//     process) registered the same way: the floor any webhook pays. Latencies are the API server's own
-//     (apiserver_admission_webhook_admission_duration_seconds) and the client's.
+//     -concurrency, in turns with a no-op controller-runtime webhook (its own process)
+//     registered the same way: the floor any webhook pays. Latencies are the API server's own
+//     (apiserver_admission_webhook_admission_duration_seconds), rrguard's own (decoding to
+//     response, in the process) and the client's.
 //
 //   - or straight to the webhook (-direct): AdmissionReviews of Node label changes posted to
 //     /validate over keep-alive HTTPS for -duration at each -concurrency, to a no-op
@@ -21,7 +22,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,12 +48,20 @@ import (
 // webhookPprof is bin/webhook's --pprof-bind-address.
 var webhookPprof string
 
+// loadSlices is how many turns the no-op and rrguard take at each concurrency level.
+const loadSlices = 4
+
+// summaryFile, when set, receives the API server's validating latencies as a Markdown table
+// (make bench-compare puts it in README.md).
+var summaryFile string
+
 func main() {
 	nodes := flag.Int("nodes", 5000, "Calico Nodes in the cluster")
 	peers := flag.Int("peers", 1000, "BGPPeers in the cluster (one per rack of nodes)")
 	changes := flag.Int("changes", 400, "Node label changes per concurrency level")
 	levels := flag.String("concurrency", "1,8,64", "concurrency levels")
 	webhookBin := flag.String("webhook", "bin/webhook", "the webhook binary (go build -o bin/webhook ./cmd/webhook)")
+	flag.StringVar(&summaryFile, "summary", "", "write rrguard's and the no-op's validating latencies through the API server to this file, as a Markdown table")
 	flag.StringVar(&webhookPprof, "webhook-pprof", "0", "the webhook's --pprof-bind-address, to profile it during the run (e.g. 127.0.0.1:6060)")
 	direct := flag.Bool("direct", false, "send AdmissionReviews straight to the webhooks instead of changes through the API server")
 	duration := flag.Duration("duration", 5*time.Second, "with -direct: how long each concurrency level runs per webhook")
@@ -125,37 +136,106 @@ func run(webhookBin string, nodes, peers, changes int, levels string, direct boo
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n%-8s %5s %7s  %-23s %-23s %-21s %s\n", "webhook", "conc", "changes", "apiserver validate p50/p99", "apiserver mutate p50/p99", "client p50/p99", "webhook RSS")
+	fmt.Printf("\n%-8s %5s %7s  %-26s %-19s %-24s %-21s %s\n", "webhook", "conc", "changes", "apiserver validate p50/p99", "in rrguard p50/p99", "apiserver mutate p50/p99", "client p50/p99", "webhook RSS")
 	seq := 0
-	for _, target := range []struct {
+	validate := map[string][]*histogram{} // by webhook, per level
+	targets := []struct {
 		name, url string
 		rss       func() string
-	}{{"no-op", "https://" + noop.addr, func() string { return "-" }}, {"rrguard", "https://" + rrguard.addr, rrguard.rss}} {
-		if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
-			return err
+		own       *webhookProcess // whose own durations to read (nil: none)
+	}{{"no-op", "https://" + noop.addr, func() string { return "-" }, nil}, {"rrguard", "https://" + rrguard.addr, rrguard.rss, rrguard}}
+	for _, c := range conc {
+		// The level runs in slices, the no-op's and rrguard's in turn, so that both meet the
+		// machine's load alike: on a shared machine it drifts over a run.
+		type result struct {
+			v, m, own *histogram
+			client    []float64
 		}
-		for _, c := range conc {
-			before, err := webhookDurations(ctx, cs)
-			if err != nil {
-				return err
+		res := map[string]*result{}
+		for sl := range loadSlices {
+			n := changes / loadSlices
+			if sl == loadSlices-1 {
+				n = changes - n*(loadSlices-1)
 			}
-			client, err := labelChanges(ctx, h.Client, nodes, changes, c, &seq)
-			if err != nil {
-				return fmt.Errorf("%s at concurrency %d: %w", target.name, c, err)
+			for _, target := range targets {
+				if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
+					return err
+				}
+				before, err := webhookDurations(ctx, cs)
+				if err != nil {
+					return err
+				}
+				var ownBefore durations
+				if target.own != nil {
+					if ownBefore, err = target.own.ownDurations(ctx); err != nil {
+						return err
+					}
+				}
+				client, err := labelChanges(ctx, h.Client, nodes, n, c, &seq)
+				if err != nil {
+					return fmt.Errorf("%s at concurrency %d: %w", target.name, c, err)
+				}
+				after, err := webhookDurations(ctx, cs)
+				if err != nil {
+					return err
+				}
+				r := res[target.name]
+				if r == nil {
+					r = &result{v: newHistogram(), m: newHistogram(), own: newHistogram()}
+					res[target.name] = r
+				}
+				r.v.add(after.minus(before, "nodes.validate.rrguard.io"))
+				r.m.add(after.minus(before, "nodes.mutate.rrguard.io"))
+				r.client = append(r.client, client...)
+				if target.own != nil {
+					ownAfter, err := target.own.ownDurations(ctx)
+					if err != nil {
+						return err
+					}
+					r.own.add(ownAfter.minus(ownBefore, "validate"))
+				}
 			}
-			after, err := webhookDurations(ctx, cs)
-			if err != nil {
-				return err
+		}
+		for _, target := range targets {
+			r := res[target.name]
+			validate[target.name] = append(validate[target.name], r.v)
+			slices.Sort(r.client)
+			own := "-"
+			if target.own != nil {
+				own = fmt.Sprintf("%s / %s", ms(r.own.quantile(0.5)), ms(r.own.quantile(0.99)))
 			}
-			v, m := after.minus(before, "nodes.validate.rrguard.io"), after.minus(before, "nodes.mutate.rrguard.io")
-			fmt.Printf("%-8s %5d %7d  %-26s %-24s %-21s %s\n", target.name, c, changes,
-				fmt.Sprintf("%s / %s (n=%d)", ms(v.quantile(0.5)), ms(v.quantile(0.99)), int(v.count)),
-				fmt.Sprintf("%s / %s", ms(m.quantile(0.5)), ms(m.quantile(0.99))),
-				fmt.Sprintf("%s / %s", ms(client[len(client)/2]), ms(client[len(client)*99/100])), target.rss())
+			fmt.Printf("%-8s %5d %7d  %-26s %-19s %-24s %-21s %s\n", target.name, c, changes,
+				fmt.Sprintf("%s / %s (n=%d)", ms(r.v.quantile(0.5)), ms(r.v.quantile(0.99)), int(r.v.count)), own,
+				fmt.Sprintf("%s / %s", ms(r.m.quantile(0.5)), ms(r.m.quantile(0.99))),
+				fmt.Sprintf("%s / %s", ms(r.client[len(r.client)/2]), ms(r.client[len(r.client)*99/100])), target.rss())
 		}
 	}
 	fmt.Printf("\nrrguard peak RSS %s (log: %s); API server buckets are 5, 25, 100, 500 ms…: its quantiles are interpolated within them\n", rrguard.peak(), rrguard.log.Name())
+	if summaryFile != "" {
+		return os.WriteFile(summaryFile, []byte(summary(conc, validate["no-op"], validate["rrguard"], nodes, peers, changes, rrguard.peak())), 0o644)
+	}
 	return nil
+}
+
+// summary is the validating webhook's latency through the API server, rrguard beside the
+// no-op, per concurrency level, as a Markdown table.
+func summary(conc []int, noop, rrguard []*histogram, nodes, peers, changes int, peak string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d Nodes, %d rack BGPPeers, %d Node label changes per level through the real API server; its validating-webhook latency:\n\n", nodes+2, peers+1, changes)
+	b.WriteString("| concurrency | no-op p50 / p99 | rrguard p50 / p99 | rrguard ÷ no-op |\n|---|---|---|---|\n")
+	ratio := func(x, y float64) string {
+		if y <= 0 || math.IsNaN(x) || math.IsNaN(y) {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f×", x/y)
+	}
+	for i, c := range conc {
+		n, r := noop[i], rrguard[i]
+		fmt.Fprintf(&b, "| %d | %s / %s | %s / %s | %s / %s |\n", c, ms(n.quantile(0.5)), ms(n.quantile(0.99)), ms(r.quantile(0.5)), ms(r.quantile(0.99)),
+			ratio(r.quantile(0.5), n.quantile(0.5)), ratio(r.quantile(0.99), n.quantile(0.99)))
+	}
+	fmt.Fprintf(&b, "\nrrguard's peak RSS: %s.\n", peak)
+	return b.String()
 }
 
 func ms(d float64) string {
@@ -272,6 +352,16 @@ type histogram struct {
 	buckets map[float64]float64 // upper bound -> cumulative count
 }
 
+func newHistogram() *histogram { return &histogram{buckets: map[float64]float64{}} }
+
+// add sums o into h (the same buckets).
+func (h *histogram) add(o *histogram) {
+	h.count += o.count
+	for ub, c := range o.buckets {
+		h.buckets[ub] += c
+	}
+}
+
 type durations map[string]*histogram
 
 func webhookDurations(ctx context.Context, cs *kubernetes.Clientset) (durations, error) {
@@ -279,20 +369,46 @@ func webhookDurations(ctx context.Context, cs *kubernetes.Clientset) (durations,
 	if err != nil {
 		return nil, fmt.Errorf("API server metrics: %w", err)
 	}
+	return histograms(raw, "apiserver_admission_webhook_admission_duration_seconds", "name")
+}
+
+// ownDurations are rrguard's own admission durations (decoding to response, in the
+// process), by webhook (validate, mutate): with the API server's, they tell the time spent in
+// rrguard from the time spent reaching it.
+func (p *webhookProcess) ownDurations(ctx context.Context) (durations, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("rrguard's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return histograms(raw, "rrguard_admission_duration_seconds", "webhook")
+}
+
+// histograms parses the histogram family of a Prometheus text exposition, summed by the
+// value of one label.
+func histograms(raw []byte, family, label string) (durations, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
 	out := durations{}
-	f := families["apiserver_admission_webhook_admission_duration_seconds"]
+	f := families[family]
 	if f == nil {
 		return out, nil
 	}
 	for _, m := range f.GetMetric() {
 		name := ""
 		for _, l := range m.GetLabel() {
-			if l.GetName() == "name" {
+			if l.GetName() == label {
 				name = l.GetValue()
 			}
 		}
@@ -356,10 +472,12 @@ func (h *histogram) quantile(q float64) float64 {
 
 // webhookProcess is bin/webhook running against the test API server.
 type webhookProcess struct {
-	cmd     *exec.Cmd
-	log     *os.File // its log, kept for a look after the run
-	addr    string
-	started time.Time
+	cmd  *exec.Cmd
+	log  *os.File // its log, kept for a look after the run
+	addr string
+	// metricsAddr serves its metrics (rrguard only).
+	metricsAddr string
+	started     time.Time
 }
 
 func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhookProcess, error) {
@@ -372,7 +490,7 @@ func startWebhook(ctx context.Context, bin, kubeconfig, certDir string) (*webhoo
 		ports[i] = p
 	}
 	var err error
-	p := &webhookProcess{addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), started: time.Now()}
+	p := &webhookProcess{addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), metricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]), started: time.Now()}
 	p.cmd = exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]), "--cert-dir", certDir,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--disable-audit")
 	if webhookPprof != "0" {
@@ -405,7 +523,7 @@ func (p *webhookProcess) status(field string) string {
 	for _, line := range strings.Split(string(raw), "\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.Atoi(strings.Fields(v)[0])
-			return fmt.Sprintf("%.1f MB", float64(kb)/1024)
+			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
 		}
 	}
 	return "?"
