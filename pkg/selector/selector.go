@@ -42,20 +42,23 @@ func Parse(expr string) (Selector, error) {
 
 // parsed remembers recent parses: a BGPPeer's selectors are parsed when admission judges it,
 // again when the informer delivers it, and at every full build of the cluster's model (2,000
-// selectors with 1,000 rack peers). A parsed selector is never changed, so callers share it.
-var parsed = parseCache{max: 4096}
+// selectors with 1,000 rack peers, 30 KB of text). A parsed selector is never changed, so
+// callers share it. A parse takes about six times its text's length in memory (6 KB for a
+// selector of Calico's longest): 512 KiB of text keep it near 3 MB whatever the input.
+var parsed = parseCache{max: 4096, maxBytes: 512 << 10}
 
 type parseResult struct {
 	sel Selector
 	err error
 }
 
-// parseCache is a map of at most max entries, emptied when full: bounded whatever the
-// input, and cheap while a cluster's selectors fit.
+// parseCache is a map of at most max entries and maxBytes of selector text, emptied when
+// full: bounded whatever the input, and cheap while a cluster's selectors fit.
 type parseCache struct {
-	mu  sync.Mutex
-	m   map[string]parseResult
-	max int
+	mu            sync.Mutex
+	m             map[string]parseResult
+	bytes         int
+	max, maxBytes int
 }
 
 func (c *parseCache) get(expr string) (parseResult, bool) {
@@ -68,10 +71,14 @@ func (c *parseCache) get(expr string) (parseResult, bool) {
 func (c *parseCache) put(expr string, r parseResult) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= c.max {
-		c.m = make(map[string]parseResult, min(c.max, 256))
+	if _, ok := c.m[expr]; ok {
+		return
+	}
+	if c.m == nil || len(c.m) >= c.max || c.bytes+len(expr) > c.maxBytes {
+		c.m, c.bytes = make(map[string]parseResult, min(c.max, 256)), 0
 	}
 	c.m[expr] = r
+	c.bytes += len(expr)
 }
 
 func parse(expr string) (Selector, error) {

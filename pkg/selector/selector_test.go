@@ -148,26 +148,33 @@ func TestParseRefusesOverLongSelectors(t *testing.T) {
 	}
 }
 
-// TestParseCacheIsBounded: parses are remembered up to a bound whatever the input, an
-// over-long selector is never kept, and a remembered parse answers as a fresh one does.
+// TestParseCacheIsBounded: parses are remembered up to a bound whatever the input (in
+// number and in text), an over-long selector is never kept, and a remembered parse answers as
+// a fresh one does.
 func TestParseCacheIsBounded(t *testing.T) {
-	for i := range parsed.max + 10 {
-		if _, err := Parse(fmt.Sprintf("rack == 'r%d'", i)); err != nil {
-			t.Fatal(err)
-		}
-		parsed.mu.Lock()
-		n := len(parsed.m)
-		parsed.mu.Unlock()
-		if n > parsed.max {
-			t.Fatalf("%d parses kept, want at most %d", n, parsed.max)
+	long := func(i int) string { return fmt.Sprintf("k%d == '%s'", i, strings.Repeat("v", MaxLength-20)) }
+	for _, expr := range []func(int) string{func(i int) string { return fmt.Sprintf("rack == 'r%d'", i) }, long} {
+		for i := range parsed.max + 10 {
+			if _, err := Parse(expr(i)); err != nil {
+				t.Fatal(err)
+			}
+			parsed.mu.Lock()
+			n, size := len(parsed.m), 0
+			for k := range parsed.m {
+				size += len(k)
+			}
+			parsed.mu.Unlock()
+			if n > parsed.max || size > parsed.maxBytes {
+				t.Fatalf("%d parses of %d bytes kept, want at most %d of %d bytes", n, size, parsed.max, parsed.maxBytes)
+			}
 		}
 	}
-	long := "a == '" + strings.Repeat("x", MaxLength) + "'"
-	if _, err := Parse(long); err == nil {
+	tooLong := "a == '" + strings.Repeat("x", MaxLength) + "'"
+	if _, err := Parse(tooLong); err == nil {
 		t.Fatal("an over-long selector parsed")
 	}
 	parsed.mu.Lock()
-	_, kept := parsed.m[long]
+	_, kept := parsed.m[tooLong]
 	parsed.mu.Unlock()
 	if kept {
 		t.Error("an over-long selector was kept")
