@@ -17,14 +17,9 @@ import (
 
 // loadManifests reads manifest files into an analysed state, printing notes unless quiet.
 func loadManifests(cmd *cobra.Command, files []string, quiet bool) (*model.Snapshot, error) {
-	m, err := cluster.LoadFiles(files, cluster.LoadOptions{})
+	m, err := readManifests(cmd, files, quiet)
 	if err != nil {
-		return nil, &exitError{code: exitUsage, err: err}
-	}
-	if !quiet {
-		for _, n := range m.Notes {
-			fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-		}
+		return nil, err
 	}
 	return model.NewSnapshot(m.State()), nil
 }
