@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rrguard/rrguard/test/harness/scratch"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -350,7 +351,7 @@ func (h *Harness) serviceAccountKubeconfig(ctx context.Context, s *CalicoAPIServ
 // network creates the network namespace and the veth pair, with addresses of a /30 of
 // 198.18.0.0/15 that no interface of the host has.
 func (s *CalicoAPIServer) network(ipTool string) error {
-	start, err := processStart(os.Getpid())
+	start, err := scratch.StartTime(os.Getpid())
 	if err != nil {
 		return err
 	}
@@ -605,26 +606,8 @@ func removeDeadNetns(ipTool string) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if now, err := processStart(pid); err != nil || now != start {
+		if now, err := scratch.StartTime(pid); err != nil || now != start {
 			_ = exec.Command(ipTool, "netns", "delete", name).Run()
 		}
 	}
-}
-
-// processStart is when process pid started, in clock ticks since boot (field 22 of
-// /proc/PID/stat): with the PID, it names one process even once the PID is reused.
-func processStart(pid int) (uint64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(raw[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(f))
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }

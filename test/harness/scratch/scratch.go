@@ -34,7 +34,7 @@ func Dir(prefix string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	start, err := startTime(os.Getpid())
+	start, err := StartTime(os.Getpid())
 	if err != nil {
 		return "", errors.Join(err, os.RemoveAll(dir))
 	}
@@ -114,13 +114,14 @@ func alive(pid int, start uint64) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
-	t, err := startTime(pid)
+	t, err := StartTime(pid)
 	return err != nil || t == start // unknown: taken as alive
 }
 
-// startTime is when process pid started, in clock ticks since boot (field 22 of
-// /proc/PID/stat); 0 where there is no /proc.
-func startTime(pid int) (uint64, error) {
+// StartTime is when process pid started, in clock ticks since boot (field 22 of
+// /proc/PID/stat): with the PID, it names one process even once the PID is reused. 0 where
+// there is no /proc.
+func StartTime(pid int) (uint64, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if errors.Is(err, os.ErrNotExist) {
 		if _, statErr := os.Stat("/proc/self/stat"); statErr != nil {

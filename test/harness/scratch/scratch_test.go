@@ -41,7 +41,7 @@ func TestSweep(t *testing.T) {
 		}
 		return d
 	}
-	self, err := startTime(os.Getpid())
+	self, err := StartTime(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestAdopt(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, start, also, ok := parseOwner(raw)
-	self, _ := startTime(os.Getpid())
+	self, _ := StartTime(os.Getpid())
 	if !ok || pid != os.Getpid() || start != self || !slices.Equal(also, []string{"/tmp/envtest-serving-certs-2"}) {
 		t.Errorf("owner record %q: pid %d start %d also %v ok %v", raw, pid, start, also, ok)
 	}
