@@ -195,7 +195,7 @@ func startController(t *testing.T, bin string, args ...string) string {
 	args = append([]string{"controller", "--namespace", harness.ControllerNamespace, "--cool-down", "1s", "--resync", "2s",
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+controllerKubeconfig(t))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.ControllerKubeconfig(t))
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -271,15 +271,4 @@ func controllerEvents(ctx context.Context, t *testing.T, reason string, since ti
 		}
 	}
 	return out, first
-}
-
-// controllerKubeconfig installs the controller's RBAC and returns a kubeconfig that acts as its
-// ServiceAccount (harness.ControllerKubeconfig).
-func controllerKubeconfig(t *testing.T) string {
-	t.Helper()
-	path, err := h.ControllerKubeconfig(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

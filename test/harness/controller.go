@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,10 +49,19 @@ func ZoneNodes(n int) []*unstructured.Unstructured {
 }
 
 // ControllerKubeconfig creates the controller's namespace and the objects of
-// config/components/controller/rbac.yaml (those that exist are kept) and writes into dir a
-// kubeconfig that acts as ControllerUser: a controller run with it has the component's
-// permissions only.
-func (h *Harness) ControllerKubeconfig(ctx context.Context, dir string) (string, error) {
+// config/components/controller/rbac.yaml (those that exist are kept) and returns a kubeconfig,
+// in a directory of t's, that acts as ControllerUser: a controller run with it has the
+// component's permissions only.
+func (h *Harness) ControllerKubeconfig(t testing.TB) string {
+	t.Helper()
+	path, err := h.controllerKubeconfig(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (h *Harness) controllerKubeconfig(ctx context.Context, dir string) (string, error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ControllerNamespace}}
 	if err := h.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", err

@@ -57,7 +57,7 @@ func startController(t *testing.T, args ...string) string {
 	args = append([]string{"controller", "--namespace", harness.ControllerNamespace, "--leader-elect", "--cool-down", "1s", "--resync", "2s", "--grace", "0s",
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0"}, args...)
 	cmd := exec.Command(rrguardBin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+controllerKubeconfig(t))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.ControllerKubeconfig(t))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -280,15 +280,4 @@ func TestControllerLeavesTheMeshToPlan(t *testing.T) {
 			t.Errorf("the controller made %s a reflector", name)
 		}
 	}
-}
-
-// controllerKubeconfig installs the controller's RBAC and returns a kubeconfig that acts as its
-// ServiceAccount (harness.ControllerKubeconfig).
-func controllerKubeconfig(t *testing.T) string {
-	t.Helper()
-	path, err := h.ControllerKubeconfig(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
