@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -71,10 +72,14 @@ const (
 	deadline    = 60 * time.Second
 	// restartAfter: a session BIRD closed on an error (a hold timer that expired, a connection
 	// collision: on a loaded machine, at start-up) is retried only after BIRD's error wait time,
-	// 60 s at first. Sessions rrguard calls established that are still down this long after the
-	// start are restarted once (birdc restart), and the deadline counts from there: a session
-	// whose configuration does not match stays down after it.
+	// 60 s at first; and one end may still hold the session Established (half open) while the
+	// other's new connections lose the collision to it until the hold timer expires. Sessions
+	// rrguard calls established that are still down this long after the start (or after the
+	// last restart) are restarted at both ends (birdc restart), at most restarts times, and the
+	// deadline counts from the last restart: a session whose configuration does not match stays
+	// down after it.
 	restartAfter = 20 * time.Second
+	restarts     = 2
 )
 
 // check plays one topology: confd renders every node's configuration from the API server,
@@ -154,11 +159,10 @@ func check(t *testing.T, topo topology) map[string][]string {
 	var pending []string
 	allUp := true
 	polls, lastChange := 0, time.Duration(0)
-	restarted := false
+	restarted := 0
 	for {
 		polls++
 		pending = nil
-		var down []func()
 		allUp = true
 		states = map[*speaker]map[string]string{}
 		for _, s := range speakers {
@@ -166,11 +170,27 @@ func check(t *testing.T, topo topology) map[string][]string {
 			for _, st := range states[s] {
 				allUp = allUp && st == "Established"
 			}
+		}
+		// down: the BIRD protocols at both ends of each pending session, to restart.
+		down := map[*speaker]map[string]bool{}
+		restart := func(s *speaker, peer string) {
+			if down[s] == nil {
+				down[s] = map[string]bool{}
+			}
+			for _, name := range s.names[peer] {
+				down[s][name] = true
+			}
+		}
+		for _, s := range speakers {
 			for _, p := range predicted[s.node][family(s.ipv6)] {
-				if states[s][p] != "Established" {
-					pending = append(pending, fmt.Sprintf("%s %s: %s", s.node, p, states[s][p]))
-					for _, name := range s.names[p] {
-						down = append(down, func() { s.birdc(t, "restart "+name) })
+				if states[s][p] == "Established" {
+					continue
+				}
+				pending = append(pending, fmt.Sprintf("%s %s: %s", s.node, p, states[s][p]))
+				restart(s, p)
+				for _, q := range speakers {
+					if q.addr == p && q.ipv6 == s.ipv6 {
+						restart(q, s.addr)
 					}
 				}
 			}
@@ -192,12 +212,14 @@ func check(t *testing.T, topo topology) map[string][]string {
 		if stable >= stablePolls && (allUp || (len(pending) == 0 && time.Since(started) >= settle)) {
 			break
 		}
-		if !restarted && len(down) > 0 && time.Since(started) >= restartAfter {
-			t.Logf("restarting the sessions rrguard calls established that are still down after %s: %v", restartAfter, pending)
-			for _, restart := range down {
-				restart()
+		if restarted < restarts && len(down) > 0 && time.Since(started) >= restartAfter {
+			t.Logf("restarting (at both ends) the sessions rrguard calls established that are still down after %s: %v", restartAfter, pending)
+			for s, names := range down {
+				for _, name := range slices.Sorted(maps.Keys(names)) {
+					s.birdc(t, "restart "+name)
+				}
 			}
-			restarted, started, stable = true, time.Now(), 0
+			restarted, started, stable = restarted+1, time.Now(), 0
 		}
 		if time.Since(started) >= deadline {
 			if stable < stablePolls {
@@ -352,7 +374,7 @@ func startRouters(t *testing.T, nw *network, topo topology, dir string) {
 		}
 		i := len(topo.nodes) + k
 		nw.attach(t, i, ip, "")
-		nw.startFile(t, i, "router "+ip, false, path, b.String())
+		nw.startFile(t, i, "router "+ip, false, path, b.String()).addr = protocolName(ip)
 	}
 }
 
@@ -434,6 +456,8 @@ type speaker struct {
 	// names are the BGP protocols to each neighbor (by the id protocols keys them by), as the
 	// last protocols call listed them.
 	names map[string][]string
+	// addr is the speaker's own address as its peers' protocols are keyed by it.
+	addr string
 }
 
 // start runs BIRD on confd's bird.cfg (bird6 on bird6.cfg) of the node, in its namespace.
@@ -455,7 +479,10 @@ func (n *network) startFile(t *testing.T, i int, name string, ipv6 bool, path, t
 	if len(path) > 100 {
 		t.Fatalf("%s: path too long for BIRD's control socket beside it", path)
 	}
-	s := &speaker{node: name, ipv6: ipv6, ns: n.ns(i), sock: strings.TrimSuffix(path, ".cfg") + ".ctl"}
+	s := &speaker{node: name, ipv6: ipv6, ns: n.ns(i), sock: strings.TrimSuffix(path, ".cfg") + ".ctl", addr: protocolName(v4(i))}
+	if ipv6 {
+		s.addr = protocolName(v6(i))
+	}
 	cmd := exec.Command("ip", "netns", "exec", s.ns, bin, "-f", "-c", path, "-s", s.sock)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
