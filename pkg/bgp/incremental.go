@@ -239,6 +239,12 @@ func (r *refinement) refine(q int, remote bool) {
 	b, t := r.b, r.b.Topology
 	peer := &t.Peers[q]
 	var match []bool // per node
+	// Per class values of labels are kept for a class assignment no one changes: the base's,
+	// not this refinement's own copy, which the splits rewrite.
+	classes := b.Classes
+	if r.owned {
+		classes = nil
+	}
 	switch {
 	case !remote && peer.Node != "":
 		match = make([]bool, len(t.Nodes))
@@ -246,9 +252,9 @@ func (r *refinement) refine(q int, remote bool) {
 			match[i] = true
 		}
 	case !remote:
-		match = b.labels.matches(t, b.ClassOf, peer.NodeSelector)
+		match = b.labels.matches(t, b.ClassOf, classes, peer.NodeSelector)
 	case peer.PeerSelector != nil:
-		match = b.labels.matches(t, b.ClassOf, peer.PeerSelector)
+		match = b.labels.matches(t, b.ClassOf, classes, peer.PeerSelector)
 	default:
 		match = make([]bool, len(t.Nodes))
 		for i, n := range t.Nodes {

@@ -22,14 +22,64 @@ type labelIndex struct {
 type keyIndex struct {
 	values  []string
 	valueOf []int32
+	// byClass is the value of each class of classOf (the last class assignment asked about)
+	// that all its members share, mixed when they differ, none for a class without members.
+	classOf []ClassID
+	byClass []int32
 }
+
+const (
+	mixed int32 = -2
+	none  int32 = -3
+)
+
+// maxKeys bounds the keys an index keeps (a slice of the nodes each: 20 KB at 5,000 nodes):
+// BGPPeers that each read new label keys must not grow it without end. Past it the index
+// starts again.
+const maxKeys = 256
 
 // key returns the index of label k over the nodes of t, building it on first use.
 func (x *labelIndex) key(t *Topology, k string) *keyIndex {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.keyLocked(t, k)
+}
+
+// classValues returns, per class of classOf (n classes), the value of label k its members
+// share (-1: they have no such label), mixed, or none.
+func (x *labelIndex) classValues(t *Topology, k string, classOf []ClassID, n int) []int32 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ki := x.keyLocked(t, k)
+	if len(ki.byClass) == n && len(ki.classOf) == len(classOf) && (len(classOf) == 0 || &ki.classOf[0] == &classOf[0]) {
+		return ki.byClass
+	}
+	vals := make([]int32, n)
+	for c := range vals {
+		vals[c] = none
+	}
+	for i, c := range classOf {
+		if c == NoClass || int(c) >= n {
+			continue
+		}
+		switch v := ki.valueOf[i]; vals[c] {
+		case none:
+			vals[c] = v
+		case v, mixed:
+		default:
+			vals[c] = mixed
+		}
+	}
+	ki.classOf, ki.byClass = classOf, vals
+	return vals
+}
+
+func (x *labelIndex) keyLocked(t *Topology, k string) *keyIndex {
 	if ki, ok := x.keys[k]; ok {
 		return ki
+	}
+	if len(x.keys) >= maxKeys {
+		x.keys = nil
 	}
 	ki := &keyIndex{valueOf: make([]int32, len(t.Nodes))}
 	ids := map[string]int32{}
@@ -61,7 +111,9 @@ const indexedKeys = 4
 // matches reports, per node of t, whether sel selects it (false for nodes of class NoClass,
 // which take part in nothing). sel is evaluated on one label set per distinct combination
 // of the values of the labels it reads: the node's other labels cannot change the answer.
-func (x *labelIndex) matches(t *Topology, classOf []ClassID, sel *selector.Selector) []bool {
+// classes (nil: unknown) are the classes of classOf: a class whose members share the values
+// of those labels (most are: a zone, an operating system) is answered once for all of them.
+func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, sel *selector.Selector) []bool {
 	out := make([]bool, len(t.Nodes))
 	keys := sel.Keys()
 	if len(keys) > indexedKeys {
@@ -83,6 +135,50 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, sel *selector.Selec
 			}
 		}
 		return sel.Matches(selector.NewLabels(labels))
+	}
+	if classes != nil {
+		byClass := make([][]int32, len(keys))
+		for j, k := range keys {
+			byClass[j] = x.classValues(t, k, classOf, len(classes))
+		}
+		seen := map[[indexedKeys]int32]bool{}
+		for c := range classes {
+			var combo [indexedKeys]int32
+			uniform := true
+			for j := range keys {
+				combo[j] = byClass[j][c]
+				uniform = uniform && combo[j] != mixed
+			}
+			members := classes[c].Members
+			if !uniform {
+				for _, m := range members {
+					for j := range keys {
+						combo[j] = idx[j].valueOf[m]
+					}
+					r, ok := seen[combo]
+					if !ok {
+						r = answer(combo)
+						seen[combo] = r
+					}
+					out[m] = r
+				}
+				continue
+			}
+			if len(members) == 0 {
+				continue
+			}
+			r, ok := seen[combo]
+			if !ok {
+				r = answer(combo)
+				seen[combo] = r
+			}
+			if r {
+				for _, m := range members {
+					out[m] = true
+				}
+			}
+		}
+		return out
 	}
 	if len(keys) == 1 {
 		// The common case: one answer per value, and one for the label's absence.
@@ -114,14 +210,18 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, sel *selector.Selec
 		width *= n
 	}
 	if width > 0 {
+		// Slots key by key, a tight loop over each key's values.
+		slots := make([]int32, len(t.Nodes))
+		for j := range idx {
+			radix, valueOf := int32(len(idx[j].values)+1), idx[j].valueOf[:len(slots)]
+			for i, v := range valueOf {
+				slots[i] = slots[i]*radix + v + 1
+			}
+		}
 		memo := make([]int8, width) // 0: not evaluated yet, 1: no, 2: yes
-		for i := range t.Nodes {
+		for i, slot := range slots {
 			if classOf[i] == NoClass {
 				continue
-			}
-			slot := 0
-			for j := range idx {
-				slot = slot*(len(idx[j].values)+1) + int(idx[j].valueOf[i]+1)
 			}
 			if memo[slot] == 0 {
 				var combo [indexedKeys]int32
