@@ -9,6 +9,9 @@ type whatIfs struct {
 	steps atomic.Int64
 }
 
+// WhatIfSteps returns the steps a's what-ifs (LostIfDown) have spent so far.
+func (a *Analysis) WhatIfSteps() int { return a.budget.MaxSteps - int(a.whatIf.steps.Load()) }
+
 // LostIfDown returns the gaps, in a's classes, that one failed member of class c would
 // open: routes carried over BGP that reach a class's members now and would not then (for c
 // itself, its remaining members). It is the what-if of a reflector's failure without a new
