@@ -19,15 +19,31 @@ import (
 // stand-in's states left out. What the search would find (tests compare the two).
 
 // stateGraph is the state graph of one set of origins: state x is (speaker[x], kinds[x]),
-// its successors edges[offs[x]:offs[x+1]]; start[o] is origin o's originated state (-1: none).
+// its successors edges[offs[x]:offs[x+1]]; start[o] is origin o's originated state (-1: not
+// of this graph). A speaker's states are a list: head[u] is its last, link[x] the one
+// before x (-1: none).
 type stateGraph struct {
 	speaker []int32
 	kind    []kind
 	offs    []int32
 	edges   []int32
-	at      [][]int32 // speaker → its states
-	start   map[int]int32
+	head    []int32
+	link    []int32
+	start   []int32
 }
+
+// sgScratch is stateGraph's working memory (pooled): the graph grows in it, and is copied
+// out at its final size.
+type sgScratch struct {
+	speaker, offs, edges, head, link []int32
+	kind                             []kind
+	sets, next, empty                []uint64
+}
+
+var sgPool = sync.Pool{New: func() any { return new(sgScratch) }}
+
+// owned returns a copy of s with no spare capacity.
+func owned[T any](s []T) []T { return append(make([]T, 0, len(s)), s...) }
 
 // patternOf is the sessions a group's routes cross, as a key: origins of one pattern share
 // a state graph.
@@ -78,41 +94,46 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 	g := p.g
 	grp := g.origins[chunk[0]].group
 	w := g.words
-	// Room for every (speaker, kind) and an arc each: the graph without colours.
-	n, arcs := kinds*len(g.speakers), 0
-	for u := range g.arcs {
-		arcs += len(g.arcs[u])
+	sc := sgPool.Get().(*sgScratch)
+	defer sgPool.Put(sc)
+	sc.speaker, sc.kind, sc.offs, sc.edges, sc.link, sc.sets = sc.speaker[:0], sc.kind[:0], sc.offs[:0], sc.edges[:0], sc.link[:0], sc.sets[:0]
+	sc.head = resize(sc.head, len(g.speakers))
+	for u := range sc.head {
+		sc.head[u] = -1
 	}
-	sg := &stateGraph{at: make([][]int32, len(g.speakers)), start: make(map[int]int32, len(chunk)),
-		speaker: make([]int32, 0, n), kind: make([]kind, 0, n), offs: make([]int32, 0, n+1), edges: make([]int32, 0, kinds*arcs)}
-	sets := make([]uint64, 0, n*w)
+	sc.next, sc.empty = resize(sc.next, w), resize(sc.empty, w)
+	clear(sc.empty)
 	state := func(u int32, k kind, colours []uint64) (int32, bool) {
-		for _, id := range sg.at[u] {
-			if sg.kind[id] == k && slices.Equal(sets[int(id)*w:int(id+1)*w], colours) {
+		for id := sc.head[u]; id >= 0; id = sc.link[id] {
+			if sc.kind[id] == k && slices.Equal(sc.sets[int(id)*w:int(id+1)*w], colours) {
 				return id, true
 			}
 		}
-		if len(sg.speaker) >= p.budget.MaxStates {
+		if len(sc.speaker) >= p.budget.MaxStates {
 			return 0, false
 		}
-		id := int32(len(sg.speaker))
-		sg.at[u] = append(sg.at[u], id)
-		sg.speaker, sg.kind = append(sg.speaker, u), append(sg.kind, k)
-		sets = append(sets, colours...)
+		id := int32(len(sc.speaker))
+		sc.link = append(sc.link, sc.head[u])
+		sc.head[u] = id
+		sc.speaker, sc.kind = append(sc.speaker, u), append(sc.kind, k)
+		sc.sets = append(sc.sets, colours...)
 		return id, true
 	}
-	empty := make([]uint64, w)
+	start := make([]int32, len(g.origins))
+	for o := range start {
+		start[o] = -1
+	}
 	for _, o := range chunk {
-		id, ok := state(int32(g.standins[g.origins[o].class][0]), originated, empty)
+		id, ok := state(int32(g.standins[g.origins[o].class][0]), originated, sc.empty)
 		if !ok {
 			return nil, false
 		}
-		sg.start[o] = id
+		start[o] = id
 	}
-	next := make([]uint64, w)
-	for x := int32(0); int(x) < len(sg.speaker); x++ {
-		sg.offs = append(sg.offs, int32(len(sg.edges)))
-		u, k := sg.speaker[x], sg.kind[x]
+	next := sc.next
+	for x := int32(0); int(x) < len(sc.speaker); x++ {
+		sc.offs = append(sc.offs, int32(len(sc.edges)))
+		u, k := sc.speaker[x], sc.kind[x]
 		if int(u) == p.excluded {
 			continue
 		}
@@ -122,7 +143,7 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 			if int(e.to) == p.excluded || !g.crosses(e, grp, k) {
 				continue
 			}
-			cur := sets[int(x)*w : int(x+1)*w]
+			cur := sc.sets[int(x)*w : int(x+1)*w]
 			copy(next, cur)
 			var nk kind
 			if e.ebgp {
@@ -157,15 +178,16 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 				}
 			}
 			y, ok := state(e.to, nk, next)
-			if !ok || len(sg.edges) >= p.budget.MaxSteps {
+			if !ok || len(sc.edges) >= p.budget.MaxSteps {
 				return nil, false
 			}
-			sg.edges = append(sg.edges, y)
+			sc.edges = append(sc.edges, y)
 		}
 	}
-	sg.offs = append(sg.offs, int32(len(sg.edges)))
-	p.search.steps += len(sg.edges)
-	return sg, true
+	sc.offs = append(sc.offs, int32(len(sc.edges)))
+	p.search.steps += len(sc.edges)
+	return &stateGraph{speaker: owned(sc.speaker), kind: owned(sc.kind), offs: owned(sc.offs), edges: owned(sc.edges),
+		head: owned(sc.head), link: owned(sc.link), start: start}, true
 }
 
 // push runs the origins of chunk over state graph sg, leaving out the excluded stand-in's
@@ -174,11 +196,11 @@ func (p *propagation) push(sg *stateGraph, chunk []int, learned [][]bool) {
 	g := p.g
 	t := sccPool.Get().(*scc)
 	defer sccPool.Put(t)
-	ncomp := t.run(len(sg.speaker), sg.offs, sg.edges, func(x int32) bool { return int(sg.speaker[x]) == p.excluded }, func(visit func(int32)) {
-		for _, o := range chunk {
-			visit(sg.start[o])
-		}
-	})
+	t.starts = t.starts[:0]
+	for _, o := range chunk {
+		t.starts = append(t.starts, sg.start[o])
+	}
+	ncomp := t.run(sg.offs, sg.edges, sg.speaker, int32(p.excluded), t.starts)
 	comp, order := t.comp, t.order
 	ow := (len(chunk) + 63) / 64
 	t.bits = resize(t.bits, int(ncomp)*ow)
@@ -210,13 +232,13 @@ func (p *propagation) push(sg *stateGraph, chunk []int, learned [][]bool) {
 	// What each stand-in holds: the union over its states, its own routes aside.
 	got := resize(t.got, ow)
 	t.got = got
-	for _, c := range p.a.classesWith(g.f) {
+	for c := range g.standins { // a class without the family has no stand-ins
 		for i, s := range g.standins[c] {
 			if s == p.excluded {
 				continue
 			}
 			clear(got)
-			for _, x := range sg.at[s] {
+			for x := sg.head[s]; x >= 0; x = sg.link[x] {
 				if sg.kind[x] != originated {
 					if cx := comp[x]; cx >= 0 {
 						or(got, bitsOf(cx))
@@ -239,6 +261,7 @@ type scc struct {
 	bits                           []uint64
 	joined                         []int32
 	got                            []uint64
+	starts                         []int32
 }
 
 // sccFrame is a state of Tarjan's walk and the next successor to look at.
@@ -255,11 +278,13 @@ func resize[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// run finds the strongly connected components of the graph of n states whose successors are
-// edges[offs[x]:offs[x+1]], reachable from the states starts visits and not skipped: t.comp
-// holds each state's component (-1: unreached), t.order the reached states by component in
-// reverse topological order (sinks first). It returns the number of components. Iterative.
-func (t *scc) run(n int, offs, edges []int32, skip func(int32) bool, starts func(visit func(int32))) (ncomp int32) {
+// run finds the strongly connected components of the graph whose successors of state x are
+// edges[offs[x]:offs[x+1]], reachable from starts, leaving out the states of speaker
+// excluded (speaker[x]; -1: none): t.comp holds each state's component (-1: unreached),
+// t.order the reached states by component in reverse topological order (sinks first). It
+// returns the number of components. Iterative.
+func (t *scc) run(offs, edges, speaker []int32, excluded int32, starts []int32) (ncomp int32) {
+	n := len(speaker)
 	t.index, t.low, t.comp = resize(t.index, n), resize(t.low, n), resize(t.comp, n)
 	t.onStack = resize(t.onStack, n)
 	index, low, comp, onStack := t.index, t.low, t.comp, t.onStack
@@ -269,28 +294,29 @@ func (t *scc) run(n int, offs, edges []int32, skip func(int32) bool, starts func
 	clear(onStack)
 	stack, order, frames := t.stack[:0], t.order[:0], t.frames[:0]
 	next := int32(0)
-	push := func(x int32) {
-		index[x], low[x] = next, next
-		next++
-		stack = append(stack, x)
-		onStack[x] = true
-		frames = append(frames, sccFrame{x, offs[x]})
-	}
-	starts(func(start int32) {
-		if index[start] >= 0 || skip(start) {
-			return
+	for _, start := range starts {
+		if index[start] >= 0 || speaker[start] == excluded {
+			continue
 		}
-		push(start)
+		index[start], low[start] = next, next
+		next++
+		stack = append(stack, start)
+		onStack[start] = true
+		frames = append(frames, sccFrame{start, offs[start]})
 		for len(frames) > 0 {
 			f := &frames[len(frames)-1]
 			if f.i < offs[f.x+1] {
 				y := edges[f.i]
 				f.i++
-				if skip(y) {
+				if speaker[y] == excluded {
 					continue
 				}
 				if index[y] < 0 {
-					push(y)
+					index[y], low[y] = next, next
+					next++
+					stack = append(stack, y)
+					onStack[y] = true
+					frames = append(frames, sccFrame{y, offs[y]})
 				} else if onStack[y] {
 					low[f.x] = min(low[f.x], index[y])
 				}
@@ -316,7 +342,7 @@ func (t *scc) run(n int, offs, edges []int32, skip func(int32) bool, starts func
 				ncomp++
 			}
 		}
-	})
+	}
 	t.stack, t.order, t.frames = stack, order, frames
 	return ncomp
 }
