@@ -336,7 +336,7 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 		slices.Sort(out)
 		return slices.Compact(out)
 	}
-	checked := 0
+	checked, interchangeable := 0, 0
 	for iter := 0; iter < 400; iter++ {
 		topo := randomTopology(t, rng)
 		for _, search := range []bool{false, true} {
@@ -362,6 +362,9 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 					t.Fatalf("iteration %d: losing one of %d interchangeable nodes cuts %v", iter, len(a.Classes[c].Members), want)
 				}
 				checked++
+				if g := a.graphs[IPv4]; g != nil && g.interchangeable(c) {
+					interchangeable++
+				}
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Fatalf("iteration %d (search %v), %s fails: LostIfDown %v\nWithNode %v\ntopology %s", iter, search, lost.Name, got, want, describe(&topo))
 				}
@@ -371,6 +374,12 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 	if checked < 1000 {
 		t.Errorf("only %d what-ifs compared", checked)
 	}
+	// Reflector classes whose stand-ins are interchangeable take no what-if: enough of them
+	// must be compared too.
+	if interchangeable < 100 {
+		t.Errorf("only %d what-ifs of interchangeable stand-ins compared", interchangeable)
+	}
+	t.Logf("%d what-ifs compared, %d of interchangeable stand-ins", checked, interchangeable)
 }
 
 // TestWhatIfsShareABudget: the what-ifs of one analysis spend one budget between them; past

@@ -29,6 +29,9 @@ func (a *Analysis) LostIfDown(c int) (gaps []Gap, checked bool) {
 		if g == nil || !a.Classes[c].has[f] || !a.Decided(f) {
 			continue
 		}
+		if g.interchangeable(c) {
+			continue
+		}
 		// A propagation of its own over the shared graph: only the search state is new. Only
 		// the routes that reached the failed stand-in (and its own, when it is the class's
 		// only member) can be lost; the others keep what the whole graph found.
@@ -75,4 +78,43 @@ func (a *Analysis) LostIfDown(c int) (gaps []Gap, checked bool) {
 		}
 	}
 	return out, true
+}
+
+// interchangeable reports whether the stand-ins of class c are reflectors that can stand for
+// one another: two or more, and none has an eBGP session. Then losing one cuts nothing, and
+// no what-if is needed. Why, for a walk W of a route that some speaker v (not the failed
+// stand-in x) learns over x, in the state graph (closure.go):
+//   - The class's stand-ins T share their cluster ID (a tracked colour: two speakers hold
+//     it) and their sessions: swapping two of them maps the graph to itself.
+//   - A route of another class reaches T first over iBGP (no eBGP session at T), so not free:
+//     the member of T it reaches adds the cluster ID as it passes it on. After that, every
+//     member of T is a dead end: one takes it from a client only without its own cluster ID
+//     in the list (CLUSTER_LIST loop), from a non-client (its own cluster) as fromNonClient,
+//     and passes that to clients only without its cluster ID in the list. So W reaches T
+//     once in passing, and perhaps once more at its end. If the first is not x, W never
+//     passes x and v is not x. If it is x, the same walk with x swapped for a remaining
+//     member y of T is valid, avoids x, and reaches v (or y, when v was y: either learns).
+//   - Class c's own routes start at T's first member, free: they go to every peer as they
+//     are. Where W leaves x the last time, for Y, the first member sends them to Y directly
+//     (the same session, by symmetry) with no cluster IDs and the kind Y gives its sender,
+//     which dominates W's state at Y; with no narrower first hop (firstHopNarrower), the
+//     session lets them through too. The rest of W follows.
+//
+// TestLostIfDownMatchesWithNode compares it with a fresh analysis of the node down.
+func (g *sessionGraph) interchangeable(c int) bool {
+	ss := g.standins[c]
+	if len(ss) < 2 || g.firstHopNarrower {
+		return false
+	}
+	for _, s := range ss {
+		if !g.speakers[s].reflect || g.speakers[s].cidBit < 0 {
+			return false
+		}
+		for i := range g.arcs[s] {
+			if g.arcs[s][i].ebgp {
+				return false
+			}
+		}
+	}
+	return true
 }
