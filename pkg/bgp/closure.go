@@ -38,6 +38,7 @@ type sgScratch struct {
 	speaker, offs, edges, head, link []int32
 	kind                             []kind
 	sets, next, empty                []uint64
+	pass                             []uint8
 }
 
 var sgPool = sync.Pool{New: func() any { return new(sgScratch) }}
@@ -103,6 +104,11 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 	}
 	sc.next, sc.empty = resize(sc.next, w), resize(sc.empty, w)
 	clear(sc.empty)
+	// What crosses each policy's sessions, for this graph's group (crosses).
+	sc.pass = resize(sc.pass, len(g.policies))
+	for i := range sc.pass {
+		sc.pass[i] = g.pass[i][grp]
+	}
 	state := func(u int32, k kind, colours []uint64) (int32, bool) {
 		for id := sc.head[u]; id >= 0; id = sc.link[id] {
 			if sc.kind[id] == k && slices.Equal(sc.sets[int(id)*w:int(id+1)*w], colours) {
@@ -138,9 +144,16 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 			continue
 		}
 		su := &g.speakers[u]
+		if !k.free() && !su.reflect && !g.ebgpAt[u] {
+			continue // a route learned over iBGP stops at a speaker that does not reflect
+		}
+		bit := uint8(passLearnt)
+		if k == originated {
+			bit = passOwn
+		}
 		for i := range g.arcs[u] {
 			e := &g.arcs[u][i]
-			if int(e.to) == p.excluded || !g.crosses(e, grp, k) {
+			if int(e.to) == p.excluded || sc.pass[e.policy]&bit == 0 {
 				continue
 			}
 			cur := sc.sets[int(x)*w : int(x+1)*w]

@@ -32,6 +32,8 @@ type sessionGraph struct {
 	// whether a route of group g crosses (bit 0: the sender's own, bit 1: learnt).
 	policies []policy
 	pass     [][]uint8
+	// ebgpAt[u]: speaker u has an eBGP session.
+	ebgpAt []bool
 	// firstHopNarrower: some session lets a group's learnt routes through and not the
 	// sender's own ones, so the origin must be kept apart (the search does, the closure
 	// cannot). filtered: some session stops some group's routes.
@@ -190,6 +192,10 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 			}
 		}
 	}
+	g.ebgpAt = make([]bool, len(g.speakers))
+	for u := range g.arcs {
+		g.ebgpAt[u] = slices.ContainsFunc(g.arcs[u], func(e arc) bool { return e.ebgp })
+	}
 	g.decidePasses(t, a.groups)
 	return g
 }
@@ -290,15 +296,6 @@ func (pol *policy) crosses(t *Topology, rg *RouteGroup, own bool) bool {
 		return passes(t, nil, pol.imp, rg, own, true)
 	}
 	return passes(t, pol.exp, pol.imp, rg, own, false)
-}
-
-// crosses reports whether a route of group grp held as k crosses arc e.
-func (g *sessionGraph) crosses(e *arc, grp int, k kind) bool {
-	bit := uint8(passLearnt)
-	if k == originated {
-		bit = passOwn
-	}
-	return g.pass[e.policy][grp]&bit != 0
 }
 
 // marks reports whether speaker u marks its session with v as rr client: u is a reflector

@@ -107,13 +107,8 @@ func (g *sessionGraph) interchangeable(c int) bool {
 		return false
 	}
 	for _, s := range ss {
-		if !g.speakers[s].reflect || g.speakers[s].cidBit < 0 {
+		if !g.speakers[s].reflect || g.speakers[s].cidBit < 0 || g.ebgpAt[s] {
 			return false
-		}
-		for i := range g.arcs[s] {
-			if g.arcs[s][i].ebgp {
-				return false
-			}
 		}
 	}
 	return true
