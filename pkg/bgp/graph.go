@@ -158,22 +158,22 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		return id
 	}
 	g.arcs = make([][]arc, len(g.speakers))
-	link := func(u, v int, uv, vu policyKey) {
+	link := func(u, v int, uv, vu int32) {
 		su, sv := &g.speakers[u], &g.speakers[v]
 		same := su.as == sv.as
-		g.arcs[u] = append(g.arcs[u], arc{to: int32(v), policy: policyOf(uv), ebgp: !same, toClient: same && marks(su, sv), asClient: same && marks(sv, su)})
-		g.arcs[v] = append(g.arcs[v], arc{to: int32(u), policy: policyOf(vu), ebgp: !same, toClient: same && marks(sv, su), asClient: same && marks(su, sv)})
+		g.arcs[u] = append(g.arcs[u], arc{to: int32(v), policy: uv, ebgp: !same, toClient: same && marks(su, sv), asClient: same && marks(sv, su)})
+		g.arcs[v] = append(g.arcs[v], arc{to: int32(u), policy: vu, ebgp: !same, toClient: same && marks(sv, su), asClient: same && marks(su, sv)})
 	}
 	claim := a.claim[f]
 	for c := range a.Classes {
 		for d := c; d < len(a.Classes); d++ {
-			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || !a.session[f][c][d] {
-				continue
+			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || !a.session[f][c][d] || (c == d && len(g.standins[c]) < 2) {
+				continue // (no policy either for sessions no stand-ins stand for)
 			}
 			// The sender's end exports with the filters of its peering, the receiver's end
 			// imports with those of its own.
-			cd := policyKey{out: claim[c][d], in: claim[d][c]}
-			dc := policyKey{out: claim[d][c], in: claim[c][d]}
+			cd := policyOf(policyKey{out: claim[c][d], in: claim[d][c]})
+			dc := policyOf(policyKey{out: claim[d][c], in: claim[c][d]})
 			for i, u := range g.standins[c] {
 				for j, v := range g.standins[d] {
 					if c == d && j <= i {
@@ -186,8 +186,9 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		for i, x := range extIdx {
 			if len(g.standins[c]) > 0 && a.extSess[c][x] {
 				p := a.extClaim[c][x]
+				out, in := policyOf(policyKey{out: p, in: noClaim}), policyOf(policyKey{out: noClaim, in: p, external: true})
 				for _, u := range g.standins[c] {
-					link(u, firstExt+i, policyKey{out: p, in: noClaim}, policyKey{out: noClaim, in: p, external: true})
+					link(u, firstExt+i, out, in)
 				}
 			}
 		}
