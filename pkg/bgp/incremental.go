@@ -238,7 +238,8 @@ type refinement struct {
 func (r *refinement) refine(q int, remote bool) {
 	b, t := r.b, r.b.Topology
 	peer := &t.Peers[q]
-	var match []bool // per node
+	var match []bool   // per node
+	var byClass []int8 // per class, where known (labelIndex.matches)
 	// Per class values of labels are kept for a class assignment no one changes: the base's,
 	// not this refinement's own copy, which the splits rewrite.
 	classes := b.Classes
@@ -252,9 +253,9 @@ func (r *refinement) refine(q int, remote bool) {
 			match[i] = true
 		}
 	case !remote:
-		match = b.labels.matches(t, b.ClassOf, classes, peer.NodeSelector)
+		match, byClass = b.labels.matches(t, b.ClassOf, classes, peer.NodeSelector)
 	case peer.PeerSelector != nil:
-		match = b.labels.matches(t, b.ClassOf, classes, peer.PeerSelector)
+		match, byClass = b.labels.matches(t, b.ClassOf, classes, peer.PeerSelector)
 	default:
 		match = make([]bool, len(t.Nodes))
 		for i, n := range t.Nodes {
@@ -262,9 +263,23 @@ func (r *refinement) refine(q int, remote bool) {
 		}
 	}
 	count := make([]int, len(b.Classes))
-	for i, c := range b.ClassOf {
-		if c != NoClass && match[i] {
-			count[c]++
+	if byClass == nil {
+		for i, c := range b.ClassOf {
+			if c != NoClass && match[i] {
+				count[c]++
+			}
+		}
+	}
+	for c, v := range byClass {
+		switch v {
+		case selectsAll:
+			count[c] = len(b.Classes[c].Members)
+		case selectsSome:
+			for _, m := range b.Classes[c].Members {
+				if match[m] {
+					count[c]++
+				}
+			}
 		}
 	}
 	col := make([]bool, len(b.Classes))

@@ -108,19 +108,30 @@ func (x *labelIndex) keyLocked(t *Topology, k string) *keyIndex {
 // their values; one that reads more is evaluated on every node.
 const indexedKeys = 4
 
+// Answers of a selector for a whole class (matches).
+const (
+	selectsSome int8 = iota // some members, in the answer per node
+	selectsNone
+	selectsAll
+)
+
 // matches reports, per node of t, whether sel selects it (false for nodes of class NoClass,
 // which take part in nothing). sel is evaluated on one label set per distinct combination
 // of the values of the labels it reads: the node's other labels cannot change the answer.
 // classes (nil: unknown) are the classes of classOf: a class whose members share the values
-// of those labels (most are: a zone, an operating system) is answered once for all of them.
-func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, sel *selector.Selector) []bool {
-	out := make([]bool, len(t.Nodes))
+// of those labels (most are: a zone, an operating system) is answered once for all of them,
+// in byClass (selectsAll or selectsNone; nil without classes); out holds the answers of the
+// other classes' members, and is nil when there are none.
+func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, sel *selector.Selector) (out []bool, byClass []int8) {
 	keys := sel.Keys()
+	if classes == nil || len(keys) > indexedKeys {
+		out = make([]bool, len(t.Nodes))
+	}
 	if len(keys) > indexedKeys {
 		for i, n := range t.Nodes {
 			out[i] = classOf[i] != NoClass && sel.Matches(n.prepared())
 		}
-		return out
+		return out, nil
 	}
 	idx := make([]*keyIndex, len(keys))
 	for j, k := range keys {
@@ -137,20 +148,24 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		return sel.Matches(selector.NewLabels(labels))
 	}
 	if classes != nil {
-		byClass := make([][]int32, len(keys))
+		values := make([][]int32, len(keys))
 		for j, k := range keys {
-			byClass[j] = x.classValues(t, k, classOf, len(classes))
+			values[j] = x.classValues(t, k, classOf, len(classes))
 		}
+		byClass = make([]int8, len(classes))
 		seen := map[[indexedKeys]int32]bool{}
 		for c := range classes {
 			var combo [indexedKeys]int32
 			uniform := true
 			for j := range keys {
-				combo[j] = byClass[j][c]
+				combo[j] = values[j][c]
 				uniform = uniform && combo[j] != mixed
 			}
 			members := classes[c].Members
 			if !uniform {
+				if out == nil {
+					out = make([]bool, len(t.Nodes))
+				}
 				for _, m := range members {
 					for j := range keys {
 						combo[j] = idx[j].valueOf[m]
@@ -164,6 +179,7 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 				}
 				continue
 			}
+			byClass[c] = selectsNone
 			if len(members) == 0 {
 				continue
 			}
@@ -173,12 +189,10 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 				seen[combo] = r
 			}
 			if r {
-				for _, m := range members {
-					out[m] = true
-				}
+				byClass[c] = selectsAll
 			}
 		}
-		return out
+		return out, byClass
 	}
 	if len(keys) == 1 {
 		// The common case: one answer per value, and one for the label's absence.
@@ -196,7 +210,7 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 				out[i] = byValue[v]
 			}
 		}
-		return out
+		return out, nil
 	}
 	// Few enough combinations: one slot each, numbered by the values (mixed radix, absence
 	// included), which costs a few nanoseconds a node where a map of combinations costs ~60.
@@ -235,7 +249,7 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 			}
 			out[i] = memo[slot] == 2
 		}
-		return out
+		return out, nil
 	}
 	seen := map[[indexedKeys]int32]bool{}
 	for i := range t.Nodes {
@@ -253,7 +267,7 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		}
 		out[i] = r
 	}
-	return out
+	return out, nil
 }
 
 // denseCombinations is the most combinations of label values matches numbers one slot each

@@ -58,12 +58,24 @@ func TestLabelIndexMatchesEveryNode(t *testing.T) {
 		}
 		var x labelIndex
 		for _, cs := range [][]Class{nil, classes, classes} { // twice: the per-class values are kept
-			got := x.matches(&topo, classOf, cs, &sel)
+			out, byClass := x.matches(&topo, classOf, cs, &sel)
+			if (cs == nil) != (byClass == nil) {
+				t.Fatalf("%s: classes given %v, answers per class %v", expr, cs != nil, byClass)
+			}
 			n := 0
 			for i, node := range topo.Nodes {
 				want := classOf[i] != NoClass && sel.Matches(selector.NewLabels(node.Labels))
-				if got[i] != want {
-					t.Errorf("%s on %s %v (classes %v): index says %v, the selector %v", expr, node.Name, node.Labels, cs != nil, got[i], want)
+				var got bool
+				switch {
+				case classOf[i] != NoClass && byClass != nil && byClass[classOf[i]] != selectsSome:
+					got = byClass[classOf[i]] == selectsAll
+				case out == nil:
+					t.Fatalf("%s: no answer for %s (class %d)", expr, node.Name, classOf[i])
+				default:
+					got = out[i]
+				}
+				if got != want {
+					t.Errorf("%s on %s %v (classes %v): index says %v, the selector %v", expr, node.Name, node.Labels, cs != nil, got, want)
 				}
 				if want {
 					n++
