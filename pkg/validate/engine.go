@@ -77,11 +77,16 @@ func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Sn
 	return e.evaluatePolicies(ctx, ch, before, e.enforce(out))
 }
 
-// sameModel reports whether ch, a change to a Node, leaves before's BGP model as it was:
-// after shares before's classes and sessions (bgp.Analysis.SameModel), the mesh is as it was,
-// and the node has or lacks the reflector label as before. Changes to anything else always
+// sameModel reports whether ch leaves before's BGP model as it was: after shares before's
+// classes and sessions (bgp.Analysis.SameModel), the mesh is as it was, and, for a change to a
+// Node, the node has or lacks the reflector label as before. A BGPPeer keeps the model only
+// where its spec is unchanged (model.Snapshot.After then keeps the analysis): the model
+// checks read the BGPPeers' specs, never their metadata. Changes to anything else always
 // count as changing the model.
 func (e *Engine) sameModel(ch model.Change, before, after *model.Snapshot) bool {
+	if ch.Object != nil && ch.Object.Peer != nil && ch.Old != nil && ch.Old.Peer != nil {
+		return after.State.Mesh() == before.State.Mesh() && after.Analysis.SameModel(before.Analysis)
+	}
 	if ch.Object == nil || ch.Object.Node == nil || ch.Old == nil || ch.Old.Node == nil {
 		return false
 	}

@@ -248,8 +248,10 @@ func runRuleCases(t *testing.T, rule string, cases map[string]ruleCase) {
 }
 
 // checkSameModel: in the state before c's change and after it, a change to any node's
-// labels that no selector reads, or to its reflector label, is judged the same whether or not
-// the checks marked model run (see judgment.sameModel).
+// labels that no selector reads, or to its reflector label, and a change to any BGPPeer's
+// metadata only, are judged the same whether or not the checks marked model run (see
+// judgment.sameModel); and the state after the BGPPeer's change, whose analysis
+// model.Snapshot.After keeps, audits as it does analysed afresh.
 func checkSameModel(t *testing.T, c ruleCase) {
 	t.Helper()
 	states := []*calico.State{calico.NewState(c.state)}
@@ -276,6 +278,31 @@ func checkSameModel(t *testing.T, c ruleCase) {
 				if d := dump(got); d != dump(want) {
 					t.Errorf("node %s: label %s toggled: with the model checks skipped:\n%s\nwith every check:\n%s", name, l, d, dump(want))
 				}
+			}
+		}
+		for _, name := range st.PeerNames() {
+			old := st.Object(calico.KindBGPPeer, name)
+			p := old.Peer.DeepCopy()
+			p.Labels = map[string]string{"app.kubernetes.io/managed-by": "argocd"}
+			p.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
+			ch := model.Change{Operation: model.Update, Old: old, Object: &calico.Object{Kind: calico.KindBGPPeer, Group: old.Group, Name: name, Peer: p}}
+			got, want := fast.Evaluate(t.Context(), ch, s), full.Evaluate(t.Context(), ch, s)
+			if d := dump(got); d != dump(want) {
+				t.Errorf("BGPPeer %s: metadata changed: with the model checks skipped:\n%s\nwith every check:\n%s", name, d, dump(want))
+			}
+			after := s.After(ch)
+			if after.Analysis != s.Analysis {
+				t.Errorf("BGPPeer %s: metadata changed: the analysis was made again", name)
+			}
+			if kept, fresh := dump(full.Audit(t.Context(), after)), dump(full.Audit(t.Context(), model.NewSnapshot(after.State))); kept != fresh {
+				t.Errorf("BGPPeer %s: metadata changed: the audit with the analysis kept:\n%s\nanalysed afresh:\n%s", name, kept, fresh)
+			}
+			// A change to its spec, however small, is analysed again.
+			p = p.DeepCopy()
+			p.Spec.KeepOriginalNextHop = !p.Spec.KeepOriginalNextHop
+			ch.Object = &calico.Object{Kind: calico.KindBGPPeer, Group: old.Group, Name: name, Peer: p}
+			if s.After(ch).Analysis == s.Analysis {
+				t.Errorf("BGPPeer %s: spec changed: the analysis was kept", name)
 			}
 		}
 	}
