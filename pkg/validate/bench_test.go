@@ -5,6 +5,7 @@ import (
 	"maps"
 	"testing"
 
+	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/model"
 	"github.com/rrguard/rrguard/pkg/validate"
@@ -143,6 +144,40 @@ func BenchmarkEvaluateRacks(b *testing.B) {
 		if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
 			b.Fatalf("findings: %+v", fs)
 		}
+	}
+}
+
+// BenchmarkEvaluateRacksPeer is a change to one of the 1,000 rack BGPPeers: labels only
+// (what kubectl apply and GitOps tools write; the analysis is kept), and its node selector
+// written anew (the 1,002 classes are analysed again).
+func BenchmarkEvaluateRacksPeer(b *testing.B) {
+	before := model.NewSnapshot(calico.NewState(racks()))
+	e := validate.New(validate.Config{})
+	old := before.State.Object(calico.KindBGPPeer, "rack-0005")
+	changes := map[string]func(i int) *apiv3.BGPPeer{
+		"labels": func(i int) *apiv3.BGPPeer {
+			p := old.Peer.DeepCopy()
+			p.Labels = map[string]string{"revision": fmt.Sprint(i)}
+			return p
+		},
+		"new-selector": func(i int) *apiv3.BGPPeer {
+			p := old.Peer.DeepCopy()
+			p.Spec.NodeSelector = fmt.Sprintf("rack in {'r5', 'x%d'}", i)
+			return p
+		},
+	}
+	for name, change := range changes {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				ch := model.Change{Operation: model.Update, Old: old, Object: &calico.Object{Kind: calico.KindBGPPeer, Group: old.Group, Name: old.Name, Peer: change(i)}}
+				if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
+					b.Fatalf("findings: %+v", fs)
+				}
+			}
+		})
 	}
 }
 
