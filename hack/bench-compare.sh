@@ -52,7 +52,7 @@ trap 'rm -f "$section" "$summary"' EXIT
 		echo
 		echo "### Through the API server"
 		echo
-		echo "\`hack/loadbench -changes $changes\`: bin/webhook and a no-op webhook registered in turn with the real API server, Node label changes:"
+		echo "\`hack/loadbench -changes $changes\`: bin/webhook and a no-op webhook registered in turn with the real API server, label changes of Nodes and of rack BGPPeers:"
 		echo
 		echo '```text'
 		$go run ./hack/loadbench -changes "$changes" -summary "$summary"

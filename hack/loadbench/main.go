@@ -3,8 +3,9 @@
 // as its own process (so that its RSS is its own). Then either
 //
 //   - through the API server (default): it registers the webhook with
-//     config/webhook/webhooks.yaml and sends Node label changes through the API server at each
-//     -concurrency, in turns with a no-op controller-runtime webhook (its own process)
+//     config/webhook/webhooks.yaml and sends label changes of Nodes and of the rack BGPPeers
+//     (-kinds) through the API server at each -concurrency, in turns with a no-op
+//     controller-runtime webhook (its own process)
 //     registered the same way: the floor any webhook pays. Latencies are the API server's own
 //     (apiserver_admission_webhook_admission_duration_seconds), rrguard's own (decoding to
 //     response, in the process) and the client's.
@@ -51,6 +52,38 @@ var webhookPprof string
 // loadSlices is how many turns the no-op and rrguard take at each concurrency level.
 const loadSlices = 4
 
+// kindsFlag is -kinds.
+var kindsFlag string
+
+// A changeKind is a kind of object whose labels loadbench changes: object(i) is the i'th to
+// change (i counts every change of the run), webhook the validating webhook that judges it
+// (config/webhook/webhooks.yaml), mutate the mutating one ("": none).
+type changeKind struct {
+	name, webhook, mutate string
+	object                func(i int) *unstructured.Unstructured
+}
+
+// changeKinds are the kinds -kinds may name, for a cluster of nodes Nodes and peers rack
+// BGPPeers. A label no selector reads, on a Node; any label, on a BGPPeer (calico-node reads
+// its spec only): what kubectl apply and GitOps tools write most.
+func changeKinds(nodes, peers int) map[string]changeKind {
+	object := func(apiVersion, kind, name string) *unstructured.Unstructured {
+		o := &unstructured.Unstructured{}
+		o.SetAPIVersion(apiVersion)
+		o.SetKind(kind)
+		o.SetName(name)
+		return o
+	}
+	return map[string]changeKind{
+		"Node": {name: "Node", webhook: "nodes.validate.rrguard.io", mutate: "nodes.mutate.rrguard.io", object: func(i int) *unstructured.Unstructured {
+			return object("v1", "Node", fmt.Sprintf("node-%05d", i*7919%nodes))
+		}},
+		"BGPPeer": {name: "BGPPeer", webhook: "bgp.validate.rrguard.io", object: func(i int) *unstructured.Unstructured {
+			return object("crd.projectcalico.org/v1", "BGPPeer", fmt.Sprintf("rack-%04d", i*7919%max(peers, 1)))
+		}},
+	}
+}
+
 // summaryFile, when set, receives the API server's validating latencies as a Markdown table
 // (make bench-compare puts it in README.md).
 var summaryFile string
@@ -58,7 +91,8 @@ var summaryFile string
 func main() {
 	nodes := flag.Int("nodes", 5000, "Calico Nodes in the cluster")
 	peers := flag.Int("peers", 1000, "BGPPeers in the cluster (one per rack of nodes)")
-	changes := flag.Int("changes", 400, "Node label changes per concurrency level")
+	changes := flag.Int("changes", 400, "label changes per concurrency level and kind of object")
+	flag.StringVar(&kindsFlag, "kinds", "Node,BGPPeer", "the kinds of object whose labels change: Node, BGPPeer")
 	levels := flag.String("concurrency", "1,8,64", "concurrency levels")
 	webhookBin := flag.String("webhook", "bin/webhook", "the webhook binary (go build -o bin/webhook ./cmd/webhook)")
 	flag.StringVar(&summaryFile, "summary", "", "write rrguard's and the no-op's validating latencies through the API server to this file, as a Markdown table")
@@ -124,6 +158,14 @@ func run(webhookBin string, nodes, peers, changes int, levels string, direct boo
 		}
 		conc = append(conc, n)
 	}
+	var kinds []changeKind
+	for _, k := range strings.Split(kindsFlag, ",") {
+		ck, ok := changeKinds(nodes, peers)[strings.TrimSpace(k)]
+		if !ok {
+			return fmt.Errorf("-kinds %q: want Node, BGPPeer or both, comma-separated", kindsFlag)
+		}
+		kinds = append(kinds, ck)
+	}
 	noop, err := startNoop(certDir)
 	if err != nil {
 		return err
@@ -136,103 +178,116 @@ func run(webhookBin string, nodes, peers, changes int, levels string, direct boo
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n%-8s %5s %7s  %-26s %-19s %-24s %-21s %s\n", "webhook", "conc", "changes", "apiserver validate p50/p99", "in rrguard p50/p99", "apiserver mutate p50/p99", "client p50/p99", "webhook RSS")
+	fmt.Printf("\n%-8s %-8s %5s %7s  %-26s %-19s %-24s %-21s %s\n", "changes", "webhook", "conc", "changes", "apiserver validate p50/p99", "in rrguard p50/p99", "apiserver mutate p50/p99", "client p50/p99", "webhook RSS")
 	seq := 0
-	validate := map[string][]*histogram{} // by webhook, per level
+	validate := map[string][]*histogram{} // by kind and webhook, per level
 	targets := []struct {
 		name, url string
 		rss       func() string
 		own       *webhookProcess // whose own durations to read (nil: none)
 	}{{"no-op", "https://" + noop.addr, func() string { return "-" }, nil}, {"rrguard", "https://" + rrguard.addr, rrguard.rss, rrguard}}
 	for _, c := range conc {
-		// The level runs in slices, the no-op's and rrguard's in turn, so that both meet the
-		// machine's load alike: on a shared machine it drifts over a run.
-		type result struct {
-			v, m, own *histogram
-			client    []float64
-		}
-		res := map[string]*result{}
-		for sl := range loadSlices {
-			n := changes / loadSlices
-			if sl == loadSlices-1 {
-				n = changes - n*(loadSlices-1)
+		for _, kind := range kinds {
+			// The level runs in slices, the no-op's and rrguard's in turn, so that both meet the
+			// machine's load alike: on a shared machine it drifts over a run.
+			type result struct {
+				v, m, own *histogram
+				client    []float64
 			}
-			for _, target := range targets {
-				if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
-					return err
+			res := map[string]*result{}
+			for sl := range loadSlices {
+				n := changes / loadSlices
+				if sl == loadSlices-1 {
+					n = changes - n*(loadSlices-1)
 				}
-				before, err := webhookDurations(ctx, cs)
-				if err != nil {
-					return err
-				}
-				var ownBefore durations
-				if target.own != nil {
-					if ownBefore, err = target.own.ownDurations(ctx); err != nil {
+				for _, target := range targets {
+					if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
 						return err
 					}
-				}
-				client, err := labelChanges(ctx, h.Client, nodes, n, c, &seq)
-				if err != nil {
-					return fmt.Errorf("%s at concurrency %d: %w", target.name, c, err)
-				}
-				after, err := webhookDurations(ctx, cs)
-				if err != nil {
-					return err
-				}
-				r := res[target.name]
-				if r == nil {
-					r = &result{v: newHistogram(), m: newHistogram(), own: newHistogram()}
-					res[target.name] = r
-				}
-				r.v.add(after.minus(before, "nodes.validate.rrguard.io"))
-				r.m.add(after.minus(before, "nodes.mutate.rrguard.io"))
-				r.client = append(r.client, client...)
-				if target.own != nil {
-					ownAfter, err := target.own.ownDurations(ctx)
+					before, err := webhookDurations(ctx, cs)
 					if err != nil {
 						return err
 					}
-					r.own.add(ownAfter.minus(ownBefore, "validate"))
+					var ownBefore durations
+					if target.own != nil {
+						if ownBefore, err = target.own.ownDurations(ctx); err != nil {
+							return err
+						}
+					}
+					client, err := labelChanges(ctx, h.Client, kind, n, c, &seq)
+					if err != nil {
+						return fmt.Errorf("%s at concurrency %d: %w", target.name, c, err)
+					}
+					after, err := webhookDurations(ctx, cs)
+					if err != nil {
+						return err
+					}
+					r := res[target.name]
+					if r == nil {
+						r = &result{v: newHistogram(), m: newHistogram(), own: newHistogram()}
+						res[target.name] = r
+					}
+					r.v.add(after.minus(before, kind.webhook))
+					if kind.mutate != "" {
+						r.m.add(after.minus(before, kind.mutate))
+					}
+					r.client = append(r.client, client...)
+					if target.own != nil {
+						ownAfter, err := target.own.ownDurations(ctx)
+						if err != nil {
+							return err
+						}
+						r.own.add(ownAfter.minus(ownBefore, "validate"))
+					}
 				}
 			}
-		}
-		for _, target := range targets {
-			r := res[target.name]
-			validate[target.name] = append(validate[target.name], r.v)
-			slices.Sort(r.client)
-			own := "-"
-			if target.own != nil {
-				own = fmt.Sprintf("%s / %s", ms(r.own.quantile(0.5)), ms(r.own.quantile(0.99)))
+			for _, target := range targets {
+				r := res[target.name]
+				validate[kind.name+" "+target.name] = append(validate[kind.name+" "+target.name], r.v)
+				slices.Sort(r.client)
+				own, mutate := "-", "-"
+				if target.own != nil {
+					own = fmt.Sprintf("%s / %s", ms(r.own.quantile(0.5)), ms(r.own.quantile(0.99)))
+				}
+				if kind.mutate != "" {
+					mutate = fmt.Sprintf("%s / %s", ms(r.m.quantile(0.5)), ms(r.m.quantile(0.99)))
+				}
+				fmt.Printf("%-8s %-8s %5d %7d  %-26s %-19s %-24s %-21s %s\n", kind.name, target.name, c, changes,
+					fmt.Sprintf("%s / %s (n=%d)", ms(r.v.quantile(0.5)), ms(r.v.quantile(0.99)), int(r.v.count)), own, mutate,
+					fmt.Sprintf("%s / %s", ms(r.client[len(r.client)/2]), ms(r.client[len(r.client)*99/100])), target.rss())
 			}
-			fmt.Printf("%-8s %5d %7d  %-26s %-19s %-24s %-21s %s\n", target.name, c, changes,
-				fmt.Sprintf("%s / %s (n=%d)", ms(r.v.quantile(0.5)), ms(r.v.quantile(0.99)), int(r.v.count)), own,
-				fmt.Sprintf("%s / %s", ms(r.m.quantile(0.5)), ms(r.m.quantile(0.99))),
-				fmt.Sprintf("%s / %s", ms(r.client[len(r.client)/2]), ms(r.client[len(r.client)*99/100])), target.rss())
 		}
 	}
 	fmt.Printf("\nrrguard peak RSS %s (log: %s); API server buckets are 5, 25, 100, 500 ms…: its quantiles are interpolated within them\n", rrguard.peak(), rrguard.log.Name())
 	if summaryFile != "" {
-		return os.WriteFile(summaryFile, []byte(summary(conc, validate["no-op"], validate["rrguard"], nodes, peers, changes, rrguard.peak())), 0o644)
+		return os.WriteFile(summaryFile, []byte(summary(conc, kinds, validate, nodes, peers, changes, rrguard.peak())), 0o644)
 	}
 	return nil
 }
 
 // summary is the validating webhook's latency through the API server, rrguard beside the
-// no-op, per concurrency level, as a Markdown table.
-func summary(conc []int, noop, rrguard []*histogram, nodes, peers, changes int, peak string) string {
+// no-op, per kind of change and concurrency level, as a Markdown table; validate holds the
+// histograms by kind and webhook ("Node rrguard"), per level.
+func summary(conc []int, kinds []changeKind, validate map[string][]*histogram, nodes, peers, changes int, peak string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d Nodes, %d rack BGPPeers, %d Node label changes per level through the real API server; its validating-webhook latency:\n\n", nodes+2, peers+1, changes)
-	b.WriteString("| concurrency | no-op p50 / p99 | rrguard p50 / p99 | rrguard ÷ no-op |\n|---|---|---|---|\n")
+	var names []string
+	for _, k := range kinds {
+		names = append(names, k.name)
+	}
+	fmt.Fprintf(&b, "%d Nodes, %d rack BGPPeers; %d label changes per level of each kind (%s) through the real API server; its validating-webhook latency:\n\n", nodes+2, peers+1, changes, strings.Join(names, ", "))
+	b.WriteString("| changes | concurrency | no-op p50 / p99 | rrguard p50 / p99 | rrguard ÷ no-op |\n|---|---|---|---|---|\n")
 	ratio := func(x, y float64) string {
 		if y <= 0 || math.IsNaN(x) || math.IsNaN(y) {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f×", x/y)
 	}
-	for i, c := range conc {
-		n, r := noop[i], rrguard[i]
-		fmt.Fprintf(&b, "| %d | %s / %s | %s / %s | %s / %s |\n", c, ms(n.quantile(0.5)), ms(n.quantile(0.99)), ms(r.quantile(0.5)), ms(r.quantile(0.99)),
-			ratio(r.quantile(0.5), n.quantile(0.5)), ratio(r.quantile(0.99), n.quantile(0.99)))
+	for _, k := range kinds {
+		for i, c := range conc {
+			n, r := validate[k.name+" no-op"][i], validate[k.name+" rrguard"][i]
+			fmt.Fprintf(&b, "| %s labels | %d | %s / %s | %s / %s | %s / %s |\n", k.name, c, ms(n.quantile(0.5)), ms(n.quantile(0.99)), ms(r.quantile(0.5)), ms(r.quantile(0.99)),
+				ratio(r.quantile(0.5), n.quantile(0.5)), ratio(r.quantile(0.99), n.quantile(0.99)))
+		}
 	}
 	fmt.Fprintf(&b, "\nrrguard's peak RSS: %s.\n", peak)
 	return b.String()
@@ -306,21 +361,18 @@ func parallel(workers, n int, f func(i int) error) error {
 	return first
 }
 
-// labelChanges relabels `changes` nodes (a label no selector reads: the common case) from
-// `conc` clients and returns the sorted client-side latencies in seconds.
-func labelChanges(ctx context.Context, c client.Client, nodes, changes, conc int, seq *int) ([]float64, error) {
+// labelChanges relabels `changes` objects of kind k from `conc` clients and returns the
+// sorted client-side latencies in seconds.
+func labelChanges(ctx context.Context, c client.Client, k changeKind, changes, conc int, seq *int) ([]float64, error) {
 	lat := make([]float64, changes)
 	base := *seq
 	*seq += changes
 	err := parallel(conc, changes, func(i int) error {
-		n := &unstructured.Unstructured{}
-		n.SetAPIVersion("v1")
-		n.SetKind("Node")
-		n.SetName(fmt.Sprintf("node-%05d", (base+i)*7919%nodes))
+		o := k.object(base + i)
 		patch := fmt.Sprintf(`{"metadata":{"labels":{"loadbench":"c%d"}}}`, base+i)
 		t0 := time.Now()
-		if err := c.Patch(ctx, n, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-			return fmt.Errorf("label %s: %w", n.GetName(), err)
+		if err := c.Patch(ctx, o, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return fmt.Errorf("label %s %s: %w", k.name, o.GetName(), err)
 		}
 		lat[i] = time.Since(t0).Seconds()
 		return nil
