@@ -157,53 +157,59 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		g.policies = append(g.policies, pol)
 		return id
 	}
-	// sessions calls link for every session between stand-ins, with the policies of its two
-	// directions: once to count each speaker's arcs, once to lay them out in one array.
+	// The sessions between stand-ins, with the policies of their two directions: listed once
+	// (the class pairs are many: 500,000 at 1,000 classes), counted per speaker, then laid
+	// out in one array cut per speaker.
+	type session struct {
+		u, v   int32
+		uv, vu int32
+	}
+	var sessions []session
 	claim := a.claim[f]
-	sessions := func(link func(u, v int, uv, vu int32)) {
-		for c := range a.Classes {
-			for d := c; d < len(a.Classes); d++ {
-				if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || !a.session[f][c][d] || (c == d && len(g.standins[c]) < 2) {
-					continue // (no policy either for sessions no stand-ins stand for)
-				}
-				// The sender's end exports with the filters of its peering, the receiver's
-				// end imports with those of its own.
-				cd := policyOf(policyKey{out: claim[c][d], in: claim[d][c]})
-				dc := policyOf(policyKey{out: claim[d][c], in: claim[c][d]})
-				for i, u := range g.standins[c] {
-					for j, v := range g.standins[d] {
-						if c == d && j <= i {
-							continue
-						}
-						link(u, v, cd, dc)
+	for c := range a.Classes {
+		for d := c; d < len(a.Classes); d++ {
+			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || !a.session[f][c][d] || (c == d && len(g.standins[c]) < 2) {
+				continue // (no policy either for sessions no stand-ins stand for)
+			}
+			// The sender's end exports with the filters of its peering, the receiver's end
+			// imports with those of its own.
+			cd := policyOf(policyKey{out: claim[c][d], in: claim[d][c]})
+			dc := policyOf(policyKey{out: claim[d][c], in: claim[c][d]})
+			for i, u := range g.standins[c] {
+				for j, v := range g.standins[d] {
+					if c == d && j <= i {
+						continue
 					}
+					sessions = append(sessions, session{int32(u), int32(v), cd, dc})
 				}
 			}
-			for i, x := range extIdx {
-				if len(g.standins[c]) > 0 && a.extSess[c][x] {
-					p := a.extClaim[c][x]
-					out, in := policyOf(policyKey{out: p, in: noClaim}), policyOf(policyKey{out: noClaim, in: p, external: true})
-					for _, u := range g.standins[c] {
-						link(u, firstExt+i, out, in)
-					}
+		}
+		for i, x := range extIdx {
+			if len(g.standins[c]) > 0 && a.extSess[c][x] {
+				p := a.extClaim[c][x]
+				out, in := policyOf(policyKey{out: p, in: noClaim}), policyOf(policyKey{out: noClaim, in: p, external: true})
+				for _, u := range g.standins[c] {
+					sessions = append(sessions, session{int32(u), int32(firstExt + i), out, in})
 				}
 			}
 		}
 	}
 	degree := make([]int, len(g.speakers))
-	total := 0
-	sessions(func(u, v int, _, _ int32) { degree[u]++; degree[v]++; total += 2 })
-	all := make([]arc, 0, total)
+	for _, ss := range sessions {
+		degree[ss.u]++
+		degree[ss.v]++
+	}
+	all := make([]arc, 0, 2*len(sessions))
 	g.arcs = make([][]arc, len(g.speakers))
 	for u, n := range degree {
 		g.arcs[u], all = all[:0:n], all[n:n:cap(all)]
 	}
-	sessions(func(u, v int, uv, vu int32) {
-		su, sv := &g.speakers[u], &g.speakers[v]
+	for _, ss := range sessions {
+		su, sv := &g.speakers[ss.u], &g.speakers[ss.v]
 		same := su.as == sv.as
-		g.arcs[u] = append(g.arcs[u], arc{to: int32(v), policy: uv, ebgp: !same, toClient: same && marks(su, sv), asClient: same && marks(sv, su)})
-		g.arcs[v] = append(g.arcs[v], arc{to: int32(u), policy: vu, ebgp: !same, toClient: same && marks(sv, su), asClient: same && marks(su, sv)})
-	})
+		g.arcs[ss.u] = append(g.arcs[ss.u], arc{to: ss.v, policy: ss.uv, ebgp: !same, toClient: same && marks(su, sv), asClient: same && marks(sv, su)})
+		g.arcs[ss.v] = append(g.arcs[ss.v], arc{to: ss.u, policy: ss.vu, ebgp: !same, toClient: same && marks(sv, su), asClient: same && marks(su, sv)})
+	}
 	g.ebgpAt = make([]bool, len(g.speakers))
 	for u := range g.arcs {
 		g.ebgpAt[u] = slices.ContainsFunc(g.arcs[u], func(e arc) bool { return e.ebgp })
