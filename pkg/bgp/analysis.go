@@ -89,8 +89,11 @@ type Analysis struct {
 	// do not learn (whatever carries them), for the pairs with any.
 	missing [2]map[[2]int][]int
 	graphs  [2]*sessionGraph // the session graph of each family, kept for LostIfDown
-	budget  Budget
-	whatIf  *whatIfs // what LostIfDown may still spend
+	// base is the analysis this one is derived from, while finish runs: where a family's
+	// session graph comes out the same as base's, its propagation is base's.
+	base   *Analysis
+	budget Budget
+	whatIf *whatIfs // what LostIfDown may still spend
 }
 
 // Analyze expands sessions and simulates route propagation.
@@ -158,6 +161,7 @@ func (a *Analysis) finish() {
 	for _, f := range families {
 		a.propagate(f)
 	}
+	a.base = nil // an analysis derived from this one must not keep every one before alive
 }
 
 // Session reports whether a member of class x and a (different) member of class y have a

@@ -86,6 +86,7 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	if old != NoClass && len(b.Classes[old].Members) == 0 {
 		b.dropClass(old)
 	}
+	b.base = a
 	b.finish()
 	return b
 }
@@ -221,6 +222,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 		// Two classes may now have the same key (invariant 3): the key names one of them.
 		b.keys[b.Classes[c].key()] = c
 	}
+	b.base = a
 	b.finish()
 	return b
 }
@@ -338,6 +340,7 @@ func (a *Analysis) WithConfig(t *Topology) *Analysis {
 	}
 	b := a.derive(t)
 	b.ClassOf, b.Classes, b.keys = a.ClassOf, a.Classes, a.keys
+	b.base = a
 	b.finish()
 	return b
 }

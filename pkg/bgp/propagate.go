@@ -120,20 +120,30 @@ type propagation struct {
 
 func (a *Analysis) propagate(f Family) {
 	g := a.buildGraph(f)
-	a.graphs[f] = g
-	p := &propagation{a: a, g: g, budget: a.budget, excluded: -1}
-	g.reached = make([][]uint64, len(g.speakers))
-	words := (len(g.origins) + 63) / 64
-	all := make([]uint64, len(g.speakers)*words)
-	for s := range g.reached {
-		g.reached[s] = all[s*words : (s+1)*words : (s+1)*words]
+	var learned [][]bool
+	if b := a.base; b != nil && b.groups == a.groups && b.graphs[f] != nil && b.graphs[f].before != nil && g.sameAs(b.graphs[f]) {
+		// The session graph of the analysis derived from (a node that moved between
+		// classes that stay, a BGPPeer change that leaves the sessions): its propagation,
+		// which is what this graph's would find, state graphs and what-ifs' inputs included.
+		g = b.graphs[f]
+		a.graphs[f] = g
+		learned = g.before
+	} else {
+		a.graphs[f] = g
+		p := &propagation{a: a, g: g, budget: a.budget, excluded: -1}
+		g.reached = make([][]uint64, len(g.speakers))
+		words := (len(g.origins) + 63) / 64
+		all := make([]uint64, len(g.speakers)*words)
+		for s := range g.reached {
+			g.reached[s] = all[s*words : (s+1)*words : (s+1)*words]
+		}
+		var err error
+		if learned, err = p.learned(-1, nil); err != nil {
+			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
+			return
+		}
+		g.before = learned
 	}
-	learned, err := p.learned(-1, nil)
-	if err != nil {
-		a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
-		return
-	}
-	g.before = learned
 	byPair := map[[2]int][]int{}
 	var pairs [][2]int
 	classes := a.classesWith(f)

@@ -415,3 +415,139 @@ func TestWhatIfsShareABudget(t *testing.T) {
 		t.Error("a fresh budget must check the first what-if again")
 	}
 }
+
+// TestDerivedPropagationMatchesAnalyze: an analysis derived from another (a node changed, the
+// BGPPeers changed, the mesh toggled) reuses its base's propagation where its session graph
+// comes out the same (sessionGraph.sameAs). Either way it must find what a fresh analysis
+// finds: who learns whose routes in each family, and what each reflector's failure would
+// cut. Random clusters with reflectors, several ASes and external peers.
+func TestDerivedPropagationMatchesAnalyze(t *testing.T) {
+	rng := rand.New(rand.NewSource(23))
+	exprs := []string{"has(rr)", "!has(rr)", "g == '0'", "g == '1'", "g != '2'", "all()"}
+	learns := func(a *Analysis) string {
+		var b strings.Builder
+		for _, f := range families {
+			for _, x := range a.Topology.Nodes {
+				for _, y := range a.Topology.Nodes {
+					if x != y && a.Class(x.Name) >= 0 && a.Class(y.Name) >= 0 && !a.LearnsIn(f, x.Name, y.Name) {
+						fmt.Fprintf(&b, "%s %s->%s ", f, x.Name, y.Name)
+					}
+				}
+			}
+		}
+		return b.String()
+	}
+	// lost: for each reflector node, the node pairs its failure would cut (LostIfDown).
+	lost := func(a *Analysis) string {
+		var b strings.Builder
+		for _, n := range a.Topology.Nodes {
+			c := a.Class(n.Name)
+			if c < 0 || a.Classes[c].ClusterID == "" {
+				continue
+			}
+			gaps, ok := a.LostIfDown(int(c))
+			var pairs []string
+			for _, g := range gaps {
+				for _, x := range a.Classes[g.From].Members {
+					for _, y := range a.Classes[g.To].Members {
+						if x != y && a.Topology.Nodes[x] != n && a.Topology.Nodes[y] != n {
+							pairs = append(pairs, fmt.Sprint(g.Family, " ", a.Topology.Nodes[x].Name, "->", a.Topology.Nodes[y].Name))
+						}
+					}
+				}
+			}
+			slices.Sort(pairs)
+			fmt.Fprintf(&b, "%s (%v): %v\n", n.Name, ok, slices.Compact(pairs))
+		}
+		return b.String()
+	}
+	reused, derived := 0, 0
+	for iter := 0; iter < 3000; iter++ {
+		topo := randomTopology(t, rng)
+		a := Analyze(&topo)
+		changed := topo
+		var got *Analysis
+		switch rng.Intn(3) {
+		case 0:
+			changed.Nodes = slices.Clone(topo.Nodes)
+			i := rng.Intn(len(topo.Nodes))
+			n := *topo.Nodes[i]
+			n.Labels = map[string]string{"kubernetes.io/hostname": n.Name, "g": fmt.Sprint(rng.Intn(3))}
+			if rng.Intn(3) == 0 {
+				n.ClusterID = []string{"", "1.0.0.1", "1.0.0.2"}[rng.Intn(3)]
+			}
+			if n.ClusterID != "" {
+				n.Labels["rr"] = "true"
+			}
+			changed.Nodes[i] = &n
+			got = a.WithNode(&changed, i)
+		case 1:
+			changed.Peers = slices.Clone(topo.Peers)
+			p := Peer{Name: fmt.Sprintf("p%d", len(changed.Peers)), NodeSelector: sel(t, exprs[rng.Intn(len(exprs))]), PeerSelector: sel(t, exprs[rng.Intn(len(exprs))])}
+			switch r := rng.Intn(3); {
+			case r == 0 && len(changed.Peers) > 1:
+				changed.Peers = changed.Peers[1:]
+			case r == 1:
+				p.Name = changed.Peers[0].Name
+				changed.Peers[0] = p
+			default:
+				changed.Peers = append(changed.Peers, p)
+			}
+			got = a.WithPeers(&changed)
+		default:
+			changed.Mesh = !topo.Mesh
+			got = a.WithConfig(&changed)
+		}
+		want := Analyze(&changed)
+		derived++
+		for _, f := range families {
+			if got.graphs[f] != nil && got.graphs[f] == a.graphs[f] {
+				reused++
+				break
+			}
+		}
+		if g, w := learns(got), learns(want); g != w {
+			t.Fatalf("iteration %d: derived, routes not learned: %s\nfresh: %s\ntopology %s\nchanged %s", iter, g, w, describe(&topo), describe(&changed))
+		}
+		if g, w := lost(got), lost(want); g != w {
+			t.Fatalf("iteration %d: derived, what-ifs:\n%s\nfresh:\n%s\ntopology %s\nchanged %s", iter, g, w, describe(&topo), describe(&changed))
+		}
+	}
+	if reused < derived/10 {
+		t.Errorf("only %d of %d derived analyses reused their base's propagation", reused, derived)
+	}
+	t.Logf("%d derived analyses, %d reused their base's propagation", derived, reused)
+}
+
+// TestSameAsTellsEveryPartApart: a session graph built again is the same; one that differs in
+// any part route propagation reads is not.
+func TestSameAsTellsEveryPartApart(t *testing.T) {
+	topo := seed(t)
+	topo.Nodes = append(topo.Nodes, node("other", "10.30.0.20", "1.0.0.2", "route-reflector=true"))
+	topo.Peers = append(topo.Peers, Peer{Name: "ext", PeerIP: "192.0.2.1", AS: 65001})
+	a := Analyze(&topo)
+	base := a.graphs[IPv4]
+	if !a.buildGraph(IPv4).sameAs(base) {
+		t.Fatal("the graph built again is not the same")
+	}
+	changes := map[string]func(g *sessionGraph){
+		"an arc's end":          func(g *sessionGraph) { g.arcs[0][0].to = (g.arcs[0][0].to + 1) % int32(len(g.speakers)) },
+		"an arc's client mark":  func(g *sessionGraph) { g.arcs[0][0].toClient = !g.arcs[0][0].toClient },
+		"an arc's policy":       func(g *sessionGraph) { g.arcs[0][0].policy++ },
+		"a stand-in":            func(g *sessionGraph) { g.standins[0][0]++ },
+		"an origin's group":     func(g *sessionGraph) { g.origins[0].group++ },
+		"what a speaker starts": func(g *sessionGraph) { g.own[0] = append(g.own[0], 0) },
+		"what crosses":          func(g *sessionGraph) { g.pass[0][0] ^= passOwn },
+		"a speaker's cluster":   func(g *sessionGraph) { g.speakers[0].cid += "x" },
+		"a colour":              func(g *sessionGraph) { g.cidMask = append(g.cidMask, 1) },
+		"the first hop":         func(g *sessionGraph) { g.firstHopNarrower = !g.firstHopNarrower },
+		"the family":            func(g *sessionGraph) { g.f = IPv6 },
+	}
+	for name, change := range changes {
+		g := a.buildGraph(IPv4)
+		change(g)
+		if g.sameAs(base) {
+			t.Errorf("%s changed: still the same graph", name)
+		}
+	}
+}
