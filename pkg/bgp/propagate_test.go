@@ -551,3 +551,50 @@ func TestSameAsTellsEveryPartApart(t *testing.T) {
 		}
 	}
 }
+
+// TestWhatIfsAnswerAlikeWhateverTheOrder: the what-ifs of many reflector classes, with a
+// budget that covers some and not all, answer the same (which are checked, and what they
+// find) run one after the other or in parallel, every time; and those checked are a prefix
+// of the classes asked, each answer as LostIfDown alone would give it with the whole budget.
+func TestWhatIfsAnswerAlikeWhateverTheOrder(t *testing.T) {
+	topo := distinctIDs(t, 12, 24)
+	probe := analyzeWith(&topo, searchOnly(DefaultBudget))
+	whole := &propagation{a: probe, g: probe.graphs[IPv4], budget: probe.budget, excluded: -1}
+	if _, err := whole.learned(-1, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := analyzeWith(&topo, searchOnly(Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}))
+	var classes []int
+	for c := range base.Classes {
+		if base.Classes[c].ClusterID != "" {
+			classes = append(classes, c)
+		}
+	}
+	answer := func(serial int64) string {
+		a := base.Within(base.Budget())
+		gaps, checked := a.LostIfDownEach(classes, serial)
+		return fmt.Sprint(checked, gaps)
+	}
+	want := answer(1 << 62)
+	if !strings.Contains(want, "true") || !strings.Contains(want, "false") {
+		t.Fatalf("the budget should cover some what-ifs and not all: %s", want)
+	}
+	for i := range 20 {
+		if got := answer(0); got != want {
+			t.Fatalf("run %d in parallel:\n%s\none after the other:\n%s", i, got, want)
+		}
+	}
+	a := base.Within(base.Budget())
+	gaps, checked := a.LostIfDownEach(classes, 0)
+	for k, c := range classes {
+		if k > 0 && checked[k] && !checked[k-1] {
+			t.Errorf("what-if %d checked after %d was not", k, k-1)
+		}
+		if checked[k] {
+			alone, ok := base.Within(base.Budget()).LostIfDown(c)
+			if !ok || fmt.Sprint(alone) != fmt.Sprint(gaps[k]) {
+				t.Errorf("class %d: %v in turn, %v (checked %v) alone", c, gaps[k], alone, ok)
+			}
+		}
+	}
+}

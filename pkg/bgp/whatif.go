@@ -1,6 +1,10 @@
 package bgp
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // whatIfs is what the what-ifs of one analysis may spend together: the steps of one
 // propagation (Budget.MaxSteps). Asking every reflector "what if it failed" is a propagation
@@ -9,9 +13,6 @@ type whatIfs struct {
 	steps atomic.Int64
 }
 
-// WhatIfSteps returns the steps a's what-ifs (LostIfDown) have spent so far.
-func (a *Analysis) WhatIfSteps() int { return a.budget.MaxSteps - int(a.whatIf.steps.Load()) }
-
 // LostIfDown returns the gaps, in a's classes, that one failed member of class c would
 // open: routes carried over BGP that reach a class's members now and would not then (for c
 // itself, its remaining members). It is the what-if of a reflector's failure without a new
@@ -19,17 +20,102 @@ func (a *Analysis) WhatIfSteps() int { return a.budget.MaxSteps - int(a.whatIf.s
 // class with more members than stand-ins (the rest stand for it). checked is false when the
 // what-ifs of this analysis have spent their budget (see whatIfs), or a family's exceeds it.
 func (a *Analysis) LostIfDown(c int) (gaps []Gap, checked bool) {
+	gaps, steps, checked := a.lostIfDown(c, a.whatIf.steps.Load())
+	a.whatIf.steps.Add(-steps)
+	return gaps, checked
+}
+
+// LostIfDownEach is LostIfDown for each of classes, within what the analysis's what-ifs may
+// still spend, and with the answers one after the other would give, whatever the machine
+// does: each what-if may spend the whole budget left, and they count in the order given, a
+// what-if being checked only when it fits in what the ones before it left; after the first
+// that does not, no what-if that has anything to ask is checked. What-ifs run on the caller's
+// goroutine until they have spent serialSteps (a few microseconds each in a small cluster:
+// goroutines for them cost more than they save), the rest in parallel; none starts once those
+// done have spent more than the budget (it could not be checked).
+func (a *Analysis) LostIfDownEach(classes []int, serialSteps int64) (gaps [][]Gap, checked []bool) {
+	limit := a.whatIf.steps.Load()
+	type result struct {
+		gaps      []Gap
+		steps     int64
+		ran, done bool
+	}
+	res := make([]result, len(classes))
+	var next, spent atomic.Int64
+	run := func(k int) {
+		if spent.Load() > limit {
+			return // those before it spent more than the budget: it cannot be checked
+		}
+		g, s, ok := a.lostIfDown(classes[k], limit)
+		res[k] = result{gaps: g, steps: s, ran: true, done: ok}
+		spent.Add(s)
+	}
+	for spent.Load() < serialSteps {
+		k := int(next.Add(1) - 1)
+		if k >= len(classes) {
+			break
+		}
+		run(k)
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(classes)-int(next.Load())) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(classes) {
+					return
+				}
+				run(k)
+			}
+		})
+	}
+	wg.Wait()
+	gaps, checked = make([][]Gap, len(classes)), make([]bool, len(classes))
+	var used int64
+	over := false
+	for k, r := range res {
+		switch {
+		case !a.asksWhatIf(classes[k]):
+			checked[k] = true
+		case over || !r.ran || !r.done || used+r.steps > limit:
+			over = true
+		default:
+			gaps[k], checked[k] = r.gaps, true
+			used += r.steps
+		}
+	}
+	a.whatIf.steps.Add(-used)
+	if over {
+		a.whatIf.steps.Store(0)
+	}
+	return gaps, checked
+}
+
+// asksWhatIf reports whether LostIfDown(c) propagates anything (else it answers at once: no
+// gap, checked).
+func (a *Analysis) asksWhatIf(c int) bool {
 	n := len(a.Classes[c].Members)
 	if n == 0 || n > standinsPerClass {
-		return nil, true
+		return false
 	}
-	var out []Gap
+	for _, f := range families {
+		if g := a.graphs[f]; g != nil && a.Classes[c].has[f] && a.Decided(f) && !g.interchangeable(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// lostIfDown is LostIfDown spending at most limit steps; it returns what it spent, and false
+// when the limit or a family's budget was too short.
+func (a *Analysis) lostIfDown(c int, limit int64) (out []Gap, spent int64, checked bool) {
+	if !a.asksWhatIf(c) {
+		return nil, 0, true
+	}
+	n := len(a.Classes[c].Members)
 	for _, f := range families {
 		g := a.graphs[f]
-		if g == nil || !a.Classes[c].has[f] || !a.Decided(f) {
-			continue
-		}
-		if g.interchangeable(c) {
+		if g == nil || !a.Classes[c].has[f] || !a.Decided(f) || g.interchangeable(c) {
 			continue
 		}
 		// A propagation of its own over the shared graph: only the search state is new. Only
@@ -40,17 +126,17 @@ func (a *Analysis) LostIfDown(c int) (gaps []Gap, checked bool) {
 		for o := range g.origins {
 			only[o] = has(g.reached[s], o) || (n == 1 && g.origins[o].class == c)
 		}
-		left := a.whatIf.steps.Load()
+		left := limit - spent
 		if left <= 0 {
-			return out, false
+			return out, spent, false
 		}
 		budget := a.budget
 		budget.MaxSteps = int(min(int64(budget.MaxSteps), left))
 		p := &propagation{a: a, g: g, budget: budget, excluded: s}
 		learned, err := p.learned(c, only)
-		a.whatIf.steps.Add(-int64(p.search.steps))
+		spent += int64(p.search.steps)
 		if err != nil {
-			return out, false
+			return out, spent, false
 		}
 		seen := map[[2]int]bool{}
 		classes := a.classesWith(f)
@@ -77,7 +163,7 @@ func (a *Analysis) LostIfDown(c int) (gaps []Gap, checked bool) {
 			}
 		}
 	}
-	return out, true
+	return out, spent, true
 }
 
 // interchangeable reports whether the stand-ins of class c are reflectors that can stand for

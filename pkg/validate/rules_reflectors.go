@@ -3,11 +3,8 @@ package validate
 import (
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -345,58 +342,30 @@ func singlePointsOfFailure(e *Engine, s *model.Snapshot) []problem[singlePoint] 
 			classes = append(classes, c)
 		}
 	}
-	affected := make([][]string, len(classes))
-	unchecked := make([]bool, len(classes))
-	// Small what-ifs (a few microseconds each: three zones of two reflectors) run here, one
-	// after the other: goroutines for them cost more than they save (3-zone BGPPeer decision
-	// ~330 → ~250 µs on 2 cores). Once these have spent serialWhatIfSteps, the rest run in
-	// parallel.
-	next := atomic.Int64{}
-	start := s.Analysis.WhatIfSteps()
-	for s.Analysis.WhatIfSteps()-start < serialWhatIfSteps {
-		k := int(next.Add(1) - 1)
-		if k >= len(classes) {
-			break
-		}
-		affected[k], unchecked[k] = lostWithout(s, classes[k])
-	}
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(classes)-int(next.Load())) {
-		wg.Go(func() {
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= len(classes) {
-					return
-				}
-				affected[k], unchecked[k] = lostWithout(s, classes[k])
-			}
-		})
-	}
-	wg.Wait()
+	gaps, checked := s.Analysis.LostIfDownEach(classes, serialWhatIfSteps)
 	var out []problem[singlePoint]
 	for k, c := range classes {
-		if len(affected[k]) > 0 {
-			out = append(out, problem[singlePoint]{classes: []int{c}, data: singlePoint{lost: affected[k]}})
+		if lost := lostWithout(s, c, gaps[k]); len(lost) > 0 {
+			out = append(out, problem[singlePoint]{classes: []int{c}, data: singlePoint{lost: lost}})
 		}
 	}
-	if slices.Contains(unchecked, true) {
+	if slices.Contains(checked, false) {
 		out = append(out, problem[singlePoint]{key: "not checked", data: singlePoint{notChecked: true}})
 	}
 	return out
 }
 
 // serialWhatIfSteps is how many steps (state graph edges pushed, about 30 ns each) the
-// what-ifs of a decision spend on its own goroutine before the rest run in parallel.
+// what-ifs of a decision spend on its own goroutine before the rest run in parallel
+// (bgp.Analysis.LostIfDownEach).
 const serialWhatIfSteps = 5000
 
 // lostWithout returns, sorted, the nodes that lose some other node's routes when a member of
-// reflector class c fails, routes that flow while it is up; unchecked when the what-if was
-// not done within the budget.
-func lostWithout(s *model.Snapshot, c int) (lost []string, unchecked bool) {
+// reflector class c fails (gaps: what LostIfDown found), routes that flow while it is up.
+func lostWithout(s *model.Snapshot, c int, gaps []bgp.Gap) []string {
 	a := s.Analysis
 	failed := a.Classes[c].Members[0]
 	affected := map[string]bool{}
-	gaps, checked := a.LostIfDown(c)
 	for _, g := range gaps {
 		if a.Broken(g.From, g.To) {
 			continue // already broken in the other family
@@ -407,7 +376,7 @@ func lostWithout(s *model.Snapshot, c int) (lost []string, unchecked bool) {
 			}
 		}
 	}
-	return slices.Sorted(maps.Keys(affected)), !checked
+	return slices.Sorted(maps.Keys(affected))
 }
 
 func renderSinglePointsOfFailure(_ *judgment, s *model.Snapshot, parts []part[singlePoint]) []Finding {
