@@ -325,30 +325,8 @@ func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
 // the analysis but its classes' sizes, which the stand-ins carry (at most standinsPerClass)
 // as far as propagation cares: whether another member is there to learn.
 func (g *sessionGraph) sameAs(o *sessionGraph) bool {
-	if g.f != o.f || g.words != o.words || len(g.policies) != len(o.policies) || g.firstHopNarrower != o.firstHopNarrower || g.filtered != o.filtered ||
-		!slices.Equal(g.speakers, o.speakers) || !slices.Equal(g.cidMask, o.cidMask) || !slices.Equal(g.origins, o.origins) ||
-		len(g.arcs) != len(o.arcs) || len(g.standins) != len(o.standins) || len(g.own) != len(o.own) || len(g.pass) != len(o.pass) {
-		return false
-	}
-	for u := range g.arcs {
-		if !slices.Equal(g.arcs[u], o.arcs[u]) {
-			return false
-		}
-	}
-	for c := range g.standins {
-		if !slices.Equal(g.standins[c], o.standins[c]) {
-			return false
-		}
-	}
-	for s := range g.own {
-		if !slices.Equal(g.own[s], o.own[s]) {
-			return false
-		}
-	}
-	for i := range g.pass {
-		if !slices.Equal(g.pass[i], o.pass[i]) {
-			return false
-		}
-	}
-	return true
+	return g.f == o.f && g.words == o.words && len(g.policies) == len(o.policies) && g.firstHopNarrower == o.firstHopNarrower && g.filtered == o.filtered &&
+		slices.Equal(g.speakers, o.speakers) && slices.Equal(g.cidMask, o.cidMask) && slices.Equal(g.origins, o.origins) &&
+		slices.EqualFunc(g.arcs, o.arcs, slices.Equal[[]arc]) && slices.EqualFunc(g.standins, o.standins, slices.Equal[[]int]) &&
+		slices.EqualFunc(g.own, o.own, slices.Equal[[]int]) && slices.EqualFunc(g.pass, o.pass, slices.Equal[[]uint8])
 }

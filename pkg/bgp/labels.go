@@ -147,13 +147,28 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		}
 		return sel.Matches(selector.NewLabels(labels))
 	}
+	seen := map[[indexedKeys]int32]bool{}
+	cached := func(combo [indexedKeys]int32) bool {
+		r, ok := seen[combo]
+		if !ok {
+			r = answer(combo)
+			seen[combo] = r
+		}
+		return r
+	}
+	// comboOf is node i's combination of values.
+	comboOf := func(i int) (combo [indexedKeys]int32) {
+		for j := range idx {
+			combo[j] = idx[j].valueOf[i]
+		}
+		return combo
+	}
 	if classes != nil {
 		values := make([][]int32, len(keys))
 		for j, k := range keys {
 			values[j] = x.classValues(t, k, classOf, len(classes))
 		}
 		byClass = make([]int8, len(classes))
-		seen := map[[indexedKeys]int32]bool{}
 		for c := range classes {
 			var combo [indexedKeys]int32
 			uniform := true
@@ -167,28 +182,12 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 					out = make([]bool, len(t.Nodes))
 				}
 				for _, m := range members {
-					for j := range keys {
-						combo[j] = idx[j].valueOf[m]
-					}
-					r, ok := seen[combo]
-					if !ok {
-						r = answer(combo)
-						seen[combo] = r
-					}
-					out[m] = r
+					out[m] = cached(comboOf(m))
 				}
 				continue
 			}
 			byClass[c] = selectsNone
-			if len(members) == 0 {
-				continue
-			}
-			r, ok := seen[combo]
-			if !ok {
-				r = answer(combo)
-				seen[combo] = r
-			}
-			if r {
+			if len(members) > 0 && cached(combo) {
 				byClass[c] = selectsAll
 			}
 		}
@@ -238,12 +237,8 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 				continue
 			}
 			if memo[slot] == 0 {
-				var combo [indexedKeys]int32
-				for j := range idx {
-					combo[j] = idx[j].valueOf[i]
-				}
 				memo[slot] = 1
-				if answer(combo) {
+				if answer(comboOf(i)) {
 					memo[slot] = 2
 				}
 			}
@@ -251,21 +246,10 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		}
 		return out, nil
 	}
-	seen := map[[indexedKeys]int32]bool{}
 	for i := range t.Nodes {
-		if classOf[i] == NoClass {
-			continue
+		if classOf[i] != NoClass {
+			out[i] = cached(comboOf(i))
 		}
-		var combo [indexedKeys]int32
-		for j := range idx {
-			combo[j] = idx[j].valueOf[i]
-		}
-		r, ok := seen[combo]
-		if !ok {
-			r = answer(combo)
-			seen[combo] = r
-		}
-		out[i] = r
 	}
 	return out, nil
 }

@@ -382,17 +382,22 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 	t.Logf("%d what-ifs compared, %d of interchangeable stand-ins", checked, interchangeable)
 }
 
-// TestWhatIfsShareABudget: the what-ifs of one analysis spend one budget between them; past
-// it LostIfDown says it did not check, and a derived analysis starts with a budget of its own.
-func TestWhatIfsShareABudget(t *testing.T) {
-	topo := distinctIDs(t, 12, 24)
-	// The steps one whole propagation takes; the what-ifs may spend three times that.
+// threePropagations analyses topo (by the search) with a budget of three times the steps one
+// whole propagation of it takes: what-ifs may spend that between them.
+func threePropagations(t *testing.T, topo Topology) *Analysis {
+	t.Helper()
 	probe := analyzeWith(&topo, searchOnly(DefaultBudget))
 	whole := &propagation{a: probe, g: probe.graphs[IPv4], budget: probe.budget, excluded: -1}
 	if _, err := whole.learned(-1, nil); err != nil {
 		t.Fatal(err)
 	}
-	a := analyzeWith(&topo, searchOnly(Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}))
+	return analyzeWith(&topo, searchOnly(Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}))
+}
+
+// TestWhatIfsShareABudget: the what-ifs of one analysis spend one budget between them; past
+// it LostIfDown says it did not check, and a derived analysis starts with a budget of its own.
+func TestWhatIfsShareABudget(t *testing.T) {
+	a := threePropagations(t, distinctIDs(t, 12, 24))
 	if len(a.Undecided) > 0 {
 		t.Fatalf("the analysis itself must fit the budget: %v", a.Undecided)
 	}
@@ -557,13 +562,7 @@ func TestSameAsTellsEveryPartApart(t *testing.T) {
 // find) run one after the other or in parallel, every time; and those checked are a prefix
 // of the classes asked, each answer as LostIfDown alone would give it with the whole budget.
 func TestWhatIfsAnswerAlikeWhateverTheOrder(t *testing.T) {
-	topo := distinctIDs(t, 12, 24)
-	probe := analyzeWith(&topo, searchOnly(DefaultBudget))
-	whole := &propagation{a: probe, g: probe.graphs[IPv4], budget: probe.budget, excluded: -1}
-	if _, err := whole.learned(-1, nil); err != nil {
-		t.Fatal(err)
-	}
-	base := analyzeWith(&topo, searchOnly(Budget{MaxStates: 1 << 20, MaxSteps: 3 * whole.search.steps}))
+	base := threePropagations(t, distinctIDs(t, 12, 24))
 	var classes []int
 	for c := range base.Classes {
 		if base.Classes[c].ClusterID != "" {
