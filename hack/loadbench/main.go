@@ -181,86 +181,100 @@ func run(webhookBin string, nodes, peers, changes int, levels string, direct boo
 	fmt.Printf("\n%-8s %-8s %5s %7s  %-26s %-19s %-24s %-21s %s\n", "changes", "webhook", "conc", "changes", "apiserver validate p50/p99", "in rrguard p50/p99", "apiserver mutate p50/p99", "client p50/p99", "webhook RSS")
 	seq := 0
 	validate := map[string][]*histogram{} // by kind and webhook, per level
-	targets := []struct {
-		name, url string
-		rss       func() string
-		own       *webhookProcess // whose own durations to read (nil: none)
-	}{{"no-op", "https://" + noop.addr, func() string { return "-" }, nil}, {"rrguard", "https://" + rrguard.addr, rrguard.rss, rrguard}}
+	targets := []target{{"no-op", "https://" + noop.addr, func() string { return "-" }, nil}, {"rrguard", "https://" + rrguard.addr, rrguard.rss, rrguard}}
 	for _, c := range conc {
 		for _, kind := range kinds {
 			// The level runs in slices, the no-op's and rrguard's in turn, so that both meet the
 			// machine's load alike: on a shared machine it drifts over a run.
-			type result struct {
-				v, m, own *histogram
-				client    []float64
-			}
 			res := map[string]*result{}
+			for _, tg := range targets {
+				res[tg.name] = &result{v: newHistogram(), m: newHistogram(), own: newHistogram()}
+			}
 			for sl := range loadSlices {
 				n := changes / loadSlices
 				if sl == loadSlices-1 {
 					n = changes - n*(loadSlices-1)
 				}
-				for _, target := range targets {
-					if err := register(ctx, h, target.url, ca.CertPEM); err != nil {
+				for _, tg := range targets {
+					if err := register(ctx, h, tg.url, ca.CertPEM); err != nil {
 						return err
 					}
-					before, err := webhookDurations(ctx, cs)
-					if err != nil {
+					if err := measure(ctx, h.Client, cs, tg, kind, n, c, &seq, res[tg.name]); err != nil {
 						return err
-					}
-					var ownBefore durations
-					if target.own != nil {
-						if ownBefore, err = target.own.ownDurations(ctx); err != nil {
-							return err
-						}
-					}
-					client, err := labelChanges(ctx, h.Client, kind, n, c, &seq)
-					if err != nil {
-						return fmt.Errorf("%s at concurrency %d: %w", target.name, c, err)
-					}
-					after, err := webhookDurations(ctx, cs)
-					if err != nil {
-						return err
-					}
-					r := res[target.name]
-					if r == nil {
-						r = &result{v: newHistogram(), m: newHistogram(), own: newHistogram()}
-						res[target.name] = r
-					}
-					r.v.add(after.minus(before, kind.webhook))
-					if kind.mutate != "" {
-						r.m.add(after.minus(before, kind.mutate))
-					}
-					r.client = append(r.client, client...)
-					if target.own != nil {
-						ownAfter, err := target.own.ownDurations(ctx)
-						if err != nil {
-							return err
-						}
-						r.own.add(ownAfter.minus(ownBefore, "validate"))
 					}
 				}
 			}
-			for _, target := range targets {
-				r := res[target.name]
-				validate[kind.name+" "+target.name] = append(validate[kind.name+" "+target.name], r.v)
+			for _, tg := range targets {
+				r := res[tg.name]
+				validate[kind.name+" "+tg.name] = append(validate[kind.name+" "+tg.name], r.v)
 				slices.Sort(r.client)
 				own, mutate := "-", "-"
-				if target.own != nil {
+				if tg.own != nil {
 					own = fmt.Sprintf("%s / %s", ms(r.own.quantile(0.5)), ms(r.own.quantile(0.99)))
 				}
 				if kind.mutate != "" {
 					mutate = fmt.Sprintf("%s / %s", ms(r.m.quantile(0.5)), ms(r.m.quantile(0.99)))
 				}
-				fmt.Printf("%-8s %-8s %5d %7d  %-26s %-19s %-24s %-21s %s\n", kind.name, target.name, c, changes,
+				fmt.Printf("%-8s %-8s %5d %7d  %-26s %-19s %-24s %-21s %s\n", kind.name, tg.name, c, changes,
 					fmt.Sprintf("%s / %s (n=%d)", ms(r.v.quantile(0.5)), ms(r.v.quantile(0.99)), int(r.v.count)), own, mutate,
-					fmt.Sprintf("%s / %s", ms(r.client[len(r.client)/2]), ms(r.client[len(r.client)*99/100])), target.rss())
+					fmt.Sprintf("%s / %s", ms(r.client[len(r.client)/2]), ms(r.client[len(r.client)*99/100])), tg.rss())
 			}
 		}
 	}
 	fmt.Printf("\nrrguard peak RSS %s (log: %s); API server buckets are 5, 25, 100, 500 ms…: its quantiles are interpolated within them\n", rrguard.peak(), rrguard.log.Name())
 	if summaryFile != "" {
 		return os.WriteFile(summaryFile, []byte(summary(conc, kinds, validate, nodes, peers, changes, rrguard.peak())), 0o644)
+	}
+	return nil
+}
+
+// A target is a webhook loadbench measures; own, when set, is its process, whose own
+// durations it reads.
+type target struct {
+	name, url string
+	rss       func() string
+	own       *webhookProcess
+}
+
+// result is what one webhook's slices of a level measured: the API server's validating and
+// mutating durations, the webhook's own, and the client's latencies.
+type result struct {
+	v, m, own *histogram
+	client    []float64
+}
+
+// measure sends n label changes of kind at concurrency c, the webhook t registered, and adds
+// what they took to r.
+func measure(ctx context.Context, c client.Client, cs *kubernetes.Clientset, t target, kind changeKind, n, conc int, seq *int, r *result) error {
+	before, err := webhookDurations(ctx, cs)
+	if err != nil {
+		return err
+	}
+	var ownBefore durations
+	if t.own != nil {
+		if ownBefore, err = t.own.ownDurations(ctx); err != nil {
+			return err
+		}
+	}
+	lat, err := labelChanges(ctx, c, kind, n, conc, seq)
+	if err != nil {
+		return fmt.Errorf("%s at concurrency %d: %w", t.name, conc, err)
+	}
+	after, err := webhookDurations(ctx, cs)
+	if err != nil {
+		return err
+	}
+	r.v.add(after.minus(before, kind.webhook))
+	if kind.mutate != "" {
+		r.m.add(after.minus(before, kind.mutate))
+	}
+	r.client = append(r.client, lat...)
+	if t.own != nil {
+		ownAfter, err := t.own.ownDurations(ctx)
+		if err != nil {
+			return err
+		}
+		r.own.add(ownAfter.minus(ownBefore, "validate"))
 	}
 	return nil
 }
