@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -277,4 +278,24 @@ func peerAddressPort(peerIP string) (string, uint16) {
 		return host, 0
 	}
 	return peerIP, 0
+}
+
+// SameForBGP reports whether two versions of an object mean the same to rrguard (and to
+// calico-node, which reads the name and spec: metadata such as labels and annotations aside).
+func SameForBGP(a, b *Object) bool {
+	switch {
+	case a.Node != nil && b.Node != nil:
+		return reflect.DeepEqual(a.Node, b.Node)
+	case a.Peer != nil && b.Peer != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Peer.Spec, b.Peer.Spec)
+	case a.Config != nil && b.Config != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Config.Spec, b.Config.Spec)
+	case a.Filter != nil && b.Filter != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Filter.Spec, b.Filter.Spec)
+	case a.Pool != nil && b.Pool != nil:
+		return a.Group == b.Group && reflect.DeepEqual(a.Pool.Spec, b.Pool.Spec)
+	case a.Affinity != nil && b.Affinity != nil:
+		return *a.Affinity == *b.Affinity
+	}
+	return false
 }

@@ -14,7 +14,7 @@ type Overlay struct {
 	// with the cluster's version as Old (nil: created).
 	Changes []model.Change
 	// Unchanged counts the objects of the manifests the cluster already holds as written
-	// (the same to rrguard: sameForBGP).
+	// (the same to rrguard: calico.SameForBGP).
 	Unchanged int
 }
 
@@ -50,7 +50,7 @@ func (m *Manifests) Over(base []*calico.Object) *Overlay {
 		if exists {
 			old = base[i]
 			o = layOver(old, o)
-			if sameForBGP(old, o) {
+			if calico.SameForBGP(old, o) {
 				ov.Unchanged++
 				continue
 			}

@@ -157,7 +157,7 @@ func landed(ch model.Change, stored *calico.Object) bool {
 	if stored == nil {
 		return false
 	}
-	if sameForBGP(stored, ch.Object) {
+	if calico.SameForBGP(stored, ch.Object) {
 		return true
 	}
 	if stored.Group != ch.Object.Group {

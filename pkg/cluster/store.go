@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"maps"
-	"reflect"
 	"slices"
 	"sync"
 
@@ -85,7 +84,7 @@ func (s *Store) upsert(k string, o *calico.Object, err error) (bool, error) {
 	}
 	delete(s.rejected, k)
 	s.delivered(o.Kind, o.Name, o)
-	if prev, ok := s.objects[k]; ok && sameForBGP(prev, o) {
+	if prev, ok := s.objects[k]; ok && calico.SameForBGP(prev, o) {
 		return false, nil
 	}
 	_, existed := s.objects[k]
@@ -168,25 +167,6 @@ func (s *Store) Delete(group, kind, name string) {
 	if ok {
 		s.changed()
 	}
-}
-
-// sameForBGP reports whether two versions of an object mean the same to rrguard.
-func sameForBGP(a, b *calico.Object) bool {
-	switch {
-	case a.Node != nil && b.Node != nil:
-		return reflect.DeepEqual(a.Node, b.Node)
-	case a.Peer != nil && b.Peer != nil:
-		return a.Group == b.Group && reflect.DeepEqual(a.Peer.Spec, b.Peer.Spec)
-	case a.Config != nil && b.Config != nil:
-		return a.Group == b.Group && reflect.DeepEqual(a.Config.Spec, b.Config.Spec)
-	case a.Filter != nil && b.Filter != nil:
-		return a.Group == b.Group && reflect.DeepEqual(a.Filter.Spec, b.Filter.Spec)
-	case a.Pool != nil && b.Pool != nil:
-		return a.Group == b.Group && reflect.DeepEqual(a.Pool.Spec, b.Pool.Spec)
-	case a.Affinity != nil && b.Affinity != nil:
-		return *a.Affinity == *b.Affinity
-	}
-	return false
 }
 
 // Snapshot returns the analysed current state, rebuilding it only if something changed.
