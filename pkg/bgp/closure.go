@@ -38,7 +38,6 @@ type sgScratch struct {
 	speaker, offs, edges, head, link []int32
 	kind                             []kind
 	sets, next, empty                []uint64
-	pass                             []uint8
 }
 
 var sgPool = sync.Pool{New: func() any { return new(sgScratch) }}
@@ -74,7 +73,7 @@ func (p *propagation) closure(chunk []int, learned [][]bool) bool {
 		sg := g.saved[k]
 		if sg == nil {
 			var ok bool
-			if sg, ok = p.stateGraph(byPattern[k]); !ok {
+			if sg, ok = p.stateGraph(byPattern[k], k); !ok {
 				return false
 			}
 			if p.excluded < 0 {
@@ -89,11 +88,10 @@ func (p *propagation) closure(chunk []int, learned [][]bool) bool {
 	return true
 }
 
-// stateGraph makes the state graph of the origins of chunk (one pattern), leaving out the
-// excluded stand-in; false past the budget.
-func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
+// stateGraph makes the state graph of the origins of chunk (one pattern: what crosses each
+// policy's sessions, patternOf), leaving out the excluded stand-in; false past the budget.
+func (p *propagation) stateGraph(chunk []int, pattern string) (*stateGraph, bool) {
 	g := p.g
-	grp := g.origins[chunk[0]].group
 	w := g.words
 	sc := sgPool.Get().(*sgScratch)
 	defer sgPool.Put(sc)
@@ -104,11 +102,6 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 	}
 	sc.next, sc.empty = resize(sc.next, w), resize(sc.empty, w)
 	clear(sc.empty)
-	// What crosses each policy's sessions, for this graph's group (crosses).
-	sc.pass = resize(sc.pass, len(g.policies))
-	for i := range sc.pass {
-		sc.pass[i] = g.pass[i][grp]
-	}
 	state := func(u int32, k kind, colours []uint64) (int32, bool) {
 		for id := sc.head[u]; id >= 0; id = sc.link[id] {
 			if sc.kind[id] == k && slices.Equal(sc.sets[int(id)*w:int(id+1)*w], colours) {
@@ -153,7 +146,7 @@ func (p *propagation) stateGraph(chunk []int) (*stateGraph, bool) {
 		}
 		for i := range g.arcs[u] {
 			e := &g.arcs[u][i]
-			if int(e.to) == p.excluded || sc.pass[e.policy]&bit == 0 {
+			if int(e.to) == p.excluded || pattern[e.policy]&bit == 0 {
 				continue
 			}
 			cur := sc.sets[int(x)*w : int(x+1)*w]

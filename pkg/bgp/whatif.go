@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -98,12 +99,14 @@ func (a *Analysis) asksWhatIf(c int) bool {
 	if n == 0 || n > standinsPerClass {
 		return false
 	}
-	for _, f := range families {
-		if g := a.graphs[f]; g != nil && a.Classes[c].has[f] && a.Decided(f) && !g.interchangeable(c) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(families[:], func(f Family) bool { return a.asksIn(c, f) })
+}
+
+// asksIn reports whether the what-if of class c propagates routes of family f: the family is
+// decided, c has members in it, and its stand-ins cannot stand for one another.
+func (a *Analysis) asksIn(c int, f Family) bool {
+	g := a.graphs[f]
+	return g != nil && a.Classes[c].has[f] && a.Decided(f) && !g.interchangeable(c)
 }
 
 // lostIfDown is LostIfDown spending at most limit steps; it returns what it spent, and false
@@ -114,10 +117,10 @@ func (a *Analysis) lostIfDown(c int, limit int64) (out []Gap, spent int64, check
 	}
 	n := len(a.Classes[c].Members)
 	for _, f := range families {
-		g := a.graphs[f]
-		if g == nil || !a.Classes[c].has[f] || !a.Decided(f) || g.interchangeable(c) {
+		if !a.asksIn(c, f) {
 			continue
 		}
+		g := a.graphs[f]
 		// A propagation of its own over the shared graph: only the search state is new. Only
 		// the routes that reached the failed stand-in (and its own, when it is the class's
 		// only member) can be lost; the others keep what the whole graph found.
