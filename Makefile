@@ -43,8 +43,8 @@ E2E_PKGS = $(shell comm -13 <($(GO) list -f '$(HAS_TESTS)' ./... | sort) <($(GO)
 # the API server gives rrguard: it runs alone, after the others, so that it measures rrguard and
 # not the other test packages sharing the machine's cores (beside test/bird on 2 cores it created
 # its 3,000 Nodes in 29 s instead of 4, and a review took 3.02 s).
-MODULE := $(shell $(GO) list -m)
-ALONE := $(MODULE)/test/bounded
+MODULE = $(shell $(GO) list -m)
+ALONE = $(MODULE)/test/bounded
 
 ## test: vet + every test, unit and live; the live ones start the control plane that
 ## `make controlplane` builds
