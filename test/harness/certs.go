@@ -97,23 +97,3 @@ func (ca *CA) WriteServing(dir string) (*big.Int, error) {
 	}
 	return serial, nil
 }
-
-// FreePort returns a TCP port on 127.0.0.1 that is free now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// FreePortFor is FreePort for a test, which it fails when no port is free.
-func FreePortFor(t testing.TB) int {
-	t.Helper()
-	p, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
