@@ -192,7 +192,7 @@ func (a *Auditor) updateMetrics(snap *model.Snapshot, findings []validate.Findin
 	reflectors.WithLabelValues("total").Set(float64(total))
 	reflectors.WithLabelValues("ready").Set(float64(ready))
 	lacking := map[int]bool{}
-	for _, g := range snap.Analysis.Gaps {
+	for g := range snap.Analysis.Gaps() {
 		lacking[g.To] = true
 	}
 	n := 0

@@ -1,6 +1,8 @@
 package bgp
 
 import (
+	"iter"
+	"math/bits"
 	"sort"
 )
 
@@ -53,8 +55,6 @@ type Analysis struct {
 	// ClassOf maps a node index to its class, NoClass for nodes that take part in nothing
 	// (NotReady, or without a BGP address).
 	ClassOf []ClassID
-	// Gaps lists, per family, the class pairs whose routes do not propagate.
-	Gaps []Gap
 	// Undecided lists the families whose propagation exceeded the budget: for them Gaps
 	// says nothing (no gap is reported, none is ruled out).
 	Undecided []Undecided
@@ -66,9 +66,9 @@ type Analysis struct {
 	// once and shared by the analyses WithNode derives (they have the same peers and pools).
 	sigs      *sigOnce
 	externals []external
-	// session[f][a][b]: a member of class a has a session with every member of class b
-	// (for a == b: with every other member).
-	session [2][][]bool
+	// session[f][a] has bit b set when a member of class a has a session with every member
+	// of class b (for a == b: with every other member); a nil row has none (Session).
+	session [2][][]uint64
 	extSess [][]bool // [class][external]
 	// sides[0][p] lists the classes peer p applies to, sides[1][p] those it selects as
 	// remote, in class order (peerSides).
@@ -78,17 +78,20 @@ type Analysis struct {
 	oneSided [2]map[[2]int]OneSidedReason
 	// claim[f][a][b] is the peer (index into Topology.Peers) whose peering a member of a
 	// configures toward a member of b in family f: the one whose filters and password that
-	// end uses; noClaim when the pair has a mesh session or none.
+	// end uses; noClaim when the pair has a mesh session or none, as in every column of a
+	// nil row (claimOf).
 	claim [2][][]int32
 	// extClaim[c][x] is the peer that gives class c its session with external x.
 	extClaim [][]int32
 	// groups are the route groups of the nodes' routes.
 	groups *routeGroups
-	gapSet map[Gap]bool
-	// missing[f] maps a class pair (from, to) to the route groups of from that to's members
-	// do not learn (whatever carries them), for the pairs with any.
-	missing [2]map[[2]int][]int
-	graphs  [2]*sessionGraph // the session graph of each family, kept for LostIfDown
+	// gaps[f][x] has bit y set where routes of class x carried over BGP do not reach the
+	// members of class y in family f (nil rows: none); gapCount counts them, families
+	// together. Bits, not a list or a map: with thousands of classes (a BGPPeer per node)
+	// the pairs are millions.
+	gaps     [2][][]uint64
+	gapCount int
+	graphs   [2]*sessionGraph // the session graph of each family, kept for LostIfDown
 	// base is the analysis this one is derived from, while finish runs: where a family's
 	// session graph comes out the same as base's, its propagation is base's.
 	base   *Analysis
@@ -151,8 +154,7 @@ func (a *Analysis) finish() {
 	for _, f := range families {
 		a.expandSessions(f, [2][][]int{local, remote}, down)
 	}
-	a.gapSet = map[Gap]bool{}
-	a.Gaps, a.Undecided, a.graphs, a.missing = nil, nil, [2]*sessionGraph{}, [2]map[[2]int][]int{}
+	a.gaps, a.gapCount, a.Undecided, a.graphs = [2][][]uint64{}, 0, nil, [2]*sessionGraph{}
 	if a.budget == (Budget{}) {
 		a.budget = DefaultBudget
 	}
@@ -164,17 +166,13 @@ func (a *Analysis) finish() {
 	a.base = nil // an analysis derived from this one must not keep every one before alive
 }
 
-// Session reports whether a member of class x and a (different) member of class y have a
-// BGP session of family f.
-func (a *Analysis) Session(f Family, x, y int) bool { return a.session[f][x][y] }
-
 // SessionCount returns how many BGP sessions (all families, external peers included) a member
 // of class c has.
 func (a *Analysis) SessionCount(c int) int {
 	n := 0
 	for _, f := range families {
 		for d := range a.Classes {
-			if a.session[f][c][d] {
+			if a.Session(f, c, d) {
 				n += len(a.Classes[d].Members)
 				if d == c {
 					n--
@@ -200,7 +198,7 @@ func (a *Analysis) ReflectorsOf(c int) []string {
 	var out []string
 	for d := range a.Classes {
 		cd := &a.Classes[d]
-		if cd.ClusterID == "" || cd.AS != cc.AS || (!a.session[IPv4][c][d] && !a.session[IPv6][c][d]) {
+		if cd.ClusterID == "" || cd.AS != cc.AS || (!a.Session(IPv4, c, d) && !a.Session(IPv6, c, d)) {
 			continue
 		}
 		for _, m := range cd.Members {
@@ -227,21 +225,19 @@ func (a *Analysis) Learns(from, to string) bool {
 	if x < 0 || y < 0 {
 		return false
 	}
-	for _, f := range families {
-		if a.gapSet[Gap{Family: f, From: x, To: y}] {
-			return false
-		}
-	}
-	return true
+	return !a.Broken(x, y)
 }
 
 // HasGap reports whether routes of class x carried over BGP do not reach class y in family f
 // (Gaps).
-func (a *Analysis) HasGap(f Family, x, y int) bool { return a.gapSet[Gap{Family: f, From: x, To: y}] }
+func (a *Analysis) HasGap(f Family, x, y int) bool {
+	rows := a.gaps[f]
+	return x < len(rows) && rows[x] != nil && has(rows[x], y)
+}
 
 // Broken reports whether some family's routes of class x do not reach class y.
 func (a *Analysis) Broken(x, y int) bool {
-	return a.gapSet[Gap{Family: IPv4, From: x, To: y}] || a.gapSet[Gap{Family: IPv6, From: x, To: y}]
+	return a.HasGap(IPv4, x, y) || a.HasGap(IPv6, x, y)
 }
 
 // PeerMatches returns how many taking-part nodes peer p (an index into Topology.Peers) is
@@ -284,3 +280,25 @@ func (a *Analysis) SelectedClasses(p int) []int {
 
 // Isolated reports whether members of class c have no BGP session at all.
 func (a *Analysis) Isolated(c int) bool { return a.SessionCount(c) == 0 }
+
+// Gaps yields, per family, the class pairs whose routes carried over BGP do not propagate:
+// members of To do not learn them from members of From (for From == To: from the other
+// members), in class order.
+func (a *Analysis) Gaps() iter.Seq[Gap] {
+	return func(yield func(Gap) bool) {
+		for _, f := range families {
+			for x, row := range a.gaps[f] {
+				for w, word := range row {
+					for ; word != 0; word &= word - 1 {
+						if !yield(Gap{Family: f, From: x, To: w*64 + bits.TrailingZeros64(word)}) {
+							return
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// GapCount is how many gaps Gaps yields.
+func (a *Analysis) GapCount() int { return a.gapCount }

@@ -1,7 +1,9 @@
 package bgp
 
 import (
+	"iter"
 	"maps"
+	"math/bits"
 	"slices"
 )
 
@@ -140,49 +142,42 @@ const (
 // of family f to a member of class y, and BGP needs both ends configured with the same
 // password; claim[f], the peer whose peering each end uses; and oneSided[f], the sessions
 // configured that do not come up. The work is per peer over the classes it applies to and
-// selects, not over every pair of classes.
+// selects, not over every pair of classes (but for the mesh, which is every pair): a row is
+// made only for a class with a session or a claim, so that thousands of classes (a BGPPeer
+// per node) with few sessions each cost what their sessions do.
 func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	t := a.Topology
 	k := len(a.Classes)
+	words := (k + 63) / 64
+	s := make([][]uint64, k)
+	claim := make([][]int32, k)
+	a.session[f], a.claim[f], a.oneSided[f] = s, claim, nil
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
-		// No node of this family: every row is the same row of falses, shared (read only).
-		none := make([]bool, k)
-		nobody := make([]int32, k)
-		for y := range nobody {
-			nobody[y] = noClaim
-		}
-		a.session[f], a.claim[f], a.oneSided[f] = make([][]bool, k), make([][]int32, k), nil
-		for x := range k {
-			a.session[f][x], a.claim[f][x] = none, nobody
-		}
-		return
+		return // no node of this family: no row
 	}
+	// conf[x][y]: a member of x configures a session to a member of y that y's would accept
+	// (rows made with claim's).
 	conf := make([][]bool, k)
-	for x := range conf {
-		conf[x] = make([]bool, k)
+	doClaim := func(x, y int, p int32, ok bool) {
+		if claim[x] == nil {
+			claim[x], conf[x] = make([]int32, k), make([]bool, k)
+			for z := range claim[x] {
+				claim[x][z] = noClaim
+			}
+		}
+		claim[x][y], conf[x][y] = p, ok
 	}
-	mesh := func(x, y int) bool {
-		return t.Mesh && a.Classes[x].ClusterID == "" && a.Classes[y].ClusterID == ""
-	}
+	claimed := func(x, y int) bool { return claim[x] != nil && claim[x][y] != noClaim }
 	// confd emits one peering per node and peer address, the first that claims it: global
 	// peers (no node, no nodeSelector) first, then node-scoped ones, then the implied reverse
 	// sessions. Where two peers of one pass claim the same address confd's order is a map's;
 	// rrguard takes them by name. A peering whose AS is not the remote node's never comes up.
-	claimed := make([][]bool, k)
-	claim := make([][]int32, k)
-	for x := range claimed {
-		claimed[x] = make([]bool, k)
-		claim[x] = make([]int32, k)
-		for y := range claim[x] {
-			claim[x][y] = noClaim
-		}
-	}
 	var local, remote []int
 	members := func(p int) { local, remote = sides[0][p], sides[1][p] }
 	for _, global := range []bool{true, false} {
 		for p := range t.Peers {
 			peer := &t.Peers[p]
-			if global != peer.global() {
+			if global != peer.global() || !peer.forward(f) {
 				continue
 			}
 			members(p)
@@ -191,14 +186,12 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 					cx, cy := &a.Classes[x], &a.Classes[y]
 					// A peering to another port than the node listens on is an address of
 					// its own in confd, and never comes up.
-					if claimed[x][y] || !peer.forward(f) || BGPPort(peer.port(cy, t.globalAS())) != BGPPort(cy.ListenPort) {
+					if claimed(x, y) || BGPPort(peer.port(cy, t.globalAS())) != BGPPort(cy.ListenPort) {
 						continue
 					}
-					claimed[x][y] = true
-					claim[x][y] = int32(p)
 					// The other end expects the node's own AS: a localASNumber that differs
 					// is refused.
-					conf[x][y] = (peer.PeerSelector != nil || peer.AS == cy.AS) && (peer.LocalAS == 0 || peer.LocalAS == cx.AS)
+					doClaim(x, y, int32(p), (peer.PeerSelector != nil || peer.AS == cy.AS) && (peer.LocalAS == 0 || peer.LocalAS == cx.AS))
 				}
 			}
 		}
@@ -214,56 +207,107 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 				continue
 			}
 			for _, x := range local {
-				if !claimed[y][x] {
-					claimed[y][x] = true
-					claim[y][x] = int32(p)
-					conf[y][x] = true
+				if !claimed(y, x) {
+					doClaim(y, x, int32(p), true)
 				}
 			}
 		}
 	}
+	takesPart := func(x int) bool { return a.Classes[x].has[f] && !down[x] }
+	mark := func(x, y int) {
+		if s[x] == nil {
+			s[x] = make([]uint64, words)
+		}
+		set(s[x], y)
+	}
 	// The mesh: its sessions are the pair's whatever a peer also claims (BIRD then has a
 	// second protocol for the same neighbour, which stays down), with no filters and the
 	// mesh's password on both ends.
+	var meshed []int
+	if t.Mesh {
+		for x := range a.Classes {
+			if takesPart(x) && a.Classes[x].ClusterID == "" {
+				meshed = append(meshed, x)
+			}
+		}
+	}
+	for _, x := range meshed {
+		for _, y := range meshed {
+			mark(x, y)
+			if claim[x] != nil {
+				claim[x][y] = noClaim
+			}
+		}
+	}
+	isMesh := func(x, y int) bool {
+		return t.Mesh && a.Classes[x].ClusterID == "" && a.Classes[y].ClusterID == ""
+	}
 	password := func(x, y int) string {
 		if c := claim[x][y]; c != noClaim {
 			return t.Peers[c].Password
 		}
 		return ""
 	}
-	s := make([][]bool, k)
+	// BGP needs both ends configured, with the same password: the pairs some end claims.
 	why := map[[2]int]OneSidedReason{}
-	for x := range s {
-		s[x] = make([]bool, k)
-		if !a.Classes[x].has[f] || down[x] {
+	for x := range claim {
+		if claim[x] == nil || !takesPart(x) {
 			continue
 		}
-		for y := range s[x] {
-			if !a.Classes[y].has[f] || down[y] {
+		for y, p := range claim[x] {
+			if p == noClaim || !takesPart(y) || isMesh(x, y) {
 				continue
 			}
-			if mesh(x, y) {
-				s[x][y] = true
-				claim[x][y] = noClaim
-				continue
-			}
-			// BGP needs both ends configured, with the same password.
+			back := claimed(y, x) && conf[y][x]
 			switch {
-			case conf[x][y] && conf[y][x] && password(x, y) == password(y, x):
-				s[x][y] = true
-			case conf[x][y] && conf[y][x]:
+			case conf[x][y] && back && password(x, y) == password(y, x):
+				mark(x, y)
+			case conf[x][y] && back:
 				why[[2]int{x, y}] = PasswordsDiffer
-			case (conf[x][y] || claimed[x][y]) && (x != y || len(a.Classes[x].Members) > 1):
+			case x != y || len(a.Classes[x].Members) > 1:
 				why[[2]int{x, y}] = NotConfiguredBack
 			}
 		}
 	}
-	a.session[f], a.claim[f] = s, claim
 	// Sessions one end configures (matching or not) that do not come up.
-	a.oneSided[f] = nil
 	if len(why) > 0 {
 		a.oneSided[f] = why
 	}
+}
+
+// Session reports whether a member of class x and a (different) member of class y have a
+// BGP session of family f.
+func (a *Analysis) Session(f Family, x, y int) bool {
+	row := a.session[f][x]
+	return row != nil && has(row, y)
+}
+
+// sessionsFrom yields, in order, the classes from on whose members a member of class x has
+// a session of family f with.
+func (a *Analysis) sessionsFrom(f Family, x, from int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		row := a.session[f][x]
+		for w := from / 64; w < len(row); w++ {
+			word := row[w]
+			if w == from/64 {
+				word &^= 1<<(from%64) - 1
+			}
+			for ; word != 0; word &= word - 1 {
+				if !yield(w*64 + bits.TrailingZeros64(word)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// claimOf is the peer whose peering a member of class x configures toward a member of class
+// y in family f (noClaim: a mesh session or none).
+func (a *Analysis) claimOf(f Family, x, y int) int32 {
+	if row := a.claim[f][x]; row != nil {
+		return row[y]
+	}
+	return noClaim
 }
 
 // OneSided reports whether members of class x configure a session of family f to members

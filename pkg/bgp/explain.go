@@ -30,6 +30,9 @@ type Rejection struct {
 // iBGP anyway), and imports.
 func (a *Analysis) Rejections(f Family, grp int) []Rejection {
 	t := a.Topology
+	if !slices.ContainsFunc(t.Peers, func(p Peer) bool { return len(p.Filters) > 0 }) {
+		return nil // no BGPFilter applies anywhere (the walk below is over every class pair)
+	}
 	g := a.groups.at(grp)
 	var out []Rejection
 	note := func(p int32, fl *Filter, rule int, d Direction, learnt bool, end, other int) {
@@ -65,8 +68,8 @@ func (a *Analysis) Rejections(f Family, grp int) []Rejection {
 		}
 		own := slices.Contains(a.Classes[c].routes[f], grp)
 		for d := range a.Classes {
-			p := a.claim[f][c][d]
-			if !a.session[f][c][d] || p == noClaim {
+			p := a.claimOf(f, c, d)
+			if !a.Session(f, c, d) || p == noClaim {
 				continue
 			}
 			if own {

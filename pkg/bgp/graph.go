@@ -165,16 +165,15 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		uv, vu int32
 	}
 	var sessions []session
-	claim := a.claim[f]
 	for c := range a.Classes {
-		for d := c; d < len(a.Classes); d++ {
-			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || !a.session[f][c][d] || (c == d && len(g.standins[c]) < 2) {
+		for d := range a.sessionsFrom(f, c, c) {
+			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || (c == d && len(g.standins[c]) < 2) {
 				continue // (no policy either for sessions no stand-ins stand for)
 			}
 			// The sender's end exports with the filters of its peering, the receiver's end
 			// imports with those of its own.
-			cd := policyOf(policyKey{out: claim[c][d], in: claim[d][c]})
-			dc := policyOf(policyKey{out: claim[d][c], in: claim[c][d]})
+			cd := policyOf(policyKey{out: a.claimOf(f, c, d), in: a.claimOf(f, d, c)})
+			dc := policyOf(policyKey{out: a.claimOf(f, d, c), in: a.claimOf(f, c, d)})
 			for i, u := range g.standins[c] {
 				for j, v := range g.standins[d] {
 					if c == d && j <= i {

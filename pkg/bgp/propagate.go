@@ -1,9 +1,5 @@
 package bgp
 
-import (
-	"slices"
-)
-
 // Route propagation, as BIRD 1.6 (calico-bird's lineage, configured by calico-node with
 // `add paths on`) carries pod routes over the sessions of the model.
 //
@@ -144,32 +140,42 @@ func (a *Analysis) propagate(f Family) {
 		}
 		g.before = learned
 	}
-	byPair := map[[2]int][]int{}
-	var pairs [][2]int
+	// The gaps: per class, its origins whose routes are carried over BGP, against every
+	// class with members that do not learn them. One bit per class pair: no allocation per
+	// pair (Missing reads g.before again for the route groups).
 	classes := a.classesWith(f)
-	for o, or := range g.origins {
-		for _, d := range classes {
-			others := len(a.Classes[d].Members)
-			if d == or.class {
-				others--
+	rows := make([][]uint64, len(a.Classes))
+	words := (len(a.Classes) + 63) / 64
+	for x := range a.Classes {
+		if len(g.standins[x]) == 0 {
+			continue
+		}
+		for _, o := range g.own[g.standins[x][0]] {
+			if !a.Topology.viaBGP(a.groups.at(g.origins[o].group)) {
+				continue
 			}
-			if others > 0 && !learned[o][d] {
-				k := [2]int{or.class, d}
-				if _, ok := byPair[k]; !ok {
-					pairs = append(pairs, k)
+			for _, y := range classes {
+				if a.others(x, y) == 0 || learned[o][y] || (rows[x] != nil && has(rows[x], y)) {
+					continue
 				}
-				byPair[k] = append(byPair[k], or.group)
+				if rows[x] == nil {
+					rows[x] = make([]uint64, words)
+				}
+				set(rows[x], y)
+				a.gapCount++
 			}
 		}
 	}
-	a.missing[f] = byPair
-	for _, k := range pairs {
-		if slices.ContainsFunc(byPair[k], func(grp int) bool { return a.Topology.viaBGP(a.groups.at(grp)) }) {
-			gap := Gap{Family: f, From: k[0], To: k[1]}
-			a.Gaps = append(a.Gaps, gap)
-			a.gapSet[gap] = true
-		}
+	a.gaps[f] = rows
+}
+
+// others is how many members of class y are not a given member of class x: the members of
+// y that may learn x's routes from it.
+func (a *Analysis) others(x, y int) int {
+	if x == y {
+		return len(a.Classes[y].Members) - 1
 	}
+	return len(a.Classes[y].Members)
 }
 
 // learned runs the passes of every origin and returns learned[o][d]: the other members of

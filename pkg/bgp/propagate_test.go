@@ -30,7 +30,7 @@ func referenceGaps(a *Analysis, f Family) []string {
 	adj := make([][]int, len(sps))
 	for c, u := range idx {
 		for d, v := range idx {
-			if c != d && a.session[f][c][d] {
+			if c != d && a.Session(f, c, d) {
 				adj[u] = append(adj[u], v)
 			}
 		}
@@ -126,7 +126,7 @@ func referenceGaps(a *Analysis, f Family) []string {
 
 func familyGaps(a *Analysis, f Family) []string {
 	var out []string
-	for _, g := range a.Gaps {
+	for g := range a.Gaps() {
 		if g.Family != f {
 			continue
 		}
@@ -246,8 +246,8 @@ func TestDistinctClusterIDsAtScale(t *testing.T) {
 	// 300 reflectors: more distinct cluster IDs (and below, ASes) than any byte-sized index.
 	topo := distinctIDs(t, 300, 600)
 	a := Analyze(&topo)
-	if len(a.Undecided) > 0 || len(a.Gaps) > 0 {
-		t.Fatalf("fully peered distinct-ID reflectors: undecided %v, %d gaps", a.Undecided, len(a.Gaps))
+	if len(a.Undecided) > 0 || a.GapCount() > 0 {
+		t.Fatalf("fully peered distinct-ID reflectors: undecided %v, %d gaps", a.Undecided, a.GapCount())
 	}
 	// Drop the reflector mesh: clients of different reflector pairs lose each other.
 	topo.Peers = topo.Peers[1:]
@@ -263,8 +263,8 @@ func TestDistinctClusterIDsAtScale(t *testing.T) {
 		ebgp.Nodes = append(ebgp.Nodes, nd)
 	}
 	ebgp.Peers = []Peer{{Name: "tor", PeerIP: "10.3.9.254", AS: 64999}}
-	if a := Analyze(&ebgp); len(a.Gaps) > 0 || len(a.Undecided) > 0 {
-		t.Errorf("300 ASes behind one router: %d gaps, undecided %v", len(a.Gaps), a.Undecided)
+	if a := Analyze(&ebgp); a.GapCount() > 0 || len(a.Undecided) > 0 {
+		t.Errorf("300 ASes behind one router: %d gaps, undecided %v", a.GapCount(), a.Undecided)
 	}
 }
 
@@ -274,8 +274,8 @@ func TestBudgetExceeded(t *testing.T) {
 	if len(a.Undecided) != 1 || a.Undecided[0].Family != IPv4 || !strings.Contains(a.Undecided[0].Reason, "more than 50 route states") {
 		t.Fatalf("undecided = %+v", a.Undecided)
 	}
-	if len(a.Gaps) != 0 {
-		t.Errorf("an undecided family reports no gaps, got %d", len(a.Gaps))
+	if a.GapCount() != 0 {
+		t.Errorf("an undecided family reports no gaps, got %d", a.GapCount())
 	}
 	// A derived analysis keeps the budget.
 	changed := topo
@@ -292,7 +292,7 @@ func BenchmarkDistinctClusterIDs(b *testing.B) {
 		b.Run(fmt.Sprintf("reflectors=%d", n), func(b *testing.B) {
 			topo := distinctIDs(b, n, n)
 			for b.Loop() {
-				if a := Analyze(&topo); len(a.Gaps) > 0 || len(a.Undecided) > 0 {
+				if a := Analyze(&topo); a.GapCount() > 0 || len(a.Undecided) > 0 {
 					b.Fatal("unexpected gaps")
 				}
 			}
@@ -308,7 +308,7 @@ func BenchmarkAnalyze300x5000(b *testing.B) {
 		n.Prepared = nil
 	}
 	for b.Loop() {
-		if a := Analyze(&topo); len(a.Gaps) > 0 || len(a.Undecided) > 0 {
+		if a := Analyze(&topo); a.GapCount() > 0 || len(a.Undecided) > 0 {
 			b.Fatal("unexpected gaps")
 		}
 	}
@@ -349,9 +349,9 @@ func TestLostIfDownMatchesWithNode(t *testing.T) {
 				lost.Ready = false
 				changed.Nodes[i] = &lost
 				without := a.WithNode(&changed, i)
-				want := pairs(without, without.Gaps, lost.Name, func(g Gap) bool {
+				want := pairs(without, slices.Collect(without.Gaps()), lost.Name, func(g Gap) bool {
 					from, to := without.Classes[g.From].Members[0], without.Classes[g.To].Members[0]
-					return a.gapSet[Gap{Family: g.Family, From: a.ClassOf[from], To: a.ClassOf[to]}]
+					return a.HasGap(g.Family, a.ClassOf[from], a.ClassOf[to])
 				})
 				gaps, ok := a.LostIfDown(c)
 				if !ok {
@@ -595,5 +595,43 @@ func TestWhatIfsAnswerAlikeWhateverTheOrder(t *testing.T) {
 				t.Errorf("class %d: %v in turn, %v (checked %v) alone", c, gaps[k], alone, ok)
 			}
 		}
+	}
+}
+
+// TestGapsAgreeWithHasGap: the gaps kept as bits answer alike however they are read —
+// listed (Gaps, GapCount), asked pair by pair (HasGap), or as the route groups a pair misses
+// (Missing: some of them carried over BGP exactly where there is a gap).
+func TestGapsAgreeWithHasGap(t *testing.T) {
+	rng := rand.New(rand.NewSource(41))
+	withGaps := 0
+	for iter := 0; iter < 400; iter++ {
+		topo := randomTopology(t, rng)
+		a := Analyze(&topo)
+		listed := map[Gap]bool{}
+		for g := range a.Gaps() {
+			if listed[g] {
+				t.Fatalf("iteration %d: gap %+v listed twice", iter, g)
+			}
+			listed[g] = true
+		}
+		if len(listed) != a.GapCount() {
+			t.Fatalf("iteration %d: %d gaps listed, GapCount %d", iter, len(listed), a.GapCount())
+		}
+		if len(listed) > 0 {
+			withGaps++
+		}
+		for _, f := range families {
+			for x := range a.Classes {
+				for y := range a.Classes {
+					viaBGP := slices.ContainsFunc(a.Missing(f, x, y), a.ViaBGP)
+					if gap := listed[Gap{Family: f, From: x, To: y}]; gap != a.HasGap(f, x, y) || gap != viaBGP {
+						t.Fatalf("iteration %d: %s %d→%d: listed %v, HasGap %v, Missing via BGP %v", iter, f, x, y, gap, a.HasGap(f, x, y), viaBGP)
+					}
+				}
+			}
+		}
+	}
+	if withGaps < 40 {
+		t.Fatalf("only %d of 400 topologies have gaps: the test says little", withGaps)
 	}
 }

@@ -104,7 +104,7 @@ func referenceMissing(a *Analysis, f Family) []string {
 	adj := make([][]int, len(sps))
 	for c, u := range idx {
 		for d, v := range idx {
-			if c != d && a.session[f][c][d] {
+			if c != d && a.Session(f, c, d) {
 				adj[u] = append(adj[u], v)
 			}
 		}
@@ -132,7 +132,7 @@ func referenceMissing(a *Analysis, f Family) []string {
 		case sv.class < 0:
 			return passes(t, t.filters(int(a.extClaim[su.class][sv.ext])), nil, g, local, false)
 		}
-		return passes(t, t.filters(int(a.claim[f][su.class][sv.class])), t.filters(int(a.claim[f][sv.class][su.class])), g, local, false)
+		return passes(t, t.filters(int(a.claimOf(f, su.class, sv.class))), t.filters(int(a.claimOf(f, sv.class, su.class))), g, local, false)
 	}
 	client := func(u, v int) bool { // u marks v as rr client
 		return sps[u].cid != "" && sps[u].as == sps[v].as && sps[u].cid != sps[v].cid
@@ -210,13 +210,13 @@ func referenceMissing(a *Analysis, f Family) []string {
 	return slices.Compact(missing)
 }
 
-// analysisMissing lists what a.missing says in referenceMissing's form.
+// analysisMissing lists what a.Missing says in referenceMissing's form.
 func analysisMissing(a *Analysis, f Family) []string {
 	var out []string
-	for k, groups := range a.missing[f] {
-		for _, grp := range groups {
-			for _, x := range a.Classes[k[0]].Members {
-				for _, y := range a.Classes[k[1]].Members {
+	for k := range len(a.Classes) * len(a.Classes) {
+		for _, grp := range a.Missing(f, k/len(a.Classes), k%len(a.Classes)) {
+			for _, x := range a.Classes[k/len(a.Classes)].Members {
+				for _, y := range a.Classes[k%len(a.Classes)].Members {
 					if x != y {
 						out = append(out, a.Topology.Nodes[x].Name+"->"+a.Topology.Nodes[y].Name+"|"+groupKey(a.groups.at(grp)))
 					}

@@ -69,7 +69,7 @@ func (a *Analysis) NodeSessions(name string) []Session {
 		if j >= 0 {
 			peer := t.Nodes[j]
 			s.PeerNode, peerCID = peer.Name, peer.ClusterID
-			s.Established = a.session[f][c][a.ClassOf[j]] && BGPPort(port) == BGPPort(t.listenPort(peer)) &&
+			s.Established = a.Session(f, c, a.ClassOf[j]) && BGPPort(port) == BGPPort(t.listenPort(peer)) &&
 				as == t.NodeAS(peer) && local == localAS
 			s.Passive = ip > n.Address(f)
 		}
@@ -152,12 +152,24 @@ func (a *Analysis) LearnsIn(f Family, from, to string) bool {
 	if x < 0 || y < 0 || !a.Classes[x].has[f] || !a.Classes[y].has[f] || len(a.Classes[x].routes[f]) == 0 {
 		return false
 	}
-	return len(a.missing[f][[2]int{x, y}]) == 0
+	return len(a.Missing(f, x, y)) == 0
 }
 
 // Missing returns the route groups of class from that members of class to do not learn in
 // family f (see Group), whatever carries them.
-func (a *Analysis) Missing(f Family, from, to int) []int { return a.missing[f][[2]int{from, to}] }
+func (a *Analysis) Missing(f Family, from, to int) []int {
+	g := a.graphs[f]
+	if g == nil || g.before == nil || len(g.standins[from]) == 0 || !a.Classes[to].has[f] || a.others(from, to) == 0 {
+		return nil // undecided, or nothing to learn
+	}
+	var out []int
+	for _, o := range g.own[g.standins[from][0]] {
+		if !g.before[o][to] {
+			out = append(out, g.origins[o].group)
+		}
+	}
+	return out
+}
 
 // Group returns route group g (an ID from Class.Routes or Missing).
 func (a *Analysis) Group(g int) *RouteGroup { return a.groups.at(g) }

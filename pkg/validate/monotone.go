@@ -33,7 +33,7 @@ func (j *judgment) monotone(before, after *model.Snapshot) bool {
 			}
 		}
 	}
-	for _, g := range a.Gaps {
+	for g := range a.Gaps() {
 		for _, x := range groups[g.From] {
 			for _, y := range groups[g.To] {
 				if !b.HasGap(g.Family, x.class, y.class) && (x.class != y.class || len(b.Classes[x.class].Members) > 1) {

@@ -49,8 +49,8 @@ func renderUndecidedFamilies(_ *judgment, _ *model.Snapshot, parts []part[bgp.Un
 // broken in IPv4 introduces nothing. Gaps of a reflector left without sessions while the mesh
 // is on are reflector-without-peers' to report.
 func routeGaps(_ *Engine, s *model.Snapshot) []problem[bgp.Family] {
-	out := make([]problem[bgp.Family], 0, len(s.Analysis.Gaps))
-	for _, g := range s.Analysis.Gaps {
+	out := make([]problem[bgp.Family], 0, s.Analysis.GapCount())
+	for g := range s.Analysis.Gaps() {
 		p := problem[bgp.Family]{classes: []int{g.From, g.To}, data: g.Family}
 		if isolatedReflector(s, g.From) || isolatedReflector(s, g.To) {
 			p.reportedBy = RuleReflectorWithoutPeers
