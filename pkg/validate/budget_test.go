@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/projectcalico/api/pkg/lib/numorstring"
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/model"
@@ -72,5 +73,69 @@ func TestSinglePointsPastTheBudget(t *testing.T) {
 	}
 	if !sawSinglePoints {
 		t.Error("no budget left the single points unchecked: the test checks only the propagation's budget")
+	}
+}
+
+// TestRouteGapsPastTheListing: with a BGPPeer per node every node is a class of its own, and
+// a design rrguard cannot follow (eBGP to routers outside the cluster, whose fabric it does
+// not see) has a gap between almost every pair: 120 nodes, 14,280 pairs. The audit judges and
+// lists the first 10,000, says so in a warning with the counts, and spells out at most ten
+// losses per finding; a change that adds no gap is allowed, with that warning.
+func TestRouteGapsPastTheListing(t *testing.T) {
+	const nodes = 120
+	objs := []*calico.Object{validatetest.Config(false)}
+	for i := range nodes {
+		n := validatetest.Node(fmt.Sprintf("node-%03d", i), fmt.Sprintf("10.1.0.%d", i+1), "zone-0", "")
+		p := validatetest.Peer("tor-"+n.Name, "", "")
+		p.Peer.Spec.NodeSelector, p.Peer.Spec.PeerSelector, p.Peer.Spec.Node = "", "", n.Name
+		p.Peer.Spec.PeerIP = fmt.Sprintf("192.168.%d.1", i/40)
+		p.Peer.Spec.ASNumber = numorstring.ASNumber(64512 + i/40)
+		objs = append(objs, n, p)
+	}
+	s := model.NewSnapshot(calico.NewState(objs))
+	if got, want := s.Analysis.GapCount(), nodes*(nodes-1); got != want {
+		t.Fatalf("gaps: %d, want %d (every node misses every other's routes)", got, want)
+	}
+	e := validate.New(validate.Config{})
+	unlisted := func(fs []validate.Finding) []validate.Finding {
+		var out []validate.Finding
+		for _, f := range fs {
+			if strings.Contains(f.Message, "judged and reported the first") {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	fs := e.Audit(t.Context(), s)
+	u := unlisted(fs)
+	if len(u) != 1 || u[0].Action != validate.Warn || !strings.Contains(u[0].Message, "14280 pairs") || !strings.Contains(u[0].Message, "the other 4280") {
+		t.Fatalf("audit: want one warning that 4,280 of 14,280 pairs were not checked, got %+v", u)
+	}
+	denials := 0
+	for _, f := range fs {
+		if f.Rule != validate.RuleRoutePropagation || f.Action != validate.Deny {
+			continue
+		}
+		denials++
+		if n := strings.Count(f.Message, "would not learn"); n > 10 {
+			t.Errorf("a finding spells out %d losses (at most 10, then a count): %.300s", n, f.Message)
+		}
+	}
+	if denials == 0 {
+		t.Fatalf("audit: no route-propagation finding: %+v", fs)
+	}
+	old := s.State.Node("node-007")
+	changed := *old
+	changed.K8sLabels = maps.Clone(old.K8sLabels)
+	changed.K8sLabels["team"] = "payments"
+	fs = e.Evaluate(t.Context(), model.Change{Operation: model.Update, Old: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: old},
+		Object: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: &changed}}, s)
+	for _, f := range fs {
+		if f.Action == validate.Deny {
+			t.Errorf("a label change refused: %+v", f)
+		}
+	}
+	if len(unlisted(fs)) != 1 {
+		t.Errorf("a label change: want the warning that some pairs were not checked, got %+v", fs)
 	}
 }

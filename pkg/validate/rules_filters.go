@@ -68,8 +68,9 @@ func renderMissingFilters(_ *judgment, s *model.Snapshot, parts []part[missingFi
 
 // routeCause names what keeps the BGP-carried routes of class x from class y in family f
 // when pools or BGPFilters do ("" when neither does): a filter rule that drops them, a pool
-// whose routes are not exported, blocks no pool covers.
-func (e *Engine) routeCause(s *model.Snapshot, f bgp.Family, x, y int) string {
+// whose routes are not exported, blocks no pool covers. rejected returns a route group's
+// rejections (Analysis.Rejections, looked up once per finding's rendering).
+func (e *Engine) routeCause(s *model.Snapshot, f bgp.Family, x, y int, rejected func(bgp.Family, int) []bgp.Rejection) string {
 	a := s.Analysis
 	var groups []int
 	for _, g := range a.Missing(f, x, y) {
@@ -78,7 +79,7 @@ func (e *Engine) routeCause(s *model.Snapshot, f bgp.Family, x, y int) string {
 		}
 	}
 	for _, g := range groups {
-		if rs := a.Rejections(f, g); len(rs) > 0 {
+		if rs := rejected(f, g); len(rs) > 0 {
 			return describeRejections(s, f, rs)
 		}
 	}

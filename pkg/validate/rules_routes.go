@@ -18,6 +18,7 @@ var routePropagationRule = Rule{
 	checks: []checker{
 		check[bgp.Undecided]{checkOpts: checkOpts{always: true}, problems: undecidedFamilies, render: renderUndecidedFamilies},
 		check[bgp.Family]{checkOpts: checkOpts{model: true}, problems: routeGaps, render: renderRouteGaps},
+		check[int]{checkOpts: checkOpts{always: true}, problems: unlistedGaps, render: renderUnlistedGaps},
 	},
 	breaks: true,
 }
@@ -49,13 +50,45 @@ func renderUndecidedFamilies(_ *judgment, _ *model.Snapshot, parts []part[bgp.Un
 // broken in IPv4 introduces nothing. Gaps of a reflector left without sessions while the mesh
 // is on are reflector-without-peers' to report.
 func routeGaps(_ *Engine, s *model.Snapshot) []problem[bgp.Family] {
-	out := make([]problem[bgp.Family], 0, s.Analysis.GapCount())
+	out := make([]problem[bgp.Family], 0, min(s.Analysis.GapCount(), maxGapPairs))
 	for g := range s.Analysis.Gaps() {
+		if len(out) == maxGapPairs {
+			break // unlistedGaps says so
+		}
 		p := problem[bgp.Family]{classes: []int{g.From, g.To}, data: g.Family}
 		if isolatedReflector(s, g.From) || isolatedReflector(s, g.To) {
 			p.reportedBy = RuleReflectorWithoutPeers
 		}
 		out = append(out, p)
+	}
+	return out
+}
+
+// maxGapPairs is how many class pairs with a gap route-propagation judges and lists: with a
+// BGPPeer per node, every node is a class of its own, and a design rrguard cannot follow (a
+// fabric of routers outside the cluster) makes millions of pairs. Past it, the first ones
+// (by class) are judged and a warning says how many were not.
+const maxGapPairs = 10000
+
+// maxLossesPerCause is how many losses a route-propagation finding spells out per cause; it
+// counts the others.
+const maxLossesPerCause = 10
+
+// unlistedGaps: the class pairs with a gap past maxGapPairs (data: how many), never judged.
+func unlistedGaps(_ *Engine, s *model.Snapshot) []problem[int] {
+	if n := s.Analysis.GapCount() - maxGapPairs; n > 0 {
+		return []problem[int]{{key: "unlisted", data: n}}
+	}
+	return nil
+}
+
+// renderUnlistedGaps says that some gaps were not judged: a warning, never a refusal.
+func renderUnlistedGaps(_ *judgment, s *model.Snapshot, parts []part[int]) []Finding {
+	var out []Finding
+	for _, p := range parts {
+		out = append(out, unchecked(finding(RuleRoutePropagation, ObjectRef{Kind: calico.KindBGPConfiguration, Name: calico.DefaultConfigName}, "",
+			fmt.Sprintf("%d pairs of node groups do not learn one another's pod routes; rrguard judged and reported the first %d only and did not check the other %d (a change that breaks routes among them is not refused): fix the gaps reported first, or check the paths with rrguard sessions",
+				s.Analysis.GapCount(), maxGapPairs, p.data))))
 	}
 	return out
 }
@@ -85,11 +118,26 @@ func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part[bgp.Family]) [
 	type gap struct {
 		subject, cause string
 		whats          []string // what is lost, in order
+		seen           map[string]bool
 	}
 	var gaps []gap
 	byCause := map[string]int{}
+	// The rejections of a route group are the same for every pair: looked up once.
+	type groupKey struct {
+		f bgp.Family
+		g int
+	}
+	rejections := map[groupKey][]bgp.Rejection{}
+	rejected := func(f bgp.Family, g int) []bgp.Rejection {
+		rs, ok := rejections[groupKey{f, g}]
+		if !ok {
+			rs = s.Analysis.Rejections(f, g)
+			rejections[groupKey{f, g}] = rs
+		}
+		return rs
+	}
 	for _, b := range blocks {
-		cause, isolated := j.e.diagnose(s, b.family, b.fc, b.tc)
+		cause, isolated := j.e.diagnose(s, b.family, b.fc, b.tc, rejected)
 		var what string
 		subject := b.to[0]
 		switch {
@@ -105,22 +153,27 @@ func renderRouteGaps(j *judgment, s *model.Snapshot, parts []part[bgp.Family]) [
 		if !ok {
 			i = len(gaps)
 			byCause[cause] = i
-			gaps = append(gaps, gap{subject: subject, cause: cause})
+			gaps = append(gaps, gap{subject: subject, cause: cause, seen: map[string]bool{}})
 		}
-		if !slices.Contains(gaps[i].whats, what) {
+		if !gaps[i].seen[what] {
+			gaps[i].seen[what] = true
 			gaps[i].whats = append(gaps[i].whats, what)
 		}
 	}
 	out := make([]Finding, len(gaps))
 	for i, g := range gaps {
-		out[i] = finding(RuleRoutePropagation, nodeRef(g.subject), "", strings.Join(g.whats, "; ")+": "+g.cause)
+		whats := g.whats
+		if len(whats) > maxLossesPerCause {
+			whats = append(whats[:maxLossesPerCause:maxLossesPerCause], fmt.Sprintf("and %d more such losses", len(g.whats)-maxLossesPerCause))
+		}
+		out[i] = finding(RuleRoutePropagation, nodeRef(g.subject), "", strings.Join(whats, "; ")+": "+g.cause)
 	}
 	return out
 }
 
 // diagnose names the likeliest cause of a gap from class x to class y in family f, and the
 // fix. When the cause is nodes without any session, it returns them too.
-func (e *Engine) diagnose(s *model.Snapshot, f bgp.Family, x, y int) (string, []string) {
+func (e *Engine) diagnose(s *model.Snapshot, f bgp.Family, x, y int, rejected func(bgp.Family, int) []bgp.Rejection) (string, []string) {
 	a := s.Analysis
 	cx, cy := &a.Classes[x], &a.Classes[y]
 	for _, c := range []int{x, y} {
@@ -132,7 +185,7 @@ func (e *Engine) diagnose(s *model.Snapshot, f bgp.Family, x, y int) (string, []
 			return fmt.Sprintf("with the mesh off %s %s no BGP session: create a BGPPeer that selects %s, e.g. nodeSelector: \"!has(%s)\", peerSelector: \"has(%s)\"", nameList(names), hasHave(names), themIt(names), e.cfg.ReflectorLabel, e.cfg.ReflectorLabel), names
 		}
 	}
-	if cause := e.routeCause(s, f, x, y); cause != "" {
+	if cause := e.routeCause(s, f, x, y, rejected); cause != "" {
 		return cause, nil
 	}
 	reflectorsFor := func(c int) []string {
