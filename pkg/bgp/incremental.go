@@ -26,8 +26,10 @@ import (
 //     agree on all of it (after a peer that told them apart is removed, or a split). The
 //     model's answers do not depend on how finely uniform nodes are split
 //     (TestClassReductionMatchesPerNode: one class per node gives the same answers).
-//  3. keys maps the key of every class (Class.key) to a class with that key; when two
-//     classes share a key it names one of them, which new members with that key join.
+//  3. keys maps a key (Class.key) only to a class with that key, and the key of every class
+//     to one; when two classes share a key it names one of them, which new members with that
+//     key join. After withPeersInPlace a key two classes shared may be missing (one changed):
+//     a node with it then forms a class of its own, which 2 allows.
 //  4. byName maps every node's name to its index in Topology.Nodes.
 //  5. labels indexes the labels of exactly Topology.Nodes: an analysis with other nodes (or
 //     other labels on a node) gets an index of its own.
@@ -127,6 +129,9 @@ func (a *Analysis) dropClass(c ClassID) {
 // per distinct value of the labels it reads (see labelIndex), and a class whose members it
 // tells apart is split in two. No node is classified again.
 func (a *Analysis) WithPeers(t *Topology) *Analysis {
+	if b := a.withPeersInPlace(t); b != nil {
+		return b
+	}
 	type known struct {
 		p      int
 		remote bool
@@ -221,6 +226,100 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 		}
 		// Two classes may now have the same key (invariant 3): the key names one of them.
 		b.keys[b.Classes[c].key()] = c
+	}
+	b.base = a
+	b.finish()
+	return b
+}
+
+// maxPeersInPlace is how many BGPPeers may differ for withPeersInPlace.
+const maxPeersInPlace = 4
+
+// withPeersInPlace is WithPeers where t's peers are a's, by name and in order, but for up to
+// maxPeersInPlace whose spec differs (an update of a BGPPeer: what admission sees most), nil
+// otherwise. The classes keep their per-peer columns (shared with a) and only the changed
+// peers' sides are evaluated: with a BGPPeer per node, thousands of peers and classes, the
+// general way reads and writes every column of every class.
+func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
+	old := a.Topology.Peers
+	if len(t.Peers) != len(old) {
+		return nil
+	}
+	var changed []int
+	for q := range t.Peers {
+		if t.Peers[q].Name != old[q].Name {
+			return nil
+		}
+		if !samePeer(&t.Peers[q], &old[q]) {
+			if changed = append(changed, q); len(changed) > maxPeersInPlace {
+				return nil
+			}
+		}
+	}
+	b := a.derive(t)
+	b.ClassOf, b.Classes = a.ClassOf, slices.Clone(a.Classes)
+	r := refinement{a: a, b: b}
+	r.local, r.remote = make([][]bool, len(t.Peers)), make([][]bool, len(t.Peers))
+	constant := func(v bool) []bool {
+		out := make([]bool, len(a.Classes))
+		for c := range out {
+			out[c] = v
+		}
+		return out
+	}
+	// The sides no node decides first (they split nothing), then the others, each splitting
+	// the classes it tells apart (as WithPeers does).
+	for _, q := range changed {
+		peer := &t.Peers[q]
+		switch {
+		case peer.Node != "":
+		case peer.NodeSelector == nil:
+			r.local[q] = constant(true)
+		case peer.NodeSelector.IsZero():
+			r.local[q] = constant(false) // a selector that did not parse selects nothing
+		}
+		switch {
+		case peer.PeerSelector != nil && peer.PeerSelector.IsZero(), peer.PeerSelector == nil && peer.PeerIP == "":
+			r.remote[q] = constant(false)
+		}
+	}
+	for _, q := range changed {
+		if r.local[q] == nil {
+			r.refine(q, false)
+		}
+		if r.remote[q] == nil {
+			r.refine(q, true)
+		}
+	}
+	b = r.b
+	// The classes whose columns of the changed peers differ now, new classes included: their
+	// columns are written on copies, and their keys change.
+	var touched []int
+	for c := range b.Classes {
+		if c >= len(a.Classes) || slices.ContainsFunc(changed, func(q int) bool {
+			return b.Classes[c].local[q] != r.local[q][c] || b.Classes[c].remote[q] != r.remote[q][c]
+		}) {
+			touched = append(touched, c)
+		}
+	}
+	// Invariant 3: a key no class has any more is forgotten first (a class that shares it,
+	// unchanged, then has no entry: a node with that key forms a class of its own, which
+	// invariant 2 allows), then the touched classes' keys are written.
+	b.keys = maps.Clone(a.keys)
+	for _, c := range touched {
+		if c < len(a.Classes) {
+			if k := a.Classes[c].key(); b.keys[k] == c {
+				delete(b.keys, k)
+			}
+		}
+	}
+	for _, c := range touched {
+		cl := &b.Classes[c]
+		cl.local, cl.remote = slices.Clone(cl.local), slices.Clone(cl.remote)
+		for _, q := range changed {
+			cl.local[q], cl.remote[q] = r.local[q][c], r.remote[q][c]
+		}
+		b.keys[cl.key()] = c
 	}
 	b.base = a
 	b.finish()
