@@ -3,6 +3,7 @@ package bgp
 import (
 	"iter"
 	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -171,12 +172,10 @@ func (a *Analysis) finish() {
 func (a *Analysis) SessionCount(c int) int {
 	n := 0
 	for _, f := range families {
-		for d := range a.Classes {
-			if a.Session(f, c, d) {
-				n += len(a.Classes[d].Members)
-				if d == c {
-					n--
-				}
+		for d := range a.sessionsFrom(f, c, 0) {
+			n += len(a.Classes[d].Members)
+			if d == c {
+				n--
 			}
 		}
 	}
@@ -279,7 +278,16 @@ func (a *Analysis) SelectedClasses(p int) []int {
 }
 
 // Isolated reports whether members of class c have no BGP session at all.
-func (a *Analysis) Isolated(c int) bool { return a.SessionCount(c) == 0 }
+func (a *Analysis) Isolated(c int) bool {
+	for _, f := range families {
+		for d := range a.sessionsFrom(f, c, 0) {
+			if d != c || len(a.Classes[c].Members) > 1 {
+				return false
+			}
+		}
+	}
+	return !slices.Contains(a.extSess[c], true)
+}
 
 // Gaps yields, per family, the class pairs whose routes carried over BGP do not propagate:
 // members of To do not learn them from members of From (for From == To: from the other

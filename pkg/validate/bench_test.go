@@ -221,3 +221,46 @@ func BenchmarkEvaluateDistinctIDs(b *testing.B) {
 		})
 	}
 }
+
+// perNodePeers: 5,000 nodes, each with a BGPPeer of its own (node: X) to a route server
+// outside the cluster (iBGP, which rrguard takes to reflect for everyone), the mesh off: every
+// node is a class of its own.
+func perNodePeers() []*calico.Object {
+	objs := []*calico.Object{validatetest.Config(false)}
+	for i := range 5000 {
+		n := validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.%d.%d.%d", 1+i/65536, (i/256)%256, i%256), "zone-0", "")
+		p := validatetest.Peer("rs-"+n.Name, "", "")
+		p.Peer.Spec.NodeSelector, p.Peer.Spec.PeerSelector, p.Peer.Spec.Node = "", "", n.Name
+		p.Peer.Spec.PeerIP, p.Peer.Spec.ASNumber = "192.168.0.1", 63400
+		objs = append(objs, n, p)
+	}
+	return objs
+}
+
+// BenchmarkPerNodePeers: the snapshot of that cluster (what the webhook builds at start and
+// the CLI per run), and a change of one node's BGPPeer to another route server.
+func BenchmarkPerNodePeers(b *testing.B) {
+	objs := perNodePeers()
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if s := model.NewSnapshot(calico.NewState(objs)); s.Analysis.GapCount() != 0 {
+				b.Fatalf("%d gaps", s.Analysis.GapCount())
+			}
+		}
+	})
+	before := model.NewSnapshot(calico.NewState(objs))
+	e := validate.New(validate.Config{})
+	old := before.State.Object(calico.KindBGPPeer, "rs-node-00100")
+	b.Run("peer-ip", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			p := old.Peer.DeepCopy()
+			p.Spec.PeerIP = fmt.Sprintf("192.168.1.%d", 1+i%200)
+			ch := model.Change{Operation: model.Update, Old: old, Object: &calico.Object{Kind: calico.KindBGPPeer, Group: old.Group, Name: old.Name, Peer: p}}
+			e.Evaluate(b.Context(), ch, before)
+		}
+	})
+}
