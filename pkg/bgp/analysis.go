@@ -71,6 +71,9 @@ type Analysis struct {
 	// of class b (for a == b: with every other member); a nil row has none (Session).
 	session [2][][]uint64
 	extSess [][]bool // [class][external]
+	// meshed[f][c]: the members of class c are in the node-to-node mesh of family f (nil:
+	// the mesh is off); every pair of meshed classes has a session, the mesh's.
+	meshed [2][]bool
 	// sides[0][p] lists the classes peer p applies to, sides[1][p] those it selects as
 	// remote, in class order (peerSides).
 	sides [2][][]int

@@ -151,7 +151,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	words := (k + 63) / 64
 	s := make([][]uint64, k)
 	claim := make([][]int32, k)
-	a.session[f], a.claim[f], a.oneSided[f] = s, claim, nil
+	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f] = s, claim, nil, nil
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
@@ -225,9 +225,11 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	// mesh's password on both ends.
 	var meshed []int
 	if t.Mesh {
+		a.meshed[f] = make([]bool, k)
 		for x := range a.Classes {
 			if takesPart(x) && a.Classes[x].ClusterID == "" {
 				meshed = append(meshed, x)
+				a.meshed[f][x] = true
 			}
 		}
 	}

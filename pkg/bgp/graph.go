@@ -45,6 +45,12 @@ type sessionGraph struct {
 	reached [][]uint64
 	// saved are the state graphs the whole graph's closure made, by pattern (closure.go).
 	saved map[string]*stateGraph
+	// meshed[c]: the sessions of the node-to-node mesh between class c and the other meshed
+	// classes are left out of arcs, and what they carry is added to each propagation's
+	// result with policy meshPolicy (meshDeliveries); nil: the mesh's sessions are arcs. See
+	// buildGraph for when.
+	meshed     []bool
+	meshPolicy int32
 }
 
 type speaker struct {
@@ -157,6 +163,18 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		g.policies = append(g.policies, pol)
 		return id
 	}
+	// The node-to-node mesh of a family with one AS (no eBGP anywhere): a meshed speaker has
+	// no cluster ID, so it reflects nothing and marks no session as rr client: over a mesh
+	// session it sends only its own routes, and what it learns over one it passes on over no
+	// iBGP session (and there is no other kind). Every path that takes a mesh session is the
+	// origin's own route going straight to a meshed peer, and nothing else follows from it:
+	// meshDeliveries adds those, and the graph leaves the sessions out. A full mesh of 1,000
+	// classes is 4.5 million sessions between stand-ins; a BGPPeer per node, 5,000 classes,
+	// 112 million.
+	if a.meshed[f] != nil && g.oneAS() {
+		g.meshed = a.meshed[f]
+		g.meshPolicy = policyOf(policyKey{out: noClaim, in: noClaim})
+	}
 	// The sessions between stand-ins, with the policies of their two directions: listed once
 	// (the class pairs are many: 500,000 at 1,000 classes), counted per speaker, then laid
 	// out in one array cut per speaker.
@@ -169,6 +187,9 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		for d := range a.sessionsFrom(f, c, c) {
 			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || (c == d && len(g.standins[c]) < 2) {
 				continue // (no policy either for sessions no stand-ins stand for)
+			}
+			if g.meshed != nil && g.meshed[c] && g.meshed[d] {
+				continue // meshDeliveries
 			}
 			// The sender's end exports with the filters of its peering, the receiver's end
 			// imports with those of its own.
@@ -215,6 +236,11 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 	}
 	g.decidePasses(t, a.groups)
 	return g
+}
+
+// oneAS reports whether every speaker, routers outside the cluster included, is of one AS.
+func (g *sessionGraph) oneAS() bool {
+	return !slices.ContainsFunc(g.speakers, func(s speaker) bool { return s.as != g.speakers[0].as })
 }
 
 // colour gives the colours held by two or more speakers a bit each: only those are tracked.
@@ -327,5 +353,6 @@ func (g *sessionGraph) sameAs(o *sessionGraph) bool {
 	return g.f == o.f && g.words == o.words && len(g.policies) == len(o.policies) && g.firstHopNarrower == o.firstHopNarrower && g.filtered == o.filtered &&
 		slices.Equal(g.speakers, o.speakers) && slices.Equal(g.cidMask, o.cidMask) && slices.Equal(g.origins, o.origins) &&
 		slices.EqualFunc(g.arcs, o.arcs, slices.Equal[[]arc]) && slices.EqualFunc(g.standins, o.standins, slices.Equal[[]int]) &&
-		slices.EqualFunc(g.own, o.own, slices.Equal[[]int]) && slices.EqualFunc(g.pass, o.pass, slices.Equal[[]uint8])
+		slices.EqualFunc(g.own, o.own, slices.Equal[[]int]) && slices.EqualFunc(g.pass, o.pass, slices.Equal[[]uint8]) &&
+		slices.Equal(g.meshed, o.meshed) && g.meshPolicy == o.meshPolicy
 }

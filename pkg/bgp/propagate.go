@@ -1,5 +1,7 @@
 package bgp
 
+import "slices"
+
 // Route propagation, as BIRD 1.6 (calico-bird's lineage, configured by calico-node with
 // `add paths on`) carries pod routes over the sessions of the model.
 //
@@ -202,6 +204,7 @@ func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
 	if !g.firstHopNarrower && !p.budget.searchOnly && len(live) > 0 {
 		// One state graph for every origin; past its budget, the search below decides.
 		if p.closure(live, learned) {
+			p.meshDeliveries(live, learned)
 			return learned, nil
 		}
 		for _, o := range live {
@@ -213,7 +216,37 @@ func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
 			return nil, err
 		}
 	}
+	p.meshDeliveries(live, learned)
 	return learned, nil
+}
+
+// meshDeliveries adds what the sessions of the node-to-node mesh carry where the graph
+// leaves them out (sessionGraph.meshed): the origin's own routes, straight to every other
+// stand-in of a meshed class, as the mesh's policy lets them out of the origin's block.
+func (p *propagation) meshDeliveries(live []int, learned [][]bool) {
+	g := p.g
+	if g.meshed == nil {
+		return
+	}
+	var to []int
+	for d, m := range g.meshed {
+		if m {
+			to = append(to, d)
+		}
+	}
+	for _, o := range live {
+		or := g.origins[o]
+		if !g.meshed[or.class] || g.pass[g.meshPolicy][or.group]&passOwn == 0 {
+			continue
+		}
+		from := g.standins[or.class][0]
+		for _, d := range to {
+			// A stand-in of d other than the origin's and than the one left out learns it.
+			if slices.ContainsFunc(g.standins[d], func(v int) bool { return v != from && v != p.excluded }) {
+				learned[o][d] = true
+			}
+		}
+	}
 }
 
 // record marks what stand-in i of class c (speaker s) holds (got, a bit set over chunk) as

@@ -149,9 +149,13 @@ func BenchmarkEvaluateRacks(b *testing.B) {
 
 // BenchmarkEvaluateRacksPeer is a change to one of the 1,000 rack BGPPeers: labels only
 // (what kubectl apply and GitOps tools write; the analysis is kept), and its node selector
-// written anew (the 1,002 classes are analysed again).
+// written anew (the 1,002 classes are analysed again), also while the node-to-node mesh is
+// still on (the BGPPeers made before it is switched off: 1,001 classes meshed).
 func BenchmarkEvaluateRacksPeer(b *testing.B) {
-	before := model.NewSnapshot(calico.NewState(racks()))
+	objs := racks()
+	before := model.NewSnapshot(calico.NewState(objs))
+	objs[len(objs)-1] = validatetest.Config(true)
+	meshOn := model.NewSnapshot(calico.NewState(objs))
 	e := validate.New(validate.Config{})
 	old := before.State.Object(calico.KindBGPPeer, "rack-0005")
 	changes := map[string]func(i int) *apiv3.BGPPeer{
@@ -167,17 +171,25 @@ func BenchmarkEvaluateRacksPeer(b *testing.B) {
 		},
 	}
 	for name, change := range changes {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				ch := model.Change{Operation: model.Update, Old: old, Object: &calico.Object{Kind: calico.KindBGPPeer, Group: old.Group, Name: old.Name, Peer: change(i)}}
-				if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
-					b.Fatalf("findings: %+v", fs)
-				}
+		for _, state := range []struct {
+			prefix string
+			s      *model.Snapshot
+		}{{"", before}, {"mesh-on-", meshOn}} {
+			if state.prefix != "" && name == "labels" {
+				continue
 			}
-		})
+			b.Run(state.prefix+name, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					i++
+					ch := model.Change{Operation: model.Update, Old: old, Object: &calico.Object{Kind: calico.KindBGPPeer, Group: old.Group, Name: old.Name, Peer: change(i)}}
+					if fs := e.Evaluate(b.Context(), ch, state.s); len(fs) != 0 {
+						b.Fatalf("findings: %+v", fs)
+					}
+				}
+			})
+		}
 	}
 }
 
