@@ -3,7 +3,6 @@ package bgp
 import (
 	"iter"
 	"math/bits"
-	"slices"
 	"sort"
 )
 
@@ -70,7 +69,8 @@ type Analysis struct {
 	// session[f][a] has bit b set when a member of class a has a session with every member
 	// of class b (for a == b: with every other member); a nil row has none (Session).
 	session [2][][]uint64
-	extSess [][]bool // [class][external]
+	// ext[c] lists class c's sessions with routers outside the cluster, by external.
+	ext [][]extSession
 	// meshed[f][c]: the members of class c are in the node-to-node mesh of family f (nil:
 	// the mesh is off); every pair of meshed classes has a session, the mesh's.
 	meshed [2][]bool
@@ -85,8 +85,6 @@ type Analysis struct {
 	// end uses; noClaim when the pair has a mesh session or none, as in every column of a
 	// nil row (claimOf).
 	claim [2][][]int32
-	// extClaim[c][x] is the peer that gives class c its session with external x.
-	extClaim [][]int32
 	// groups are the route groups of the nodes' routes.
 	groups *routeGroups
 	// gaps[f][x] has bit y set where routes of class x carried over BGP do not reach the
@@ -182,12 +180,7 @@ func (a *Analysis) SessionCount(c int) int {
 			}
 		}
 	}
-	for x := range a.externals {
-		if a.extSess[c][x] {
-			n++
-		}
-	}
-	return n
+	return n + len(a.ext[c])
 }
 
 // ReflectorsOf returns the reflector nodes a member of class c is an iBGP route-reflector
@@ -289,7 +282,7 @@ func (a *Analysis) Isolated(c int) bool {
 			}
 		}
 	}
-	return !slices.Contains(a.extSess[c], true)
+	return len(a.ext[c]) == 0
 }
 
 // Gaps yields, per family, the class pairs whose routes carried over BGP do not propagate:

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"encoding/binary"
 	"maps"
 	"slices"
 	"sort"
@@ -241,9 +242,22 @@ func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bo
 	kb.WriteByte(byte(as >> 8))
 	kb.WriteByte(byte(as))
 	kb.WriteByte(flag(v4) | flag(v6)<<1)
+	// The peers that apply to the members or select them, as (index, bits) after their count:
+	// with a BGPPeer per node, thousands of peers of which one or two matter per class.
+	var hitsBuf [32]uint32
+	var flagsBuf [32]byte
+	hits, flags := hitsBuf[:0], flagsBuf[:0]
 	for p := 0; p < peers; p++ {
-		local, remote := bits(p)
-		kb.WriteByte(flag(local) | flag(remote)<<1)
+		if local, remote := bits(p); local || remote {
+			hits = append(hits, uint32(p))
+			flags = append(flags, flag(local)|flag(remote)<<1)
+		}
+	}
+	var buf [binary.MaxVarintLen32]byte
+	kb.Write(binary.AppendUvarint(buf[:0], uint64(len(hits))))
+	for i, p := range hits {
+		kb.Write(binary.AppendUvarint(buf[:0], uint64(p)))
+		kb.WriteByte(flags[i])
 	}
 	for f := range routes {
 		kb.WriteByte('|')

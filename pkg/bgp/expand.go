@@ -17,8 +17,7 @@ import (
 func (a *Analysis) findExternals(down []bool) {
 	t := a.Topology
 	a.externals = nil
-	a.extSess = make([][]bool, len(a.Classes))
-	a.extClaim = make([][]int32, len(a.Classes))
+	a.ext = make([][]extSession, len(a.Classes))
 	if !slices.ContainsFunc(t.Peers, func(p Peer) bool { return p.PeerIP != "" }) {
 		return
 	}
@@ -70,23 +69,24 @@ func (a *Analysis) findExternals(down []bool) {
 			}
 		}
 	}
-	for c := range a.Classes {
-		a.extSess[c] = make([]bool, len(a.externals))
-		a.extClaim[c] = make([]int32, len(a.externals))
-		for x, e := range a.externals {
-			a.extClaim[c][x] = noClaim
-			if down[c] || !a.Classes[c].has[e.f] {
-				continue
-			}
-			for _, p := range by[e] {
-				if a.Classes[c].local[p] {
-					a.extSess[c][x], a.extClaim[c][x] = true, int32(p)
-					break
+	// Per external, its peers in that order over the classes each applies to (a.sides): the
+	// work follows the sessions, not classes times externals (a router per node is thousands
+	// of each). Externals are taken in order, so each class's list is sorted.
+	for x, e := range a.externals {
+		for _, p := range by[e] {
+			for _, c := range a.sides[0][p] {
+				if l := a.ext[c]; down[c] || !a.Classes[c].has[e.f] || (len(l) > 0 && l[len(l)-1].x == int32(x)) {
+					continue // (or an earlier peer gave it)
 				}
+				a.ext[c] = append(a.ext[c], extSession{x: int32(x), claim: int32(p)})
 			}
 		}
 	}
 }
+
+// extSession is a class's session with a router outside the cluster: external x
+// (Analysis.externals), given by peer claim.
+type extSession struct{ x, claim int32 }
 
 // downClasses marks the classes whose BIRD refuses its whole configuration: a peerIP peer
 // without asNumber that applies to them renders "neighbor ... as 0", which BIRD does not

@@ -129,17 +129,18 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 			g.origins = append(g.origins, origin{class: c, group: grp})
 		}
 	}
-	firstExt := len(g.speakers)
-	var extIdx []int
+	// extSpeaker[x]: the speaker of external x (-1: not of this family).
+	extSpeaker := make([]int, len(a.externals))
 	for x, e := range a.externals {
+		extSpeaker[x] = -1
 		if e.f != f {
 			continue
 		}
 		// An external iBGP peer is assumed to reflect for everyone: rrguard cannot see its
 		// configuration, so it gives it the benefit of the doubt.
+		extSpeaker[x] = len(g.speakers)
 		g.speakers = append(g.speakers, speaker{as: e.as, cid: "external/" + e.ip, reflect: true})
 		g.own = append(g.own, nil)
-		extIdx = append(extIdx, x)
 	}
 	g.colour()
 
@@ -204,12 +205,11 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 				}
 			}
 		}
-		for i, x := range extIdx {
-			if len(g.standins[c]) > 0 && a.extSess[c][x] {
-				p := a.extClaim[c][x]
-				out, in := policyOf(policyKey{out: p, in: noClaim}), policyOf(policyKey{out: noClaim, in: p, external: true})
+		for _, es := range a.ext[c] {
+			if sp := extSpeaker[es.x]; len(g.standins[c]) > 0 && sp >= 0 {
+				out, in := policyOf(policyKey{out: es.claim, in: noClaim}), policyOf(policyKey{out: noClaim, in: es.claim, external: true})
 				for _, u := range g.standins[c] {
-					sessions = append(sessions, session{int32(u), int32(firstExt + i), out, in})
+					sessions = append(sessions, session{int32(u), int32(sp), out, in})
 				}
 			}
 		}

@@ -117,7 +117,7 @@ func referenceMissing(a *Analysis, f Family) []string {
 		sps = append(sps, sp{"external " + e.ip, e.as, "external/" + e.ip, -1, x})
 		adj = append(adj, nil)
 		for c, u := range idx {
-			if a.extSess[c][x] {
+			if extClaimOf(a, c, x) != noClaim {
 				adj[u] = append(adj[u], v)
 				adj[v] = append(adj[v], u)
 			}
@@ -128,9 +128,9 @@ func referenceMissing(a *Analysis, f Family) []string {
 		su, sv := sps[u], sps[v]
 		switch {
 		case su.class < 0:
-			return passes(t, nil, t.filters(int(a.extClaim[sv.class][su.ext])), g, local, true)
+			return passes(t, nil, t.filters(int(extClaimOf(a, sv.class, su.ext))), g, local, true)
 		case sv.class < 0:
-			return passes(t, t.filters(int(a.extClaim[su.class][sv.ext])), nil, g, local, false)
+			return passes(t, t.filters(int(extClaimOf(a, su.class, sv.ext))), nil, g, local, false)
 		}
 		return passes(t, t.filters(int(a.claimOf(f, su.class, sv.class))), t.filters(int(a.claimOf(f, sv.class, su.class))), g, local, false)
 	}
