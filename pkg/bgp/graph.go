@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -11,6 +12,12 @@ import (
 // interchangeable: a path through several members of one class needs at most two of them
 // besides the origin), and LostIfDown leaves the last of them out to play a failed member.
 const standinsPerClass = 3
+
+// maxGraphSessions bounds the sessions between stand-ins a session graph holds: about 50 MB
+// with its arcs, before any propagation. A full mesh of thousands of classes of several ASes
+// (a mesh of one AS leaves the graph: buildGraph) would hold millions, gigabytes; such a
+// family is reported undecided instead. A variable for tests.
+var maxGraphSessions = 1 << 20
 
 // sessionGraph is a family's sessions between stand-ins, built once per analysis and read
 // (never written) by every propagation over it, what-ifs included.
@@ -104,8 +111,8 @@ func (t *Topology) filterKey(k policyKey) string {
 }
 
 // buildGraph lays out the stand-ins, their colours, the sessions between them and what
-// crosses each.
-func (a *Analysis) buildGraph(f Family) *sessionGraph {
+// crosses each. A graph of more than maxGraphSessions sessions is not laid out (an error).
+func (a *Analysis) buildGraph(f Family) (*sessionGraph, error) {
 	t := a.Topology
 	g := &sessionGraph{f: f}
 	g.standins = make([][]int, len(a.Classes))
@@ -194,6 +201,9 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 			}
 			// The sender's end exports with the filters of its peering, the receiver's end
 			// imports with those of its own.
+			if len(sessions)+len(g.standins[c])*len(g.standins[d]) > maxGraphSessions {
+				return nil, fmt.Errorf("more than %d BGP sessions between groups of nodes to follow (a mesh of many groups with several AS numbers?)", maxGraphSessions)
+			}
 			cd := policyOf(policyKey{out: a.claimOf(f, c, d), in: a.claimOf(f, d, c)})
 			dc := policyOf(policyKey{out: a.claimOf(f, d, c), in: a.claimOf(f, c, d)})
 			for i, u := range g.standins[c] {
@@ -235,7 +245,7 @@ func (a *Analysis) buildGraph(f Family) *sessionGraph {
 		g.ebgpAt[u] = slices.ContainsFunc(g.arcs[u], func(e arc) bool { return e.ebgp })
 	}
 	g.decidePasses(t, a.groups)
-	return g
+	return g, nil
 }
 
 // oneAS reports whether every speaker, routers outside the cluster included, is of one AS.

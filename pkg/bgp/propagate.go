@@ -117,7 +117,11 @@ type propagation struct {
 }
 
 func (a *Analysis) propagate(f Family) {
-	g := a.buildGraph(f)
+	g, err := a.buildGraph(f)
+	if err != nil {
+		a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
+		return
+	}
 	var learned [][]bool
 	if b := a.base; b != nil && b.groups == a.groups && b.graphs[f] != nil && b.graphs[f].before != nil && g.sameAs(b.graphs[f]) {
 		// The session graph of the analysis derived from (a node that moved between
@@ -135,7 +139,6 @@ func (a *Analysis) propagate(f Family) {
 		for s := range g.reached {
 			g.reached[s] = all[s*words : (s+1)*words : (s+1)*words]
 		}
-		var err error
 		if learned, err = p.learned(-1, nil); err != nil {
 			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
 			return

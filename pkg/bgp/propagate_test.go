@@ -532,7 +532,14 @@ func TestSameAsTellsEveryPartApart(t *testing.T) {
 	topo.Peers = append(topo.Peers, Peer{Name: "ext", PeerIP: "192.0.2.1", AS: 65001})
 	a := Analyze(&topo)
 	base := a.graphs[IPv4]
-	if !a.buildGraph(IPv4).sameAs(base) {
+	build := func() *sessionGraph {
+		g, err := a.buildGraph(IPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if !build().sameAs(base) {
 		t.Fatal("the graph built again is not the same")
 	}
 	changes := map[string]func(g *sessionGraph){
@@ -547,9 +554,11 @@ func TestSameAsTellsEveryPartApart(t *testing.T) {
 		"a colour":              func(g *sessionGraph) { g.cidMask = append(g.cidMask, 1) },
 		"the first hop":         func(g *sessionGraph) { g.firstHopNarrower = !g.firstHopNarrower },
 		"the family":            func(g *sessionGraph) { g.f = IPv6 },
+		"the meshed classes":    func(g *sessionGraph) { g.meshed = append(slices.Clone(g.meshed), true) },
+		"the mesh's policy":     func(g *sessionGraph) { g.meshPolicy++ },
 	}
 	for name, change := range changes {
-		g := a.buildGraph(IPv4)
+		g := build()
 		change(g)
 		if g.sameAs(base) {
 			t.Errorf("%s changed: still the same graph", name)
@@ -644,4 +653,33 @@ func extClaimOf(a *Analysis, c, x int) int32 {
 		}
 	}
 	return noClaim
+}
+
+// TestSessionGraphPastTheBudget: a session graph larger than maxGraphSessions is not laid out (the memory is the cost: a mesh of 5,000 node groups of several ASes is 12 million
+// sessions); the family is reported undecided, with no gap claimed, and the same cluster is
+// decided within a budget that holds it. 40 nodes of 40 ASes, meshed: 780 sessions.
+func TestSessionGraphPastTheBudget(t *testing.T) {
+	topo := Topology{Mesh: true, AS: 64512}
+	for i := range 40 {
+		n := node(fmt.Sprintf("n%02d", i), fmt.Sprintf("10.0.0.%d", i+1), "")
+		n.AS = uint32(64600 + i)
+		topo.Nodes = append(topo.Nodes, n)
+	}
+	saved := maxGraphSessions
+	t.Cleanup(func() { maxGraphSessions = saved })
+	maxGraphSessions = 700
+	small := Analyze(&topo)
+	if small.Decided(IPv4) || small.GapCount() != 0 || small.graphs[IPv4] != nil {
+		t.Fatalf("780 sessions, bound 700: decided %v, %d gaps", small.Decided(IPv4), small.GapCount())
+	}
+	if !strings.Contains(fmt.Sprint(small.Undecided), "more than 700 BGP sessions") {
+		t.Errorf("reason: %v", small.Undecided)
+	}
+	if gaps, checked := small.LostIfDown(0); checked && len(gaps) > 0 {
+		t.Errorf("a what-if of an undecided family found gaps: %v", gaps)
+	}
+	maxGraphSessions = 800
+	if full := Analyze(&topo); !full.Decided(IPv4) || full.GapCount() != 0 {
+		t.Fatalf("780 sessions, bound 800: undecided %v, %d gaps", full.Undecided, full.GapCount())
+	}
 }
