@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"sort"
@@ -454,4 +455,77 @@ func TestWithPeersConcurrently(t *testing.T) {
 			t.Errorf("goroutine %d: %s, want %s", g, got[g], want)
 		}
 	}
+}
+
+// TestWithNodeBetweenLargeClasses: a node moving between classes that keep three members or
+// more (a node moving to another rack) keeps the analysis's sessions and propagation
+// (sameShapeAs); a chain of such moves, mixed with moves that empty or make classes, answers
+// as fresh analyses do: who learns whom, sessions, what a reflector's failure would cut.
+func TestWithNodeBetweenLargeClasses(t *testing.T) {
+	rng := rand.New(rand.NewSource(17))
+	zones := []string{"a", "b", "c", "d"}
+	kept := 0
+	for iter := 0; iter < 60; iter++ {
+		topo := Topology{Mesh: rng.Intn(3) == 0, AS: 64512}
+		topo.Nodes = append(topo.Nodes, node("rr1", "10.0.0.1", "1.0.0.1", "route-reflector=true"), node("rr2", "10.0.0.2", []string{"1.0.0.1", "1.0.0.2"}[rng.Intn(2)], "route-reflector=true"))
+		for i := range 24 {
+			topo.Nodes = append(topo.Nodes, node(fmt.Sprintf("n%02d", i), fmt.Sprintf("10.0.1.%d", i+1), "", "zone="+zones[i%4]))
+		}
+		// Zones a and b peer with the reflectors, c with rr1 only, d with nobody.
+		topo.Peers = []Peer{
+			{Name: "ab", NodeSelector: sel(t, "zone in {'a', 'b'}"), PeerSelector: sel(t, "has(route-reflector)")},
+			{Name: "c", NodeSelector: sel(t, "zone == 'c'"), PeerSelector: sel(t, "kubernetes.io/hostname == 'rr1'")},
+			{Name: "rr", NodeSelector: sel(t, "has(route-reflector)"), PeerSelector: sel(t, "has(route-reflector)")},
+		}
+		a := Analyze(&topo)
+		for step := 0; step < 8; step++ {
+			changed := topo
+			changed.Nodes = slices.Clone(topo.Nodes)
+			i := 2 + rng.Intn(24)
+			moved := *changed.Nodes[i]
+			moved.Labels = maps.Clone(moved.Labels)
+			moved.Labels["zone"] = zones[rng.Intn(4)]
+			changed.Nodes[i] = &moved
+			got, want := a.WithNode(&changed, i), Analyze(&changed)
+			if got.graphs[IPv4] == a.graphs[IPv4] && len(got.Classes) == len(a.Classes) && got.ClassOf[i] != a.ClassOf[i] {
+				kept++
+			}
+			if g, w := brokenPairs(got), brokenPairs(want); fmt.Sprint(g) != fmt.Sprint(w) {
+				t.Fatalf("iteration %d step %d: WithNode %v\nAnalyze %v", iter, step, g, w)
+			}
+			for _, n := range changed.Nodes {
+				if g, w := fmt.Sprint(got.NodeSessions(n.Name)), fmt.Sprint(want.NodeSessions(n.Name)); g != w {
+					t.Fatalf("iteration %d step %d: %s sessions\n%s\nwant %s", iter, step, n.Name, g, w)
+				}
+			}
+			for _, rr := range []string{"rr1", "rr2"} {
+				gg, gok := got.LostIfDown(got.Class(rr))
+				wg, wok := want.LostIfDown(want.Class(rr))
+				g, w := nodePairs(got, gg), nodePairs(want, wg)
+				if gok != wok || fmt.Sprint(g) != fmt.Sprint(w) {
+					t.Fatalf("iteration %d step %d: %s down: WithNode %v %v, Analyze %v %v", iter, step, rr, gok, g, wok, w)
+				}
+			}
+			topo, a = changed, got
+		}
+	}
+	if kept < 100 {
+		t.Fatalf("only %d of 480 moves kept the analysis's shape: the test says little about it", kept)
+	}
+}
+
+// nodePairs lists the gaps as "family from->to" over the classes' members, sorted.
+func nodePairs(a *Analysis, gaps []Gap) []string {
+	var out []string
+	for _, g := range gaps {
+		for _, x := range a.Classes[g.From].Members {
+			for _, y := range a.Classes[g.To].Members {
+				if x != y {
+					out = append(out, fmt.Sprint(g.Family, " ", a.Topology.Nodes[x].Name, "->", a.Topology.Nodes[y].Name))
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -85,12 +85,38 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	}
 	var kb strings.Builder
 	b.ClassOf[i] = b.place(i, false, &kb)
+	// From a class to another that were there (none made, none emptied), both keeping
+	// standinsPerClass members or more: see sameShapeAs.
+	now := b.ClassOf[i]
+	moved := old != NoClass && now != NoClass && now < len(a.Classes) &&
+		len(b.Classes[old].Members) >= standinsPerClass && len(a.Classes[now].Members) >= standinsPerClass
 	if old != NoClass && len(b.Classes[old].Members) == 0 {
 		b.dropClass(old)
+	}
+	if moved {
+		b.sameShapeAs(a)
+		return b
 	}
 	b.base = a
 	b.finish()
 	return b
+}
+
+// sameShapeAs gives b, which WithNode derived from a by moving one node from a class to
+// another that both keep standinsPerClass members or more, a's sessions, session graph and
+// propagation: what they are made of is the classes (no class came or went, none changed
+// what it is) and, of the members, only how many stand in (standinsPerClass at most: the
+// same), whether a class has more than one (one-sided sessions within it) and whether
+// another member is there to learn (gaps): the same on both sides of the move. The node's
+// addresses cannot make a router outside the cluster appear or go: a class's members share
+// whether a peer selects them by address, and these keep three members or more. A node
+// moving to another rack in a cluster of rack BGPPeers is this.
+func (b *Analysis) sameShapeAs(a *Analysis) {
+	b.sides, b.externals, b.ext, b.meshed = a.sides, a.externals, a.ext, a.meshed
+	b.session, b.claim, b.oneSided = a.session, a.claim, a.oneSided
+	b.graphs, b.gaps, b.gapCount, b.Undecided = a.graphs, a.gaps, a.gapCount, a.Undecided
+	b.whatIf = &whatIfs{}
+	b.whatIf.steps.Store(int64(b.budget.MaxSteps))
 }
 
 // SameModel reports whether a and b share their classes and sessions: b is a derived
