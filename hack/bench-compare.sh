@@ -44,7 +44,7 @@ trap 'rm -f "$section" "$summary"' EXIT
 	echo
 	echo '```text'
 	$go test -run '^$' -benchmem -benchtime "$benchtime" \
-		-bench '^Benchmark(Evaluate|EvaluatePeer|EvaluatePeerNewSelector|EvaluateRacks|EvaluateRacksPeer|EvaluateDistinctIDs|EvaluatePolicies|EvaluatePoliciesPeer|PerNodePeers)$' ./pkg/validate/ | grep '^Benchmark'
+		-bench '^Benchmark(Evaluate|EvaluatePeer|EvaluatePeerNewSelector|EvaluateRacks|EvaluateRacksMove|EvaluateRacksPeer|EvaluateDistinctIDs|EvaluatePolicies|EvaluatePoliciesPeer|PerNodePeers)$' ./pkg/validate/ | grep '^Benchmark'
 	$go test -run '^$' -benchmem -benchtime "$benchtime" -bench '^BenchmarkAnalyze300x5000$' ./pkg/bgp/ | grep '^Benchmark'
 	echo '```'
 	if [ "$loadbench" != 0 ]; then

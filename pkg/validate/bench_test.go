@@ -147,6 +147,25 @@ func BenchmarkEvaluateRacks(b *testing.B) {
 	}
 }
 
+// BenchmarkEvaluateRacksMove is a client moving to another rack (its rack label changed):
+// another rack BGPPeer applies to it.
+func BenchmarkEvaluateRacksMove(b *testing.B) {
+	before := model.NewSnapshot(calico.NewState(racks()))
+	e := validate.New(validate.Config{})
+	old := before.State.Node("node-00100")
+	changed := *old
+	changed.K8sLabels = maps.Clone(old.K8sLabels)
+	changed.K8sLabels["rack"] = "r101"
+	ch := model.Change{Operation: model.Update, Old: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: old},
+		Object: &calico.Object{Kind: calico.KindNode, Name: old.Name, Node: &changed}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if fs := e.Evaluate(b.Context(), ch, before); len(fs) != 0 {
+			b.Fatalf("findings: %+v", fs)
+		}
+	}
+}
+
 // BenchmarkEvaluateRacksPeer is a change to one of the 1,000 rack BGPPeers: labels only
 // (what kubectl apply and GitOps tools write; the analysis is kept), and its node selector
 // written anew (the 1,002 classes are analysed again), also while the node-to-node mesh is
