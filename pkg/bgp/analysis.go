@@ -2,7 +2,6 @@ package bgp
 
 import (
 	"iter"
-	"math/bits"
 	"sort"
 )
 
@@ -292,11 +291,9 @@ func (a *Analysis) Gaps() iter.Seq[Gap] {
 	return func(yield func(Gap) bool) {
 		for _, f := range families {
 			for x, row := range a.gaps[f] {
-				for w, word := range row {
-					for ; word != 0; word &= word - 1 {
-						if !yield(Gap{Family: f, From: x, To: w*64 + bits.TrailingZeros64(word)}) {
-							return
-						}
+				for y := range bitsFrom(row, 0) {
+					if !yield(Gap{Family: f, From: x, To: y}) {
+						return
 					}
 				}
 			}

@@ -241,9 +241,6 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			}
 		}
 	}
-	isMesh := func(x, y int) bool {
-		return t.Mesh && a.Classes[x].ClusterID == "" && a.Classes[y].ClusterID == ""
-	}
 	password := func(x, y int) string {
 		if c := claim[x][y]; c != noClaim {
 			return t.Peers[c].Password
@@ -257,7 +254,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			continue
 		}
 		for y, p := range claim[x] {
-			if p == noClaim || !takesPart(y) || isMesh(x, y) {
+			if p == noClaim || !takesPart(y) || (t.Mesh && a.meshed[f][x] && a.meshed[f][y]) {
 				continue
 			}
 			back := claimed(y, x) && conf[y][x]
@@ -287,8 +284,12 @@ func (a *Analysis) Session(f Family, x, y int) bool {
 // sessionsFrom yields, in order, the classes from on whose members a member of class x has
 // a session of family f with.
 func (a *Analysis) sessionsFrom(f Family, x, from int) iter.Seq[int] {
+	return bitsFrom(a.session[f][x], from)
+}
+
+// bitsFrom yields, in order, the bits set in row from bit from on.
+func bitsFrom(row []uint64, from int) iter.Seq[int] {
 	return func(yield func(int) bool) {
-		row := a.session[f][x]
 		for w := from / 64; w < len(row); w++ {
 			word := row[w]
 			if w == from/64 {

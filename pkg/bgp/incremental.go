@@ -196,18 +196,9 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 		}
 		return out
 	}
-	constant := func(v bool) []bool {
-		out := make([]bool, len(a.Classes))
-		if v {
-			for c := range out {
-				out[c] = true
-			}
-		}
-		return out
-	}
 	side := func(sel *selector.Selector) []bool {
 		if sel.IsZero() {
-			return constant(false) // a selector that did not parse selects nothing
+			return uniform(len(a.Classes), false) // a selector that did not parse selects nothing
 		}
 		if k, ok := bySelector[sel.String()]; ok {
 			return column(k.p, k.remote)
@@ -223,7 +214,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 		switch {
 		case peer.Node != "":
 		case peer.NodeSelector == nil:
-			r.local[q] = constant(true)
+			r.local[q] = uniform(len(a.Classes), true)
 		default:
 			r.local[q] = side(peer.NodeSelector)
 		}
@@ -231,7 +222,7 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 		case peer.PeerSelector != nil:
 			r.remote[q] = side(peer.PeerSelector)
 		case peer.PeerIP == "":
-			r.remote[q] = constant(false)
+			r.remote[q] = uniform(len(a.Classes), false)
 		}
 		if r.local[q] == nil {
 			perNode = append(perNode, pending{q, false})
@@ -286,13 +277,6 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 	b.ClassOf, b.Classes = a.ClassOf, slices.Clone(a.Classes)
 	r := refinement{a: a, b: b}
 	r.local, r.remote = make([][]bool, len(t.Peers)), make([][]bool, len(t.Peers))
-	constant := func(v bool) []bool {
-		out := make([]bool, len(a.Classes))
-		for c := range out {
-			out[c] = v
-		}
-		return out
-	}
 	// The sides no node decides first (they split nothing), then the others, each splitting
 	// the classes it tells apart (as WithPeers does).
 	for _, q := range changed {
@@ -300,13 +284,13 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 		switch {
 		case peer.Node != "":
 		case peer.NodeSelector == nil:
-			r.local[q] = constant(true)
+			r.local[q] = uniform(len(a.Classes), true)
 		case peer.NodeSelector.IsZero():
-			r.local[q] = constant(false) // a selector that did not parse selects nothing
+			r.local[q] = uniform(len(a.Classes), false) // a selector that did not parse selects nothing
 		}
 		switch {
 		case peer.PeerSelector != nil && peer.PeerSelector.IsZero(), peer.PeerSelector == nil && peer.PeerIP == "":
-			r.remote[q] = constant(false)
+			r.remote[q] = uniform(len(a.Classes), false)
 		}
 	}
 	for _, q := range changed {
@@ -350,6 +334,17 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 	b.base = a
 	b.finish()
 	return b
+}
+
+// uniform is a peer's side that is v for each of n classes.
+func uniform(n int, v bool) []bool {
+	out := make([]bool, n)
+	if v {
+		for c := range out {
+			out[c] = true
+		}
+	}
+	return out
 }
 
 // refinement is WithPeers' work in progress: b's classes, and the sides of t's peers per
