@@ -151,12 +151,9 @@ func (a *Analysis) lostIfDown(c int, limit int64) (out []Gap, spent int64, check
 				continue
 			}
 			for _, d := range classes {
-				others := len(a.Classes[d].Members)
-				if d == or.class {
-					others--
-				}
+				others := a.others(or.class, d)
 				if d == c {
-					others--
+					others-- // the failed member
 				}
 				k := [2]int{or.class, d}
 				if others > 0 && !learned[o][d] && g.before[o][d] && !seen[k] {
