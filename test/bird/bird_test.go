@@ -458,6 +458,8 @@ type speaker struct {
 	names map[string][]string
 	// addr is the speaker's own address as its peers' protocols are keyed by it.
 	addr string
+	// exited says how this BIRD ended and what it printed, or "" while it runs.
+	exited func() string
 }
 
 // start runs BIRD on confd's bird.cfg (bird6 on bird6.cfg) of the node, in its namespace.
@@ -484,21 +486,38 @@ func (n *network) startFile(t *testing.T, i int, name string, ipv6 bool, path, t
 		s.addr = protocolName(v6(i))
 	}
 	cmd := exec.Command("ip", "netns", "exec", s.ns, bin, "-f", "-c", path, "-s", s.sock)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := live.startProc(cmd); err != nil {
 		t.Fatalf("start %s for %s: %v", bin, name, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
+		if s.conn != nil {
+			_ = s.conn.Close()
+		}
 		_ = cmd.Process.Kill()
 		<-done
 		live.dropProc(cmd.Process)
 	})
-	// The control socket appears once the configuration has loaded.
-	for range 100 {
-		if _, err := os.Stat(s.sock); err == nil {
+	// exited says how BIRD ended and what it printed, or "" while it runs.
+	s.exited = func() string {
+		select {
+		case <-done:
+			return fmt.Sprintf("%s exited (%v) and printed: %s", bin, cmd.ProcessState, out.String())
+		default:
+			return ""
+		}
+	}
+	// BIRD makes its control socket before it reads the configuration (sysdep/unix/main.c:
+	// cli_init_unix, then read_config), and greets a client only from its main loop, once the
+	// configuration is committed: the speaker is up when a connection gets the greeting. The
+	// socket's file alone is not enough: BIRD binds it before it listens, and a BIRD that
+	// refused its configuration leaves it behind.
+	var err error
+	for start := time.Now(); time.Since(start) < 10*time.Second; {
+		if err = s.connect(); err == nil {
 			return s
 		}
 		select {
@@ -507,35 +526,70 @@ func (n *network) startFile(t *testing.T, i int, name string, ipv6 bool, path, t
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	t.Fatalf("%s for %s: no control socket after 5 s: %s", bin, name, out.String())
+	t.Fatalf("%s for %s: no greeting on its control socket after 10 s (%v): %s", bin, name, err, out.String())
+	return nil
+}
+
+// lockedBuffer is a BIRD's output: written by exec's copying goroutine, read by a failing test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// connect opens the control socket and reads BIRD's greeting (0001 BIRD 1.6.8 ready.).
+func (s *speaker) connect() error {
+	c, err := net.DialTimeout("unix", s.sock, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		_ = c.Close()
+		return err
+	}
+	s.conn, s.reply = c, bufio.NewReader(c)
+	if _, err := s.read(); err != nil {
+		_ = c.Close()
+		s.conn, s.reply = nil, nil
+		return err
+	}
 	return nil
 }
 
 // birdc sends one command over the speaker's control socket (what birdc does, without a
 // process per command: a test polls every speaker twice a second) and returns the reply's
-// text lines, as birdc prints them.
+// text lines, as birdc prints them. The connection is the one start opened; when it fails,
+// the test says whether BIRD is still running and, if not, how it ended and what it printed.
 func (s *speaker) birdc(t *testing.T, cmd string) []string {
 	t.Helper()
-	if s.conn == nil {
-		c, err := net.DialTimeout("unix", s.sock, 5*time.Second)
-		if err != nil {
-			t.Fatalf("BIRD control socket of %s: %v", s.node, err)
+	fail := func(err error) {
+		t.Helper()
+		why := s.exited()
+		if why == "" {
+			why = "BIRD is still running"
 		}
-		s.conn, s.reply = c, bufio.NewReader(c)
-		t.Cleanup(func() { _ = c.Close() })
-		if _, err := s.read(); err != nil { // the greeting: 0001 BIRD 1.6.8 ready.
-			t.Fatalf("BIRD control socket of %s: %v", s.node, err)
-		}
+		t.Fatalf("%s to BIRD of %s %s: %v; %s", cmd, s.node, family(s.ipv6), err, why)
 	}
 	if err := s.conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
 	if _, err := s.conn.Write([]byte(cmd + "\n")); err != nil {
-		t.Fatalf("%s to BIRD of %s: %v", cmd, s.node, err)
+		fail(err)
 	}
 	lines, err := s.read()
 	if err != nil {
-		t.Fatalf("%s to BIRD of %s: %v", cmd, s.node, err)
+		fail(err)
 	}
 	return lines
 }
