@@ -113,21 +113,7 @@ func newSelector(i int) string {
 
 // racks is 5,000 nodes in 1,000 racks, one BGPPeer per rack peering it with two reflectors:
 // a layout with as many BGPPeers as classes of nodes.
-func racks() []*calico.Object {
-	objs := []*calico.Object{
-		validatetest.Node("rr-1", "10.0.0.1", "zone-0", "1.0.0.1"), validatetest.Node("rr-2", "10.0.0.2", "zone-0", "1.0.0.1"),
-		validatetest.Peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"),
-	}
-	for r := range 1000 {
-		objs = append(objs, validatetest.Peer(fmt.Sprintf("rack-%04d", r), fmt.Sprintf("rack == 'r%d'", r), "has(route-reflector)"))
-	}
-	for i := range 5000 {
-		n := validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.%d.%d.%d", 1+i/65536, (i/256)%256, i%256), "zone-0", "")
-		n.Node.K8sLabels["rack"] = fmt.Sprintf("r%d", i%1000)
-		objs = append(objs, n)
-	}
-	return append(objs, validatetest.Config(false))
-}
+func racks() []*calico.Object { return validatetest.Racks() }
 
 // BenchmarkEvaluateRacks is a client's label change with 1,000 rack BGPPeers.
 func BenchmarkEvaluateRacks(b *testing.B) { benchRackClientLabel(b, "team", "payments") }

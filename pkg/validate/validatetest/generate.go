@@ -77,3 +77,23 @@ func Generate(l Layout) []*calico.Object {
 	}
 	return append(out, Config(false))
 }
+
+// Racks is a cluster of 5,000 nodes in 1,000 racks (label rack: r0 … r999), one BGPPeer per
+// rack from its nodes to the two reflectors (one cluster ID), the reflectors peered with each
+// other, the mesh off: the layout of hack/loadbench and the rack benchmarks.
+func Racks() []*calico.Object {
+	objs := []*calico.Object{
+		Node("rr-1", "10.0.0.1", "zone-0", "1.0.0.1"), Node("rr-2", "10.0.0.2", "zone-0", "1.0.0.1"),
+		Peer("rr-mesh", "has(route-reflector)", "has(route-reflector)"),
+	}
+	for r := range 1000 {
+		objs = append(objs, Peer(fmt.Sprintf("rack-%04d", r), fmt.Sprintf("rack == 'r%d'", r), "has(route-reflector)"))
+	}
+	for i := range 5000 {
+		n := Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.%d.%d.%d", 1+i/65536, (i/256)%256, i%256), "zone-0", "")
+		n.CoreNode.Labels["rack"] = fmt.Sprintf("r%d", i%1000)
+		n.Node = calico.NodeFromCore(n.CoreNode)
+		objs = append(objs, n)
+	}
+	return append(objs, Config(false))
+}
