@@ -66,6 +66,7 @@ Exit status: 0 drawn, 2 usage, input or connection error.`,
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", reviewFile, err)}
 				}
+				d.Release() // the picture is of a full analysis of the state after
 				after := model.NewSnapshot(model.Apply(snap.State, d.Change))
 				if g, err = graph.Compare(snap.Analysis, after.Analysis, opts); err != nil {
 					return &exitError{code: exitUsage, err: err}

@@ -47,6 +47,19 @@ type Decision struct {
 	// Change is what was judged: the request's objects, the new one as mutated (zero for a
 	// request of a kind rrguard does not check).
 	Change model.Change
+	// After is the snapshot after Change as the validation analysed it (nil when nothing was
+	// validated, or when it is the state before): the caller's alone, to keep (the webhook
+	// lays an allowed change over the decisions that follow) or to give back with Release.
+	After *model.Snapshot
+}
+
+// Release gives back what the decision's snapshot after the change holds for reuse
+// (calico.State.Release); neither it nor anything read from it may be used afterwards.
+func (d *Decision) Release() {
+	if d != nil && d.After != nil {
+		d.After.State.Release()
+		d.After = nil
+	}
 }
 
 // Review evaluates one admission request against the state before it as the API server's
@@ -62,6 +75,7 @@ func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest
 // mutating pass, which never refuses: the validating pass says what is wrong.
 func (r *Reviewer) Respond(ctx context.Context, req *admissionv1.AdmissionRequest, before *model.Snapshot, mode Mode) (*admissionv1.AdmissionResponse, []validate.Finding) {
 	resp, d := r.RespondDecision(ctx, req, before, mode)
+	d.Release()
 	if d == nil {
 		return resp, nil
 	}
@@ -132,7 +146,10 @@ func (r *Reviewer) Decide(ctx context.Context, req *admissionv1.AdmissionRequest
 		ch.Object = nil
 	}
 	d.Change = ch
-	d.Findings = r.Engine.Evaluate(ctx, ch, before)
+	d.Findings, d.After = r.Engine.EvaluateAfter(ctx, ch, before)
+	if d.After.State == before.State {
+		d.After = nil // nothing of its own to keep or give back
+	}
 	return d, nil
 }
 

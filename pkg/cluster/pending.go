@@ -15,7 +15,8 @@ import (
 // load): two changes judged in that window against the same snapshot could each pass and
 // together cut a node off (a burst of BGPPeer creates, pairs of peer deletions). So the store
 // keeps the changes it allowed that the informers have not delivered yet, and every decision
-// is taken one at a time against the snapshot with those laid over it.
+// is taken against the snapshot with those laid over it, as if decisions were taken one at a
+// time (Store.Judge).
 //
 // A pending change is dropped when the store holds its result (the object as allowed, or its
 // absence after a delete) or after PendingTTL, for a write that never landed (another webhook
@@ -48,34 +49,38 @@ type pending struct {
 func pendingKey(kind, name string) string { return kind + "/" + name }
 
 // Judge runs decide against the current snapshot with the changes allowed but not yet
-// delivered laid over it, one decision at a time; decide returns the change it allowed (nil
-// when it refused, or for a dry run, or a request rrguard does not judge), which is then
-// laid over the snapshots of the decisions that follow until the informers deliver it. A
-// change that leaves the BGP model as it is (a label no selector reads) is not kept: it
-// cannot combine with another into anything that one alone would not do.
-func (s *Store) Judge(now time.Time, decide func(*model.Snapshot) *model.Change) {
+// delivered laid over it; decide returns the change it allowed (nil when it refused, or for
+// a dry run, or a request rrguard does not judge), which is then laid over the snapshots of
+// the decisions that follow until the informers deliver it, and the snapshot after that
+// change if it made one (Judge's from then on; nil: Judge makes it).
+//
+// Decisions run concurrently and are committed one at a time, each as if taken alone in
+// some order: a decision that keeps nothing (a refusal, or a change that leaves the BGP model
+// as it is — a label no selector reads — which cannot combine with another into anything
+// that one alone would not do) is the decision it would have been had it gone first, and is
+// done. One that keeps a change is committed under the lock if the snapshot it was taken
+// against is still the current one; otherwise it is taken again, under the lock, against
+// the current one. So a burst of changes is judged together, while the label changes that
+// make most of a cluster's writes are never queued behind one another.
+func (s *Store) Judge(now time.Time, decide func(*model.Snapshot) (*model.Change, *model.Snapshot)) {
 	p := &s.pending
-	p.judging.Lock()
-	defer p.judging.Unlock()
 	snap := s.judgingSnapshot(now)
-	ch := decide(snap)
+	ch, after := s.kept(snap, decide)
 	if ch == nil {
 		return
 	}
-	target := ch.Object
-	if target == nil {
-		target = ch.Old
-	}
-	if target == nil {
-		return
-	}
-	after := snap.After(*ch)
-	if after.Analysis.SameModel(snap.Analysis) && after.State.Mesh() == snap.State.Mesh() {
+	p.judging.Lock()
+	defer p.judging.Unlock()
+	if cur := s.judgingSnapshot(now); cur != snap {
 		if after.State != snap.State {
 			after.State.Release()
 		}
-		return
+		snap = cur
+		if ch, after = s.kept(snap, decide); ch == nil {
+			return
+		}
 	}
+	target := ch.Target()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.changes = append(p.changes, pendingChange{ch: *ch, key: pendingKey(target.Kind, target.Name), expires: now.Add(PendingTTL)})
@@ -84,6 +89,41 @@ func (s *Store) Judge(now time.Time, decide func(*model.Snapshot) *model.Change)
 	if p.overlay == snap && p.at == p.gen-1 {
 		p.overlay, p.at = after, p.gen
 	}
+}
+
+// kept runs decide against snap and returns the change it allowed with the snapshot after
+// it, if the change is to be laid over later decisions' snapshots (see Judge); else nil.
+func (s *Store) kept(snap *model.Snapshot, decide func(*model.Snapshot) (*model.Change, *model.Snapshot)) (*model.Change, *model.Snapshot) {
+	ch, after := decide(snap)
+	if ch == nil || ch.Target() == nil {
+		if ch != nil && after != nil && after.State != snap.State {
+			after.State.Release()
+		}
+		return nil, nil
+	}
+	// decide may have analysed the change within a smaller budget than snap's (admission's):
+	// where that decided every family, the result is the same as within snap's, and the
+	// snapshot takes snap's budget for what is derived from it; else it is made again.
+	if after != nil && (len(after.Analysis.Undecided) > 0 || after.Analysis.Budget() != snap.Analysis.Budget()) {
+		if len(after.Analysis.Undecided) == 0 {
+			after = after.Within(snap.Analysis.Budget())
+		} else {
+			if after.State != snap.State {
+				after.State.Release()
+			}
+			after = nil
+		}
+	}
+	if after == nil {
+		after = snap.After(*ch)
+	}
+	if after.Analysis.SameModel(snap.Analysis) && after.State.Mesh() == snap.State.Mesh() {
+		if after.State != snap.State {
+			after.State.Release()
+		}
+		return nil, nil
+	}
+	return ch, after
 }
 
 // Pending returns how many allowed changes the informers have not delivered yet.

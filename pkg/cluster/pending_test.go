@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,16 +60,21 @@ func peerObject(t *testing.T, s *Store, name string) *calico.Object {
 
 // decide judges ch in s.Judge as the webhook does and reports whether it was refused.
 func decide(s *Store, e *validate.Engine, now time.Time, ch model.Change) (refused bool) {
-	s.Judge(now, func(snap *model.Snapshot) *model.Change {
-		for _, f := range e.Evaluate(context.Background(), ch, snap) {
+	s.Judge(now, func(snap *model.Snapshot) (*model.Change, *model.Snapshot) {
+		refused = false
+		findings, after := e.EvaluateAfter(context.Background(), ch, snap)
+		for _, f := range findings {
 			if f.Action == validate.Deny {
 				refused = true
 			}
 		}
 		if refused {
-			return nil
+			if after.State != snap.State {
+				after.State.Release()
+			}
+			return nil, nil
 		}
-		return &ch
+		return &ch, after
 	})
 	return refused
 }
@@ -98,6 +104,37 @@ func TestJudgeTogether(t *testing.T) {
 	}
 	if !decide(s, e, now.Add(2*time.Second), second) {
 		t.Fatal("deleting to-r2 after to-r1 is allowed")
+	}
+}
+
+// TestJudgeAgainWhenOvertaken: decisions run concurrently; one that keeps a change but was
+// overtaken by another kept change while it ran is taken again against the state with that
+// one laid over it. Here the deletion of to-r2 is decided while the deletion of to-r1 is
+// allowed and committed: alone it would pass, taken again it is refused.
+func TestJudgeAgainWhenOvertaken(t *testing.T) {
+	s := twoPeerings(t)
+	e := validate.New(validate.Config{MinReflectors: 1})
+	now := time.Unix(1000, 0)
+	first := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r1")}
+	second := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r2")}
+	var verdicts []bool
+	s.Judge(now, func(snap *model.Snapshot) (*model.Change, *model.Snapshot) {
+		if len(verdicts) == 0 && decide(s, e, now, first) {
+			t.Fatal("deleting to-r1 alone is refused")
+		}
+		findings, after := e.EvaluateAfter(context.Background(), second, snap)
+		refused := slices.ContainsFunc(findings, func(f validate.Finding) bool { return f.Action == validate.Deny })
+		verdicts = append(verdicts, refused)
+		if refused {
+			return nil, nil
+		}
+		return &second, after
+	})
+	if len(verdicts) != 2 || verdicts[0] || !verdicts[1] {
+		t.Fatalf("the deletion of to-r2, decided while the deletion of to-r1 was allowed: refused %v, want allowed alone and then refused when taken again", verdicts)
+	}
+	if s.Pending() != 1 {
+		t.Errorf("%d pending changes, want only the deletion of to-r1", s.Pending())
 	}
 }
 

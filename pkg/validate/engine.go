@@ -31,10 +31,19 @@ func (e *Engine) Config() Config { return e.cfg }
 // introduces (see introduced), never what was already wrong, except that a change that turns
 // the node-to-node mesh off is judged on the whole resulting topology.
 func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Snapshot) []Finding {
-	after := before.Within(bgp.AdmissionBudget).After(ch)
+	out, after := e.EvaluateAfter(ctx, ch, before)
 	if after.State != before.State {
-		defer after.State.Release() // the state after the change is this decision's alone
+		after.State.Release() // the state after the change was this decision's alone
 	}
+	return out
+}
+
+// EvaluateAfter is Evaluate that also returns the snapshot after the change, analysed within
+// bgp.AdmissionBudget, for a caller that keeps it (the webhook lays an allowed change over the
+// decisions that follow: cluster.Store.Judge). It is the caller's alone: release its State
+// when done with it, unless it is before's.
+func (e *Engine) EvaluateAfter(ctx context.Context, ch model.Change, before *model.Snapshot) ([]Finding, *model.Snapshot) {
+	after := before.Within(bgp.AdmissionBudget).After(ch)
 	var out []Finding
 	if ch.Object != nil {
 		old := map[string]bool{}
@@ -74,7 +83,7 @@ func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Sn
 		f.Object = refOf(target)
 		out = append(out, f)
 	}
-	return e.evaluatePolicies(ctx, ch, before, e.enforce(out))
+	return e.evaluatePolicies(ctx, ch, before, e.enforce(out)), after
 }
 
 // sameModel reports whether ch leaves before's BGP model as it was: after shares before's

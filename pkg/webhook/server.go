@@ -382,17 +382,19 @@ func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest
 	start := time.Now()
 	var resp *admissionv1.AdmissionResponse
 	var findings []validate.Finding
-	s.Store.Judge(start, func(snap *model.Snapshot) *model.Change {
+	s.Store.Judge(start, func(snap *model.Snapshot) (*model.Change, *model.Snapshot) {
 		var d *admission.Decision
 		resp, d = s.Reviewer.RespondDecision(ctx, req, snap, admission.Validating)
 		if d == nil {
-			return nil
+			findings = nil
+			return nil, nil
 		}
 		findings = d.Findings
 		if !resp.Allowed || d.Change.DryRun || (d.Change.Object == nil && d.Change.Old == nil) {
-			return nil
+			d.Release()
+			return nil, nil
 		}
-		return &d.Change
+		return &d.Change, d.After
 	})
 	s.rec.Answered("validate", req.Kind.Kind, resp.Allowed, findings, time.Since(start))
 	return resp
