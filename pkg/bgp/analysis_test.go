@@ -336,7 +336,7 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 		}
 		return p
 	}
-	splits := 0
+	splits, kept := 0, 0
 	for iter := 0; iter < 400; iter++ {
 		base := seed(t)
 		base.Mesh = rng.Intn(3) == 0
@@ -357,17 +357,30 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 		a := Analyze(&base)
 		changed := base
 		changed.Peers = append([]Peer(nil), base.Peers...)
-		switch rng.Intn(3) {
+		switch rng.Intn(4) {
 		case 0:
 			changed.Peers = append(changed.Peers, randomPeer("new"))
 		case 1:
 			changed.Peers = changed.Peers[1:]
+		case 2:
+			// The same peer with its selectors written anew: the same nodes, unless one did
+			// not parse (now it does: it selects every node).
+			rewrite := func(sel *selector.Selector) *selector.Selector {
+				if sel == nil {
+					return nil
+				}
+				return get("all() && (" + sel.String() + ")")
+			}
+			changed.Peers[0].NodeSelector, changed.Peers[0].PeerSelector = rewrite(changed.Peers[0].NodeSelector), rewrite(changed.Peers[0].PeerSelector)
 		default:
 			changed.Peers[0] = randomPeer(changed.Peers[0].Name)
 		}
 		got := a.WithPeers(&changed)
 		if len(got.Classes) > len(a.Classes) {
 			splits++
+		}
+		if len(a.Classes) > 0 && len(got.session[IPv4]) > 0 && &got.session[IPv4][0] == &a.session[IPv4][0] {
+			kept++
 		}
 		want := Analyze(&changed)
 		if g, w := brokenPairs(got), brokenPairs(want); fmt.Sprint(g) != fmt.Sprint(w) {
@@ -406,6 +419,9 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 	}
 	if splits < 40 {
 		t.Errorf("only %d changes in 400 split a class", splits)
+	}
+	if kept < 40 {
+		t.Errorf("only %d changes in 400 kept the sessions of the analysis they were derived from", kept)
 	}
 }
 

@@ -110,7 +110,8 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 // another member is there to learn (gaps): the same on both sides of the move. The node's
 // addresses cannot make a router outside the cluster appear or go: a class's members share
 // whether a peer selects them by address, and these keep three members or more. A node
-// moving to another rack in a cluster of rack BGPPeers is this.
+// moving to another rack in a cluster of rack BGPPeers is this. withPeersInPlace uses it too,
+// for BGPPeers whose selectors were written anew for the same classes.
 func (b *Analysis) sameShapeAs(a *Analysis) {
 	b.sides, b.externals, b.ext, b.meshed = a.sides, a.externals, a.ext, a.meshed
 	b.session, b.claim, b.oneSided = a.session, a.claim, a.oneSided
@@ -331,9 +332,27 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 		}
 		b.keys[cl.key()] = c
 	}
+	if len(touched) == 0 && !slices.ContainsFunc(changed, func(q int) bool { return !sameButSelectors(&t.Peers[q], &old[q]) }) {
+		// The changed peers select the same classes as before and differ in nothing else (a
+		// selector written anew, for the same nodes): the sessions and what they carry are
+		// a's. The classes stay b's own, so the model does not count as the same
+		// (SameModel): the rules that read the BGPPeers still judge the new selectors.
+		b.sameShapeAs(a)
+		return b
+	}
 	b.base = a
 	b.finish()
 	return b
+}
+
+// sameButSelectors reports whether peers x and y, which select the same classes, differ at
+// most in how their selectors are written: a peer's sessions are made of its sides, its
+// node or address, AS numbers, port, reverse peering, filters and password, and of whether
+// it has a selector at all (a global peer, a peerIP one).
+func sameButSelectors(x, y *Peer) bool {
+	return x.Node == y.Node && x.PeerIP == y.PeerIP && x.AS == y.AS && x.ReverseManual == y.ReverseManual && x.Port == y.Port &&
+		x.LocalAS == y.LocalAS && slices.Equal(x.Filters, y.Filters) && x.Password == y.Password &&
+		(x.NodeSelector == nil) == (y.NodeSelector == nil) && (x.PeerSelector == nil) == (y.PeerSelector == nil)
 }
 
 // uniform is a peer's side that is v for each of n classes.

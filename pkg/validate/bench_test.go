@@ -141,9 +141,10 @@ func benchRackClientLabel(b *testing.B, key, value string) {
 }
 
 // BenchmarkEvaluateRacksPeer is a change to one of the 1,000 rack BGPPeers: labels only
-// (what kubectl apply and GitOps tools write; the analysis is kept), and its node selector
-// written anew (the 1,002 classes are analysed again), also while the node-to-node mesh is
-// still on (the BGPPeers made before it is switched off: 1,001 classes meshed).
+// (what kubectl apply and GitOps tools write; the analysis is kept), its node selector
+// written anew for the same rack (the sessions are kept), also while the node-to-node mesh is
+// still on (the BGPPeers made before it is switched off: 1,001 classes meshed), and its node
+// selector taking another rack in too (a class more: sessions and propagation made again).
 func BenchmarkEvaluateRacksPeer(b *testing.B) {
 	objs := racks()
 	before := model.NewSnapshot(calico.NewState(objs))
@@ -160,6 +161,11 @@ func BenchmarkEvaluateRacksPeer(b *testing.B) {
 		"new-selector": func(i int) *apiv3.BGPPeer {
 			p := old.Peer.DeepCopy()
 			p.Spec.NodeSelector = fmt.Sprintf("rack in {'r5', 'x%d'}", i)
+			return p
+		},
+		"another-rack": func(i int) *apiv3.BGPPeer {
+			p := old.Peer.DeepCopy()
+			p.Spec.NodeSelector = fmt.Sprintf("rack in {'r5', 'r%d'}", 6+i%900)
 			return p
 		},
 	}
