@@ -148,8 +148,11 @@ func (a *Analysis) derive(t *Topology) *Analysis {
 
 // finish expands sessions and simulates propagation over the classes.
 func (a *Analysis) finish() {
-	local, remote := a.peerSides()
-	a.sides = [2][][]int{local, remote}
+	if a.sides[0] == nil { // else withPeersInPlace made them
+		local, remote := a.peerSides()
+		a.sides = [2][][]int{local, remote}
+	}
+	local, remote := a.sides[0], a.sides[1]
 	down := a.downClasses(local)
 	a.findExternals(down)
 	for _, f := range families {

@@ -340,9 +340,43 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 		b.sameShapeAs(a)
 		return b
 	}
+	b.sides = a.sidesWith(b, changed)
 	b.base = a
 	b.finish()
 	return b
+}
+
+// sidesWith returns the peers' sides (peerSides) of b, which withPeersInPlace derived from a
+// by changing the peers changed: theirs are listed anew; another peer's are a's, and the
+// classes split off since (appended after a's, so the lists stay in class order) where it
+// applies to or selects them. No list of a is written.
+func (a *Analysis) sidesWith(b *Analysis, changed []int) [2][][]int {
+	sides := [2][][]int{slices.Clone(a.sides[0]), slices.Clone(a.sides[1])}
+	for _, q := range changed {
+		sides[0][q], sides[1][q] = nil, nil
+		for c := range b.Classes {
+			if b.Classes[c].local[q] {
+				sides[0][q] = append(sides[0][q], c)
+			}
+			if b.Classes[c].remote[q] {
+				sides[1][q] = append(sides[1][q], c)
+			}
+		}
+	}
+	for c := len(a.Classes); c < len(b.Classes); c++ {
+		for p := range b.Topology.Peers {
+			if slices.Contains(changed, p) {
+				continue
+			}
+			if b.Classes[c].local[p] {
+				sides[0][p] = append(slices.Clip(sides[0][p]), c)
+			}
+			if b.Classes[c].remote[p] {
+				sides[1][p] = append(slices.Clip(sides[1][p]), c)
+			}
+		}
+	}
+	return sides
 }
 
 // sameButSelectors reports whether peers x and y, which select the same classes, differ at

@@ -1,6 +1,9 @@
 package bgp
 
-import "slices"
+import (
+	"math/bits"
+	"slices"
+)
 
 // Route propagation, as BIRD 1.6 (calico-bird's lineage, configured by calico-node with
 // `add paths on`) carries pod routes over the sessions of the model.
@@ -130,6 +133,17 @@ func (a *Analysis) propagate(f Family) {
 		g = b.graphs[f]
 		a.graphs[f] = g
 		learned = g.before
+		if sameLearners(a, b, f) {
+			// The gaps are made of the propagation, the stand-ins and, of the classes, which
+			// have members of the family and more than one member: base's too.
+			a.gaps[f] = b.gaps[f]
+			for _, row := range b.gaps[f] {
+				for _, w := range row {
+					a.gapCount += bits.OnesCount64(w)
+				}
+			}
+			return
+		}
 	} else {
 		a.graphs[f] = g
 		p := &propagation{a: a, g: g, budget: a.budget, excluded: -1}
@@ -172,6 +186,14 @@ func (a *Analysis) propagate(f Family) {
 		}
 	}
 	a.gaps[f] = rows
+}
+
+// sameLearners reports whether a's and b's classes are, for family f's gaps, the same: as
+// many, each with members of f or not as in the other, and one member or more than one.
+func sameLearners(a, b *Analysis, f Family) bool {
+	return len(a.Classes) == len(b.Classes) && slices.EqualFunc(a.Classes, b.Classes, func(x, y Class) bool {
+		return x.has[f] == y.has[f] && (len(x.Members) == 1) == (len(y.Members) == 1)
+	})
 }
 
 // others is how many members of class y are not a given member of class x: the members of
