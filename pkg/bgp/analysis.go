@@ -79,11 +79,11 @@ type Analysis struct {
 	// oneSided[f] holds the class pairs (a, b) where a member of a configures a session of
 	// family f to a member of b that does not come up, and why (see OneSided).
 	oneSided [2]map[[2]int]OneSidedReason
-	// claim[f][a][b] is the peer (index into Topology.Peers) whose peering a member of a
-	// configures toward a member of b in family f: the one whose filters and password that
-	// end uses; noClaim when the pair has a mesh session or none, as in every column of a
-	// nil row (claimOf).
-	claim [2][][]int32
+	// claim[f][a] lists, sorted by class, the classes b toward which a member of a configures
+	// a peering in family f, with the peer (index into Topology.Peers) it uses: the one whose
+	// filters and password that end uses. A pair with a mesh session, or no peering, has no
+	// entry (claimOf: noClaim).
+	claim [2][][]claimEntry
 	// groups are the route groups of the nodes' routes.
 	groups *routeGroups
 	// gaps[f][x] has bit y set where routes of class x carried over BGP do not reach the

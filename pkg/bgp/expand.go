@@ -150,24 +150,24 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	k := len(a.Classes)
 	words := (k + 63) / 64
 	s := make([][]uint64, k)
-	claim := make([][]int32, k)
+	claim := make([][]claimEntry, k)
 	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f] = s, claim, nil, nil
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
-	// conf[x][y]: a member of x configures a session to a member of y that y's would accept
-	// (rows made with claim's).
-	conf := make([][]bool, k)
+	// A row lists its claims in the order made (first come, first served: claimedBits says
+	// which y are taken), sorted by y once every claim is made. A class claims toward few
+	// others or toward many (a reflector toward every client class): rows of entries, not
+	// of every class, so that a thousand classes cost what their claims do.
+	claimedBits := make([][]uint64, k)
 	doClaim := func(x, y int, p int32, ok bool) {
-		if claim[x] == nil {
-			claim[x], conf[x] = make([]int32, k), make([]bool, k)
-			for z := range claim[x] {
-				claim[x][z] = noClaim
-			}
+		if claimedBits[x] == nil {
+			claimedBits[x] = make([]uint64, words)
 		}
-		claim[x][y], conf[x][y] = p, ok
+		set(claimedBits[x], y)
+		claim[x] = append(claim[x], claimEntry{y: int32(y), p: p, ok: ok})
 	}
-	claimed := func(x, y int) bool { return claim[x] != nil && claim[x][y] != noClaim }
+	claimed := func(x, y int) bool { return claimedBits[x] != nil && has(claimedBits[x], y) }
 	// confd emits one peering per node and peer address, the first that claims it: global
 	// peers (no node, no nodeSelector) first, then node-scoped ones, then the implied reverse
 	// sessions. Where two peers of one pass claim the same address confd's order is a map's;
@@ -213,6 +213,9 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			}
 		}
 	}
+	for x := range claim {
+		slices.SortFunc(claim[x], func(e, g claimEntry) int { return int(e.y - g.y) })
+	}
 	takesPart := func(x int) bool { return a.Classes[x].has[f] && !down[x] }
 	mark := func(x, y int) {
 		if s[x] == nil {
@@ -236,32 +239,31 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	for _, x := range meshed {
 		for _, y := range meshed {
 			mark(x, y)
-			if claim[x] != nil {
-				claim[x][y] = noClaim
-			}
 		}
+		// A meshed pair's session is the mesh's, whatever a peer claims.
+		claim[x] = slices.DeleteFunc(claim[x], func(e claimEntry) bool { return a.meshed[f][e.y] })
 	}
-	password := func(x, y int) string {
-		if c := claim[x][y]; c != noClaim {
-			return t.Peers[c].Password
+	for x := range claim {
+		if len(claim[x]) == 0 {
+			claim[x] = nil
 		}
-		return ""
 	}
 	// BGP needs both ends configured, with the same password: the pairs some end claims.
 	why := map[[2]int]OneSidedReason{}
 	for x := range claim {
-		if claim[x] == nil || !takesPart(x) {
+		if !takesPart(x) {
 			continue
 		}
-		for y, p := range claim[x] {
-			if p == noClaim || !takesPart(y) || (t.Mesh && a.meshed[f][x] && a.meshed[f][y]) {
+		for _, e := range claim[x] {
+			y := int(e.y)
+			if !takesPart(y) {
 				continue
 			}
-			back := claimed(y, x) && conf[y][x]
+			back, ok := claimEntryOf(claim[y], x)
 			switch {
-			case conf[x][y] && back && password(x, y) == password(y, x):
+			case e.ok && ok && back.ok && t.Peers[e.p].Password == t.Peers[back.p].Password:
 				mark(x, y)
-			case conf[x][y] && back:
+			case e.ok && ok && back.ok:
 				why[[2]int{x, y}] = PasswordsDiffer
 			case x != y || len(a.Classes[x].Members) > 1:
 				why[[2]int{x, y}] = NotConfiguredBack
@@ -307,10 +309,27 @@ func bitsFrom(row []uint64, from int) iter.Seq[int] {
 // claimOf is the peer whose peering a member of class x configures toward a member of class
 // y in family f (noClaim: a mesh session or none).
 func (a *Analysis) claimOf(f Family, x, y int) int32 {
-	if row := a.claim[f][x]; row != nil {
-		return row[y]
+	if e, ok := claimEntryOf(a.claim[f][x], y); ok {
+		return e.p
 	}
 	return noClaim
+}
+
+// claimEntry is one claim of a row of Analysis.claim: members of the row's class configure a
+// peering toward members of class y with peer p, which y's would accept (ok) or not (an AS
+// or localASNumber that is not theirs).
+type claimEntry struct {
+	y, p int32
+	ok   bool
+}
+
+// claimEntryOf finds the claim toward class y in row (sorted by y).
+func claimEntryOf(row []claimEntry, y int) (claimEntry, bool) {
+	i, ok := slices.BinarySearchFunc(row, int32(y), func(e claimEntry, y int32) int { return int(e.y - y) })
+	if !ok {
+		return claimEntry{}, false
+	}
+	return row[i], true
 }
 
 // OneSided reports whether members of class x configure a session of family f to members
