@@ -79,11 +79,11 @@ type Analysis struct {
 	// oneSided[f] holds the class pairs (a, b) where a member of a configures a session of
 	// family f to a member of b that does not come up, and why (see OneSided).
 	oneSided [2]map[[2]int]OneSidedReason
-	// claim[f][a] lists, sorted by class, the classes b toward which a member of a configures
-	// a peering in family f, with the peer (index into Topology.Peers) it uses: the one whose
-	// filters and password that end uses. A pair with a mesh session, or no peering, has no
-	// entry (claimOf: noClaim).
-	claim [2][][]claimEntry
+	// claim[f][a] holds, per class b toward which a member of a configures a peering in
+	// family f, the peer (index into Topology.Peers) it uses: the one whose filters and
+	// password that end uses. A pair with a mesh session, or no peering, has none (claimOf:
+	// noClaim).
+	claim [2][]claimRow
 	// groups are the route groups of the nodes' routes.
 	groups *routeGroups
 	// gaps[f][x] has bit y set where routes of class x carried over BGP do not reach the

@@ -150,22 +150,27 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	k := len(a.Classes)
 	words := (k + 63) / 64
 	s := make([][]uint64, k)
-	claim := make([][]claimEntry, k)
-	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f] = s, claim, nil, nil
+	rows := make([]claimRow, k)
+	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f] = s, rows, nil, nil
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
-	// A row lists its claims in the order made (first come, first served: claimedBits says
-	// which y are taken), sorted by y once every claim is made. A class claims toward few
-	// others or toward many (a reflector toward every client class): rows of entries, not
-	// of every class, so that a thousand classes cost what their claims do.
-	claimedBits := make([][]uint64, k)
+	// claim[x] lists x's claims in the order made (first come, first served: claimedBits
+	// says which y are taken, okBits which of them y's would accept); once every claim is
+	// made the list is sorted and becomes x's row (claimRow). A class claims toward few
+	// others or toward many (a reflector toward every client class): a thousand classes cost
+	// what their claims do, not a column of every class each.
+	claim := make([][]claimEntry, k)
+	claimedBits, okBits := make([][]uint64, k), make([][]uint64, k)
 	doClaim := func(x, y int, p int32, ok bool) {
 		if claimedBits[x] == nil {
-			claimedBits[x] = make([]uint64, words)
+			claimedBits[x], okBits[x] = make([]uint64, words), make([]uint64, words)
 		}
 		set(claimedBits[x], y)
-		claim[x] = append(claim[x], claimEntry{y: int32(y), p: p, ok: ok})
+		if ok {
+			set(okBits[x], y)
+		}
+		claim[x] = append(claim[x], claimEntry{y: int32(y), p: p})
 	}
 	claimed := func(x, y int) bool { return claimedBits[x] != nil && has(claimedBits[x], y) }
 	// confd emits one peering per node and peer address, the first that claims it: global
@@ -213,9 +218,6 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			}
 		}
 	}
-	for x := range claim {
-		slices.SortFunc(claim[x], func(e, g claimEntry) int { return int(e.y - g.y) })
-	}
 	takesPart := func(x int) bool { return a.Classes[x].has[f] && !down[x] }
 	mark := func(x, y int) {
 		if s[x] == nil {
@@ -244,9 +246,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 		claim[x] = slices.DeleteFunc(claim[x], func(e claimEntry) bool { return a.meshed[f][e.y] })
 	}
 	for x := range claim {
-		if len(claim[x]) == 0 {
-			claim[x] = nil
-		}
+		rows[x] = newClaimRow(claim[x], k)
 	}
 	// BGP needs both ends configured, with the same password: the pairs some end claims.
 	why := map[[2]int]OneSidedReason{}
@@ -259,11 +259,11 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			if !takesPart(y) {
 				continue
 			}
-			back, ok := claimEntryOf(claim[y], x)
+			both := has(okBits[x], y) && claimed(y, x) && has(okBits[y], x)
 			switch {
-			case e.ok && ok && back.ok && t.Peers[e.p].Password == t.Peers[back.p].Password:
+			case both && t.Peers[e.p].Password == t.Peers[rows[y].peer(x)].Password:
 				mark(x, y)
-			case e.ok && ok && back.ok:
+			case both:
 				why[[2]int{x, y}] = PasswordsDiffer
 			case x != y || len(a.Classes[x].Members) > 1:
 				why[[2]int{x, y}] = NotConfiguredBack
@@ -309,27 +309,50 @@ func bitsFrom(row []uint64, from int) iter.Seq[int] {
 // claimOf is the peer whose peering a member of class x configures toward a member of class
 // y in family f (noClaim: a mesh session or none).
 func (a *Analysis) claimOf(f Family, x, y int) int32 {
-	if e, ok := claimEntryOf(a.claim[f][x], y); ok {
-		return e.p
-	}
-	return noClaim
+	return a.claim[f][x].peer(y)
 }
 
-// claimEntry is one claim of a row of Analysis.claim: members of the row's class configure a
-// peering toward members of class y with peer p, which y's would accept (ok) or not (an AS
-// or localASNumber that is not theirs).
+// claimEntry is one claim: members of a class configure a peering toward members of class y
+// with peer p.
 type claimEntry struct {
 	y, p int32
-	ok   bool
 }
 
-// claimEntryOf finds the claim toward class y in row (sorted by y).
-func claimEntryOf(row []claimEntry, y int) (claimEntry, bool) {
-	i, ok := slices.BinarySearchFunc(row, int32(y), func(e claimEntry, y int32) int { return int(e.y - y) })
-	if !ok {
-		return claimEntry{}, false
+// claimRow is one class's claims (Analysis.claim): its entries sorted by class where they
+// are few, else a column per class (the peer plus one; 0: none), which a reflector's claims
+// toward every client class, or fully peered reflectors', fill.
+type claimRow struct {
+	entries []claimEntry
+	dense   []int32
+}
+
+// newClaimRow makes the row of claims (in any order, one per class) among k classes.
+func newClaimRow(claims []claimEntry, k int) claimRow {
+	if 3*len(claims) > k { // the column is smaller than the entries
+		dense := make([]int32, k)
+		for _, e := range claims {
+			dense[e.y] = e.p + 1
+		}
+		return claimRow{dense: dense}
 	}
-	return row[i], true
+	if len(claims) == 0 {
+		return claimRow{}
+	}
+	entries := slices.Clone(claims)
+	slices.SortFunc(entries, func(e, g claimEntry) int { return int(e.y - g.y) })
+	return claimRow{entries: entries}
+}
+
+// peer is the peer of the row's claim toward class y, noClaim if none.
+func (r *claimRow) peer(y int) int32 {
+	if r.dense != nil {
+		return r.dense[y] - 1
+	}
+	i, ok := slices.BinarySearchFunc(r.entries, int32(y), func(e claimEntry, y int32) int { return int(e.y - y) })
+	if !ok {
+		return noClaim
+	}
+	return r.entries[i].p
 }
 
 // OneSided reports whether members of class x configure a session of family f to members
