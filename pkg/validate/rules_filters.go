@@ -34,11 +34,12 @@ type missingFilter struct {
 
 func missingFilters(_ *Engine, s *model.Snapshot) []problem[missingFilter] {
 	var out []problem[missingFilter]
-	for _, name := range s.Peers() {
-		p := s.State.Peer(name)
-		for i, f := range p.Spec.Filters {
+	// The topology's peers carry spec.filters as written (calico.NewPeer): the BGPPeer
+	// itself is looked up only for a name that is missing.
+	for _, tp := range s.Topology.Peers {
+		for i, f := range tp.Filters {
 			if s.State.Filter(f) == nil {
-				out = append(out, problem[missingFilter]{key: name + "|" + f, data: missingFilter{peer: name, group: p.Group, name: f, index: i}})
+				out = append(out, problem[missingFilter]{key: tp.Name + "|" + f, data: missingFilter{peer: tp.Name, group: s.State.Peer(tp.Name).Group, name: f, index: i}})
 			}
 		}
 	}

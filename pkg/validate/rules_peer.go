@@ -162,6 +162,9 @@ func selectorsMatchingNothing(_ *Engine, s *model.Snapshot) []problem[emptySelec
 	var out []problem[emptySelector]
 	local, remote := s.Analysis.PeerMatchCounts()
 	for p, name := range s.Peers() {
+		if local[p] > 0 && remote[p] > 0 {
+			continue // both sides select nodes: nothing to say (most peers)
+		}
 		peer := s.State.Peer(name)
 		if peer.NodeSelectorErr != nil && peer.PeerSelectorErr != nil {
 			continue

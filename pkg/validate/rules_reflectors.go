@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
@@ -26,32 +27,37 @@ var clusterIDConsistencyRule = Rule{
 // only in part (the projectcalico/calico#2735 partition); key and data: the cluster ID.
 func partialClusterPeerings(_ *Engine, s *model.Snapshot) []problem[string] {
 	a := s.Analysis
+	// The reflector classes by cluster ID, the IDs in order.
+	type shared struct {
+		cid     string
+		classes []int
+	}
+	var ids []shared
+	for _, d := range s.ReflectorClasses() {
+		cid := a.Classes[d].ClusterID
+		i := slices.IndexFunc(ids, func(g shared) bool { return g.cid == cid })
+		if i < 0 {
+			i = len(ids)
+			ids = append(ids, shared{cid: cid})
+		}
+		ids[i].classes = append(ids[i].classes, d)
+	}
+	slices.SortFunc(ids, func(x, y shared) int { return strings.Compare(x.cid, y.cid) })
 	var out []problem[string]
 	for c := range a.Classes {
 		if a.Classes[c].ClusterID != "" {
 			continue
 		}
-		some, all := map[string]bool{}, map[string]bool{}
-		for _, d := range s.ReflectorClasses() {
-			cid := a.Classes[d].ClusterID
-			if _, seen := all[cid]; !seen {
-				all[cid] = true
+		for _, g := range ids {
+			peered := 0
+			for _, d := range g.classes {
+				if a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d) {
+					peered++
+				}
 			}
-			if a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d) {
-				some[cid] = true
-			} else {
-				all[cid] = false
+			if peered > 0 && peered < len(g.classes) {
+				out = append(out, problem[string]{key: g.cid, classes: []int{c}, data: g.cid})
 			}
-		}
-		var cids []string
-		for cid := range some {
-			if !all[cid] {
-				cids = append(cids, cid)
-			}
-		}
-		sort.Strings(cids)
-		for _, cid := range cids {
-			out = append(out, problem[string]{key: cid, classes: []int{c}, data: cid})
 		}
 	}
 	return out
@@ -212,8 +218,11 @@ func isolatedReflector(s *model.Snapshot, c int) bool {
 }
 
 func isolatedReflectors(_ *Engine, s *model.Snapshot) []problem[struct{}] {
+	if !s.State.Mesh() {
+		return nil // see isolatedReflector
+	}
 	var out []problem[struct{}]
-	for c := range s.Analysis.Classes {
+	for _, c := range s.ReflectorClasses() {
 		if isolatedReflector(s, c) {
 			out = append(out, problem[struct{}]{classes: []int{c}})
 		}
@@ -287,14 +296,23 @@ func (e *Engine) fewReflectors(s *model.Snapshot, c int) []string {
 	if s.State.Mesh() || s.Analysis.Classes[c].ClusterID != "" {
 		return nil
 	}
-	rs := reflectorsOf(s, c)
-	if len(rs) == 0 || len(rs) >= e.cfg.MinReflectors {
+	// Count first: most clients have enough, and their names are not needed.
+	a, n := s.Analysis, 0
+	for _, d := range s.ReflectorClasses() {
+		if a.Classes[d].AS == a.Classes[c].AS && (a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d)) {
+			n += len(a.Classes[d].Members)
+		}
+	}
+	if n == 0 || n >= e.cfg.MinReflectors {
 		return nil
 	}
-	return rs
+	return reflectorsOf(s, c)
 }
 
 func clientsWithFewReflectors(e *Engine, s *model.Snapshot) []problem[[]string] {
+	if s.State.Mesh() {
+		return nil // see fewReflectors; asked once, not per class
+	}
 	var out []problem[[]string]
 	for c := range s.Analysis.Classes {
 		if rs := e.fewReflectors(s, c); rs != nil {
