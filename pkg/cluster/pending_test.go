@@ -79,15 +79,20 @@ func decide(s *Store, e *validate.Engine, now time.Time, ch model.Change) (refus
 	return refused
 }
 
+// twoDeletions is twoPeerings judged with minReflectors 1, a time, and the deletions of its
+// two client peerings (each harmless alone, not both).
+func twoDeletions(t *testing.T) (*Store, *validate.Engine, time.Time, model.Change, model.Change) {
+	s := twoPeerings(t)
+	return s, validate.New(validate.Config{MinReflectors: 1}), time.Unix(1000, 0),
+		model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r1")},
+		model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r2")}
+}
+
 // TestJudgeTogether: two deletions each harmless alone are judged together while the first
 // has not reached the informers; once it has, or once it expires, it is judged against the
 // store alone.
 func TestJudgeTogether(t *testing.T) {
-	s := twoPeerings(t)
-	e := validate.New(validate.Config{MinReflectors: 1})
-	now := time.Unix(1000, 0)
-	first := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r1")}
-	second := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r2")}
+	s, e, now, first, second := twoDeletions(t)
 	if decide(s, e, now, first) {
 		t.Fatal("deleting to-r1 alone is refused")
 	}
@@ -112,11 +117,7 @@ func TestJudgeTogether(t *testing.T) {
 // one laid over it. Here the deletion of to-r2 is decided while the deletion of to-r1 is
 // allowed and committed: alone it would pass, taken again it is refused.
 func TestJudgeAgainWhenOvertaken(t *testing.T) {
-	s := twoPeerings(t)
-	e := validate.New(validate.Config{MinReflectors: 1})
-	now := time.Unix(1000, 0)
-	first := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r1")}
-	second := model.Change{Operation: model.Delete, Old: peerObject(t, s, "to-r2")}
+	s, e, now, first, second := twoDeletions(t)
 	var verdicts []bool
 	s.Judge(now, func(snap *model.Snapshot) (*model.Change, *model.Snapshot) {
 		if len(verdicts) == 0 && decide(s, e, now, first) {

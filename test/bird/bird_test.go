@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rrguard/rrguard/test/harness"
 )
 
 // The part of `rrguard sessions -o json` the comparison reads.
@@ -486,7 +488,7 @@ func (n *network) startFile(t *testing.T, i int, name string, ipv6 bool, path, t
 		s.addr = protocolName(v6(i))
 	}
 	cmd := exec.Command("ip", "netns", "exec", s.ns, bin, "-f", "-c", path, "-s", s.sock)
-	out := &lockedBuffer{}
+	out := &harness.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := live.startProc(cmd); err != nil {
 		t.Fatalf("start %s for %s: %v", bin, name, err)
@@ -528,24 +530,6 @@ func (n *network) startFile(t *testing.T, i int, name string, ipv6 bool, path, t
 	}
 	t.Fatalf("%s for %s: no greeting on its control socket after 10 s (%v): %s", bin, name, err, out.String())
 	return nil
-}
-
-// lockedBuffer is a BIRD's output: written by exec's copying goroutine, read by a failing test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // connect opens the control socket and reads BIRD's greeting (0001 BIRD 1.6.8 ready.).
