@@ -195,7 +195,7 @@ func (a *Analysis) ReflectorsOf(c int) []string {
 	var out []string
 	for d := range a.Classes {
 		cd := &a.Classes[d]
-		if cd.ClusterID == "" || cd.AS != cc.AS || (!a.Session(IPv4, c, d) && !a.Session(IPv6, c, d)) {
+		if cd.ClusterID == "" || cd.AS != cc.AS || !a.Peered(c, d) {
 			continue
 		}
 		for _, m := range cd.Members {

@@ -283,6 +283,10 @@ func (a *Analysis) Session(f Family, x, y int) bool {
 	return row != nil && has(row, y)
 }
 
+// Peered reports whether a member of class x and a (different) member of class y have a BGP
+// session of either family.
+func (a *Analysis) Peered(x, y int) bool { return a.Session(IPv4, x, y) || a.Session(IPv6, x, y) }
+
 // sessionsFrom yields, in order, the classes from on whose members a member of class x has
 // a session of family f with.
 func (a *Analysis) sessionsFrom(f Family, x, from int) iter.Seq[int] {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"sort"
 
-	"github.com/rrguard/rrguard/pkg/bgp"
 	"github.com/rrguard/rrguard/pkg/calico"
 	"github.com/rrguard/rrguard/pkg/model"
 )
@@ -98,7 +97,7 @@ func asMismatchProblems(_ *Engine, s *model.Snapshot) []problem[[]int] {
 		}
 		var cs []int
 		for c := range a.Classes {
-			if a.Classes[c].ClusterID == "" && a.Classes[c].AS != a.Classes[r].AS && (a.Session(bgp.IPv4, r, c) || a.Session(bgp.IPv6, r, c)) {
+			if a.Classes[c].ClusterID == "" && a.Classes[c].AS != a.Classes[r].AS && a.Peered(r, c) {
 				cs = append(cs, c)
 			}
 		}

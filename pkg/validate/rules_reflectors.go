@@ -51,7 +51,7 @@ func partialClusterPeerings(_ *Engine, s *model.Snapshot) []problem[string] {
 		for _, g := range ids {
 			peered := 0
 			for _, d := range g.classes {
-				if a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d) {
+				if a.Peered(c, d) {
 					peered++
 				}
 			}
@@ -282,12 +282,18 @@ func reflectorsOf(s *model.Snapshot, c int) []string {
 	}
 	var out []string
 	for _, d := range s.ReflectorClasses() {
-		if a.Classes[d].AS == a.Classes[c].AS && (a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d)) {
+		if clientOf(a, c, d) {
 			out = append(out, members(s, d)...)
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// clientOf reports whether the members of client class c are route-reflector clients of the
+// members of reflector class d: sessions in the same AS.
+func clientOf(a *bgp.Analysis, c, d int) bool {
+	return a.Classes[d].AS == a.Classes[c].AS && a.Peered(c, d)
 }
 
 // fewReflectors: with the mesh off, the reflectors of a client class that has some but fewer
@@ -299,7 +305,7 @@ func (e *Engine) fewReflectors(s *model.Snapshot, c int) []string {
 	// Count first: most clients have enough, and their names are not needed.
 	a, n := s.Analysis, 0
 	for _, d := range s.ReflectorClasses() {
-		if a.Classes[d].AS == a.Classes[c].AS && (a.Session(bgp.IPv4, c, d) || a.Session(bgp.IPv6, c, d)) {
+		if clientOf(a, c, d) {
 			n += len(a.Classes[d].Members)
 		}
 	}
