@@ -155,9 +155,9 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
-	// claim[x] lists x's claims in the order made (first come, first served: claimedBits
+	// claim[x] lists x's claims as they are made (first come, first served: claimedBits
 	// says which y are taken, okBits which of them y's would accept); once every claim is
-	// made the list is sorted and becomes x's row (claimRow). A class claims toward few
+	// made it becomes x's row (claimRow). A class claims toward few
 	// others or toward many (a reflector toward every client class): a thousand classes cost
 	// what their claims do, not a column of every class each.
 	claim := make([][]claimEntry, k)
@@ -330,7 +330,8 @@ type claimRow struct {
 	dense   []int32
 }
 
-// newClaimRow makes the row of claims (in any order, one per class) among k classes.
+// newClaimRow makes the row of claims (in any order, one per class) among k classes; it may
+// sort claims in place and keep them.
 func newClaimRow(claims []claimEntry, k int) claimRow {
 	if 3*len(claims) > k { // the column is smaller than the entries
 		dense := make([]int32, k)
@@ -342,9 +343,8 @@ func newClaimRow(claims []claimEntry, k int) claimRow {
 	if len(claims) == 0 {
 		return claimRow{}
 	}
-	entries := slices.Clone(claims)
-	slices.SortFunc(entries, func(e, g claimEntry) int { return int(e.y - g.y) })
-	return claimRow{entries: entries}
+	slices.SortFunc(claims, func(e, g claimEntry) int { return int(e.y - g.y) })
+	return claimRow{entries: slices.Clip(claims)}
 }
 
 // peer is the peer of the row's claim toward class y, noClaim if none.

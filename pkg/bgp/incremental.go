@@ -313,6 +313,15 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 			touched = append(touched, c)
 		}
 	}
+	if len(touched) == 0 && !slices.ContainsFunc(changed, func(q int) bool { return !sameButSelectors(&t.Peers[q], &old[q]) }) {
+		// The changed peers select the same classes as before and differ in nothing else (a
+		// selector written anew, for the same nodes): the sessions and what they carry are
+		// a's. The classes stay b's own, so the model does not count as the same
+		// (SameModel): the rules that read the BGPPeers still judge the new selectors.
+		b.keys = a.keys // no column changed (shared: invariant 6)
+		b.sameShapeAs(a)
+		return b
+	}
 	// Invariant 3: a key no class has any more is forgotten first (a class that shares it,
 	// unchanged, then has no entry: a node with that key forms a class of its own, which
 	// invariant 2 allows), then the touched classes' keys are written.
@@ -331,14 +340,6 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 			cl.local[q], cl.remote[q] = r.local[q][c], r.remote[q][c]
 		}
 		b.keys[cl.key()] = c
-	}
-	if len(touched) == 0 && !slices.ContainsFunc(changed, func(q int) bool { return !sameButSelectors(&t.Peers[q], &old[q]) }) {
-		// The changed peers select the same classes as before and differ in nothing else (a
-		// selector written anew, for the same nodes): the sessions and what they carry are
-		// a's. The classes stay b's own, so the model does not count as the same
-		// (SameModel): the rules that read the BGPPeers still judge the new selectors.
-		b.sameShapeAs(a)
-		return b
 	}
 	b.sides = a.sidesWith(b, changed)
 	b.base = a
