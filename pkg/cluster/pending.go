@@ -72,9 +72,7 @@ func (s *Store) Judge(now time.Time, decide func(*model.Snapshot) (*model.Change
 	p.judging.Lock()
 	defer p.judging.Unlock()
 	if cur := s.judgingSnapshot(now); cur != snap {
-		if after.State != snap.State {
-			after.State.Release()
-		}
+		after.ReleaseOver(snap)
 		snap = cur
 		if ch, after = s.kept(snap, decide); ch == nil {
 			return
@@ -96,21 +94,17 @@ func (s *Store) Judge(now time.Time, decide func(*model.Snapshot) (*model.Change
 func (s *Store) kept(snap *model.Snapshot, decide func(*model.Snapshot) (*model.Change, *model.Snapshot)) (*model.Change, *model.Snapshot) {
 	ch, after := decide(snap)
 	if ch == nil || ch.Target() == nil {
-		if ch != nil && after != nil && after.State != snap.State {
-			after.State.Release()
-		}
+		after.ReleaseOver(snap)
 		return nil, nil
 	}
 	// decide may have analysed the change within a smaller budget than snap's (admission's):
 	// where that decided every family, the result is the same as within snap's, and the
 	// snapshot takes snap's budget for what is derived from it; else it is made again.
-	if after != nil && (len(after.Analysis.Undecided) > 0 || after.Analysis.Budget() != snap.Analysis.Budget()) {
+	if after != nil && after.Analysis.Budget() != snap.Analysis.Budget() {
 		if len(after.Analysis.Undecided) == 0 {
 			after = after.Within(snap.Analysis.Budget())
 		} else {
-			if after.State != snap.State {
-				after.State.Release()
-			}
+			after.ReleaseOver(snap)
 			after = nil
 		}
 	}
@@ -118,9 +112,7 @@ func (s *Store) kept(snap *model.Snapshot, decide func(*model.Snapshot) (*model.
 		after = snap.After(*ch)
 	}
 	if after.Analysis.SameModel(snap.Analysis) && after.State.Mesh() == snap.State.Mesh() {
-		if after.State != snap.State {
-			after.State.Release()
-		}
+		after.ReleaseOver(snap)
 		return nil, nil
 	}
 	return ch, after

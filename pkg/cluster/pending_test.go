@@ -69,9 +69,7 @@ func decide(s *Store, e *validate.Engine, now time.Time, ch model.Change) (refus
 			}
 		}
 		if refused {
-			if after.State != snap.State {
-				after.State.Release()
-			}
+			after.ReleaseOver(snap)
 			return nil, nil
 		}
 		return &ch, after

@@ -135,6 +135,16 @@ func (s *Snapshot) Within(b bgp.Budget) *Snapshot {
 	return &Snapshot{State: s.State, Topology: s.Topology, Analysis: s.Analysis.Within(b), peers: s.peers}
 }
 
+// ReleaseOver gives back what s's state copied of base's (calico.State.Release), unless s
+// shares base's state: for the snapshot after a change, which only its maker holds, once done
+// with it. Neither s's state nor anything read from it may be used afterwards; nil does
+// nothing.
+func (s *Snapshot) ReleaseOver(base *Snapshot) {
+	if s != nil && s.State != base.State {
+		s.State.Release()
+	}
+}
+
 // WithNode returns the snapshot after node o was added or changed (o.Node set) or removed
 // (o nil): the store's cheap path for the Node changes that dominate a cluster's traffic.
 func (s *Snapshot) WithNode(name string, o *calico.Object) *Snapshot {

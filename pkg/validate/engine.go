@@ -32,16 +32,14 @@ func (e *Engine) Config() Config { return e.cfg }
 // the node-to-node mesh off is judged on the whole resulting topology.
 func (e *Engine) Evaluate(ctx context.Context, ch model.Change, before *model.Snapshot) []Finding {
 	out, after := e.EvaluateAfter(ctx, ch, before)
-	if after.State != before.State {
-		after.State.Release() // the state after the change was this decision's alone
-	}
+	after.ReleaseOver(before) // the state after the change was this decision's alone
 	return out
 }
 
 // EvaluateAfter is Evaluate that also returns the snapshot after the change, analysed within
 // bgp.AdmissionBudget, for a caller that keeps it (the webhook lays an allowed change over the
-// decisions that follow: cluster.Store.Judge). It is the caller's alone: release its State
-// when done with it, unless it is before's.
+// decisions that follow: cluster.Store.Judge). It is the caller's alone: give it back with
+// ReleaseOver(before) when done with it.
 func (e *Engine) EvaluateAfter(ctx context.Context, ch model.Change, before *model.Snapshot) ([]Finding, *model.Snapshot) {
 	after := before.Within(bgp.AdmissionBudget).After(ch)
 	var out []Finding
