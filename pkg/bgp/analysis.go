@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"iter"
+	"slices"
 	"sort"
 )
 
@@ -13,9 +14,18 @@ type ClassID = int
 const NoClass ClassID = -1
 
 // Class is a set of nodes that calico-node treats identically: same cluster ID, AS, address
-// families, and the same matches for every BGPPeer. Members are indexes into Topology.Nodes.
+// families, and the same matches for every BGPPeer. Members are indexes into Topology.Nodes;
+// ClusterID, AS and ListenPort (see classAttrs) are what the members share.
 type Class struct {
-	Members   []int
+	Members []int
+	// The attributes are shared by the classes of the analyses derived from one another
+	// while they stay the same (never written once shared: a change is a new classAttrs), so
+	// that a derived analysis copies a small Class per class, not every attribute.
+	*classAttrs
+}
+
+// classAttrs is what a class's members share.
+type classAttrs struct {
 	ClusterID string
 	AS        uint32
 	// ListenPort is the port the members listen on, as calico-node renders it (0: 179).
@@ -25,6 +35,15 @@ type Class struct {
 	remote     []bool // per peer: the peer selects these nodes as remote
 	// routes are the route groups the members originate, per family (sorted).
 	routes [2][]int
+}
+
+// withSides returns c with attributes of its own, their per-peer columns copied, for the
+// caller to write.
+func (c Class) withSides() Class {
+	attrs := *c.classAttrs
+	attrs.local, attrs.remote = slices.Clone(attrs.local), slices.Clone(attrs.remote)
+	c.classAttrs = &attrs
+	return c
 }
 
 // Routes returns the route groups (see Analysis.Group) the members originate in family f.

@@ -502,7 +502,11 @@ func TestWithNodeBetweenLargeClasses(t *testing.T) {
 			moved.Labels = maps.Clone(moved.Labels)
 			moved.Labels["zone"] = zones[rng.Intn(4)]
 			changed.Nodes[i] = &moved
+			before := fmt.Sprint(a.ClassOf, a.Classes)
 			got, want := a.WithNode(&changed, i), Analyze(&changed)
+			if fmt.Sprint(a.ClassOf, a.Classes) != before {
+				t.Fatalf("iteration %d step %d: WithNode changed its base analysis's classes", iter, step)
+			}
 			if got.graphs[IPv4] == a.graphs[IPv4] && len(got.Classes) == len(a.Classes) && got.ClassOf[i] != a.ClassOf[i] {
 				kept++
 			}

@@ -31,7 +31,7 @@ func (a *Analysis) classify(perNode bool) {
 	for i := range t.Nodes {
 		a.byName[t.Nodes[i].Name] = i
 		if perNode {
-			a.ClassOf[i] = a.place(i, perNode, &kb)
+			a.ClassOf[i] = a.place(i, perNode, &kb, "")
 			continue
 		}
 		// Nodes with the same signature have the same class key: the key is computed once.
@@ -41,7 +41,7 @@ func (a *Analysis) classify(perNode bool) {
 			a.ClassOf[i] = c
 			continue
 		}
-		a.ClassOf[i] = a.place(i, perNode, &kb)
+		a.ClassOf[i] = a.place(i, perNode, &kb, "")
 		bySig[string(sb)] = a.ClassOf[i]
 	}
 }
@@ -174,17 +174,22 @@ func (s *signatures) of(n *Node, b []byte) []byte {
 }
 
 // place puts node i in the class of its key, creating the class if needed, and returns the
-// class (NoClass for a node that takes part in nothing).
-func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) ClassID {
+// class (NoClass for a node that takes part in nothing). key is the node's key where the
+// caller computed it already (nodeKey), "" otherwise.
+func (a *Analysis) place(i int, perNode bool, kb *strings.Builder, key string) ClassID {
 	t := a.Topology
 	n := t.Nodes[i]
 	if !takesPart(n) {
 		return NoClass
 	}
+	if c, ok := a.keys[key]; ok && key != "" {
+		a.Classes[c].Members = append(a.Classes[c].Members, i)
+		return c
+	}
 	// The peers' sides are evaluated once, for the key and for the class if it is new.
 	l := n.prepared()
-	cl := Class{Members: []int{i}, ClusterID: n.ClusterID, AS: t.NodeAS(n), ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
-		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers)), routes: a.groups.nodeRoutes(t, n, l)}
+	cl := Class{Members: []int{i}, classAttrs: &classAttrs{ClusterID: n.ClusterID, AS: t.NodeAS(n), ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
+		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers)), routes: a.groups.nodeRoutes(t, n, l)}}
 	for p := range t.Peers {
 		cl.local[p] = t.Peers[p].appliesTo(n, l)
 		cl.remote[p] = t.Peers[p].selects(n, l)
@@ -195,7 +200,7 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder) ClassID {
 		kb.WriteByte(0)
 	}
 	writeKey(kb, cl.ClusterID, cl.AS, cl.ListenPort, cl.has[IPv4], cl.has[IPv6], len(t.Peers), func(p int) (bool, bool) { return cl.local[p], cl.remote[p] }, cl.routes)
-	key := kb.String()
+	key = kb.String()
 	if c, ok := a.keys[key]; ok {
 		a.Classes[c].Members = append(a.Classes[c].Members, i)
 		return c

@@ -34,23 +34,29 @@ import (
 //  5. labels indexes the labels of exactly Topology.Nodes: an analysis with other nodes (or
 //     other labels on a node) gets an index of its own.
 //  6. A derived analysis shares what it does not change with the analysis it comes from
-//     (ClassOf, byName, keys, Classes' Members and peer columns): shared slices and maps are
-//     never written; what changes is copied first. The analysis derived from is untouched.
+//     (ClassOf, byName, keys, Classes' Members and attributes): shared slices, maps and
+//     classAttrs are never written; what changes is copied first. The analysis derived from is untouched.
 
 // WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
 // is replaced (or appended, when i == len(a.Topology.Nodes)); peers, mesh and AS are the
 // same. Only that node is classified again.
 func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
+	var kb strings.Builder
+	key := "" // node i's key, where computed
 	if i < len(a.ClassOf) && a.ClassOf[i] != NoClass && t.Nodes[i].Name == a.Topology.Nodes[i].Name {
 		// The common case: a change (a label no selector reads, a tunnel address, …) that
 		// leaves the node in its class changes nothing of the analysis but the labels. An
 		// unchanged signature says so without evaluating a selector (a class's members share
 		// their key); otherwise the key decides.
-		var kb strings.Builder
-		same := takesPart(t.Nodes[i]) && a.sameSignature(a.Topology.Nodes[i], t.Nodes[i])
+		old := a.ClassOf[i]
+		now, same := old, takesPart(t.Nodes[i]) && a.sameSignature(a.Topology.Nodes[i], t.Nodes[i])
 		if !same {
-			c, ok := a.keys[a.nodeKey(t, i, false, &kb)]
-			same = ok && c == a.ClassOf[i]
+			var ok bool
+			key = a.nodeKey(t, i, false, &kb)
+			if now, ok = a.keys[key]; !ok {
+				now = NoClass
+			}
+			same = now == old
 		}
 		if same {
 			b := *a
@@ -58,6 +64,9 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 			b.whatIf = &whatIfs{}
 			b.whatIf.steps.Store(int64(b.budget.MaxSteps))
 			return &b
+		}
+		if now != NoClass && len(a.Classes[old].Members) > standinsPerClass && len(a.Classes[now].Members) >= standinsPerClass {
+			return a.moved(t, i, old, now)
 		}
 	}
 	b := a.derive(t)
@@ -80,25 +89,31 @@ func (a *Analysis) WithNode(t *Topology, i int) *Analysis {
 	// a copy, which a full slice expression forces.
 	for c := range b.Classes {
 		if c != old {
-			b.Classes[c].Members = b.Classes[c].Members[:len(b.Classes[c].Members):len(b.Classes[c].Members)]
+			b.Classes[c].Members = slices.Clip(b.Classes[c].Members)
 		}
 	}
-	var kb strings.Builder
-	b.ClassOf[i] = b.place(i, false, &kb)
-	// From a class to another that were there (none made, none emptied), both keeping
-	// standinsPerClass members or more: see sameShapeAs.
-	now := b.ClassOf[i]
-	moved := old != NoClass && now != NoClass && now < len(a.Classes) &&
-		len(b.Classes[old].Members) >= standinsPerClass && len(a.Classes[now].Members) >= standinsPerClass
+	b.ClassOf[i] = b.place(i, false, &kb, key)
 	if old != NoClass && len(b.Classes[old].Members) == 0 {
 		b.dropClass(old)
 	}
-	if moved {
-		b.sameShapeAs(a)
-		return b
-	}
 	b.base = a
 	b.finish()
+	return b
+}
+
+// moved is WithNode for node i moving from class old to class now, both keeping
+// standinsPerClass members or more: no class made, none emptied, so the keys are a's, and
+// the sessions, session graph and propagation are a's too (see sameShapeAs). A node moving
+// to another rack in a cluster of rack BGPPeers is this.
+func (a *Analysis) moved(t *Topology, i int, old, now ClassID) *Analysis {
+	b := a.derive(t)
+	b.sigs, b.keys, b.labels = a.sigs, a.keys, &labelIndex{}
+	b.ClassOf = slices.Clone(a.ClassOf)
+	b.ClassOf[i] = now
+	b.Classes = slices.Clone(a.Classes)
+	b.Classes[old].Members = slices.DeleteFunc(slices.Clone(a.Classes[old].Members), func(m int) bool { return m == i })
+	b.Classes[now].Members = append(slices.Clip(a.Classes[now].Members), i)
+	b.sameShapeAs(a)
 	return b
 }
 
@@ -237,8 +252,9 @@ func (a *Analysis) WithPeers(t *Topology) *Analysis {
 	}
 	b = r.b
 	for c := range b.Classes {
-		b.Classes[c].local = make([]bool, len(t.Peers))
-		b.Classes[c].remote = make([]bool, len(t.Peers))
+		attrs := *b.Classes[c].classAttrs
+		attrs.local, attrs.remote = make([]bool, len(t.Peers)), make([]bool, len(t.Peers))
+		b.Classes[c].classAttrs = &attrs
 		for q := range t.Peers {
 			b.Classes[c].local[q], b.Classes[c].remote[q] = r.local[q][c], r.remote[q][c]
 		}
@@ -334,8 +350,8 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 		}
 	}
 	for _, c := range touched {
+		b.Classes[c] = b.Classes[c].withSides()
 		cl := &b.Classes[c]
-		cl.local, cl.remote = slices.Clone(cl.local), slices.Clone(cl.remote)
 		for _, q := range changed {
 			cl.local[q], cl.remote[q] = r.local[q][c], r.remote[q][c]
 		}
