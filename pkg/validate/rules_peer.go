@@ -297,44 +297,36 @@ func peersTargetingNonReflectors(e *Engine, s *model.Snapshot) []problem[nonRefl
 		return nil
 	}
 	a := s.Analysis
-	// Per peer with a peer selector: whether it selects reflectors or labelled nodes, and
-	// the plain classes it selects.
-	type selection struct {
-		reflectors, labelled bool
-		plain                []int
-	}
-	sel := make([]selection, len(s.Peers()))
-	var withSelector []int
-	for p := range s.Peers() {
+	var out []problem[nonReflectorTarget]
+	var plainClasses []int // the plain classes a peer selects (scratch)
+	for p, name := range s.Peers() {
 		if s.Topology.Peers[p].PeerSelector == nil {
 			continue
 		}
-		withSelector = append(withSelector, p)
+		// Whether it selects reflectors or labelled nodes, and the plain classes it selects.
+		reflectors, labelled := false, false
+		plainClasses = plainClasses[:0]
 		for _, c := range a.SelectedClasses(p) {
 			cl := &a.Classes[c]
 			if len(cl.Members) == 0 {
 				continue
 			}
 			if cl.ClusterID != "" {
-				sel[p].reflectors = true
+				reflectors = true
 				continue
 			}
-			_, labelled := s.Topology.Nodes[cl.Members[0]].Labels[e.cfg.ReflectorLabel]
-			sel[p].plain = append(sel[p].plain, c)
-			sel[p].labelled = sel[p].labelled || labelled
+			_, l := s.Topology.Nodes[cl.Members[0]].Labels[e.cfg.ReflectorLabel]
+			plainClasses = append(plainClasses, c)
+			labelled = labelled || l
 		}
-	}
-	var out []problem[nonReflectorTarget]
-	for _, p := range withSelector {
-		if len(sel[p].plain) == 0 || (!sel[p].reflectors && !sel[p].labelled) {
+		if len(plainClasses) == 0 || (!reflectors && !labelled) {
 			continue
 		}
 		var plain []string
-		for _, c := range sel[p].plain {
+		for _, c := range plainClasses {
 			plain = append(plain, members(s, c)...)
 		}
 		sort.Strings(plain)
-		name := s.Peers()[p]
 		out = append(out, problem[nonReflectorTarget]{key: name + "|" + strings.Join(plain, ","), data: nonReflectorTarget{peer: name, plain: plain}})
 	}
 	return out

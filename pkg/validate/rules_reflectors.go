@@ -299,7 +299,15 @@ func clientOf(a *bgp.Analysis, c, d int) bool {
 // fewReflectors: with the mesh off, the reflectors of a client class that has some but fewer
 // than minReflectors (nil otherwise).
 func (e *Engine) fewReflectors(s *model.Snapshot, c int) []string {
-	if s.State.Mesh() || s.Analysis.Classes[c].ClusterID != "" {
+	if s.State.Mesh() {
+		return nil
+	}
+	return e.fewReflectorsMeshOff(s, c)
+}
+
+// fewReflectorsMeshOff is fewReflectors where the caller knows the mesh is off.
+func (e *Engine) fewReflectorsMeshOff(s *model.Snapshot, c int) []string {
+	if s.Analysis.Classes[c].ClusterID != "" {
 		return nil
 	}
 	// Count first: most clients have enough, and their names are not needed.
@@ -321,7 +329,7 @@ func clientsWithFewReflectors(e *Engine, s *model.Snapshot) []problem[[]string] 
 	}
 	var out []problem[[]string]
 	for c := range s.Analysis.Classes {
-		if rs := e.fewReflectors(s, c); rs != nil {
+		if rs := e.fewReflectorsMeshOff(s, c); rs != nil {
 			out = append(out, problem[[]string]{classes: []int{c}, data: rs})
 		}
 	}
