@@ -58,7 +58,7 @@ func (g *sessionGraph) patternOf(grp int) string {
 // closure decides the origins of chunk by state graphs, per pattern; it reports false when a
 // graph exceeds the budget (nothing of chunk is then recorded as decided: the caller clears
 // and searches).
-func (p *propagation) closure(chunk []int, learned [][]bool) bool {
+func (p *propagation) closure(chunk []int, learned learning) bool {
 	g := p.g
 	byPattern := map[string][]int{}
 	var patterns []string
@@ -198,7 +198,7 @@ func (p *propagation) stateGraph(chunk []int, pattern string) (*stateGraph, bool
 
 // push runs the origins of chunk over state graph sg, leaving out the excluded stand-in's
 // states, and records what each class's stand-ins learn.
-func (p *propagation) push(sg *stateGraph, chunk []int, learned [][]bool) {
+func (p *propagation) push(sg *stateGraph, chunk []int, learned learning) {
 	g := p.g
 	t := sccPool.Get().(*scc)
 	defer sccPool.Put(t)

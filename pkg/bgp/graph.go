@@ -45,10 +45,10 @@ type sessionGraph struct {
 	// sender's own ones, so the origin must be kept apart (the search does, the closure
 	// cannot). filtered: some session stops some group's routes.
 	firstHopNarrower, filtered bool
-	// before is what the whole graph's propagation found: learned[o][d]; reached[s], the
+	// before is what the whole graph's propagation found (see learning); reached[s], the
 	// origins whose routes reached speaker s (bits over origins): a what-if that leaves s out
 	// changes only those.
-	before  [][]bool
+	before  *learning
 	reached [][]uint64
 	// saved are the state graphs the whole graph's closure made, by pattern (closure.go).
 	saved map[string]*stateGraph

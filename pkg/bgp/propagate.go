@@ -125,14 +125,14 @@ func (a *Analysis) propagate(f Family) {
 		a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
 		return
 	}
-	var learned [][]bool
+	var learned learning
 	if b := a.base; b != nil && b.groups == a.groups && b.graphs[f] != nil && b.graphs[f].before != nil && g.sameAs(b.graphs[f]) {
 		// The session graph of the analysis derived from (a node that moved between
 		// classes that stay, a BGPPeer change that leaves the sessions): its propagation,
 		// which is what this graph's would find, state graphs and what-ifs' inputs included.
 		g = b.graphs[f]
 		a.graphs[f] = g
-		learned = g.before
+		learned = *g.before
 		if sameLearners(a, b, f) {
 			// The gaps are made of the propagation, the stand-ins and, of the classes, which
 			// have members of the family and more than one member: base's too.
@@ -157,24 +157,26 @@ func (a *Analysis) propagate(f Family) {
 			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
 			return
 		}
-		g.before = learned
+		g.before = &learned
 	}
 	// The gaps: per class, its origins whose routes are carried over BGP, against every
 	// class with members that do not learn them. One bit per class pair: no allocation per
-	// pair (Missing reads g.before again for the route groups).
-	classes := a.classesWith(f)
+	// pair (Missing reads g.before again for the route groups). Walked per learning class,
+	// a word of origins at a time: most learn everything.
+	viaBGP := make([]uint64, learned.words)
+	for o, or := range g.origins {
+		if a.Topology.viaBGP(a.groups.at(or.group)) {
+			set(viaBGP, o)
+		}
+	}
 	rows := make([][]uint64, len(a.Classes))
 	words := (len(a.Classes) + 63) / 64
-	for x := range a.Classes {
-		if len(g.standins[x]) == 0 {
-			continue
-		}
-		for _, o := range g.own[g.standins[x][0]] {
-			if !a.Topology.viaBGP(a.groups.at(g.origins[o].group)) {
-				continue
-			}
-			for _, y := range classes {
-				if a.others(x, y) == 0 || learned[o][y] || (rows[x] != nil && has(rows[x], y)) {
+	for _, y := range a.classesWith(f) {
+		row := learned.row(y)
+		for w, v := range viaBGP {
+			for m := v &^ row[w]; m != 0; m &= m - 1 {
+				x := g.origins[w<<6|bits.TrailingZeros64(m)].class
+				if a.others(x, y) == 0 || (rows[x] != nil && has(rows[x], y)) {
 					continue
 				}
 				if rows[x] == nil {
@@ -205,26 +207,58 @@ func (a *Analysis) others(x, y int) int {
 	return len(a.Classes[y].Members)
 }
 
-// learned runs the passes of every origin and returns learned[o][d]: the other members of
-// class d learn the routes of origin o (an index into the graph's origins). failed is the
-// class whose last stand-in is excluded (-1: none); a class left without members
-// originates nothing.
+// learning says which classes learn which origins' routes: bit o of row d is set when the
+// other members of class d learn the routes of origin o (an index into the graph's origins).
+// Rows per class, bits over origins: a propagation writes a class's row as it reads what the
+// class's stand-ins hold, and with a BGPPeer per node (thousands of classes and origins) a
+// bool per pair, written origin by origin, was most of a decision.
+type learning struct {
+	words int // per row
+	bits  []uint64
+}
+
+func newLearning(origins, classes int) learning {
+	w := (origins + 63) / 64
+	return learning{words: w, bits: make([]uint64, w*classes)}
+}
+
+// row is class d's row: bit o set when d learns origin o.
+func (l learning) row(d int) []uint64 { return l.bits[d*l.words : (d+1)*l.words : (d+1)*l.words] }
+
+// has reports whether the other members of class d learn the routes of origin o.
+func (l learning) has(o, d int) bool { return has(l.row(d), o) }
+
+// learned runs the passes of every origin and returns which classes learn which (see
+// learning). failed is the class whose last stand-in is excluded (-1: none); a class left
+// without members originates nothing.
 //
 // only, when not nil, are the origins whose routes may change (the others keep g.before's).
-func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
+func (p *propagation) learned(failed int, only []bool) (learning, error) {
 	a, g := p.a, p.g
-	learned := make([][]bool, len(g.origins))
-	var live []int
+	learned := newLearning(len(g.origins), len(a.Classes))
+	live, liveBits := []int(nil), make([]uint64, learned.words)
+	var kept []uint64 // the origins that keep g.before's
+	if only != nil {
+		kept = make([]uint64, learned.words)
+	}
 	for o := range g.origins {
-		learned[o] = make([]bool, len(a.Classes))
 		if failed >= 0 && g.origins[o].class == failed && len(a.Classes[failed].Members) == 1 {
 			continue
 		}
 		if only != nil && !only[o] {
-			copy(learned[o], g.before[o])
+			set(kept, o)
 			continue
 		}
 		live = append(live, o)
+		set(liveBits, o)
+	}
+	if kept != nil {
+		for d := range a.Classes {
+			row, was := learned.row(d), g.before.row(d)
+			for w := range row {
+				row[w] = was[w] & kept[w]
+			}
+		}
 	}
 	if !g.firstHopNarrower && !p.budget.searchOnly && len(live) > 0 {
 		// One state graph for every origin; past its budget, the search below decides.
@@ -232,13 +266,16 @@ func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
 			p.meshDeliveries(live, learned)
 			return learned, nil
 		}
-		for _, o := range live {
-			clear(learned[o])
+		for d := range a.Classes {
+			row := learned.row(d)
+			for w := range row {
+				row[w] &^= liveBits[w]
+			}
 		}
 	}
 	for start := 0; start < len(live); start += passWidth {
 		if err := p.run(live[start:min(start+passWidth, len(live))], learned); err != nil {
-			return nil, err
+			return learning{}, err
 		}
 	}
 	p.meshDeliveries(live, learned)
@@ -248,7 +285,7 @@ func (p *propagation) learned(failed int, only []bool) ([][]bool, error) {
 // meshDeliveries adds what the sessions of the node-to-node mesh carry where the graph
 // leaves them out (sessionGraph.meshed): the origin's own routes, straight to every other
 // stand-in of a meshed class, as the mesh's policy lets them out of the origin's block.
-func (p *propagation) meshDeliveries(live []int, learned [][]bool) {
+func (p *propagation) meshDeliveries(live []int, learned learning) {
 	g := p.g
 	if g.meshed == nil {
 		return
@@ -268,25 +305,56 @@ func (p *propagation) meshDeliveries(live []int, learned [][]bool) {
 		for _, d := range to {
 			// A stand-in of d other than the origin's and than the one left out learns it.
 			if slices.ContainsFunc(g.standins[d], func(v int) bool { return v != from && v != p.excluded }) {
-				learned[o][d] = true
+				set(learned.row(d), o)
 			}
 		}
 	}
 }
 
-// record marks what stand-in i of class c (speaker s) holds (got, a bit set over chunk) as
-// learned; the whole graph's propagation also notes which origins reach each speaker.
-func (p *propagation) record(chunk []int, c, i, s int, got []uint64, learned [][]bool) {
-	g := p.g
-	for bit, o := range chunk {
-		if !has(got, bit) {
+// record marks what stand-in i of class c (speaker s) holds (got, a bit set over chunk,
+// which it may clear) as learned; the whole graph's propagation also notes which origins
+// reach each speaker. chunk is in origin order; where it is a run of consecutive origins (a
+// propagation of every origin, with a BGPPeer per node thousands) got is or-ed in a word at a
+// time.
+func (p *propagation) record(chunk []int, c, i, s int, got []uint64, learned learning) {
+	g, row := p.g, learned.row(c)
+	if i == 0 {
+		// The first stand-in originates the class's routes: they are not learnt.
+		for _, o := range g.own[s] {
+			if bit, ok := slices.BinarySearch(chunk, o); ok {
+				got[bit>>6] &^= 1 << (bit & 63)
+			}
+		}
+	}
+	if chunk[len(chunk)-1]-chunk[0] == len(chunk)-1 {
+		orAt(row, got, chunk[0])
+		if p.excluded < 0 {
+			orAt(g.reached[s], got, chunk[0])
+		}
+		return
+	}
+	for w, v := range got {
+		for ; v != 0; v &= v - 1 {
+			o := chunk[w<<6|bits.TrailingZeros64(v)]
+			set(row, o)
+			if p.excluded < 0 {
+				set(g.reached[s], o)
+			}
+		}
+	}
+}
+
+// orAt ors the bits of src into dst from bit off on (dst's bit off+b is src's bit b); src's
+// bits that would land past dst's end must be clear.
+func orAt(dst, src []uint64, off int) {
+	w, sh := off>>6, uint(off&63)
+	for k, v := range src {
+		if v == 0 {
 			continue
 		}
-		if g.origins[o].class != c || i != 0 {
-			learned[o][c] = true
-		}
-		if p.excluded < 0 {
-			set(g.reached[s], o)
+		dst[w+k] |= v << sh
+		if sh != 0 && w+k+1 < len(dst) {
+			dst[w+k+1] |= v >> (64 - sh)
 		}
 	}
 }

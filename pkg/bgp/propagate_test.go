@@ -683,3 +683,40 @@ func TestSessionGraphPastTheBudget(t *testing.T) {
 		t.Fatalf("780 sessions, bound 800: undecided %v, %d gaps", full.Undecided, full.GapCount())
 	}
 }
+
+// TestOrAt: record's word-at-a-time path puts bit b of a chunk's set at bit off+b of a row,
+// for every offset within a word and across words, and touches no other bit.
+func TestOrAt(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for iter := 0; iter < 2000; iter++ {
+		total := 1 + rng.Intn(300)
+		n := 1 + rng.Intn(total)
+		off := rng.Intn(total - n + 1)
+		dst := make([]uint64, (total+63)/64)
+		want := make([]bool, total)
+		for b := range total {
+			if rng.Intn(3) == 0 {
+				set(dst, b)
+				want[b] = true
+			}
+		}
+		src := make([]uint64, (n+63)/64)
+		for b := range n {
+			if rng.Intn(2) == 0 {
+				set(src, b)
+				want[off+b] = true
+			}
+		}
+		orAt(dst, src, off)
+		for b := range total {
+			if has(dst, b) != want[b] {
+				t.Fatalf("iteration %d: %d bits at %d of %d: bit %d is %v, want %v", iter, n, off, total, b, has(dst, b), want[b])
+			}
+		}
+		for b := total; b < len(dst)*64; b++ {
+			if has(dst, b) {
+				t.Fatalf("iteration %d: bit %d past the row's %d is set", iter, b, total)
+			}
+		}
+	}
+}

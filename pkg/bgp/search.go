@@ -50,7 +50,7 @@ type searchState struct {
 
 // run propagates the routes of the origins of chunk (≤ passWidth) and records, per origin,
 // which classes' other members learn them.
-func (p *propagation) run(chunk []int, learned [][]bool) error {
+func (p *propagation) run(chunk []int, learned learning) error {
 	g, s := p.g, &p.search
 	s.ow = (len(chunk) + 63) / 64
 	// Room for a few states per speaker up front: a small search then grows nothing.

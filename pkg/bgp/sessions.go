@@ -164,7 +164,7 @@ func (a *Analysis) Missing(f Family, from, to int) []int {
 	}
 	var out []int
 	for _, o := range g.own[g.standins[from][0]] {
-		if !g.before[o][to] {
+		if !g.before.has(o, to) {
 			out = append(out, g.origins[o].group)
 		}
 	}

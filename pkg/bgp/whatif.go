@@ -1,6 +1,8 @@
 package bgp
 
 import (
+	"cmp"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -141,27 +143,32 @@ func (a *Analysis) lostIfDown(c int, limit int64) (out []Gap, spent int64, check
 		if err != nil {
 			return out, spent, false
 		}
-		seen := map[[2]int]bool{}
-		classes := a.classesWith(f)
+		// The class pairs where a route that was learned is not: per learning class, a word
+		// of origins at a time. Sorted, one gap per pair.
+		eligible := make([]uint64, (len(g.origins)+63)/64)
 		for o, or := range g.origins {
-			if or.class == c && n == 1 {
-				continue
+			if (or.class != c || n != 1) && a.Topology.viaBGP(a.groups.at(or.group)) {
+				set(eligible, o)
 			}
-			if !a.Topology.viaBGP(a.groups.at(or.group)) {
-				continue
-			}
-			for _, d := range classes {
-				others := a.others(or.class, d)
-				if d == c {
-					others-- // the failed member
-				}
-				k := [2]int{or.class, d}
-				if others > 0 && !learned[o][d] && g.before[o][d] && !seen[k] {
-					seen[k] = true
-					out = append(out, Gap{Family: f, From: or.class, To: d})
+		}
+		var lost []Gap
+		for _, d := range a.classesWith(f) {
+			now, was := learned.row(d), g.before.row(d)
+			for w, v := range eligible {
+				for m := v & was[w] &^ now[w]; m != 0; m &= m - 1 {
+					x := g.origins[w<<6|bits.TrailingZeros64(m)].class
+					others := a.others(x, d)
+					if d == c {
+						others-- // the failed member
+					}
+					if others > 0 {
+						lost = append(lost, Gap{Family: f, From: x, To: d})
+					}
 				}
 			}
 		}
+		slices.SortFunc(lost, func(x, y Gap) int { return cmp.Or(cmp.Compare(x.From, y.From), cmp.Compare(x.To, y.To)) })
+		out = append(out, slices.Compact(lost)...)
 	}
 	return out, spent, true
 }
