@@ -26,6 +26,8 @@ type keyIndex struct {
 	// that all its members share, mixed when they differ, none for a class without members.
 	classOf []ClassID
 	byClass []int32
+	// handles are the values interned, each when a selector first reads it (zero: not yet).
+	handles []selector.Handle
 }
 
 const (
@@ -72,6 +74,19 @@ func (x *labelIndex) classValues(t *Topology, k string, classOf []ClassID, n int
 	}
 	ki.classOf, ki.byClass = classOf, vals
 	return vals
+}
+
+// valueHandle returns value v of ki interned.
+func (x *labelIndex) valueHandle(ki *keyIndex, v int32) selector.Handle {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ki.handles == nil {
+		ki.handles = make([]selector.Handle, len(ki.values))
+	}
+	if ki.handles[v] == (selector.Handle{}) {
+		ki.handles[v] = selector.Intern(ki.values[v])
+	}
+	return ki.handles[v]
 }
 
 func (x *labelIndex) keyLocked(t *Topology, k string) *keyIndex {
@@ -134,21 +149,55 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		return out, nil
 	}
 	idx := make([]*keyIndex, len(keys))
+	var keyHandles [indexedKeys]selector.Handle
 	for j, k := range keys {
-		idx[j] = x.key(t, k)
+		idx[j], keyHandles[j] = x.key(t, k), selector.Intern(k)
 	}
-	// answer evaluates sel on the label set of one combination of values.
+	// answer evaluates sel on the label set of one combination of values (one label set,
+	// reused).
+	var labels selector.Labels
 	answer := func(combo [indexedKeys]int32) bool {
-		labels := make(map[string]string, len(keys))
-		for j, k := range keys {
+		var ks, vs [indexedKeys]selector.Handle
+		n := 0
+		for j := range keys {
 			if combo[j] >= 0 {
-				labels[k] = idx[j].values[combo[j]]
+				ks[n], vs[n] = keyHandles[j], x.valueHandle(idx[j], combo[j])
+				n++
 			}
 		}
-		return sel.Matches(selector.NewLabels(labels))
+		labels.SetHandles(ks[:n], vs[:n])
+		return sel.Matches(&labels)
 	}
+	// Few enough combinations: one slot each, numbered by the values (mixed radix, absence
+	// included), which costs a few nanoseconds where a map of combinations costs ~60.
+	width := 1
+	for j := range idx {
+		n := len(idx[j].values) + 1
+		if width > denseCombinations(len(t.Nodes))/n {
+			width = 0
+			break
+		}
+		width *= n
+	}
+	var memo []int8 // per slot, where width > 0: 0 not evaluated yet, 1 no, 2 yes
 	seen := map[[indexedKeys]int32]bool{}
 	cached := func(combo [indexedKeys]int32) bool {
+		if width > 0 {
+			if memo == nil {
+				memo = make([]int8, width)
+			}
+			slot := int32(0)
+			for j := range idx {
+				slot = slot*int32(len(idx[j].values)+1) + combo[j] + 1
+			}
+			if memo[slot] == 0 {
+				memo[slot] = 1
+				if answer(combo) {
+					memo[slot] = 2
+				}
+			}
+			return memo[slot] == 2
+		}
 		r, ok := seen[combo]
 		if !ok {
 			r = answer(combo)
@@ -211,17 +260,6 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		}
 		return out, nil
 	}
-	// Few enough combinations: one slot each, numbered by the values (mixed radix, absence
-	// included), which costs a few nanoseconds a node where a map of combinations costs ~60.
-	width := 1
-	for j := range idx {
-		n := len(idx[j].values) + 1
-		if width > denseCombinations(len(t.Nodes))/n {
-			width = 0
-			break
-		}
-		width *= n
-	}
 	if width > 0 {
 		// Slots key by key, a tight loop over each key's values.
 		slots := make([]int32, len(t.Nodes))
@@ -231,7 +269,7 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 				slots[i] = slots[i]*radix + v + 1
 			}
 		}
-		memo := make([]int8, width) // 0: not evaluated yet, 1: no, 2: yes
+		memo = make([]int8, width)
 		for i, slot := range slots {
 			if classOf[i] == NoClass {
 				continue

@@ -147,6 +147,8 @@ type labelEntry struct {
 	key    uniquestr.Handle
 	value  string
 	handle atomic.Pointer[uniquestr.Handle] // value, interned on first read
+	// interned holds the value's handle where it was given (SetHandles): handle points here.
+	interned uniquestr.Handle
 }
 
 // indexedLabels is the most labels a label set is searched in order for.
@@ -167,6 +169,41 @@ func NewLabels(m map[string]string) *Labels {
 		}
 	}
 	return l
+}
+
+// Handle is an interned label key or value (Intern). A label set made of handles
+// (HandleLabels) is evaluated without interning anything: where one selector is evaluated on
+// many small label sets that share their values, interning was most of the work.
+type Handle = uniquestr.Handle
+
+// Intern returns the handle of s.
+func Intern(s string) Handle { return uniquestr.Make(s) }
+
+// HandleLabels prepares the label set whose keys[i] has value values[i]; the keys differ.
+func HandleLabels(keys, values []Handle) *Labels {
+	l := new(Labels)
+	l.SetHandles(keys, values)
+	return l
+}
+
+// SetHandles makes l the label set of HandleLabels(keys, values), reusing its memory: for a
+// caller that evaluates label set after label set, one at a time (l must not be in use).
+func (l *Labels) SetHandles(keys, values []Handle) {
+	if cap(l.entries) < len(keys) {
+		l.entries = make([]labelEntry, len(keys))
+	}
+	l.entries, l.index = l.entries[:len(keys)], nil
+	for i := range keys {
+		e := &l.entries[i]
+		e.key, e.value, e.interned = keys[i], values[i].Value(), values[i]
+		e.handle.Store(&e.interned)
+	}
+	if len(keys) > indexedLabels {
+		l.index = make(map[uniquestr.Handle]int, len(keys))
+		for i := range l.entries {
+			l.index[l.entries[i].key] = i
+		}
+	}
 }
 
 // GetHandle implements Calico's parser.Labels.

@@ -133,6 +133,24 @@ func TestMatchesPrepared(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	// The same label sets made of handles, one reused label set for all (SetHandles): each
+	// answers as the map it was made from, whatever the set before it held.
+	var reused Labels
+	for _, labels := range []map[string]string{large, nil, small, large, small} {
+		var keys, values []Handle
+		for k, v := range labels {
+			keys, values = append(keys, Intern(k)), append(values, Intern(v))
+		}
+		reused.SetHandles(keys, values)
+		for k, s := range sels {
+			if got, want := s.Matches(&reused), s.Evaluate(labels); got != want {
+				t.Errorf("%q on %d labels made of handles: Matches %v, Evaluate %v", exprs[k], len(labels), got, want)
+			}
+			if got, want := s.Matches(HandleLabels(keys, values)), s.Evaluate(labels); got != want {
+				t.Errorf("%q on HandleLabels of %d labels: Matches %v, Evaluate %v", exprs[k], len(labels), got, want)
+			}
+		}
+	}
 }
 
 // TestParseRefusesOverLongSelectors: a selector over Calico's limit is refused before its
