@@ -151,7 +151,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	words := (k + 63) / 64
 	s := make([][]uint64, k)
 	rows := make([]claimRow, k)
-	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f] = s, rows, nil, nil
+	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f], a.meshBits[f] = s, rows, nil, nil, nil
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
@@ -228,22 +228,20 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	// The mesh: its sessions are the pair's whatever a peer also claims (BIRD then has a
 	// second protocol for the same neighbour, which stays down), with no filters and the
 	// mesh's password on both ends.
-	var meshed []int
 	if t.Mesh {
-		a.meshed[f] = make([]bool, k)
+		a.meshed[f], a.meshBits[f] = make([]bool, k), make([]uint64, words)
 		for x := range a.Classes {
 			if takesPart(x) && a.Classes[x].ClusterID == "" {
-				meshed = append(meshed, x)
 				a.meshed[f][x] = true
+				set(a.meshBits[f], x)
 			}
 		}
-	}
-	for _, x := range meshed {
-		for _, y := range meshed {
-			mark(x, y)
+		// A meshed pair's session is the mesh's (meshBits), whatever a peer claims.
+		for x, m := range a.meshed[f] {
+			if m {
+				claim[x] = slices.DeleteFunc(claim[x], func(e claimEntry) bool { return a.meshed[f][e.y] })
+			}
 		}
-		// A meshed pair's session is the mesh's, whatever a peer claims.
-		claim[x] = slices.DeleteFunc(claim[x], func(e claimEntry) bool { return a.meshed[f][e.y] })
 	}
 	for x := range claim {
 		rows[x] = newClaimRow(claim[x], k)
@@ -279,6 +277,9 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 // Session reports whether a member of class x and a (different) member of class y have a
 // BGP session of family f.
 func (a *Analysis) Session(f Family, x, y int) bool {
+	if m := a.meshBits[f]; m != nil && has(m, x) && has(m, y) {
+		return true
+	}
 	row := a.session[f][x]
 	return row != nil && has(row, y)
 }
@@ -290,14 +291,28 @@ func (a *Analysis) Peered(x, y int) bool { return a.Session(IPv4, x, y) || a.Ses
 // sessionsFrom yields, in order, the classes from on whose members a member of class x has
 // a session of family f with.
 func (a *Analysis) sessionsFrom(f Family, x, from int) iter.Seq[int] {
-	return bitsFrom(a.session[f][x], from)
+	var mesh []uint64
+	if m := a.meshBits[f]; m != nil && has(m, x) {
+		mesh = m
+	}
+	return unionFrom(a.session[f][x], mesh, from)
 }
 
 // bitsFrom yields, in order, the bits set in row from bit from on.
-func bitsFrom(row []uint64, from int) iter.Seq[int] {
+func bitsFrom(row []uint64, from int) iter.Seq[int] { return unionFrom(row, nil, from) }
+
+// unionFrom yields, in order, the bits set in row or in other (either may be nil) from bit
+// from on.
+func unionFrom(row, other []uint64, from int) iter.Seq[int] {
 	return func(yield func(int) bool) {
-		for w := from / 64; w < len(row); w++ {
-			word := row[w]
+		for w := from / 64; w < max(len(row), len(other)); w++ {
+			var word uint64
+			if w < len(row) {
+				word = row[w]
+			}
+			if w < len(other) {
+				word |= other[w]
+			}
 			if w == from/64 {
 				word &^= 1<<(from%64) - 1
 			}

@@ -192,7 +192,13 @@ func (a *Analysis) buildGraph(f Family) (*sessionGraph, error) {
 	}
 	var sessions []session
 	for c := range a.Classes {
-		for d := range a.sessionsFrom(f, c, c) {
+		// Where the graph leaves the mesh's sessions out, those the mesh does not make
+		// (session[f]) are all there is to lay out.
+		var mesh []uint64
+		if m := a.meshBits[f]; g.meshed == nil && m != nil && has(m, c) {
+			mesh = m
+		}
+		for d := range unionFrom(a.session[f][c], mesh, c) {
 			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || (c == d && len(g.standins[c]) < 2) {
 				continue // (no policy either for sessions no stand-ins stand for)
 			}
