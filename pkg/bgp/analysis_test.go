@@ -357,7 +357,18 @@ func TestWithPeersMatchesAnalyze(t *testing.T) {
 		a := Analyze(&base)
 		changed := base
 		changed.Peers = append([]Peer(nil), base.Peers...)
-		switch rng.Intn(4) {
+		switch rng.Intn(5) {
+		case 4:
+			// The same sides, another password, port or local AS: the classes stay, the
+			// sessions do not.
+			switch p := &changed.Peers[0]; rng.Intn(3) {
+			case 0:
+				p.Password = PasswordSource("s", "k")
+			case 1:
+				p.Port = 1179
+			default:
+				p.LocalAS = 64999
+			}
 		case 0:
 			changed.Peers = append(changed.Peers, randomPeer("new"))
 		case 1:

@@ -284,7 +284,10 @@ func (a *Analysis) withPeersInPlace(t *Topology) *Analysis {
 		if t.Peers[q].Name != old[q].Name {
 			return nil
 		}
-		if !samePeer(&t.Peers[q], &old[q]) {
+		// Changed in anything that makes sessions: sides (samePeer), or only filters,
+		// password, port or local AS (sameButSelectors), which leave the classes as they
+		// are and not the sessions.
+		if !samePeer(&t.Peers[q], &old[q]) || !sameButSelectors(&t.Peers[q], &old[q]) {
 			if changed = append(changed, q); len(changed) > maxPeersInPlace {
 				return nil
 			}
