@@ -361,6 +361,49 @@ func (pol *policy) crosses(t *Topology, rg *RouteGroup, own bool) bool {
 // and v's cluster ID differs (same AS is checked by the caller).
 func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
 
+// sameGraphInputs reports whether buildGraph(f) of a would lay out b's session graph again,
+// without laying it out: what buildGraph reads is the same in both (the classes' AS,
+// cluster ID, family, routes and stand-ins, the sessions, the mesh, the routers outside the
+// cluster, the pools and route groups) and, for every session, the filters at each end, so
+// that buildGraph meets the same policies in the same order. A BGPPeer written anew that
+// leaves the sessions and their filters as they were (its selector takes in a class that
+// peers with the same reflectors through another BGPPeer) is this. False negatives are
+// possible (filters equal but not the same objects), never false positives
+// (TestSameGraphInputs).
+func (a *Analysis) sameGraphInputs(b *Analysis, f Family) bool {
+	ta, tb := a.Topology, b.Topology
+	if ta.Mesh != tb.Mesh || ta.AS != tb.AS || len(a.Classes) != len(b.Classes) || !slices.Equal(a.meshBits[f], b.meshBits[f]) ||
+		!slices.Equal(a.externals, b.externals) || len(ta.Pools) != len(tb.Pools) || (len(ta.Pools) > 0 && &ta.Pools[0] != &tb.Pools[0]) {
+		return false
+	}
+	for c := range a.Classes {
+		x, y := &a.Classes[c], &b.Classes[c]
+		if x.has[f] != y.has[f] || x.AS != y.AS || x.ClusterID != y.ClusterID || !slices.Equal(x.routes[f], y.routes[f]) ||
+			min(len(x.Members), standinsPerClass) != min(len(y.Members), standinsPerClass) ||
+			!slices.Equal(a.session[f][c], b.session[f][c]) || len(a.ext[c]) != len(b.ext[c]) {
+			return false
+		}
+	}
+	// The filters each end of a session uses. The mesh's sessions (meshBits, the same in
+	// both) have none at either end.
+	sameFilters := func(p, q int32) bool {
+		return slices.Equal(ta.filters(int(p)), tb.filters(int(q)))
+	}
+	for c := range a.Classes {
+		for d := range bitsFrom(a.session[f][c], c) {
+			if !sameFilters(a.claimOf(f, c, d), b.claimOf(f, c, d)) || !sameFilters(a.claimOf(f, d, c), b.claimOf(f, d, c)) {
+				return false
+			}
+		}
+		for k, es := range a.ext[c] {
+			if o := b.ext[c][k]; es.x != o.x || !sameFilters(es.claim, o.claim) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // sameAs reports whether g and o are the same session graph: the same speakers, sessions,
 // origins, colours and what crosses each session. Route propagation reads nothing else of
 // the analysis but its classes' sizes, which the stand-ins carry (at most standinsPerClass)

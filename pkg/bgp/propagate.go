@@ -120,13 +120,22 @@ type propagation struct {
 }
 
 func (a *Analysis) propagate(f Family) {
-	g, err := a.buildGraph(f)
-	if err != nil {
-		a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
-		return
+	b := a.base
+	if b == nil || b.groups != a.groups || b.graphs[f] == nil || b.graphs[f].before == nil {
+		b = nil // no propagation to take over
+	}
+	var g *sessionGraph
+	if b != nil && a.sameGraphInputs(b, f) {
+		g = b.graphs[f] // what buildGraph would lay out again
+	} else {
+		var err error
+		if g, err = a.buildGraph(f); err != nil {
+			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
+			return
+		}
 	}
 	var learned learning
-	if b := a.base; b != nil && b.groups == a.groups && b.graphs[f] != nil && b.graphs[f].before != nil && g.sameAs(b.graphs[f]) {
+	if b != nil && (g == b.graphs[f] || g.sameAs(b.graphs[f])) {
 		// The session graph of the analysis derived from (a node that moved between
 		// classes that stay, a BGPPeer change that leaves the sessions): its propagation,
 		// which is what this graph's would find, state graphs and what-ifs' inputs included.
@@ -153,6 +162,7 @@ func (a *Analysis) propagate(f Family) {
 		for s := range g.reached {
 			g.reached[s] = all[s*words : (s+1)*words : (s+1)*words]
 		}
+		var err error
 		if learned, err = p.learned(-1, nil); err != nil {
 			a.Undecided = append(a.Undecided, Undecided{Family: f, Reason: err.Error()})
 			return
