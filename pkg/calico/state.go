@@ -647,6 +647,14 @@ func (s *State) peerModelsMemo() *peerModels {
 
 func (m *peerModels) get(s *State) []bgp.Peer {
 	m.once.Do(func() {
+		if p := s.parent; p != nil && s.kind == KindBGPPeer && s.obj != nil && len(s.peerNames) > 0 && len(p.peerNames) == len(s.peerNames) && &p.peerNames[0] == &s.peerNames[0] {
+			// A BGPPeer replaced (the same names): the models before it, that one made anew.
+			if i, ok := slices.BinarySearch(s.peerNames, s.name); ok {
+				m.peers = slices.Clone(p.peerModelsMemo().get(p))
+				m.peers[i] = s.Peer(s.name).model
+				return
+			}
+		}
 		m.peers = make([]bgp.Peer, 0, len(s.peerNames))
 		for _, name := range s.peerNames {
 			m.peers = append(m.peers, s.Peer(name).model)

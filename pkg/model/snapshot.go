@@ -70,10 +70,11 @@ func NewSnapshot(s *calico.State) *Snapshot { return NewSnapshotWithin(s, bgp.De
 // NewSnapshotWithin analyses a state within a budget (see bgp.Budget).
 func NewSnapshotWithin(s *calico.State, b bgp.Budget) *Snapshot {
 	t := s.Topology()
-	return &Snapshot{State: s, Topology: t, Analysis: bgp.AnalyzeWithin(t, b), peers: peerNames(t)}
+	return &Snapshot{State: s, Topology: t, Analysis: bgp.AnalyzeWithin(t, b), peers: s.PeerNames()}
 }
 
-// Peers returns the BGPPeer names in Topology.Peers order.
+// Peers returns the BGPPeer names in Topology.Peers order (the state's PeerNames: shared,
+// read only).
 func (s *Snapshot) Peers() []string { return s.peers }
 
 // ReflectorClasses returns the classes of reflectors (computed once): the rules that pair
@@ -117,7 +118,7 @@ func (s *Snapshot) After(ch Change) *Snapshot {
 			return &Snapshot{State: state, Topology: s.Topology, Analysis: s.Analysis, peers: s.peers}
 		}
 		t := state.Topology()
-		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithPeers(t), peers: peerNames(t)}
+		return &Snapshot{State: state, Topology: t, Analysis: s.Analysis.WithPeers(t), peers: state.PeerNames()}
 	case target.Kind == calico.KindBGPConfiguration:
 		// A new cluster AS may move nodes between classes: then a fresh analysis.
 		t := state.Topology()
@@ -182,12 +183,4 @@ func Apply(before *calico.State, ch Change) *calico.State {
 		return before.Without(old.Kind, old.Name)
 	}
 	return before.With(ch.Object)
-}
-
-func peerNames(t *bgp.Topology) []string {
-	names := make([]string, len(t.Peers))
-	for i := range t.Peers {
-		names[i] = t.Peers[i].Name
-	}
-	return names
 }
