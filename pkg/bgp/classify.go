@@ -58,6 +58,18 @@ type signatures struct {
 	ips    map[string]bool
 	// sorted are the keys, sorted.
 	sorted []string
+	// The peers a node's sides are read from (peerHits): those that decide by selector (or
+	// apply to every node) are asked for every node; node-scoped ones are looked up by the
+	// node's name, peerIP ones by its addresses. With a BGPPeer per node, thousands, a node
+	// is asked about its own, not about every one.
+	localAsked, remoteAsked []int32
+	byName, byIP            map[string][]int32
+}
+
+// peerHit is a peer that applies to a node (flags bit 0) or selects it (bit 1).
+type peerHit struct {
+	p     int32
+	flags byte
 }
 
 // sigOnce holds an analysis's signatures, made on first use.
@@ -91,14 +103,28 @@ func newSignatures(t *Topology, groups *routeGroups) *signatures {
 			s.keys[k] = true
 		}
 	}
+	s.byName, s.byIP = map[string][]int32{}, map[string][]int32{}
 	for p := range t.Peers {
-		add(t.Peers[p].NodeSelector)
-		add(t.Peers[p].PeerSelector)
-		if t.Peers[p].Node != "" {
-			s.names[t.Peers[p].Node] = true
+		peer := &t.Peers[p]
+		add(peer.NodeSelector)
+		add(peer.PeerSelector)
+		if peer.Node != "" {
+			s.names[peer.Node] = true
 		}
-		if t.Peers[p].PeerIP != "" {
-			s.ips[t.Peers[p].PeerIP] = true
+		if peer.PeerIP != "" {
+			s.ips[peer.PeerIP] = true
+		}
+		// As appliesTo and selects decide.
+		if peer.Node != "" {
+			s.byName[peer.Node] = append(s.byName[peer.Node], int32(p))
+		} else {
+			s.localAsked = append(s.localAsked, int32(p))
+		}
+		switch {
+		case peer.PeerSelector != nil:
+			s.remoteAsked = append(s.remoteAsked, int32(p))
+		case peer.PeerIP != "":
+			s.byIP[peer.PeerIP] = append(s.byIP[peer.PeerIP], int32(p))
 		}
 	}
 	for i := range t.PoolList() {
@@ -106,6 +132,46 @@ func newSignatures(t *Topology, groups *routeGroups) *signatures {
 	}
 	s.sorted = slices.Sorted(maps.Keys(s.keys))
 	return s
+}
+
+// peerHits returns, in out[:0], the peers that apply to node n (of a topology with s's
+// peers; l its prepared labels) or select it, by peer index, once each: what appliesTo and
+// selects say of every peer, asked only of those that may say yes.
+func (s *signatures) peerHits(n *Node, l *selector.Labels, out []peerHit) []peerHit {
+	peers := s.t.Peers
+	out = out[:0]
+	for _, p := range s.localAsked {
+		if peers[p].appliesTo(n, l) {
+			out = append(out, peerHit{p, 1})
+		}
+	}
+	for _, p := range s.byName[n.Name] {
+		out = append(out, peerHit{p, 1})
+	}
+	for _, p := range s.remoteAsked {
+		if peers[p].selects(n, l) {
+			out = append(out, peerHit{p, 2})
+		}
+	}
+	for _, ip := range [2]string{n.IPv4, n.IPv6} {
+		if ip != "" {
+			for _, p := range s.byIP[ip] {
+				out = append(out, peerHit{p, 2})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y peerHit) int { return int(x.p) - int(y.p) })
+	// A peer that both applies and selects is there twice: one hit.
+	w := 0
+	for _, h := range out {
+		if w > 0 && out[w-1].p == h.p {
+			out[w-1].flags |= h.flags
+			continue
+		}
+		out[w] = h
+		w++
+	}
+	return out[:w]
 }
 
 // of appends n's signature to b[:0]. It writes nothing shared: analyses derived from one
@@ -188,18 +254,19 @@ func (a *Analysis) place(i int, perNode bool, kb *strings.Builder, key string) C
 	}
 	// The peers' sides are evaluated once, for the key and for the class if it is new.
 	l := n.prepared()
+	var buf [8]peerHit
+	hits := a.signatures().peerHits(n, l, buf[:0])
 	cl := Class{Members: []int{i}, classAttrs: &classAttrs{ClusterID: n.ClusterID, AS: t.NodeAS(n), ListenPort: t.listenPort(n), has: [2]bool{n.IPv4 != "", n.IPv6 != ""},
 		local: make([]bool, len(t.Peers)), remote: make([]bool, len(t.Peers)), routes: a.groups.nodeRoutes(t, n, l)}}
-	for p := range t.Peers {
-		cl.local[p] = t.Peers[p].appliesTo(n, l)
-		cl.remote[p] = t.Peers[p].selects(n, l)
+	for _, h := range hits {
+		cl.local[h.p], cl.remote[h.p] = h.flags&1 != 0, h.flags&2 != 0
 	}
 	kb.Reset()
 	if perNode {
 		kb.WriteString(n.Name)
 		kb.WriteByte(0)
 	}
-	writeKey(kb, cl.ClusterID, cl.AS, cl.ListenPort, cl.has[IPv4], cl.has[IPv6], len(t.Peers), func(p int) (bool, bool) { return cl.local[p], cl.remote[p] }, cl.routes)
+	writeKey(kb, cl.ClusterID, cl.AS, cl.ListenPort, cl.has[IPv4], cl.has[IPv6], hits, cl.routes)
 	key = kb.String()
 	if c, ok := a.keys[key]; ok {
 		a.Classes[c].Members = append(a.Classes[c].Members, i)
@@ -219,25 +286,32 @@ func (a *Analysis) nodeKey(t *Topology, i int, perNode bool, kb *strings.Builder
 		return ""
 	}
 	l := n.prepared()
+	var buf [8]peerHit
 	kb.Reset()
 	if perNode {
 		kb.WriteString(n.Name)
 		kb.WriteByte(0)
 	}
-	writeKey(kb, n.ClusterID, t.NodeAS(n), t.listenPort(n), n.IPv4 != "", n.IPv6 != "", len(t.Peers), func(p int) (bool, bool) {
-		return t.Peers[p].appliesTo(n, l), t.Peers[p].selects(n, l)
-	}, a.groups.nodeRoutes(t, n, l))
+	writeKey(kb, n.ClusterID, t.NodeAS(n), t.listenPort(n), n.IPv4 != "", n.IPv6 != "", a.signatures().peerHits(n, l, buf[:0]), a.groups.nodeRoutes(t, n, l))
 	return kb.String()
 }
 
 // key is the class key its members have (see nodeKey).
 func (c *Class) key() string {
 	var kb strings.Builder
-	writeKey(&kb, c.ClusterID, c.AS, c.ListenPort, c.has[IPv4], c.has[IPv6], len(c.local), func(p int) (bool, bool) { return c.local[p], c.remote[p] }, c.routes)
+	var hits []peerHit
+	for p := range c.local {
+		if f := flag(c.local[p]) | flag(c.remote[p])<<1; f != 0 {
+			hits = append(hits, peerHit{int32(p), f})
+		}
+	}
+	writeKey(&kb, c.ClusterID, c.AS, c.ListenPort, c.has[IPv4], c.has[IPv6], hits, c.routes)
 	return kb.String()
 }
 
-func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bool, peers int, bits func(p int) (local, remote bool), routes [2][]int) {
+// writeKey writes a class key: hits are the peers that apply to the members or select them
+// (peerHits), in peer order.
+func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bool, hits []peerHit, routes [2][]int) {
 	kb.WriteString(cid)
 	kb.WriteByte('|')
 	kb.WriteByte(byte(port >> 8))
@@ -249,20 +323,11 @@ func writeKey(kb *strings.Builder, cid string, as uint32, port uint16, v4, v6 bo
 	kb.WriteByte(flag(v4) | flag(v6)<<1)
 	// The peers that apply to the members or select them, as (index, bits) after their count:
 	// with a BGPPeer per node, thousands of peers of which one or two matter per class.
-	var hitsBuf [32]uint32
-	var flagsBuf [32]byte
-	hits, flags := hitsBuf[:0], flagsBuf[:0]
-	for p := 0; p < peers; p++ {
-		if local, remote := bits(p); local || remote {
-			hits = append(hits, uint32(p))
-			flags = append(flags, flag(local)|flag(remote)<<1)
-		}
-	}
 	var buf [binary.MaxVarintLen32]byte
 	kb.Write(binary.AppendUvarint(buf[:0], uint64(len(hits))))
-	for i, p := range hits {
-		kb.Write(binary.AppendUvarint(buf[:0], uint64(p)))
-		kb.WriteByte(flags[i])
+	for _, h := range hits {
+		kb.Write(binary.AppendUvarint(buf[:0], uint64(h.p)))
+		kb.WriteByte(h.flags)
 	}
 	for f := range routes {
 		kb.WriteByte('|')
