@@ -37,6 +37,26 @@ func BenchmarkSnapshotAfterLabelChange(b *testing.B) {
 	}
 }
 
+// BenchmarkSnapshotAfterPeerChange is what the first admission request after a rack
+// BGPPeer's spec change pays when it judges against the store (validatetest.Racks: 5,000
+// Nodes, 1,000 rack BGPPeers): the peer's selector takes another rack in, then back.
+func BenchmarkSnapshotAfterPeerChange(b *testing.B) {
+	objs := validatetest.Racks()
+	store := storeWith(b, objs)
+	store.Snapshot()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		sel := "rack == 'r5'"
+		if i%2 == 1 {
+			sel = fmt.Sprintf("rack in {'r5', 'r%d'}", 6+i%900)
+		}
+		upsert(b, store, validatetest.Peer("rack-0005", sel, "has(route-reflector)"), "crd.projectcalico.org/v1")
+		store.Snapshot()
+	}
+}
+
 // BenchmarkLoadManifests is what `rrguard validate -f` does before judging: 5,000 Node
 // documents read, decoded (on every core) and turned into a state.
 func BenchmarkLoadManifests(b *testing.B) {

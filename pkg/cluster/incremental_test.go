@@ -88,29 +88,83 @@ func storeWith(tb testing.TB, objs []*calico.Object) *Store {
 	tb.Helper()
 	s := NewStore()
 	for _, o := range objs {
-		var in interface{}
-		kind := calico.KindBGPPeer
-		switch {
-		case o.CoreNode != nil:
-			s.UpsertNode(o.CoreNode)
-			continue
-		case o.Peer != nil:
-			in = o.Peer
-		case o.Config != nil:
-			in, kind = o.Config, calico.KindBGPConfiguration
-		}
-		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(in)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		u := &unstructured.Unstructured{Object: raw}
-		u.SetAPIVersion("crd.projectcalico.org/v1")
-		u.SetKind(kind)
-		if _, err := s.Upsert(u); err != nil {
-			tb.Fatal(err)
-		}
+		upsert(tb, s, o, "crd.projectcalico.org/v1")
 	}
 	return s
+}
+
+// upsert delivers o to the store as an informer of apiVersion would (core Nodes as Nodes).
+func upsert(tb testing.TB, s *Store, o *calico.Object, apiVersion string) {
+	tb.Helper()
+	var in interface{}
+	kind := calico.KindBGPPeer
+	switch {
+	case o.CoreNode != nil:
+		s.UpsertNode(o.CoreNode)
+		return
+	case o.Peer != nil:
+		in = o.Peer
+	case o.Config != nil:
+		in, kind = o.Config, calico.KindBGPConfiguration
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: raw}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	if _, err := s.Upsert(u); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestLaidOverPeersMatchRebuild: BGPPeer changes (selectors rewritten, peers created and
+// deleted, in either API group, both groups holding one name at times) and mesh switches,
+// mixed with Node changes, are laid over the snapshot and audit as a rebuild does.
+func TestLaidOverPeersMatchRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 29))
+	layout := validatetest.Layout{Nodes: 90, Reflectors: 6, Zones: 3}
+	s := storeWith(t, validatetest.Generate(layout))
+	e := validate.New(validate.DefaultConfig())
+	selectors := []string{"has(route-reflector)", "!has(route-reflector)", "topology.kubernetes.io/zone == 'zone-1'",
+		"topology.kubernetes.io/zone in {'zone-0', 'zone-2'}", "!has(route-reflector) && team == '1'", "all()"}
+	groups := map[string]string{calico.GroupCRD: "crd.projectcalico.org/v1", calico.GroupV3: "projectcalico.org/v3"}
+	laid := 0
+	for round := 0; round < 120; round++ {
+		s.Snapshot()
+		peerChanged := false
+		for n := rng.IntN(3); n >= 0; n-- {
+			group := []string{calico.GroupCRD, calico.GroupV3}[rng.IntN(2)]
+			switch rng.IntN(6) {
+			case 0, 1, 2:
+				name := fmt.Sprintf("peer-%d", rng.IntN(6))
+				upsert(t, s, validatetest.Peer(name, selectors[rng.IntN(len(selectors))], selectors[rng.IntN(2)]), groups[group])
+				peerChanged = true
+			case 3:
+				s.Delete(group, calico.KindBGPPeer, fmt.Sprintf("peer-%d", rng.IntN(6)))
+				peerChanged = true
+			case 4:
+				upsert(t, s, validatetest.Config(rng.IntN(2) == 0), groups[group])
+				peerChanged = true
+			default:
+				i := rng.IntN(layout.Nodes)
+				o := validatetest.Node(fmt.Sprintf("node-%05d", i), fmt.Sprintf("10.1.0.%d", i%250), fmt.Sprintf("zone-%d", rng.IntN(3)), "")
+				o.CoreNode.Labels["team"] = fmt.Sprint(rng.IntN(3))
+				s.UpsertNode(o.CoreNode)
+			}
+		}
+		got := s.Snapshot()
+		if peerChanged && !s.rebuiltLast() {
+			laid++
+		}
+		if g, w := auditLines(t.Context(), e, got), auditLines(t.Context(), e, s.rebuilt()); !slices.Equal(g, w) {
+			t.Fatalf("round %d: laid-over snapshot audits\n%s\nrebuilt\n%s", round, strings.Join(g, "\n"), strings.Join(w, "\n"))
+		}
+	}
+	if laid < 40 {
+		t.Errorf("only %d rounds of BGPPeer or configuration changes were laid over the snapshot", laid)
+	}
 }
 
 // TestRebuildInBackground: past maxDepth Nodes added the full build runs in the background,
@@ -149,7 +203,7 @@ func TestRebuildInBackground(t *testing.T) {
 	go func() {
 		for !s.rebuiltLast() { // the first loop is done: its changes laid over
 			s.mu.Lock()
-			n := len(s.nodesSince)
+			n := len(s.since)
 			s.mu.Unlock()
 			if n == 0 {
 				break
