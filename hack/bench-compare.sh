@@ -46,6 +46,7 @@ trap 'rm -f "$section" "$summary"' EXIT
 	$go test -run '^$' -benchmem -benchtime "$benchtime" \
 		-bench '^Benchmark(Evaluate|EvaluatePeer|EvaluatePeerNewSelector|EvaluateRacks|EvaluateRacksMove|EvaluateRacksPeer|EvaluateDistinctIDs|EvaluatePolicies|EvaluatePoliciesPeer|PerNodePeers)$' ./pkg/validate/ | grep '^Benchmark'
 	$go test -run '^$' -benchmem -benchtime "$benchtime" -bench '^BenchmarkAnalyze300x5000$' ./pkg/bgp/ | grep '^Benchmark'
+	$go test -run '^$' -benchmem -benchtime "$benchtime" -bench '^BenchmarkSnapshotAfter(LabelChange|PeerChange)$' ./pkg/cluster/ | grep '^Benchmark'
 	echo '```'
 	if [ "$loadbench" != 0 ]; then
 		$go build -o bin/webhook ./cmd/webhook
