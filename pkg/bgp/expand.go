@@ -155,24 +155,56 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
-	// claim[x] lists x's claims as they are made (first come, first served: claimedBits
-	// says which y are taken, okBits which of them y's would accept); once every claim is
-	// made it becomes x's row (claimRow). A class claims toward few
-	// others or toward many (a reflector toward every client class): a thousand classes cost
-	// what their claims do, not a column of every class each.
+	// claim[x] lists x's claims as they are made (first come, first served), each with
+	// whether y's end would accept it; once every claim is made it becomes x's row
+	// (claimRow). A class claims toward few others or toward many (a reflector toward every
+	// client class): its claims are looked up in the list while they are few, in bit rows
+	// (claimedBits: which y are taken, okBits: which of them y's would accept) once they are
+	// more than manyClaims. A thousand classes cost what their claims do, not a column of
+	// every class each.
 	claim := make([][]claimEntry, k)
 	claimedBits, okBits := make([][]uint64, k), make([][]uint64, k)
-	doClaim := func(x, y int, p int32, ok bool) {
-		if claimedBits[x] == nil {
-			claimedBits[x], okBits[x] = make([]uint64, words), make([]uint64, words)
+	alloc := rowAlloc{words: words}
+	find := func(x, y int) (claimEntry, bool) {
+		for _, e := range claim[x] {
+			if int(e.y) == y {
+				return e, true
+			}
 		}
-		set(claimedBits[x], y)
-		if ok {
-			set(okBits[x], y)
-		}
-		claim[x] = append(claim[x], claimEntry{y: int32(y), p: p})
+		return claimEntry{}, false
 	}
-	claimed := func(x, y int) bool { return claimedBits[x] != nil && has(claimedBits[x], y) }
+	claimed := func(x, y int) bool {
+		if claimedBits[x] != nil {
+			return has(claimedBits[x], y)
+		}
+		_, ok := find(x, y)
+		return ok
+	}
+	accepted := func(x, y int) bool {
+		if okBits[x] != nil {
+			return has(okBits[x], y)
+		}
+		e, ok := find(x, y)
+		return ok && e.ok
+	}
+	doClaim := func(x, y int, p int32, ok bool) {
+		claim[x] = append(claim[x], claimEntry{y: int32(y), p: p, ok: ok})
+		switch {
+		case claimedBits[x] != nil:
+			set(claimedBits[x], y)
+			if ok {
+				set(okBits[x], y)
+			}
+		case len(claim[x]) > manyClaims:
+			claimedBits[x], okBits[x] = alloc.row(), alloc.row()
+			for _, e := range claim[x] {
+				set(claimedBits[x], int(e.y))
+				if e.ok {
+					set(okBits[x], int(e.y))
+				}
+			}
+		}
+	}
 	// confd emits one peering per node and peer address, the first that claims it: global
 	// peers (no node, no nodeSelector) first, then node-scoped ones, then the implied reverse
 	// sessions. Where two peers of one pass claim the same address confd's order is a map's;
@@ -221,7 +253,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	takesPart := func(x int) bool { return a.Classes[x].has[f] && !down[x] }
 	mark := func(x, y int) {
 		if s[x] == nil {
-			s[x] = make([]uint64, words)
+			s[x] = alloc.row()
 		}
 		set(s[x], y)
 	}
@@ -257,7 +289,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 			if !takesPart(y) {
 				continue
 			}
-			both := has(okBits[x], y) && claimed(y, x) && has(okBits[y], x)
+			both := accepted(x, y) && accepted(y, x)
 			switch {
 			case both && t.Peers[e.p].Password == t.Peers[rows[y].peer(x)].Password:
 				mark(x, y)
@@ -272,6 +304,24 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	if len(why) > 0 {
 		a.oneSided[f] = why
 	}
+}
+
+// rowAlloc hands out zeroed rows of words bits' words, carved from chunks of rowsPerChunk
+// rows: a thousand classes' rows in a few allocations, not a thousand.
+type rowAlloc struct {
+	words int
+	free  []uint64
+}
+
+const rowsPerChunk = 64
+
+func (r *rowAlloc) row() []uint64 {
+	if len(r.free) < r.words {
+		r.free = make([]uint64, r.words*rowsPerChunk)
+	}
+	row := r.free[:r.words:r.words]
+	r.free = r.free[r.words:]
+	return row
 }
 
 // Session reports whether a member of class x and a (different) member of class y have a
@@ -332,10 +382,15 @@ func (a *Analysis) claimOf(f Family, x, y int) int32 {
 }
 
 // claimEntry is one claim: members of a class configure a peering toward members of class y
-// with peer p.
+// with peer p; ok: y's members would accept it (its AS and local AS are theirs).
 type claimEntry struct {
 	y, p int32
+	ok   bool
 }
+
+// manyClaims is how many claims a class makes before expandSessions looks them up in bit
+// rows rather than in their list.
+const manyClaims = 16
 
 // claimRow is one class's claims (Analysis.claim): its entries sorted by class where they
 // are few, else a column per class (the peer plus one; 0: none), which a reflector's claims
