@@ -296,17 +296,10 @@ func clientOf(a *bgp.Analysis, c, d int) bool {
 	return a.Classes[d].AS == a.Classes[c].AS && a.Peered(c, d)
 }
 
-// fewReflectors: with the mesh off, the reflectors of a client class that has some but fewer
-// than minReflectors (nil otherwise).
+// fewReflectors: the reflectors of a client class that has some but fewer than
+// minReflectors (nil otherwise), for the caller that knows the mesh is off (asked once, not
+// per class: State.Mesh walks the state's overlays).
 func (e *Engine) fewReflectors(s *model.Snapshot, c int) []string {
-	if s.State.Mesh() {
-		return nil
-	}
-	return e.fewReflectorsMeshOff(s, c)
-}
-
-// fewReflectorsMeshOff is fewReflectors where the caller knows the mesh is off.
-func (e *Engine) fewReflectorsMeshOff(s *model.Snapshot, c int) []string {
 	if s.Analysis.Classes[c].ClusterID != "" {
 		return nil
 	}
@@ -325,11 +318,11 @@ func (e *Engine) fewReflectorsMeshOff(s *model.Snapshot, c int) []string {
 
 func clientsWithFewReflectors(e *Engine, s *model.Snapshot) []problem[[]string] {
 	if s.State.Mesh() {
-		return nil // see fewReflectors; asked once, not per class
+		return nil // see fewReflectors
 	}
 	var out []problem[[]string]
 	for c := range s.Analysis.Classes {
-		if rs := e.fewReflectorsMeshOff(s, c); rs != nil {
+		if rs := e.fewReflectors(s, c); rs != nil {
 			out = append(out, problem[[]string]{classes: []int{c}, data: rs})
 		}
 	}
