@@ -35,7 +35,8 @@ import (
 //     other labels on a node) gets an index of its own.
 //  6. A derived analysis shares what it does not change with the analysis it comes from
 //     (ClassOf, byName, keys, Classes' Members and attributes): shared slices, maps and
-//     classAttrs are never written; what changes is copied first. The analysis derived from is untouched.
+//     classAttrs are never written; what changes is copied first. The analysis derived
+//     from is untouched.
 
 // WithNode returns the analysis of t, a topology equal to a.Topology but for node i, which
 // is replaced (or appended, when i == len(a.Topology.Nodes)); peers, mesh and AS are the
