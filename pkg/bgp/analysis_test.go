@@ -458,6 +458,18 @@ func TestWithConfigMatchesAnalyze(t *testing.T) {
 	if Analyze(&base).WithConfig(&changed) != nil {
 		t.Error("a new cluster AS must fall back to a full analysis")
 	}
+	// A listen port changed, the default's or one node's: the classes' ports (part of their
+	// keys: a node's class may change) change with it. A full analysis.
+	for name, change := range map[string]func(*Topology){
+		"default": func(t *Topology) { t.ListenPort = 1790 },
+		"node":    func(t *Topology) { t.ListenPorts = map[string]uint16{"zyisy": 1790} },
+	} {
+		changed := base
+		change(&changed)
+		if Analyze(&base).WithConfig(&changed) != nil {
+			t.Errorf("a %s listen port changed must fall back to a full analysis", name)
+		}
+	}
 }
 
 // TestWithPeersConcurrently: analyses derived at once from one analysis (webhook requests

@@ -526,10 +526,11 @@ func samePeer(x, y *Peer) bool {
 		x.NodeSelector == y.NodeSelector && x.PeerSelector == y.PeerSelector
 }
 
-// WithConfig returns the analysis of t, a topology equal to a.Topology but for the mesh
-// setting, keeping the classes; nil when the global AS changes too (nodes may change class).
+// WithConfig returns the analysis of t, a topology equal to a.Topology but for what
+// BGPConfigurations set, keeping the classes; nil when the global AS or a listen port
+// changes too (class keys hold both: nodes may change class).
 func (a *Analysis) WithConfig(t *Topology) *Analysis {
-	if t.globalAS() != a.Topology.globalAS() {
+	if t.globalAS() != a.Topology.globalAS() || t.ListenPort != a.Topology.ListenPort || !maps.Equal(t.ListenPorts, a.Topology.ListenPorts) {
 		return nil
 	}
 	b := a.derive(t)
