@@ -89,12 +89,11 @@ type Analysis struct {
 	session [2][][]uint64
 	// ext[c] lists class c's sessions with routers outside the cluster, by external.
 	ext [][]extSession
-	// meshed[f][c]: the members of class c are in the node-to-node mesh of family f (nil:
-	// the mesh is off); every pair of meshed classes has a session, the mesh's. meshBits[f]
-	// is the same as bits: the mesh's sessions are not in session[f] (a million class pairs
-	// at 1,000 classes), Session and sessionsFrom add them.
-	meshed   [2][]bool
-	meshBits [2][]uint64
+	// meshed[f] has bit c set when the members of class c are in the node-to-node mesh of
+	// family f (nil: the mesh is off); every pair of meshed classes has a session, the
+	// mesh's. Those sessions are not in session[f] (a million class pairs at 1,000 classes):
+	// Session and sessionsFrom add them.
+	meshed [2][]uint64
 	// sides[0][p] lists the classes peer p applies to, sides[1][p] those it selects as
 	// remote, in class order (peerSides).
 	sides [2][][]int

@@ -151,7 +151,7 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	words := (k + 63) / 64
 	s := make([][]uint64, k)
 	rows := make([]claimRow, k)
-	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f], a.meshBits[f] = s, rows, nil, nil, nil
+	a.session[f], a.claim[f], a.oneSided[f], a.meshed[f] = s, rows, nil, nil
 	if !slices.ContainsFunc(a.Classes, func(c Class) bool { return c.has[f] }) {
 		return // no node of this family: no row
 	}
@@ -261,19 +261,17 @@ func (a *Analysis) expandSessions(f Family, sides [2][][]int, down []bool) {
 	// second protocol for the same neighbour, which stays down), with no filters and the
 	// mesh's password on both ends.
 	if t.Mesh {
-		a.meshed[f], a.meshBits[f] = make([]bool, k), make([]uint64, words)
+		meshed := make([]uint64, words)
 		for x := range a.Classes {
 			if takesPart(x) && a.Classes[x].ClusterID == "" {
-				a.meshed[f][x] = true
-				set(a.meshBits[f], x)
+				set(meshed, x)
 			}
 		}
-		// A meshed pair's session is the mesh's (meshBits), whatever a peer claims.
-		for x, m := range a.meshed[f] {
-			if m {
-				claim[x] = slices.DeleteFunc(claim[x], func(e claimEntry) bool { return a.meshed[f][e.y] })
-			}
+		// A meshed pair's session is the mesh's (meshed), whatever a peer claims.
+		for x := range bitsFrom(meshed, 0) {
+			claim[x] = slices.DeleteFunc(claim[x], func(e claimEntry) bool { return has(meshed, int(e.y)) })
 		}
+		a.meshed[f] = meshed
 	}
 	for x := range claim {
 		rows[x] = newClaimRow(claim[x], k)
@@ -327,7 +325,7 @@ func (r *rowAlloc) row() []uint64 {
 // Session reports whether a member of class x and a (different) member of class y have a
 // BGP session of family f.
 func (a *Analysis) Session(f Family, x, y int) bool {
-	if m := a.meshBits[f]; m != nil && has(m, x) && has(m, y) {
+	if m := a.meshed[f]; m != nil && has(m, x) && has(m, y) {
 		return true
 	}
 	row := a.session[f][x]
@@ -342,7 +340,7 @@ func (a *Analysis) Peered(x, y int) bool { return a.Session(IPv4, x, y) || a.Ses
 // a session of family f with.
 func (a *Analysis) sessionsFrom(f Family, x, from int) iter.Seq[int] {
 	var mesh []uint64
-	if m := a.meshBits[f]; m != nil && has(m, x) {
+	if m := a.meshed[f]; m != nil && has(m, x) {
 		mesh = m
 	}
 	return unionFrom(a.session[f][x], mesh, from)

@@ -52,11 +52,11 @@ type sessionGraph struct {
 	reached [][]uint64
 	// saved are the state graphs the whole graph's closure made, by pattern (closure.go).
 	saved map[string]*stateGraph
-	// meshed[c]: the sessions of the node-to-node mesh between class c and the other meshed
-	// classes are left out of arcs, and what they carry is added to each propagation's
+	// meshed (bit c): the sessions of the node-to-node mesh between class c and the other
+	// meshed classes are left out of arcs, and what they carry is added to each propagation's
 	// result with policy meshPolicy (meshDeliveries); nil: the mesh's sessions are arcs. See
 	// buildGraph for when.
-	meshed     []bool
+	meshed     []uint64
 	meshPolicy int32
 }
 
@@ -195,14 +195,14 @@ func (a *Analysis) buildGraph(f Family) (*sessionGraph, error) {
 		// Where the graph leaves the mesh's sessions out, those the mesh does not make
 		// (session[f]) are all there is to lay out.
 		var mesh []uint64
-		if m := a.meshBits[f]; g.meshed == nil && m != nil && has(m, c) {
+		if m := a.meshed[f]; g.meshed == nil && m != nil && has(m, c) {
 			mesh = m
 		}
 		for d := range unionFrom(a.session[f][c], mesh, c) {
 			if len(g.standins[c]) == 0 || len(g.standins[d]) == 0 || (c == d && len(g.standins[c]) < 2) {
 				continue // (no policy either for sessions no stand-ins stand for)
 			}
-			if g.meshed != nil && g.meshed[c] && g.meshed[d] {
+			if g.meshed != nil && has(g.meshed, c) && has(g.meshed, d) {
 				continue // meshDeliveries
 			}
 			// The sender's end exports with the filters of its peering, the receiver's end
@@ -372,7 +372,7 @@ func marks(u, v *speaker) bool { return u.reflect && v.cid != u.cid }
 // (TestSameGraphInputs).
 func (a *Analysis) sameGraphInputs(b *Analysis, f Family) bool {
 	ta, tb := a.Topology, b.Topology
-	if ta.Mesh != tb.Mesh || ta.AS != tb.AS || len(a.Classes) != len(b.Classes) || !slices.Equal(a.meshBits[f], b.meshBits[f]) ||
+	if ta.Mesh != tb.Mesh || ta.AS != tb.AS || len(a.Classes) != len(b.Classes) || !slices.Equal(a.meshed[f], b.meshed[f]) ||
 		!slices.Equal(a.externals, b.externals) || len(ta.Pools) != len(tb.Pools) || (len(ta.Pools) > 0 && &ta.Pools[0] != &tb.Pools[0]) {
 		return false
 	}
@@ -384,8 +384,8 @@ func (a *Analysis) sameGraphInputs(b *Analysis, f Family) bool {
 			return false
 		}
 	}
-	// The filters each end of a session uses. The mesh's sessions (meshBits, the same in
-	// both) have none at either end.
+	// The filters each end of a session uses. The mesh's sessions (meshed, the same in both)
+	// have none at either end.
 	sameFilters := func(p, q int32) bool {
 		return slices.Equal(ta.filters(int(p)), tb.filters(int(q)))
 	}

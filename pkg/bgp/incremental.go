@@ -129,7 +129,7 @@ func (a *Analysis) moved(t *Topology, i int, old, now ClassID) *Analysis {
 // moving to another rack in a cluster of rack BGPPeers is this. withPeersInPlace uses it too,
 // for BGPPeers whose selectors were written anew for the same classes.
 func (b *Analysis) sameShapeAs(a *Analysis) {
-	b.sides, b.externals, b.ext, b.meshed, b.meshBits = a.sides, a.externals, a.ext, a.meshed, a.meshBits
+	b.sides, b.externals, b.ext, b.meshed = a.sides, a.externals, a.ext, a.meshed
 	b.session, b.claim, b.oneSided = a.session, a.claim, a.oneSided
 	b.graphs, b.gaps, b.gapCount, b.Undecided = a.graphs, a.gaps, a.gapCount, a.Undecided
 	b.whatIf = &whatIfs{}

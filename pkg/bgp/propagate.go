@@ -300,15 +300,10 @@ func (p *propagation) meshDeliveries(live []int, learned learning) {
 	if g.meshed == nil {
 		return
 	}
-	var to []int
-	for d, m := range g.meshed {
-		if m {
-			to = append(to, d)
-		}
-	}
+	to := slices.Collect(bitsFrom(g.meshed, 0))
 	for _, o := range live {
 		or := g.origins[o]
-		if !g.meshed[or.class] || g.pass[g.meshPolicy][or.group]&passOwn == 0 {
+		if !has(g.meshed, or.class) || g.pass[g.meshPolicy][or.group]&passOwn == 0 {
 			continue
 		}
 		from := g.standins[or.class][0]

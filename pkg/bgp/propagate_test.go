@@ -554,7 +554,7 @@ func TestSameAsTellsEveryPartApart(t *testing.T) {
 		"a colour":              func(g *sessionGraph) { g.cidMask = append(g.cidMask, 1) },
 		"the first hop":         func(g *sessionGraph) { g.firstHopNarrower = !g.firstHopNarrower },
 		"the family":            func(g *sessionGraph) { g.f = IPv6 },
-		"the meshed classes":    func(g *sessionGraph) { g.meshed = append(slices.Clone(g.meshed), true) },
+		"the meshed classes":    func(g *sessionGraph) { g.meshed = append(slices.Clone(g.meshed), 1) },
 		"the mesh's policy":     func(g *sessionGraph) { g.meshPolicy++ },
 	}
 	for name, change := range changes {
