@@ -32,9 +32,12 @@ type sessionGraph struct {
 	// bits of the cluster-ID colours (the others are AS colours).
 	words   int
 	cidMask []uint64
-	// origins are the origins of the family's routes; own[s] the origins speaker s originates.
+	// origins are the origins of the family's routes; own[s] the origins speaker s originates;
+	// viaBGP has bit o set when origin o's routes reach pods only through BGP (the gaps and
+	// what-ifs count only those).
 	origins []origin
 	own     [][]int
+	viaBGP  []uint64
 	// policies are the distinct filter pairs of the arcs (arc.policy), and pass[policy][g]
 	// whether a route of group g crosses (bit 0: the sender's own, bit 1: learnt).
 	policies []policy
@@ -134,6 +137,12 @@ func (a *Analysis) buildGraph(f Family) (*sessionGraph, error) {
 		for _, grp := range a.Classes[c].routes[f] {
 			g.own[g.standins[c][0]] = append(g.own[g.standins[c][0]], len(g.origins))
 			g.origins = append(g.origins, origin{class: c, group: grp})
+		}
+	}
+	g.viaBGP = make([]uint64, (len(g.origins)+63)/64)
+	for o, or := range g.origins {
+		if t.viaBGP(a.groups.at(or.group)) {
+			set(g.viaBGP, o)
 		}
 	}
 	// extSpeaker[x]: the speaker of external x (-1: not of this family).
@@ -410,7 +419,7 @@ func (a *Analysis) sameGraphInputs(b *Analysis, f Family) bool {
 // as far as propagation cares: whether another member is there to learn.
 func (g *sessionGraph) sameAs(o *sessionGraph) bool {
 	return g.f == o.f && g.words == o.words && len(g.policies) == len(o.policies) && g.firstHopNarrower == o.firstHopNarrower && g.filtered == o.filtered &&
-		slices.Equal(g.speakers, o.speakers) && slices.Equal(g.cidMask, o.cidMask) && slices.Equal(g.origins, o.origins) &&
+		slices.Equal(g.speakers, o.speakers) && slices.Equal(g.cidMask, o.cidMask) && slices.Equal(g.origins, o.origins) && slices.Equal(g.viaBGP, o.viaBGP) &&
 		slices.EqualFunc(g.arcs, o.arcs, slices.Equal[[]arc]) && slices.EqualFunc(g.standins, o.standins, slices.Equal[[]int]) &&
 		slices.EqualFunc(g.own, o.own, slices.Equal[[]int]) && slices.EqualFunc(g.pass, o.pass, slices.Equal[[]uint8]) &&
 		slices.Equal(g.meshed, o.meshed) && g.meshPolicy == o.meshPolicy

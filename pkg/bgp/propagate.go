@@ -173,17 +173,11 @@ func (a *Analysis) propagate(f Family) {
 	// class with members that do not learn them. One bit per class pair: no allocation per
 	// pair (Missing reads g.before again for the route groups). Walked per learning class,
 	// a word of origins at a time: most learn everything.
-	viaBGP := make([]uint64, learned.words)
-	for o, or := range g.origins {
-		if a.Topology.viaBGP(a.groups.at(or.group)) {
-			set(viaBGP, o)
-		}
-	}
 	rows := make([][]uint64, len(a.Classes))
 	words := (len(a.Classes) + 63) / 64
 	for _, y := range a.classesWith(f) {
 		row := learned.row(y)
-		for w, v := range viaBGP {
+		for w, v := range g.viaBGP {
 			for m := v &^ row[w]; m != 0; m &= m - 1 {
 				x := g.origins[w<<6|bits.TrailingZeros64(m)].class
 				if a.others(x, y) == 0 || (rows[x] != nil && has(rows[x], y)) {
@@ -242,8 +236,9 @@ func (l learning) has(o, d int) bool { return has(l.row(d), o) }
 // learning). failed is the class whose last stand-in is excluded (-1: none); a class left
 // without members originates nothing.
 //
-// only, when not nil, are the origins whose routes may change (the others keep g.before's).
-func (p *propagation) learned(failed int, only []bool) (learning, error) {
+// only, when not nil, has the bits of the origins whose routes may change (the others keep
+// g.before's).
+func (p *propagation) learned(failed int, only []uint64) (learning, error) {
 	a, g := p.a, p.g
 	learned := newLearning(len(g.origins), len(a.Classes))
 	live, liveBits := []int(nil), make([]uint64, learned.words)
@@ -255,7 +250,7 @@ func (p *propagation) learned(failed int, only []bool) (learning, error) {
 		if failed >= 0 && g.origins[o].class == failed && len(a.Classes[failed].Members) == 1 {
 			continue
 		}
-		if only != nil && !only[o] {
+		if only != nil && !has(only, o) {
 			set(kept, o)
 			continue
 		}

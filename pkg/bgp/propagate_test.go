@@ -548,6 +548,7 @@ func TestSameAsTellsEveryPartApart(t *testing.T) {
 		"an arc's policy":       func(g *sessionGraph) { g.arcs[0][0].policy++ },
 		"a stand-in":            func(g *sessionGraph) { g.standins[0][0]++ },
 		"an origin's group":     func(g *sessionGraph) { g.origins[0].group++ },
+		"what goes over BGP":    func(g *sessionGraph) { g.viaBGP[0] ^= 1 },
 		"what a speaker starts": func(g *sessionGraph) { g.own[0] = append(g.own[0], 0) },
 		"what crosses":          func(g *sessionGraph) { g.pass[0][0] ^= passOwn },
 		"a speaker's cluster":   func(g *sessionGraph) { g.speakers[0].cid += "x" },

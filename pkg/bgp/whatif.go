@@ -127,9 +127,11 @@ func (a *Analysis) lostIfDown(c int, limit int64) (out []Gap, spent int64, check
 		// the routes that reached the failed stand-in (and its own, when it is the class's
 		// only member) can be lost; the others keep what the whole graph found.
 		s := g.standins[c][n-1]
-		only := make([]bool, len(g.origins))
-		for o := range g.origins {
-			only[o] = has(g.reached[s], o) || (n == 1 && g.origins[o].class == c)
+		only, own := slices.Clone(g.reached[s]), g.own[g.standins[c][0]] // own: c's origins
+		if n == 1 {
+			for _, o := range own {
+				set(only, o)
+			}
 		}
 		left := limit - spent
 		if left <= 0 {
@@ -145,10 +147,11 @@ func (a *Analysis) lostIfDown(c int, limit int64) (out []Gap, spent int64, check
 		}
 		// The class pairs where a route that was learned is not: per learning class, a word
 		// of origins at a time. Sorted, one gap per pair.
-		eligible := make([]uint64, (len(g.origins)+63)/64)
-		for o, or := range g.origins {
-			if (or.class != c || n != 1) && a.Topology.viaBGP(a.groups.at(or.group)) {
-				set(eligible, o)
+		eligible := g.viaBGP
+		if n == 1 { // c's own routes are gone with its only member
+			eligible = slices.Clone(eligible)
+			for _, o := range own {
+				eligible[o>>6] &^= 1 << (o & 63)
 			}
 		}
 		var lost []Gap
