@@ -179,24 +179,28 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 		}
 		width *= n
 	}
-	var memo []int8 // per slot, where width > 0: 0 not evaluated yet, 1 no, 2 yes
+	// inSlot is answer, once per slot, for combo in slot (width > 0).
+	var memo []int8 // per slot: 0 not evaluated yet, 1 no, 2 yes
+	inSlot := func(slot int32, combo [indexedKeys]int32) bool {
+		if memo == nil {
+			memo = make([]int8, width)
+		}
+		if memo[slot] == 0 {
+			memo[slot] = 1
+			if answer(combo) {
+				memo[slot] = 2
+			}
+		}
+		return memo[slot] == 2
+	}
 	seen := map[[indexedKeys]int32]bool{}
 	cached := func(combo [indexedKeys]int32) bool {
 		if width > 0 {
-			if memo == nil {
-				memo = make([]int8, width)
-			}
 			slot := int32(0)
 			for j := range idx {
 				slot = slot*int32(len(idx[j].values)+1) + combo[j] + 1
 			}
-			if memo[slot] == 0 {
-				memo[slot] = 1
-				if answer(combo) {
-					memo[slot] = 2
-				}
-			}
-			return memo[slot] == 2
+			return inSlot(slot, combo)
 		}
 		r, ok := seen[combo]
 		if !ok {
@@ -269,18 +273,10 @@ func (x *labelIndex) matches(t *Topology, classOf []ClassID, classes []Class, se
 				slots[i] = slots[i]*radix + v + 1
 			}
 		}
-		memo = make([]int8, width)
 		for i, slot := range slots {
-			if classOf[i] == NoClass {
-				continue
+			if classOf[i] != NoClass {
+				out[i] = inSlot(slot, comboOf(i))
 			}
-			if memo[slot] == 0 {
-				memo[slot] = 1
-				if answer(comboOf(i)) {
-					memo[slot] = 2
-				}
-			}
-			out[i] = memo[slot] == 2
 		}
 		return out, nil
 	}
