@@ -162,48 +162,43 @@ func NewLabels(m map[string]string) *Labels {
 		l.entries[i].key, l.entries[i].value = uniquestr.Make(k), v
 		i++
 	}
-	if len(m) > indexedLabels {
-		l.index = make(map[uniquestr.Handle]int, len(m))
+	l.indexEntries()
+	return l
+}
+
+// indexEntries indexes a large label set's entries by key (indexedLabels).
+func (l *Labels) indexEntries() {
+	l.index = nil
+	if len(l.entries) > indexedLabels {
+		l.index = make(map[uniquestr.Handle]int, len(l.entries))
 		for i := range l.entries {
 			l.index[l.entries[i].key] = i
 		}
 	}
-	return l
 }
 
 // Handle is an interned label key or value (Intern). A label set made of handles
-// (HandleLabels) is evaluated without interning anything: where one selector is evaluated on
+// (SetHandles) is evaluated without interning anything: where one selector is evaluated on
 // many small label sets that share their values, interning was most of the work.
 type Handle = uniquestr.Handle
 
 // Intern returns the handle of s.
 func Intern(s string) Handle { return uniquestr.Make(s) }
 
-// HandleLabels prepares the label set whose keys[i] has value values[i]; the keys differ.
-func HandleLabels(keys, values []Handle) *Labels {
-	l := new(Labels)
-	l.SetHandles(keys, values)
-	return l
-}
-
-// SetHandles makes l the label set of HandleLabels(keys, values), reusing its memory: for a
-// caller that evaluates label set after label set, one at a time (l must not be in use).
+// SetHandles makes l (a zero Labels, or one set before) the label set whose keys[i] has
+// value values[i], the keys all different, reusing its memory: for a caller that evaluates
+// label set after label set, one at a time (l must not be in use).
 func (l *Labels) SetHandles(keys, values []Handle) {
 	if cap(l.entries) < len(keys) {
 		l.entries = make([]labelEntry, len(keys))
 	}
-	l.entries, l.index = l.entries[:len(keys)], nil
+	l.entries = l.entries[:len(keys)]
 	for i := range keys {
 		e := &l.entries[i]
 		e.key, e.value, e.interned = keys[i], values[i].Value(), values[i]
 		e.handle.Store(&e.interned)
 	}
-	if len(keys) > indexedLabels {
-		l.index = make(map[uniquestr.Handle]int, len(keys))
-		for i := range l.entries {
-			l.index[l.entries[i].key] = i
-		}
-	}
+	l.indexEntries()
 }
 
 // GetHandle implements Calico's parser.Labels.

@@ -146,9 +146,6 @@ func TestMatchesPrepared(t *testing.T) {
 			if got, want := s.Matches(&reused), s.Evaluate(labels); got != want {
 				t.Errorf("%q on %d labels made of handles: Matches %v, Evaluate %v", exprs[k], len(labels), got, want)
 			}
-			if got, want := s.Matches(HandleLabels(keys, values)), s.Evaluate(labels); got != want {
-				t.Errorf("%q on HandleLabels of %d labels: Matches %v, Evaluate %v", exprs[k], len(labels), got, want)
-			}
 		}
 	}
 }
