@@ -54,8 +54,9 @@ type signatures struct {
 	t      *Topology
 	groups *routeGroups
 	keys   map[string]bool
-	names  map[string]bool
-	ips    map[string]bool
+	// ips are the peers' peerIPs (a node so named has a signature of its own); the names
+	// peers scope themselves to are byName's keys.
+	ips map[string]bool
 	// sorted are the keys, sorted.
 	sorted []string
 	// The peers a node's sides are read from (peerHits): those that decide by selector (or
@@ -94,7 +95,7 @@ func (a *Analysis) sameSignature(x, y *Node) bool {
 }
 
 func newSignatures(t *Topology, groups *routeGroups) *signatures {
-	s := &signatures{t: t, groups: groups, keys: map[string]bool{}, names: map[string]bool{}, ips: map[string]bool{}}
+	s := &signatures{t: t, groups: groups, keys: map[string]bool{}, ips: map[string]bool{}}
 	add := func(sel *selector.Selector) {
 		if sel == nil {
 			return
@@ -108,9 +109,6 @@ func newSignatures(t *Topology, groups *routeGroups) *signatures {
 		peer := &t.Peers[p]
 		add(peer.NodeSelector)
 		add(peer.PeerSelector)
-		if peer.Node != "" {
-			s.names[peer.Node] = true
-		}
 		if peer.PeerIP != "" {
 			s.ips[peer.PeerIP] = true
 		}
@@ -187,7 +185,7 @@ func (s *signatures) of(n *Node, b []byte) []byte {
 	b = append(b, '|')
 	b = strconv.AppendUint(b, uint64(s.t.listenPort(n)), 10)
 	b = append(b, '|', flag(n.IPv4 != "")|flag(n.IPv6 != "")<<1, '|')
-	if s.names[n.Name] {
+	if len(s.byName[n.Name]) > 0 {
 		b = append(b, "name="...)
 		b = append(b, n.Name...)
 	}
